@@ -1,0 +1,245 @@
+/**
+ * The device twin as a pure transition function: `(state, message, now) -> {state, effects}`.
+ * No I/O and no imports of NATS, MQTT, InfluxDB or Hono: the runtime executes the effects.
+ * Replaying the same messages from the same state yields the same twin.
+ * @module
+ */
+import { computeDelta, isObject, type JsonObject, mergePatch } from "./json.ts";
+import type { DeviceBody } from "./validate.ts";
+
+/** Per-field metadata: when the value last changed (ms since epoch). */
+export interface FieldMeta {
+  ts: number;
+}
+
+/** Connectivity as reported by the device's `status` topic (or its will message). */
+export interface Connectivity {
+  status: "online" | "offline" | "unknown";
+  /** When the status last changed (ms), or null if never reported. */
+  since: number | null;
+}
+
+/** The twin as the contract shows it (`GET /v1/twins/{id}` adds `alarms`). */
+export interface TwinState {
+  id: string;
+  version: number;
+  attributes: JsonObject;
+  reported: JsonObject;
+  desired: JsonObject;
+  delta: JsonObject;
+  metadata: {
+    reported: Record<string, FieldMeta>;
+    desired: Record<string, FieldMeta>;
+    createdAt: number;
+    updatedAt: number;
+  };
+  connectivity: Connectivity;
+}
+
+/** What is persisted: the state plus the last applied sequence per message source. */
+export interface TwinRecord {
+  state: TwinState;
+  /** Last applied sequence per source (exactly-once apply of redelivered messages). */
+  seqs: Record<string, number>;
+}
+
+/** Messages a twin handles. */
+export type TwinMessage =
+  | {
+    type: "device";
+    /** The durable log this message came from, e.g. `mqtt` or `js.3`. */
+    source: string;
+    /** Sequence within the source, strictly increasing per source. */
+    seq: number;
+    /** Arrival time at the node (ms). */
+    at: number;
+    body: DeviceBody;
+  }
+  | { type: "patch_desired"; patch: JsonObject; ifMatch?: number }
+  | { type: "put_attributes"; attributes: JsonObject };
+
+/** A twin event as streamed to WebSocket clients. */
+export interface TwinEvent {
+  type: "telemetry" | "state";
+  twin: string;
+  version: number;
+  ts: number;
+  data: JsonObject;
+}
+
+/** Side effects for the runtime to execute, in order. */
+export type TwinEffect =
+  | { type: "point"; tags: Record<string, string>; fields: Record<string, number | boolean | string>; ts: number }
+  | { type: "event"; event: TwinEvent }
+  | { type: "desired"; desired: JsonObject };
+
+/** Outcome of one message. */
+export interface TwinResult {
+  record: TwinRecord;
+  effects: TwinEffect[];
+  /** True when the message was a redelivery and was not applied. */
+  duplicate?: boolean;
+  /** Set when the message was refused (e.g. stale `If-Match`); state is unchanged. */
+  error?: { code: "version_conflict"; expected: number; actual: number };
+}
+
+/** The twin before any message: version 0, empty maps. */
+export function emptyTwin(id: string, now: number): TwinRecord {
+  return {
+    state: {
+      id,
+      version: 0,
+      attributes: {},
+      reported: {},
+      desired: {},
+      delta: {},
+      metadata: { reported: {}, desired: {}, createdAt: now, updatedAt: now },
+      connectivity: { status: "unknown", since: null },
+    },
+    seqs: {},
+  };
+}
+
+const TAG_ATTRIBUTES = ["type", "site", "line"] as const;
+
+/** InfluxDB tags for a twin: `device` plus `type`, `site`, `line` attributes when present. */
+export function pointTags(state: TwinState): Record<string, string> {
+  const tags: Record<string, string> = { device: state.id };
+  for (const a of TAG_ATTRIBUTES) {
+    const v = state.attributes[a];
+    if (v !== undefined && v !== null && v !== "") tags[a] = String(v);
+  }
+  return tags;
+}
+
+/** The telemetry point a telemetry message produces (also used when replaying a duplicate). */
+export function telemetryPoint(
+  state: TwinState,
+  body: Extract<DeviceBody, { kind: "telemetry" }>,
+  at: number,
+): Extract<TwinEffect, { type: "point" }> {
+  return { type: "point", tags: pointTags(state), fields: body.fields, ts: body.ts ?? at };
+}
+
+function touchFields(
+  meta: Record<string, FieldMeta>,
+  before: JsonObject,
+  after: JsonObject,
+  ts: number,
+): Record<string, FieldMeta> {
+  const out: Record<string, FieldMeta> = {};
+  for (const k of Object.keys(after)) {
+    const old = meta[k];
+    out[k] = old && JSON.stringify(before[k]) === JSON.stringify(after[k]) ? old : { ts };
+  }
+  return out;
+}
+
+function bump(s: TwinState, now: number, patch: Partial<TwinState>): TwinState {
+  const next: TwinState = { ...s, ...patch, version: s.version + 1 };
+  next.metadata = { ...next.metadata, updatedAt: now };
+  next.delta = computeDelta(next.desired, next.reported);
+  return next;
+}
+
+/**
+ * Apply one message to a twin.
+ *
+ * @example
+ * ```ts
+ * let r = emptyTwin("press-7", 0);
+ * r = applyTwin(r, { type: "put_attributes", attributes: { site: "A" } }, 1).record;
+ * ```
+ */
+export function applyTwin(rec: TwinRecord, msg: TwinMessage, now: number): TwinResult {
+  const s = rec.state;
+  switch (msg.type) {
+    case "device": {
+      const last = rec.seqs[msg.source] ?? 0;
+      if (msg.seq <= last) return { record: rec, effects: [], duplicate: true };
+      const seqs = { ...rec.seqs, [msg.source]: msg.seq };
+      const b = msg.body;
+      if (b.kind === "command_result") return { record: { state: s, seqs }, effects: [] };
+      if (b.kind === "status") {
+        const status = b.online ? "online" : "offline";
+        const connectivity: Connectivity = s.connectivity.status === status
+          ? s.connectivity
+          : { status, since: msg.at };
+        const state = bump(s, now, { connectivity });
+        return {
+          record: { state, seqs },
+          effects: [event(state, "state", now, { connectivity })],
+        };
+      }
+      if (b.kind === "reported") {
+        const reported = mergePatch(s.reported, b.patch);
+        const metaTs = msg.at;
+        const state = bump(s, now, {
+          reported,
+          metadata: {
+            ...s.metadata,
+            reported: touchFields(s.metadata.reported, s.reported, reported, metaTs),
+          },
+        });
+        return { record: { state, seqs }, effects: [event(state, "state", now, { reported: b.patch })] };
+      }
+      const ts = b.ts ?? msg.at;
+      const reported = { ...s.reported, ...b.fields };
+      const state = bump(s, now, {
+        reported,
+        metadata: {
+          ...s.metadata,
+          reported: touchFields(s.metadata.reported, s.reported, reported, ts),
+        },
+      });
+      return {
+        record: { state, seqs },
+        effects: [
+          telemetryPoint(state, b, msg.at),
+          event(state, "telemetry", ts, { ...b.fields }),
+        ],
+      };
+    }
+    case "patch_desired": {
+      if (msg.ifMatch !== undefined && msg.ifMatch !== s.version) {
+        return {
+          record: rec,
+          effects: [],
+          error: { code: "version_conflict", expected: msg.ifMatch, actual: s.version },
+        };
+      }
+      const desired = mergePatch(s.desired, msg.patch);
+      const state = bump(s, now, {
+        desired,
+        metadata: {
+          ...s.metadata,
+          desired: touchFields(s.metadata.desired, s.desired, desired, now),
+        },
+      });
+      return {
+        record: { state, seqs: rec.seqs },
+        effects: [
+          { type: "desired", desired },
+          event(state, "state", now, { desired: msg.patch }),
+        ],
+      };
+    }
+    case "put_attributes": {
+      const attributes = isObject(msg.attributes) ? { ...msg.attributes } : {};
+      const state = bump(s, now, { attributes });
+      return {
+        record: { state, seqs: rec.seqs },
+        effects: [event(state, "state", now, { attributes })],
+      };
+    }
+  }
+}
+
+function event(
+  state: TwinState,
+  type: TwinEvent["type"],
+  ts: number,
+  data: JsonObject,
+): TwinEffect {
+  return { type: "event", event: { type, twin: state.id, version: state.version, ts, data } };
+}

@@ -1,0 +1,64 @@
+/**
+ * Domain errors. Each has a stable `code` and the HTTP status it maps to; the gateway's one
+ * `onError` turns any of them into the `{"error": {"code", "message"}}` envelope.
+ * @module
+ */
+
+/** Base class of every twinmill error that reaches a user. */
+export class TwinmillError extends Error {
+  override name = "TwinmillError";
+  constructor(
+    /** Stable machine-readable code, e.g. `twin_not_found`. */
+    readonly code: string,
+    /** HTTP status for the gateway. */
+    readonly status: number,
+    message: string,
+    options?: ErrorOptions,
+  ) {
+    super(message, options);
+  }
+}
+
+/** The twin does not exist (never provisioned, never sent a message). */
+export class TwinNotFoundError extends TwinmillError {
+  override name = "TwinNotFoundError";
+  constructor(id: string) {
+    super("twin_not_found", 404, `Twin "${id}" not found`);
+  }
+}
+
+/** `If-Match` named a version that is no longer current. */
+export class VersionConflictError extends TwinmillError {
+  override name = "VersionConflictError";
+  constructor(id: string, expected: number, actual: number) {
+    super(
+      "version_conflict",
+      412,
+      `Twin "${id}" is at version ${actual}, not ${expected}: reload and retry`,
+    );
+  }
+}
+
+/** Input failed validation. */
+export class BadRequestError extends TwinmillError {
+  override name = "BadRequestError";
+  constructor(message: string, code = "bad_request") {
+    super(code, 400, message);
+  }
+}
+
+/** The actor's bounded mailbox is full; the caller may retry later. */
+export class MailboxFullError extends TwinmillError {
+  override name = "MailboxFullError";
+  constructor(id: string) {
+    super("overloaded", 503, `Twin "${id}" is overloaded: mailbox full, retry later`);
+  }
+}
+
+/** A node component is shutting down or not ready. */
+export class UnavailableError extends TwinmillError {
+  override name = "UnavailableError";
+  constructor(code: string, message: string) {
+    super(code, 503, message);
+  }
+}

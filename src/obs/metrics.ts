@@ -1,0 +1,149 @@
+/**
+ * Prometheus metrics of one node, on its own registry (several nodes may share a process in
+ * tests). Names follow Prometheus conventions: `_total` counters, `_seconds` durations.
+ * Labels never carry device ids or other unbounded values.
+ * @module
+ */
+import client from "prom-client";
+
+/** Create the node's metric set on a fresh registry. */
+export function createMetrics() {
+  const registry = new client.Registry();
+  const r = [registry];
+  const m = {
+    registry,
+    mqttConnections: new client.Gauge({
+      name: "twinmill_mqtt_connections",
+      help: "MQTT clients connected to this node",
+      registers: r,
+    }),
+    messagesIn: new client.Counter({
+      name: "twinmill_mqtt_messages_received_total",
+      help: "Valid device messages accepted, by message kind",
+      labelNames: ["kind"] as const,
+      registers: r,
+    }),
+    messagesRejected: new client.Counter({
+      name: "twinmill_mqtt_messages_rejected_total",
+      help: "Device messages rejected before reaching a twin, by reason",
+      labelNames: ["reason"] as const,
+      registers: r,
+    }),
+    messagesAcked: new client.Counter({
+      name: "twinmill_mqtt_messages_acked_total",
+      help: "Device messages made durable and released to the broker (PUBACK for QoS 1)",
+      registers: r,
+    }),
+    ackLatency: new client.Histogram({
+      name: "twinmill_mqtt_ack_latency_seconds",
+      help: "Time from a message's arrival to its durable commit",
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      registers: r,
+    }),
+    ingestBackpressure: new client.Counter({
+      name: "twinmill_ingest_backpressure_total",
+      help: "Times ingest held back acknowledgements because too many messages were unretired",
+      registers: r,
+    }),
+    inboundPending: new client.Gauge({
+      name: "twinmill_inbound_log_pending",
+      help: "Durable inbound messages not yet retired (twin persisted and point written)",
+      registers: r,
+    }),
+    twinsActive: new client.Gauge({
+      name: "twinmill_twins_active",
+      help: "Twin actors resident in memory",
+      registers: r,
+    }),
+    activations: new client.Counter({
+      name: "twinmill_twin_activations_total",
+      help: "Twin actor activations",
+      registers: r,
+    }),
+    passivations: new client.Counter({
+      name: "twinmill_twin_passivations_total",
+      help: "Twin actor passivations after idle time",
+      registers: r,
+    }),
+    handlerFailures: new client.Counter({
+      name: "twinmill_actor_handler_failures_total",
+      help: "Actor message handlers that threw; the actor restarted from persisted state",
+      registers: r,
+    }),
+    mailboxFull: new client.Counter({
+      name: "twinmill_actor_mailbox_full_total",
+      help: "Messages refused because an actor mailbox was full",
+      registers: r,
+    }),
+    snapshotsWritten: new client.Counter({
+      name: "twinmill_snapshots_written_total",
+      help: "Twin snapshots persisted",
+      registers: r,
+    }),
+    influxWritten: new client.Counter({
+      name: "twinmill_influx_points_written_total",
+      help: "Points written to InfluxDB",
+      registers: r,
+    }),
+    influxBuffered: new client.Gauge({
+      name: "twinmill_influx_points_buffered",
+      help: "Points waiting to be written to InfluxDB",
+      registers: r,
+    }),
+    influxRetries: new client.Counter({
+      name: "twinmill_influx_write_retries_total",
+      help: "InfluxDB write attempts that failed and will be retried",
+      registers: r,
+    }),
+    influxFailed: new client.Counter({
+      name: "twinmill_influx_points_failed_total",
+      help: "Points InfluxDB refused (4xx); counted and logged, not retried",
+      labelNames: ["reason"] as const,
+      registers: r,
+    }),
+    influxOverflow: new client.Counter({
+      name: "twinmill_influx_buffer_overflow_total",
+      help: "Times the InfluxDB buffer was full and ingest was held back",
+      registers: r,
+    }),
+    influxLatency: new client.Histogram({
+      name: "twinmill_influx_write_duration_seconds",
+      help: "Duration of InfluxDB write requests",
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers: r,
+    }),
+    httpRequests: new client.Counter({
+      name: "twinmill_http_requests_total",
+      help: "HTTP requests by route pattern, method and status",
+      labelNames: ["route", "method", "status"] as const,
+      registers: r,
+    }),
+    httpDuration: new client.Histogram({
+      name: "twinmill_http_request_duration_seconds",
+      help: "HTTP request duration by route pattern",
+      labelNames: ["route", "method"] as const,
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
+      registers: r,
+    }),
+    wsClients: new client.Gauge({
+      name: "twinmill_ws_clients",
+      help: "WebSocket stream clients connected",
+      registers: r,
+    }),
+    wsDropped: new client.Counter({
+      name: "twinmill_ws_clients_dropped_total",
+      help: "WebSocket clients disconnected because they could not keep up",
+      registers: r,
+    }),
+    wsEventsSent: new client.Counter({
+      name: "twinmill_ws_events_sent_total",
+      help: "Events sent to WebSocket clients",
+      registers: r,
+    }),
+  };
+  client.collectDefaultMetrics({ register: registry, prefix: "twinmill_" });
+  return m;
+}
+
+/** The node's metric set. */
+export type Metrics = ReturnType<typeof createMetrics>;
