@@ -1,0 +1,227 @@
+/**
+ * A small actor runtime: one bounded mailbox per actor, one message at a time per actor, many
+ * actors concurrently; activation on first message, passivation after idle time, supervision.
+ *
+ * It knows nothing of twins: a {@linkcode Behavior} supplies load, receive and passivate.
+ * @module
+ */
+import type { Clock, TimerId } from "./clock.ts";
+import type { Logger } from "../obs/log.ts";
+import { MailboxFullError, UnavailableError } from "../errors.ts";
+
+/** What an actor does. */
+export interface Behavior<S, M, R> {
+  /** Load the actor's state: on activation, and again after a handler threw (restart). */
+  load(id: string): Promise<S>;
+  /** Handle one message. Throwing restarts the actor from `load`. */
+  receive(id: string, state: S, msg: M): { state: S; reply: R } | Promise<{ state: S; reply: R }>;
+  /** Persist whatever must survive before the actor is dropped from memory. */
+  passivate(id: string, state: S): Promise<void>;
+}
+
+/** Hooks for metrics. */
+export interface ActorHooks {
+  activated?(): void;
+  passivated?(): void;
+  failed?(): void;
+  mailboxFull?(): void;
+}
+
+/** Options of an {@linkcode ActorSystem}. */
+export interface ActorSystemOptions<S, M, R> {
+  behavior: Behavior<S, M, R>;
+  clock: Clock;
+  logger: Logger;
+  /** Idle time before passivation (ms). Default 10 min. */
+  idleMs?: number;
+  /** Mailbox capacity per actor. Default 1000. */
+  mailboxSize?: number;
+  hooks?: ActorHooks;
+}
+
+interface Envelope<M, R> {
+  msg: M;
+  resolve(r: R): void;
+  reject(e: unknown): void;
+}
+
+interface Cell<S, M, R> {
+  id: string;
+  state?: S;
+  loaded: boolean;
+  queue: Envelope<M, R>[];
+  /** Senders waiting for mailbox space, FIFO. */
+  blocked: Envelope<M, R>[];
+  running: boolean;
+  passivating: boolean;
+  lastActive: number;
+}
+
+/**
+ * Hosts actors by id.
+ *
+ * @example
+ * ```ts
+ * const sys = new ActorSystem({ behavior, clock: systemClock, logger });
+ * const reply = await sys.send("press-7", { type: "get" });
+ * ```
+ */
+export class ActorSystem<S, M, R> {
+  readonly #cells = new Map<string, Cell<S, M, R>>();
+  readonly #b: Behavior<S, M, R>;
+  readonly #clock: Clock;
+  readonly #log: Logger;
+  readonly #idleMs: number;
+  readonly #mailboxSize: number;
+  readonly #hooks: ActorHooks;
+  readonly #sweeper: TimerId;
+  #closed = false;
+
+  constructor(opts: ActorSystemOptions<S, M, R>) {
+    this.#b = opts.behavior;
+    this.#clock = opts.clock;
+    this.#log = opts.logger;
+    this.#idleMs = opts.idleMs ?? 600_000;
+    this.#mailboxSize = opts.mailboxSize ?? 1000;
+    this.#hooks = opts.hooks ?? {};
+    const every = Math.max(10, Math.min(60_000, Math.floor(this.#idleMs / 4)));
+    this.#sweeper = this.#clock.setInterval(() => void this.sweep(), every);
+  }
+
+  /** Number of resident actors. */
+  get size(): number {
+    return this.#cells.size;
+  }
+
+  /** The in-memory state of a resident, loaded actor (no activation). */
+  peek(id: string): S | undefined {
+    const c = this.#cells.get(id);
+    return c?.loaded ? c.state : undefined;
+  }
+
+  /** Ids of resident actors. */
+  ids(): IterableIterator<string> {
+    return this.#cells.keys();
+  }
+
+  /**
+   * Deliver a message and wait for the reply. A full mailbox rejects with
+   * {@linkcode MailboxFullError}, or with `wait: true` the sender waits (FIFO) for room.
+   */
+  send(id: string, msg: M, opts: { wait?: boolean } = {}): Promise<R> {
+    if (this.#closed) return Promise.reject(new UnavailableError("shutting_down", "Node is shutting down"));
+    let c = this.#cells.get(id);
+    if (!c) {
+      c = {
+        id,
+        loaded: false,
+        queue: [],
+        blocked: [],
+        running: false,
+        passivating: false,
+        lastActive: this.#clock.now(),
+      };
+      this.#cells.set(id, c);
+    }
+    const cell = c;
+    return new Promise<R>((resolve, reject) => {
+      const env = { msg, resolve, reject };
+      if (cell.queue.length >= this.#mailboxSize || cell.blocked.length > 0) {
+        if (!opts.wait) {
+          this.#hooks.mailboxFull?.();
+          reject(new MailboxFullError(id));
+          return;
+        }
+        cell.blocked.push(env);
+      } else {
+        cell.queue.push(env);
+      }
+      if (!cell.running && !cell.passivating) void this.#run(cell);
+    });
+  }
+
+  async #run(c: Cell<S, M, R>): Promise<void> {
+    c.running = true;
+    try {
+      if (!c.loaded) {
+        try {
+          c.state = await this.#b.load(c.id);
+          c.loaded = true;
+          this.#hooks.activated?.();
+        } catch (err) {
+          this.#log.error("actor activation failed", { actor: c.id, err });
+          const all = [...c.queue, ...c.blocked];
+          c.queue = [];
+          c.blocked = [];
+          this.#cells.delete(c.id);
+          for (const e of all) e.reject(err);
+          return;
+        }
+      }
+      while (c.queue.length > 0) {
+        const env = c.queue.shift()!;
+        if (c.blocked.length > 0) c.queue.push(c.blocked.shift()!);
+        try {
+          const r = await this.#b.receive(c.id, c.state as S, env.msg);
+          c.state = r.state;
+          env.resolve(r.reply);
+        } catch (err) {
+          this.#hooks.failed?.();
+          this.#log.error("actor handler failed; restarting from persisted state", { actor: c.id, err });
+          env.reject(err);
+          try {
+            c.state = await this.#b.load(c.id);
+          } catch (loadErr) {
+            this.#log.error("actor restart failed; deactivating", { actor: c.id, err: loadErr });
+            c.loaded = false;
+          }
+          if (!c.loaded) break;
+        }
+      }
+    } finally {
+      c.running = false;
+      c.lastActive = this.#clock.now();
+      if (c.queue.length > 0 && !c.passivating) void this.#run(c);
+    }
+  }
+
+  /** Passivate every actor idle for at least the idle time. Returns how many. */
+  async sweep(): Promise<number> {
+    const now = this.#clock.now();
+    const idle: Cell<S, M, R>[] = [];
+    for (const c of this.#cells.values()) {
+      if (!c.running && !c.passivating && c.queue.length === 0 && now - c.lastActive >= this.#idleMs) {
+        idle.push(c);
+      }
+    }
+    await Promise.all(idle.map((c) => this.#passivate(c)));
+    return idle.length;
+  }
+
+  async #passivate(c: Cell<S, M, R>): Promise<void> {
+    c.passivating = true;
+    try {
+      if (c.loaded) await this.#b.passivate(c.id, c.state as S);
+      if (c.queue.length === 0) {
+        this.#cells.delete(c.id);
+        this.#hooks.passivated?.();
+      }
+    } catch (err) {
+      this.#log.error("actor passivation failed; keeping it resident", { actor: c.id, err });
+    } finally {
+      c.passivating = false;
+      if (c.queue.length > 0 && !c.running && this.#cells.has(c.id)) void this.#run(c);
+    }
+  }
+
+  /** Stop the sweeper, wait for running mailboxes to drain, passivate everyone. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#clock.clear(this.#sweeper);
+    for (let i = 0; i < 1000 && [...this.#cells.values()].some((c) => c.running); i++) {
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    await Promise.all([...this.#cells.values()].map((c) => this.#passivate(c)));
+  }
+}
