@@ -1,0 +1,92 @@
+/**
+ * In-process transport: subject matching with `*` and `>`, synchronous delivery, request/reply
+ * by direct call. Payloads are passed by reference (no serialization), which is why the single
+ * node pays nothing for the seam.
+ * @module
+ */
+import { type Message, type Subscription, type Transport, TransportError } from "./port.ts";
+
+interface Sub {
+  tokens: string[];
+  cb: (m: Message) => void;
+}
+
+function matches(pattern: string[], subject: string[]): boolean {
+  for (let i = 0; i < pattern.length; i++) {
+    const p = pattern[i];
+    if (p === ">") return subject.length > i;
+    if (i >= subject.length || (p !== "*" && p !== subject[i])) return false;
+  }
+  return pattern.length === subject.length;
+}
+
+/** Create an in-process {@linkcode Transport}. */
+export function memoryTransport(): Transport {
+  const exact = new Map<string, Set<Sub>>();
+  const wild = new Set<Sub>();
+  let closed = false;
+
+  function deliver(subject: string, data: unknown, respond: (d: unknown) => void): number {
+    let n = 0;
+    const msg: Message = { subject, data, respond };
+    const ex = exact.get(subject);
+    if (ex) for (const s of [...ex]) (n++, s.cb(msg));
+    if (wild.size) {
+      const tokens = subject.split(".");
+      for (const s of [...wild]) if (matches(s.tokens, tokens)) (n++, s.cb(msg));
+    }
+    return n;
+  }
+
+  return {
+    publish(subject, data) {
+      if (!closed) deliver(subject, data, () => {});
+    },
+    subscribe(subject, cb): Subscription {
+      const sub: Sub = { tokens: subject.split("."), cb };
+      const isWild = sub.tokens.some((t) => t === "*" || t === ">");
+      if (isWild) wild.add(sub);
+      else {
+        let set = exact.get(subject);
+        if (!set) exact.set(subject, set = new Set());
+        set.add(sub);
+      }
+      const unsubscribe = () => {
+        if (isWild) wild.delete(sub);
+        else {
+          const set = exact.get(subject);
+          set?.delete(sub);
+          if (set?.size === 0) exact.delete(subject);
+        }
+      };
+      return { unsubscribe, [Symbol.dispose]: unsubscribe };
+    },
+    request(subject, data, opts = {}) {
+      if (closed) return Promise.reject(new TransportError("closed", "Transport is closed"));
+      return new Promise((resolve, reject) => {
+        let done = false;
+        const timer = setTimeout(() => {
+          done = true;
+          reject(new TransportError("timeout", `Request to "${subject}" timed out`));
+        }, opts.timeoutMs ?? 5000);
+        const n = deliver(subject, data, (d) => {
+          if (done) return;
+          done = true;
+          clearTimeout(timer);
+          resolve(d);
+        });
+        if (n === 0) {
+          clearTimeout(timer);
+          done = true;
+          reject(new TransportError("no_responders", `No responders for "${subject}"`));
+        }
+      });
+    },
+    [Symbol.asyncDispose]() {
+      closed = true;
+      exact.clear();
+      wild.clear();
+      return Promise.resolve();
+    },
+  };
+}

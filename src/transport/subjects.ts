@@ -1,0 +1,22 @@
+/**
+ * Every transport subject is built here. Twin ids may contain `.`, which separates NATS
+ * subject tokens, so ids are encoded (`.` → `%2E`; ids never contain `%`).
+ * @module
+ */
+
+/** Encode a twin id as one subject token. */
+export function idToken(id: string): string {
+  return id.replaceAll(".", "%2E");
+}
+
+/** Twin event types on the event subjects. */
+export type EventType = "telemetry" | "state" | "alarm";
+
+/** Subjects of the twinmill transport. */
+export const subjects = {
+  /** Events of one twin of one type. */
+  event: (type: EventType, id: string) => `tm.evt.${type}.${idToken(id)}`,
+  /** Subscription: every event of one twin (`type` = `*` for all types). */
+  eventsOf: (type: EventType | "*", id: string | "*") =>
+    `tm.evt.${type}.${id === "*" ? "*" : idToken(id)}`,
+} as const;

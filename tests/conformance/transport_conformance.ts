@@ -1,0 +1,58 @@
+/**
+ * Conformance cases every transport adapter must pass (memory now; NATS in cluster mode).
+ * @module
+ */
+import assert from "node:assert/strict";
+import { type Transport, TransportError } from "../../src/transport/port.ts";
+import { subjects } from "../../src/transport/subjects.ts";
+
+/** Register the conformance tests for a transport adapter. */
+export function transportConformance(name: string, open: () => Promise<Transport>): void {
+  Deno.test(`${name}: publish reaches exact and wildcard subscribers, in order`, async () => {
+    await using t = await open();
+    const got: string[] = [];
+    using _a = t.subscribe(subjects.event("telemetry", "a.b"), (m) => got.push(`exact:${m.data}`));
+    using _b = t.subscribe(subjects.eventsOf("*", "a.b"), (m) => got.push(`star:${m.data}`));
+    using _c = t.subscribe("tm.evt.>", (m) => got.push(`gt:${m.data}`));
+    using _d = t.subscribe(subjects.eventsOf("*", "a"), (m) => got.push(`other:${m.data}`));
+    t.publish(subjects.event("telemetry", "a.b"), 1);
+    t.publish(subjects.event("state", "a.b"), 2);
+    await waitUntil(() => got.length >= 5);
+    assert.deepEqual(got.filter((g) => g.startsWith("exact")), ["exact:1"]);
+    assert.deepEqual(got.filter((g) => g.startsWith("star")), ["star:1", "star:2"]);
+    assert.deepEqual(got.filter((g) => g.startsWith("gt")), ["gt:1", "gt:2"]);
+    assert.equal(got.filter((g) => g.startsWith("other")).length, 0); // "a.b" is one token
+  });
+
+  Deno.test(`${name}: unsubscribe stops delivery`, async () => {
+    await using t = await open();
+    let n = 0;
+    const s = t.subscribe("x.y", () => n++);
+    t.publish("x.y", 1);
+    await waitUntil(() => n === 1);
+    s.unsubscribe();
+    t.publish("x.y", 2);
+    await new Promise((r) => setTimeout(r, 20));
+    assert.equal(n, 1);
+  });
+
+  Deno.test(`${name}: request/reply, no responders, timeout`, async () => {
+    await using t = await open();
+    using _s = t.subscribe("svc.echo", (m) => m.respond({ echo: m.data }));
+    using _q = t.subscribe("svc.silent", () => {});
+    assert.deepEqual(await t.request("svc.echo", { a: 1 }), { echo: { a: 1 } });
+    await assert.rejects(t.request("svc.none", 1), (e) => e instanceof TransportError && e.code === "no_responders");
+    await assert.rejects(
+      t.request("svc.silent", 1, { timeoutMs: 30 }),
+      (e) => e instanceof TransportError && e.code === "timeout",
+    );
+  });
+}
+
+async function waitUntil(fn: () => boolean, ms = 2000) {
+  const end = Date.now() + ms;
+  while (!fn()) {
+    if (Date.now() > end) throw new Error("condition not met in time");
+    await new Promise((r) => setTimeout(r, 1));
+  }
+}
