@@ -69,7 +69,12 @@ export interface TwinEvent {
 
 /** Side effects for the runtime to execute, in order. */
 export type TwinEffect =
-  | { type: "point"; tags: Record<string, string>; fields: Record<string, number | boolean | string>; ts: number }
+  | {
+    type: "point";
+    tags: Record<string, string>;
+    fields: Record<string, number | boolean | string>;
+    ts: number;
+  }
   | { type: "event"; event: TwinEvent }
   | { type: "desired"; desired: JsonObject };
 
@@ -181,7 +186,10 @@ export function applyTwin(rec: TwinRecord, msg: TwinMessage, now: number): TwinR
             reported: touchFields(s.metadata.reported, s.reported, reported, metaTs),
           },
         });
-        return { record: { state, seqs }, effects: [event(state, "state", now, { reported: b.patch })] };
+        return {
+          record: { state, seqs },
+          effects: [event(state, "state", now, { reported: b.patch })],
+        };
       }
       const ts = b.ts ?? msg.at;
       const reported = { ...s.reported, ...b.fields };

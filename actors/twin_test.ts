@@ -58,14 +58,21 @@ Deno.test("reported is a JSON merge patch; null deletes", () => {
     at: seq,
     body: { kind: "reported", patch },
   });
-  const r = run([dev(1, { fw: { v: "1.0", ch: "stable" }, x: 1 }), dev(2, { fw: { ch: null }, x: null })]);
+  const r = run([
+    dev(1, { fw: { v: "1.0", ch: "stable" }, x: 1 }),
+    dev(2, { fw: { ch: null }, x: null }),
+  ]);
   assert.deepEqual(r.state.reported, { fw: { v: "1.0" } });
   assert.equal(r.state.version, 2);
 });
 
 Deno.test("desired patch: If-Match stale -> version_conflict, delta computed", () => {
   let r = run([tel(1, { speed: 10, mode: "auto" })]);
-  const ok = applyTwin(r, { type: "patch_desired", patch: { speed: 20, mode: "auto" }, ifMatch: 1 }, 7);
+  const ok = applyTwin(
+    r,
+    { type: "patch_desired", patch: { speed: 20, mode: "auto" }, ifMatch: 1 },
+    7,
+  );
   r = ok.record;
   assert.equal(r.state.version, 2);
   assert.deepEqual(r.state.delta, { speed: 20 });
@@ -90,14 +97,19 @@ Deno.test("status online/offline sets connectivity", () => {
 });
 
 Deno.test("merge patch and nested delta", () => {
-  assert.deepEqual(mergePatch({ a: 1, b: { c: 2 } }, { b: { d: 3 }, a: null }), { b: { c: 2, d: 3 } });
+  assert.deepEqual(mergePatch({ a: 1, b: { c: 2 } }, { b: { d: 3 }, a: null }), {
+    b: { c: 2, d: 3 },
+  });
   assert.deepEqual(computeDelta({ cfg: { a: 1, b: 2 }, x: [1] }, { cfg: { a: 1, b: 3 }, x: [1] }), {
     cfg: { b: 2 },
   });
 });
 
 Deno.test("topic and payload validation per the contract", () => {
-  assert.deepEqual(parseDeviceTopic("twins/p-1.a:b_C/telemetry"), { twin: "p-1.a:b_C", kind: "telemetry" });
+  assert.deepEqual(parseDeviceTopic("twins/p-1.a:b_C/telemetry"), {
+    twin: "p-1.a:b_C",
+    kind: "telemetry",
+  });
   assert.equal(parseDeviceTopic("twins/bad id/telemetry"), "bad_id");
   assert.equal(parseDeviceTopic(`twins/${"x".repeat(129)}/telemetry`), "bad_id");
   assert.equal(parseDeviceTopic("twins/a/desired"), "bad_topic");

@@ -53,7 +53,10 @@ export async function denoKvPersistence(path: string): Promise<Persistence> {
   }
 
   /** Commit sets/deletes in as few atomic operations as the limits allow, in parallel. */
-  async function commit(ops: Array<[Deno.KvKey, unknown | undefined]>, extra?: [Deno.KvKey, unknown]) {
+  async function commit(
+    ops: Array<[Deno.KvKey, unknown | undefined]>,
+    extra?: [Deno.KvKey, unknown],
+  ) {
     const batches: Array<typeof ops> = [];
     let cur: typeof ops = [];
     let bytes = 0;
@@ -85,7 +88,9 @@ export async function denoKvPersistence(path: string): Promise<Persistence> {
     },
     async saveMany(records) {
       const ops: Array<[Deno.KvKey, unknown]> = [];
-      for (const r of records) ops.push(...putOps(["twin", r.state.id], enc.encode(JSON.stringify(r))));
+      for (const r of records) {
+        ops.push(...putOps(["twin", r.state.id], enc.encode(JSON.stringify(r))));
+      }
       await commit(ops);
     },
     async list(after, limit) {
@@ -135,7 +140,12 @@ export async function denoKvPersistence(path: string): Promise<Persistence> {
         if (!(e.value instanceof Uint8Array)) largeLog.set(e.key[1] as number, e.value.parts);
         const nl = b.indexOf(10);
         const head = JSON.parse(dec.decode(b.subarray(0, nl)));
-        yield { seq: e.key[1] as number, topic: head.t, at: head.a, payload: b.slice(nl + 1) } as LogEntry;
+        yield {
+          seq: e.key[1] as number,
+          topic: head.t,
+          at: head.a,
+          payload: b.slice(nl + 1),
+        } as LogEntry;
       }
     },
     async lastSeq() {

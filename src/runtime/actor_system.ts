@@ -109,7 +109,9 @@ export class ActorSystem<S, M, R> {
    * {@linkcode MailboxFullError}, or with `wait: true` the sender waits (FIFO) for room.
    */
   send(id: string, msg: M, opts: { wait?: boolean } = {}): Promise<R> {
-    if (this.#closed) return Promise.reject(new UnavailableError("shutting_down", "Node is shutting down"));
+    if (this.#closed) {
+      return Promise.reject(new UnavailableError("shutting_down", "Node is shutting down"));
+    }
     let c = this.#cells.get(id);
     if (!c) {
       c = {
@@ -167,7 +169,10 @@ export class ActorSystem<S, M, R> {
           env.resolve(r.reply);
         } catch (err) {
           this.#hooks.failed?.();
-          this.#log.error("actor handler failed; restarting from persisted state", { actor: c.id, err });
+          this.#log.error("actor handler failed; restarting from persisted state", {
+            actor: c.id,
+            err,
+          });
           env.reject(err);
           try {
             c.state = await this.#b.load(c.id);
@@ -190,7 +195,9 @@ export class ActorSystem<S, M, R> {
     const now = this.#clock.now();
     const idle: Cell<S, M, R>[] = [];
     for (const c of this.#cells.values()) {
-      if (!c.running && !c.passivating && c.queue.length === 0 && now - c.lastActive >= this.#idleMs) {
+      if (
+        !c.running && !c.passivating && c.queue.length === 0 && now - c.lastActive >= this.#idleMs
+      ) {
         idle.push(c);
       }
     }

@@ -30,7 +30,7 @@ export function memoryTransport(): Transport {
     let n = 0;
     const msg: Message = { subject, data, respond };
     const ex = exact.get(subject);
-    if (ex) for (const s of [...ex]) (n++, s.cb(msg));
+    if (ex) { for (const s of [...ex]) (n++, s.cb(msg)); }
     if (wild.size) {
       const tokens = subject.split(".");
       for (const s of [...wild]) if (matches(s.tokens, tokens)) (n++, s.cb(msg));

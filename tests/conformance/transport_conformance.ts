@@ -41,7 +41,10 @@ export function transportConformance(name: string, open: () => Promise<Transport
     using _s = t.subscribe("svc.echo", (m) => m.respond({ echo: m.data }));
     using _q = t.subscribe("svc.silent", () => {});
     assert.deepEqual(await t.request("svc.echo", { a: 1 }), { echo: { a: 1 } });
-    await assert.rejects(t.request("svc.none", 1), (e) => e instanceof TransportError && e.code === "no_responders");
+    await assert.rejects(
+      t.request("svc.none", 1),
+      (e) => e instanceof TransportError && e.code === "no_responders",
+    );
     await assert.rejects(
       t.request("svc.silent", 1, { timeoutMs: 30 }),
       (e) => e instanceof TransportError && e.code === "timeout",

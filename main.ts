@@ -1,0 +1,49 @@
+/**
+ * twinmill node entry point: `deno task start`.
+ * Invalid configuration prints one line naming the variable and exits with code 2.
+ * SIGINT/SIGTERM stop gracefully: ingest stops, twins are persisted, then exit 0.
+ * @module
+ */
+import { ConfigError, loadConfig } from "./src/config/config.ts";
+import { createLogger } from "./src/obs/log.ts";
+import { startNode } from "./src/node.ts";
+
+if (import.meta.main) {
+  let cfg;
+  try {
+    cfg = loadConfig(Deno.env.toObject());
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      console.error(`twinmill: ${err.message}`);
+      Deno.exit(2);
+    }
+    throw err;
+  }
+  const log = createLogger(cfg.log);
+  let node;
+  try {
+    node = await startNode(cfg, log);
+  } catch (err) {
+    const e = err as Error & { code?: string };
+    log.error("cannot start", { error: e.message, code: e.code });
+    console.error(`twinmill: cannot start: ${e.message}`);
+    Deno.exit(1);
+  }
+  log.info("ready", {
+    httpPort: node.httpPort,
+    ...(node.mqttPort !== null ? { mqttPort: node.mqttPort } : {}),
+    http: `http://${cfg.http.host}:${node.httpPort}`,
+    mqtt: node.mqttPort !== null ? `mqtt://${cfg.mqtt.host}:${node.mqttPort}` : null,
+    dataDir: cfg.dataDir,
+    influx: cfg.influx ? `${cfg.influx.url} (${cfg.influx.api})` : null,
+  });
+  let stopping = false;
+  const stop = async () => {
+    if (stopping) return;
+    stopping = true;
+    await node[Symbol.asyncDispose]();
+    Deno.exit(0);
+  };
+  Deno.addSignalListener("SIGINT", stop);
+  Deno.addSignalListener("SIGTERM", stop);
+}

@@ -1,0 +1,76 @@
+/**
+ * The HTTP gateway: composed from route modules, one error mapper, request metrics, a body
+ * size limit, and the OpenAPI document with interactive docs.
+ * @module
+ */
+import { OpenAPIHono } from "@hono/zod-openapi";
+import { swaggerUI } from "@hono/swagger-ui";
+import { bodyLimit } from "hono/body-limit";
+import { HTTPException } from "hono/http-exception";
+import { errorHandler } from "./errors.ts";
+import { healthRoutes } from "./health.ts";
+import { twinRoutes } from "./twins.ts";
+import { streamRoutes } from "./stream.ts";
+import type { HistorySource } from "./history.ts";
+import type { TwinHost } from "../src/runtime/twin_host.ts";
+import type { Transport } from "../src/transport/port.ts";
+import type { Metrics } from "../src/obs/metrics.ts";
+import type { Logger } from "../src/obs/log.ts";
+import { validationHook } from "./validation.ts";
+
+/** What the gateway needs. */
+export interface AppDeps {
+  host: TwinHost;
+  transport: Transport;
+  metrics: Metrics;
+  logger: Logger;
+  history?: HistorySource;
+  ready(): boolean;
+}
+
+/** Largest accepted request body. */
+export const MAX_BODY_BYTES = 1024 * 1024;
+
+/** Build the gateway. Tests call `app.request(...)` directly. */
+export function createApp(d: AppDeps): OpenAPIHono {
+  const app = new OpenAPIHono({ defaultHook: validationHook });
+  app.onError(errorHandler(d.logger));
+  app.notFound((c) =>
+    c.json({ error: { code: "not_found", message: `No route ${c.req.method} ${c.req.path}` } }, 404)
+  );
+  app.use("*", async (c, next) => {
+    const start = performance.now();
+    await next();
+    const route = c.req.routePath && c.res.status !== 404 ? c.req.routePath : "unmatched";
+    d.metrics.httpRequests.inc({ route, method: c.req.method, status: String(c.res.status) });
+    d.metrics.httpDuration.observe(
+      { route, method: c.req.method },
+      (performance.now() - start) / 1000,
+    );
+  });
+  app.use(
+    "/v1/*",
+    bodyLimit({
+      maxSize: MAX_BODY_BYTES,
+      onError: () => {
+        throw new HTTPException(413, { message: "Request body is too large" });
+      },
+    }),
+  );
+  app.route("/", healthRoutes(d.metrics, d.ready));
+  app.route("/v1/twins", twinRoutes(d.host, d.history));
+  app.route(
+    "/v1/stream",
+    streamRoutes({ transport: d.transport, metrics: d.metrics, logger: d.logger }),
+  );
+  app.doc("/openapi.json", {
+    openapi: "3.0.3",
+    info: {
+      title: "twinmill",
+      version: "0.1.0",
+      description: "Digital twins of factory devices: state, desired state, history, live events.",
+    },
+  });
+  app.get("/docs", swaggerUI({ url: "/openapi.json" }));
+  return app;
+}

@@ -1,0 +1,101 @@
+/**
+ * `GET /v1/stream?twins=a,b&types=telemetry,state`: a WebSocket of twin events, one JSON
+ * object per message `{type, twin, version, ts, data}`.
+ *
+ * Each client's send buffer is bounded: a client that falls more than `maxBufferedBytes`
+ * behind is closed with code 1013 ("try again later") and counted; ingest never waits for it.
+ * @module
+ */
+import { Hono } from "hono";
+import type { Transport } from "../src/transport/port.ts";
+import { type EventType, subjects } from "../src/transport/subjects.ts";
+import type { Metrics } from "../src/obs/metrics.ts";
+import type { Logger } from "../src/obs/log.ts";
+import { BadRequestError } from "../src/errors.ts";
+import { isValidTwinId } from "../actors/validate.ts";
+
+const TYPES: EventType[] = ["telemetry", "state", "alarm"];
+
+/** Options of the stream route. */
+export interface StreamOptions {
+  transport: Transport;
+  metrics: Metrics;
+  logger: Logger;
+  /** Bytes a client may lag behind before it is dropped. Default 1 MiB. */
+  maxBufferedBytes?: number;
+  /** Most twins one stream may name. Default 1000. */
+  maxTwins?: number;
+}
+
+/** The WebSocket stream route. */
+export function streamRoutes(o: StreamOptions): Hono {
+  const app = new Hono();
+  const limit = o.maxBufferedBytes ?? 1024 * 1024;
+  app.get("/", (c) => {
+    const twinsParam = c.req.query("twins");
+    const typesParam = c.req.query("types");
+    const twins = twinsParam ? twinsParam.split(",").filter(Boolean) : [];
+    const types = typesParam ? typesParam.split(",").filter(Boolean) : ["telemetry", "state"];
+    for (const t of twins) {
+      if (!isValidTwinId(t)) {
+        throw new BadRequestError(
+          `twins: "${t.slice(0, 130)}" is not a valid twin id`,
+          "bad_twin_id",
+        );
+      }
+    }
+    if (twins.length > (o.maxTwins ?? 1000)) {
+      throw new BadRequestError(`twins: at most ${o.maxTwins ?? 1000} per stream`);
+    }
+    for (const t of types) {
+      if (!TYPES.includes(t as EventType)) {
+        throw new BadRequestError(`types: "${t}" is not one of ${TYPES.join(", ")}`);
+      }
+    }
+    if (c.req.header("upgrade")?.toLowerCase() !== "websocket") {
+      throw new BadRequestError("this route needs a WebSocket upgrade", "websocket_required");
+    }
+    const { socket, response } = Deno.upgradeWebSocket(c.req.raw);
+    const subs: Disposable[] = [];
+    let open = false;
+    const send = (data: unknown) => {
+      if (!open) return;
+      if (socket.bufferedAmount > limit) {
+        open = false;
+        o.metrics.wsDropped.inc();
+        o.logger.warn("WebSocket client too slow; disconnected", {
+          buffered: socket.bufferedAmount,
+        });
+        socket.close(1013, "slow consumer: too far behind");
+        cleanup();
+        return;
+      }
+      socket.send(JSON.stringify(data));
+      o.metrics.wsEventsSent.inc();
+    };
+    const cleanup = () => {
+      for (const s of subs.splice(0)) s[Symbol.dispose]();
+    };
+    socket.onopen = () => {
+      open = true;
+      o.metrics.wsClients.inc();
+      for (const type of types as EventType[]) {
+        if (twins.length === 0) {
+          subs.push(o.transport.subscribe(subjects.eventsOf(type, "*"), (m) => send(m.data)));
+        }
+        for (const id of twins) {
+          subs.push(o.transport.subscribe(subjects.event(type, id), (m) => send(m.data)));
+        }
+      }
+    };
+    socket.onclose = () => {
+      if (open || subs.length) cleanup();
+      open = false;
+      o.metrics.wsClients.dec();
+    };
+    socket.onerror = () => {};
+    socket.onmessage = () => {}; // clients only listen
+    return response;
+  });
+  return app;
+}

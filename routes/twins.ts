@@ -1,0 +1,169 @@
+/**
+ * Twin routes: read, list, provision, desired patches, history.
+ * @module
+ */
+import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
+import type { TwinHost } from "../src/runtime/twin_host.ts";
+import type { TwinState } from "../actors/twin.ts";
+import { BadRequestError, TwinNotFoundError } from "../src/errors.ts";
+import {
+  AttributesBody,
+  errors,
+  HistoryParams,
+  HistorySchema,
+  IdParam,
+  MergePatch,
+  TwinPage,
+  TwinSchema,
+} from "./schemas.ts";
+import { type HistorySource, queryHistory } from "./history.ts";
+import { validationHook } from "./validation.ts";
+
+const view = (s: TwinState) => ({ ...s, alarms: [] as unknown[] });
+const json = (schema: z.ZodType, description: string) => ({
+  description,
+  content: { "application/json": { schema } },
+});
+
+const getTwin = createRoute({
+  method: "get",
+  path: "/{id}",
+  tags: ["twins"],
+  summary: "Read a twin",
+  request: { params: IdParam },
+  responses: { 200: json(TwinSchema, "The twin"), ...errors(400, 404) },
+});
+
+const listTwins = createRoute({
+  method: "get",
+  path: "/",
+  tags: ["twins"],
+  summary: "List twins (cursor paging; any other query parameter filters by attribute)",
+  request: {
+    query: z.object({
+      limit: z.coerce.number().int().min(1).max(1000).default(100),
+      cursor: z.string().optional(),
+    }).catchall(z.string()),
+  },
+  responses: { 200: json(TwinPage, "A page of twins"), ...errors(400) },
+});
+
+const putTwin = createRoute({
+  method: "put",
+  path: "/{id}",
+  tags: ["twins"],
+  summary: "Create a twin or replace its attributes (provision)",
+  request: {
+    params: IdParam,
+    body: { content: { "application/json": { schema: AttributesBody } }, required: true },
+  },
+  responses: {
+    200: json(TwinSchema, "Attributes replaced"),
+    201: json(TwinSchema, "Twin created"),
+    ...errors(400, 413),
+  },
+});
+
+const patchDesired = createRoute({
+  method: "patch",
+  path: "/{id}/desired",
+  tags: ["twins"],
+  summary: "JSON merge patch on desired state; If-Match: <version> for optimistic concurrency",
+  request: {
+    params: IdParam,
+    headers: z.object({ "if-match": z.string().optional() }),
+    body: {
+      content: {
+        "application/merge-patch+json": { schema: MergePatch },
+        "application/json": { schema: MergePatch },
+      },
+      required: true,
+    },
+  },
+  responses: { 200: json(TwinSchema, "The patched twin"), ...errors(400, 404, 412, 413) },
+});
+
+const history = createRoute({
+  method: "get",
+  path: "/{id}/history",
+  tags: ["twins"],
+  summary: "Time series of one telemetry field from InfluxDB",
+  request: { params: IdParam, query: HistoryParams },
+  responses: { 200: json(HistorySchema, "Points"), ...errors(400, 502, 503) },
+});
+
+const b64 = {
+  enc: (s: string) => btoa(s).replaceAll("+", "-").replaceAll("/", "_").replaceAll("=", ""),
+  dec: (s: string) => {
+    try {
+      return atob(s.replaceAll("-", "+").replaceAll("_", "/"));
+    } catch {
+      throw new BadRequestError("cursor is not valid", "bad_cursor");
+    }
+  },
+};
+
+/** Twin routes, mounted at `/v1/twins`. */
+export function twinRoutes(host: TwinHost, historySource?: HistorySource) {
+  const app = new OpenAPIHono({ defaultHook: validationHook });
+
+  app.openapi(getTwin, async (c) => {
+    const { id } = c.req.valid("param");
+    const s = await host.get(id);
+    if (!s) throw new TwinNotFoundError(id);
+    return c.json(view(s), 200);
+  });
+
+  app.openapi(listTwins, async (c) => {
+    const { limit, cursor, ...filter } = c.req.valid("query");
+    const after = cursor ? b64.dec(cursor) : undefined;
+    const page = await host.list(after, limit, filter as Record<string, string>);
+    return c.json(
+      { items: page.items.map(view), ...(page.next ? { cursor: b64.enc(page.next) } : {}) },
+      200,
+    );
+  });
+
+  app.openapi(putTwin, async (c) => {
+    const { id } = c.req.valid("param");
+    const { attributes } = c.req.valid("json");
+    const s = await host.putAttributes(id, attributes);
+    return c.json(view(s), s.version === 1 ? 201 : 200);
+  });
+
+  app.openapi(patchDesired, async (c) => {
+    const { id } = c.req.valid("param");
+    const ifMatchRaw = c.req.valid("header")["if-match"];
+    let ifMatch: number | undefined;
+    if (ifMatchRaw !== undefined) {
+      const v = ifMatchRaw.replace(/^W\//, "").replaceAll('"', "").trim();
+      if (!/^\d+$/.test(v)) throw new BadRequestError("If-Match must be a twin version number");
+      ifMatch = Number(v);
+    }
+    const s = await host.patchDesired(id, c.req.valid("json"), ifMatch);
+    return c.json(view(s), 200, { etag: `"${s.version}"` });
+  });
+
+  app.openapi(history, async (c) => {
+    const { id } = c.req.valid("param");
+    const q = c.req.valid("query");
+    const from = q.from ?? new Date(Date.now() - 3_600_000).toISOString();
+    for (const [k, v] of [["from", from], ["to", q.to]] as const) {
+      if (v !== undefined && Number.isNaN(Date.parse(v))) {
+        throw new BadRequestError(`${k} must be an RFC 3339 time, got "${v}"`);
+      }
+    }
+    const agg = q.every ? (q.agg ?? "mean") : null;
+    const points = await queryHistory(historySource, {
+      twin: id,
+      field: q.field,
+      from: new Date(from).toISOString(),
+      to: q.to ? new Date(q.to).toISOString() : undefined,
+      every: q.every,
+      agg: agg ?? "mean",
+    });
+    return c.json({ twin: id, field: q.field, agg, every: q.every ?? null, points }, 200);
+  });
+
+  return app;
+}

@@ -1,0 +1,444 @@
+import assert from "node:assert/strict";
+import { createLogger, type Logger } from "../obs/log.ts";
+import { createMetrics, type Metrics } from "../obs/metrics.ts";
+import { InfluxWriter, type InfluxWriterOptions, type Point } from "./influx_writer.ts";
+
+// ---- helpers ----------------------------------------------------------------------------------
+
+interface Req {
+  method: string;
+  path: string;
+  params: URLSearchParams;
+  headers: Headers;
+  lines: string[];
+}
+
+type Handler = (req: Req, n: number) => Response | Promise<Response>;
+
+/** A fake InfluxDB: records every request and the lines it accepted (2xx), in order. */
+class FakeInflux {
+  readonly reqs: Req[] = [];
+  readonly accepted: string[] = [];
+  handler: Handler = () => new Response(null, { status: 204 });
+  readonly #server: Deno.HttpServer<Deno.NetAddr>;
+
+  constructor(port = 0) {
+    this.#server = Deno.serve({ port, hostname: "127.0.0.1", onListen() {} }, async (r) => {
+      const url = new URL(r.url);
+      const body = await r.text();
+      const req: Req = {
+        method: r.method,
+        path: url.pathname,
+        params: url.searchParams,
+        headers: r.headers,
+        lines: body ? body.split("\n") : [],
+      };
+      this.reqs.push(req);
+      const res = await this.handler(req, this.reqs.length);
+      if (res.ok && url.pathname.endsWith("/write")) this.accepted.push(...req.lines);
+      return res;
+    });
+  }
+
+  get url(): string {
+    return `http://127.0.0.1:${this.#server.addr.port}`;
+  }
+
+  get writes(): Req[] {
+    return this.reqs.filter((r) => r.path.endsWith("/write"));
+  }
+
+  async [Symbol.asyncDispose]() {
+    await this.#server.shutdown();
+  }
+}
+
+/** Polls `fn` until it is truthy; fails after `timeoutMs`. */
+async function until(fn: () => unknown, message: string, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await fn())) {
+    if (Date.now() > deadline) throw new Error(`Timed out waiting for ${message}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+/** Settles to "pending" when `p` has not resolved within a few macrotasks. */
+async function state(p: Promise<unknown>): Promise<"resolved" | "pending"> {
+  let done = false;
+  p.then(() => done = true);
+  for (let i = 0; i < 3; i++) await new Promise((r) => setTimeout(r, 0));
+  return done ? "resolved" : "pending";
+}
+
+async function value(
+  metric: { get(): Promise<{ values: { value: number; labels: object }[] }> },
+  labels: Record<string, string> = {},
+): Promise<number> {
+  const { values } = await metric.get();
+  const hit = values.find((v) =>
+    Object.entries(labels).every(([k, l]) => (v.labels as Record<string, unknown>)[k] === l)
+  );
+  return hit?.value ?? 0;
+}
+
+function capture(): { logger: Logger; lines: Record<string, unknown>[] } {
+  const lines: Record<string, unknown>[] = [];
+  return { lines, logger: createLogger("debug", "test", (l) => lines.push(JSON.parse(l))) };
+}
+
+function setup(url: string, opts: Partial<InfluxWriterOptions> = {}) {
+  const metrics: Metrics = createMetrics();
+  const log = capture();
+  const writer = new InfluxWriter({
+    url,
+    api: "v2",
+    bucket: "b",
+    org: "o",
+    minBackoffMs: 5,
+    maxBackoffMs: 20,
+    logger: log.logger,
+    metrics,
+    ...opts,
+  });
+  return { writer, metrics, logs: log.lines };
+}
+
+const point = (i: number): Point => ({
+  measurement: "telemetry",
+  tags: { device: `d${i % 3}` },
+  fields: { temp: i },
+  ts: 1_700_000_000_000 + i,
+});
+const lineOf = (i: number) => `telemetry,device=d${i % 3} temp=${i} ${1_700_000_000_000 + i}`;
+const range = (n: number) => Array.from({ length: n }, (_, i) => i);
+
+// ---- tests ------------------------------------------------------------------------------------
+
+Deno.test("InfluxWriter batches by size", async () => {
+  await using srv = new FakeInflux();
+  const { writer, metrics } = setup(srv.url, { batchSize: 3, flushIntervalMs: 60_000 });
+  await using _writer = writer;
+  await Promise.all(range(6).map((i) => writer.write(point(i))));
+  assert.deepEqual(srv.writes.map((r) => r.lines.length), [3, 3]);
+  assert.deepEqual(srv.accepted, range(6).map(lineOf));
+  assert.equal(writer.buffered, 0);
+  assert.equal(await value(metrics.influxWritten), 6);
+  assert.equal(await value(metrics.influxBuffered), 0);
+  assert.ok((await metrics.influxLatency.get()).values.some((v) => v.value === 2));
+});
+
+Deno.test("InfluxWriter batches by time", async () => {
+  await using srv = new FakeInflux();
+  const { writer } = setup(srv.url, { batchSize: 1000, flushIntervalMs: 40 });
+  await using _writer = writer;
+  const t0 = Date.now();
+  await Promise.all(range(3).map((i) => writer.write(point(i))));
+  assert.ok(Date.now() - t0 >= 35, `sent after ${Date.now() - t0} ms, before the interval`);
+  assert.equal(srv.writes.length, 1);
+  assert.deepEqual(srv.accepted, range(3).map(lineOf));
+});
+
+Deno.test("InfluxWriter flush() sends a partial batch at once", async () => {
+  await using srv = new FakeInflux();
+  const { writer } = setup(srv.url, { batchSize: 1000, flushIntervalMs: 60_000 });
+  await using _writer = writer;
+  const written = Promise.all(range(2).map((i) => writer.write(point(i))));
+  await writer.flush();
+  assert.equal(await state(written), "resolved");
+  assert.equal(srv.writes.length, 1);
+  await writer.flush(); // nothing queued: resolves at once
+});
+
+Deno.test("InfluxWriter retries a 500 and resolves after the 204", async () => {
+  await using srv = new FakeInflux();
+  srv.handler = (_req, n) =>
+    n === 1
+      ? Response.json({ code: "internal error", message: "boom" }, { status: 500 })
+      : new Response(null, { status: 204 });
+  const { writer, metrics, logs } = setup(srv.url, { flushIntervalMs: 1 });
+  await using _writer = writer;
+  await writer.write(point(1));
+  assert.equal(srv.writes.length, 2);
+  assert.deepEqual(srv.writes[0].lines, srv.writes[1].lines);
+  assert.deepEqual(srv.accepted, [lineOf(1)]);
+  assert.equal(await value(metrics.influxRetries), 1);
+  assert.equal(await value(metrics.influxWritten), 1);
+  const warn = logs.find((l) => l.level === "warn");
+  assert.equal(warn?.msg, "InfluxDB write failed, retrying");
+  assert.equal(warn?.status, 500);
+  assert.equal(warn?.reason, "boom");
+  const info = logs.find((l) => l.msg === "InfluxDB reachable again");
+  assert.equal(info?.pointsWaited, 1);
+});
+
+Deno.test("InfluxWriter honours a 429 and retries it", async () => {
+  await using srv = new FakeInflux();
+  srv.handler = (_req, n) =>
+    n === 1
+      ? new Response("slow down", { status: 429, headers: { "Retry-After": "0" } })
+      : new Response(null, { status: 204 });
+  const { writer, metrics } = setup(srv.url, { flushIntervalMs: 1 });
+  await using _writer = writer;
+  await writer.write(point(1));
+  assert.equal(srv.writes.length, 2);
+  assert.equal(await value(metrics.influxRetries), 1);
+});
+
+Deno.test("InfluxWriter resolves a 400 as failed, without retrying", async () => {
+  await using srv = new FakeInflux();
+  srv.handler = () =>
+    Response.json({ code: "invalid", message: "unable to parse 'x'" }, { status: 400 });
+  const { writer, metrics, logs } = setup(srv.url, { flushIntervalMs: 1 });
+  await using _writer = writer;
+  await Promise.all([writer.write(point(1)), writer.write(point(2))]);
+  assert.equal(srv.writes.length, 1);
+  assert.equal(await value(metrics.influxFailed, { reason: "rejected" }), 2);
+  assert.equal(await value(metrics.influxRetries), 0);
+  assert.equal(await value(metrics.influxWritten), 0);
+  const err = logs.find((l) => l.msg === "InfluxDB refused points");
+  assert.equal(err?.status, 400);
+  assert.equal(err?.message, "unable to parse 'x'");
+  assert.equal(writer.buffered, 0);
+});
+
+Deno.test("InfluxWriter counts a partial write's dropped points only", async () => {
+  await using srv = new FakeInflux();
+  srv.handler = () =>
+    Response.json({ error: "partial write: field type conflict: ... dropped=1" }, {
+      status: 400,
+    });
+  const { writer, metrics } = setup(srv.url, { api: "v1", flushIntervalMs: 1 });
+  await using _writer = writer;
+  await Promise.all(range(3).map((i) => writer.write(point(i))));
+  assert.equal(await value(metrics.influxFailed, { reason: "rejected" }), 1);
+  assert.equal(await value(metrics.influxWritten), 2);
+
+  srv.handler = () =>
+    Response.json({
+      error: "partial write: unable to parse 'a': bad; unable to parse 'b': bad dropped=0",
+    }, { status: 400 });
+  await Promise.all(range(5).map((i) => writer.write(point(i))));
+  assert.equal(await value(metrics.influxFailed, { reason: "rejected" }), 3);
+  assert.equal(await value(metrics.influxWritten), 5);
+});
+
+Deno.test("InfluxWriter splits a batch the server finds too large (413)", async () => {
+  await using srv = new FakeInflux();
+  srv.handler = (req) =>
+    new Response(null, {
+      status: req.lines.length > 2 && req.path === "/api/v2/write" ? 413 : 204,
+    });
+  const { writer } = setup(srv.url, { batchSize: 5, flushIntervalMs: 60_000 });
+  await using _writer = writer;
+  await Promise.all(range(5).map((i) => writer.write(point(i))));
+  assert.deepEqual(srv.accepted, range(5).map(lineOf));
+});
+
+Deno.test("InfluxWriter resolves a point without fields at once and counts it", async () => {
+  await using srv = new FakeInflux();
+  const { writer, metrics } = setup(srv.url);
+  await using _writer = writer;
+  await writer.write({ measurement: "telemetry", tags: {}, fields: { t: NaN }, ts: 1 });
+  assert.equal(await value(metrics.influxFailed, { reason: "no_fields" }), 1);
+  assert.equal(writer.buffered, 0);
+  assert.equal(srv.reqs.length, 0);
+});
+
+Deno.test("InfluxWriter delivers every point in order after connection refused", async () => {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = listener.addr.port;
+  listener.close();
+  const { writer, metrics, logs } = setup(`http://127.0.0.1:${port}`, {
+    batchSize: 7,
+    flushIntervalMs: 1,
+  });
+  await using _writer = writer;
+  const n = 50;
+  const done = Promise.all(range(n).map((i) => writer.write(point(i))));
+  await until(async () => (await value(metrics.influxRetries)) >= 3, "retries while down");
+  assert.equal(writer.buffered, n);
+  assert.equal(await value(metrics.influxBuffered), n);
+  assert.equal(await state(done), "pending");
+
+  await using srv = new FakeInflux(port);
+  await done;
+  assert.deepEqual(srv.accepted, range(n).map(lineOf)); // exactly once, in order
+  assert.equal(writer.buffered, 0);
+  assert.equal(await value(metrics.influxWritten), n);
+  const warns = logs.filter((l) => l.level === "warn");
+  assert.equal(warns.length, 1, "retry warnings are rate-limited");
+  const info = logs.find((l) => l.msg === "InfluxDB reachable again");
+  assert.equal(info?.pointsWaited, n);
+  assert.equal(typeof info?.downMs, "number");
+});
+
+Deno.test("InfluxWriter full/whenSpace give backpressure with a tiny maxBuffer", async () => {
+  await using srv = new FakeInflux();
+  let release!: () => void;
+  let gate = new Promise<void>((r) => release = r);
+  srv.handler = async () => {
+    await gate;
+    return new Response(null, { status: 204 });
+  };
+  const { writer, metrics, logs } = setup(srv.url, {
+    maxBuffer: 3,
+    batchSize: 2,
+    flushIntervalMs: 1,
+  });
+  await using _writer = writer;
+  const w = [writer.write(point(0)), writer.write(point(1))];
+  assert.equal(writer.full, false);
+  await writer.whenSpace(); // not full: at once
+  w.push(writer.write(point(2)));
+  assert.equal(writer.full, true);
+  assert.equal(writer.buffered, 3);
+  w.push(writer.write(point(3))); // ignoring backpressure is allowed: never dropped
+  assert.equal(await value(metrics.influxOverflow), 1, "counted once per edge, not per point");
+  assert.equal(logs.filter((l) => l.msg === "InfluxDB buffer full, holding back ingest").length, 1);
+  const space = writer.whenSpace();
+  await until(() => srv.reqs.length === 1, "first request in flight");
+  assert.equal(await state(space), "pending");
+
+  release(); // first batch (2 points) written: 2 left < 3
+  await space;
+  assert.equal(writer.full, false);
+  await Promise.all(w);
+
+  gate = new Promise<void>((r) => release = r);
+  const more = range(3).map((i) => writer.write(point(10 + i)));
+  assert.equal(writer.full, true);
+  assert.equal(await value(metrics.influxOverflow), 2);
+  release();
+  await Promise.all(more);
+  assert.deepEqual(srv.accepted, [...range(4), 10, 11, 12].map(lineOf));
+});
+
+Deno.test("InfluxWriter v1 creates the database, and again after 404 database not found", async () => {
+  await using srv = new FakeInflux();
+  let dropped = false;
+  srv.handler = (req) => {
+    if (req.path === "/write" && !dropped) {
+      dropped = true;
+      return Response.json({ error: 'database not found: "my db"' }, { status: 404 });
+    }
+    return req.path === "/query"
+      ? Response.json({ results: [{}] })
+      : new Response(null, { status: 204 });
+  };
+  const { writer, metrics } = setup(srv.url, { api: "v1", db: "my db", flushIntervalMs: 1 });
+  await using _writer = writer;
+  await until(() => srv.reqs.length === 1, "database creation at start");
+  const create = srv.reqs[0];
+  assert.equal(create.method, "POST");
+  assert.equal(create.path, "/query");
+  assert.equal(create.params.get("q"), 'CREATE DATABASE "my db"');
+  assert.equal(create.headers.get("authorization"), null);
+
+  await writer.write(point(1));
+  assert.deepEqual(srv.reqs.map((r) => r.path), ["/query", "/write", "/query", "/write"]);
+  const write = srv.writes[1];
+  assert.equal(write.params.get("db"), "my db");
+  assert.equal(write.params.get("precision"), "ms");
+  assert.equal(await value(metrics.influxRetries), 1);
+  assert.deepEqual(srv.accepted, [lineOf(1)]);
+});
+
+Deno.test("InfluxWriter v1 does not throw when InfluxDB is down at start", async () => {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = listener.addr.port;
+  listener.close();
+  const { writer, logs } = setup(`http://127.0.0.1:${port}`, { api: "v1" });
+  await until(() => logs.some((l) => l.level === "warn"), "the unreachable warning");
+  assert.equal(logs[0].msg, "InfluxDB unreachable, will retry later");
+  await using srv = new FakeInflux(port);
+  await writer.write(point(1)); // creates the database first, then writes
+  assert.deepEqual(srv.reqs.map((r) => r.path), ["/query", "/write"]);
+  await writer.close();
+});
+
+Deno.test("InfluxWriter v2 sends Authorization, org and bucket; never logs the token", async () => {
+  await using srv = new FakeInflux();
+  srv.handler = (_req, n) =>
+    n === 1 ? new Response("down", { status: 503 }) : new Response(null, { status: 204 });
+  const token = "s3cr3t-t0ken";
+  const { writer, logs } = setup(srv.url + "/", {
+    token,
+    org: "acme corp",
+    bucket: "tele&metry",
+    flushIntervalMs: 1,
+  });
+  await using _writer = writer;
+  await writer.write(point(1));
+  const req = srv.writes[1];
+  assert.equal(req.method, "POST");
+  assert.equal(req.path, "/api/v2/write");
+  assert.equal(req.headers.get("authorization"), `Token ${token}`);
+  assert.equal(req.params.get("org"), "acme corp");
+  assert.equal(req.params.get("bucket"), "tele&metry");
+  assert.equal(req.params.get("precision"), "ms");
+  assert.ok(logs.length > 0);
+  assert.ok(!JSON.stringify(logs).includes(token));
+});
+
+Deno.test("InfluxWriter close() clears timers and leaves pending points unwritten", async () => {
+  await using srv = new FakeInflux();
+  const { writer } = setup(srv.url, { flushIntervalMs: 60_000 });
+  const p = writer.write(point(1)); // arms the 60 s timer
+  await writer.close();
+  assert.equal(writer.buffered, 1);
+  assert.equal(await state(p), "pending");
+  assert.equal(srv.reqs.length, 0);
+  await writer.flush(); // closed: does not hang
+  await writer.close(); // idempotent
+});
+
+Deno.test("InfluxWriter close() stops retrying at once", async () => {
+  await using srv = new FakeInflux();
+  srv.handler = () => new Response("no", { status: 500 });
+  const { writer, metrics } = setup(srv.url, {
+    flushIntervalMs: 1,
+    minBackoffMs: 60_000,
+    maxBackoffMs: 60_000,
+  });
+  const p = writer.write(point(1));
+  await until(async () => (await value(metrics.influxRetries)) === 1, "a retry");
+  const t0 = Date.now();
+  await writer.close();
+  assert.ok(Date.now() - t0 < 1000);
+  assert.equal(writer.buffered, 1);
+  assert.equal(await state(p), "pending");
+});
+
+Deno.test("InfluxWriter close(timeoutMs) aborts a request that hangs", async () => {
+  await using srv = new FakeInflux();
+  let release!: () => void;
+  const gate = new Promise<void>((r) => release = r);
+  srv.handler = async () => {
+    await gate;
+    return new Response(null, { status: 204 });
+  };
+  const { writer, metrics } = setup(srv.url, { flushIntervalMs: 1 });
+  const p = writer.write(point(1));
+  await until(() => srv.reqs.length === 1, "request in flight");
+  await writer.close(20);
+  assert.equal(writer.buffered, 1);
+  assert.equal(await state(p), "pending");
+  assert.equal(await value(metrics.influxRetries), 0);
+  release();
+});
+
+Deno.test("InfluxWriter retries a request that times out", async () => {
+  await using srv = new FakeInflux();
+  let release!: () => void;
+  const gate = new Promise<void>((r) => release = r);
+  srv.handler = async (_req, n) => {
+    if (n === 1) await gate;
+    return new Response(null, { status: 204 });
+  };
+  const { writer, metrics, logs } = setup(srv.url, { flushIntervalMs: 1, timeoutMs: 50 });
+  await using _writer = writer;
+  await writer.write(point(1));
+  release();
+  assert.equal(await value(metrics.influxRetries), 1);
+  assert.match(String(logs.find((l) => l.level === "warn")?.reason), /timeout after 50 ms/);
+});

@@ -1,0 +1,127 @@
+/**
+ * Group commit of inbound device messages. Every accepted message gets the next node-wide
+ * sequence at once (so per-device order = accept order); while one batch is being committed to
+ * the durable log, new messages gather for the next one. A message's promise resolves — and
+ * the broker sends its PUBACK — only after its batch is durable.
+ *
+ * Backpressure: while the node holds too many unretired messages (InfluxDB down, disk slow),
+ * batches wait; acknowledgements are held back rather than anything being dropped.
+ * @module
+ */
+import type { InboundLog, LogEntry } from "../persistence/port.ts";
+import type { DeviceBody, DeviceTopic } from "../../actors/validate.ts";
+import type { Logger } from "../obs/log.ts";
+import type { Metrics } from "../obs/metrics.ts";
+
+/** A validated message with its durable log entry. */
+export interface Accepted {
+  entry: LogEntry;
+  topic: DeviceTopic;
+  body: DeviceBody;
+}
+
+/** Options of {@linkcode Ingest}. */
+export interface IngestOptions {
+  log: InboundLog;
+  /** First sequence to hand out (one past the log's high-water mark). */
+  firstSeq: number;
+  /** Called with each durable batch, in order, before the acknowledgements are released. */
+  onDurable(batch: Accepted[]): void;
+  /** False while the node must hold back new input. */
+  canAccept(): boolean;
+  logger: Logger;
+  metrics: Metrics;
+  /** Most entries per commit. Default 4000. */
+  maxBatch?: number;
+}
+
+/** The group-commit ingest queue. */
+export class Ingest {
+  #seq: number;
+  #queue: Accepted[] = [];
+  #done: Array<{ resolve(): void; reject(e: unknown): void }> = [];
+  #running = false;
+  #closed = false;
+  readonly #o: IngestOptions;
+
+  constructor(o: IngestOptions) {
+    this.#o = o;
+    this.#seq = o.firstSeq;
+  }
+
+  /** Messages waiting to be committed. */
+  get queued(): number {
+    return this.#queue.length;
+  }
+
+  /** Accept a validated message; resolves when it is durable. */
+  submit(
+    topic: DeviceTopic,
+    body: DeviceBody,
+    rawTopic: string,
+    payload: Uint8Array,
+    at: number,
+  ): Promise<void> {
+    if (this.#closed) return Promise.reject(new Error("Ingest is closed"));
+    const entry: LogEntry = { seq: this.#seq++, topic: rawTopic, payload, at };
+    this.#queue.push({ entry, topic, body });
+    const p = new Promise<void>((resolve, reject) => this.#done.push({ resolve, reject }));
+    if (!this.#running) void this.#run();
+    return p;
+  }
+
+  async #run(): Promise<void> {
+    this.#running = true;
+    let held = false;
+    try {
+      while (this.#queue.length > 0 && !this.#closed) {
+        if (!this.#o.canAccept()) {
+          if (!held) {
+            held = true;
+            this.#o.metrics.ingestBackpressure.inc();
+            this.#o.logger.warn("ingest held back: too many unretired messages", {
+              queued: this.#queue.length,
+            });
+          }
+          await new Promise((r) => setTimeout(r, 10));
+          continue;
+        }
+        if (held) {
+          held = false;
+          this.#o.logger.info("ingest resumed", { queued: this.#queue.length });
+        }
+        const n = Math.min(this.#queue.length, this.#o.maxBatch ?? 4000);
+        const batch = this.#queue.splice(0, n);
+        const done = this.#done.splice(0, n);
+        try {
+          await this.#o.log.append(batch.map((a) => a.entry));
+        } catch (err) {
+          this.#o.logger.error("cannot make inbound messages durable; refusing them", {
+            count: n,
+            err,
+          });
+          for (const d of done) d.reject(err);
+          continue;
+        }
+        this.#o.onDurable(batch);
+        const now = Date.now();
+        for (let i = 0; i < n; i++) {
+          this.#o.metrics.ackLatency.observe((now - batch[i].entry.at) / 1000);
+          done[i].resolve();
+        }
+        this.#o.metrics.messagesAcked.inc(n);
+      }
+    } finally {
+      this.#running = false;
+    }
+  }
+
+  /** Stop accepting; wait for the batch in progress. Queued, uncommitted messages are refused (never acknowledged). */
+  async close(): Promise<void> {
+    this.#closed = true;
+    while (this.#running) await new Promise((r) => setTimeout(r, 5));
+    const err = new Error("Node is shutting down");
+    for (const d of this.#done.splice(0)) d.reject(err);
+    this.#queue = [];
+  }
+}

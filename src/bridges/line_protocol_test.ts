@@ -1,0 +1,84 @@
+import assert from "node:assert/strict";
+import { type Point, toLineProtocol } from "./line_protocol.ts";
+
+const pt = (over: Partial<Point>): Point => ({
+  measurement: "telemetry",
+  tags: {},
+  fields: { temp: 1.5 },
+  ts: 1_700_000_000_123,
+  ...over,
+});
+
+Deno.test("toLineProtocol: basic point with sorted tags and ms timestamp", () => {
+  const line = toLineProtocol(pt({ tags: { site: "s1", device: "press-7", line: "l2" } }));
+  assert.equal(line, "telemetry,device=press-7,line=l2,site=s1 temp=1.5 1700000000123");
+});
+
+Deno.test("toLineProtocol: empty tag values are omitted", () => {
+  assert.equal(
+    toLineProtocol(pt({ tags: { device: "d", site: "" } })),
+    "telemetry,device=d temp=1.5 1700000000123",
+  );
+});
+
+Deno.test("toLineProtocol: spaces, commas and equals in measurement and tags", () => {
+  const line = toLineProtocol(pt({
+    measurement: "my meas,x=1",
+    tags: { "dev ice": "a b,c=d", "k=ey,": "v" },
+    fields: { "fi eld,=": 2 },
+  }));
+  assert.equal(
+    line,
+    "my\\ meas\\,x=1,dev\\ ice=a\\ b\\,c\\=d,k\\=ey\\,=v fi\\ eld\\,\\==2 1700000000123",
+  );
+});
+
+Deno.test("toLineProtocol: backslashes in names never swallow a separator", () => {
+  assert.equal(
+    toLineProtocol(pt({ tags: { device: "a\\" } })),
+    "telemetry,device=a\\\\ temp=1.5 1700000000123",
+  );
+  assert.equal(
+    toLineProtocol(pt({ tags: { device: "a\\,b" } })),
+    "telemetry,device=a\\\\\\,b temp=1.5 1700000000123",
+  );
+  // a backslash before an ordinary character stays literal
+  assert.equal(
+    toLineProtocol(pt({ tags: { device: "C:\\dev" } })),
+    "telemetry,device=C:\\dev temp=1.5 1700000000123",
+  );
+});
+
+Deno.test("toLineProtocol: newlines in names are escaped, never break the line", () => {
+  const line = toLineProtocol(pt({ tags: { device: "a\nb" } }));
+  assert.ok(!line.includes("\n"));
+  assert.equal(line, "telemetry,device=a\\nb temp=1.5 1700000000123");
+});
+
+Deno.test("toLineProtocol: string fields quote and escape quotes and backslashes", () => {
+  const line = toLineProtocol(pt({ fields: { s: 'say "hi" \\o/', plain: "a b,c=d" } }));
+  assert.equal(line, 'telemetry s="say \\"hi\\" \\\\o/",plain="a b,c=d" 1700000000123');
+});
+
+Deno.test("toLineProtocol: numbers are floats (never i), booleans true/false", () => {
+  const line = toLineProtocol(pt({ fields: { a: 3, b: -0.25, c: 1e21, d: true, e: false } }));
+  assert.equal(line, "telemetry a=3,b=-0.25,c=1e+21,d=true,e=false 1700000000123");
+  assert.ok(!/\di\b/.test(line));
+});
+
+Deno.test("toLineProtocol: non-finite numbers are dropped", () => {
+  assert.equal(
+    toLineProtocol(pt({ fields: { a: NaN, b: 2, c: Infinity, d: -Infinity } })),
+    "telemetry b=2 1700000000123",
+  );
+});
+
+Deno.test("toLineProtocol: no field left → empty string", () => {
+  assert.equal(toLineProtocol(pt({ fields: { a: NaN } })), "");
+  assert.equal(toLineProtocol(pt({ fields: {} })), "");
+  assert.equal(toLineProtocol(pt({ measurement: "" })), "");
+});
+
+Deno.test("toLineProtocol: fractional timestamps are truncated to integer ms", () => {
+  assert.equal(toLineProtocol(pt({ ts: 1000.9 })), "telemetry temp=1.5 1000");
+});

@@ -1,0 +1,176 @@
+/**
+ * Configuration from the environment (the contract's variables), validated with zod.
+ * Invalid input → {@linkcode ConfigError} naming the variable; `main.ts` prints one line and
+ * exits with code 2.
+ * @module
+ */
+import { z } from "zod";
+import { hostname } from "node:os";
+
+/** A configuration problem, naming the variable. */
+export class ConfigError extends Error {
+  override name = "ConfigError";
+  constructor(readonly variable: string, message: string) {
+    super(`Invalid configuration: ${variable}: ${message}`);
+  }
+}
+
+const port = (def: number) =>
+  z.string().default(String(def)).transform((s, ctx) => {
+    const n = Number(s);
+    if (!/^\d+$/.test(s) || n > 65535) {
+      ctx.addIssue({ code: "custom", message: `must be a port number 0-65535, got "${s}"` });
+      return z.NEVER;
+    }
+    return n;
+  });
+
+const int = (def: number, min: number, max: number) =>
+  z.string().default(String(def)).transform((s, ctx) => {
+    const n = Number(s);
+    if (!/^\d+$/.test(s) || n < min || n > max) {
+      ctx.addIssue({ code: "custom", message: `must be an integer ${min}-${max}, got "${s}"` });
+      return z.NEVER;
+    }
+    return n;
+  });
+
+const host = z.string().min(1, "must not be empty").default("127.0.0.1");
+const url = z.string().refine((s) => URL.canParse(s), "must be a URL");
+const onOff = z.enum(["on", "off"], { message: 'must be "on" or "off"' });
+
+const schema = z.object({
+  TWINMILL_HTTP_PORT: port(8080),
+  TWINMILL_HTTP_HOST: host,
+  TWINMILL_MQTT_PORT: z.string().default("1883").transform((s, ctx) => {
+    if (s === "off") return null;
+    const n = Number(s);
+    if (!/^\d+$/.test(s) || n > 65535) {
+      ctx.addIssue({
+        code: "custom",
+        message: `must be a port number 0-65535 or "off", got "${s}"`,
+      });
+      return z.NEVER;
+    }
+    return n;
+  }),
+  TWINMILL_MQTT_HOST: host,
+  TWINMILL_MQTT_AUTH: onOff.optional(),
+  TWINMILL_MQTT_URL: url.optional(),
+  NATS_URL: z.string().optional(),
+  TWINMILL_NODE_ID: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, "must be 1-64 of A-Z a-z 0-9 _ . -")
+    .optional(),
+  TWINMILL_SHARDS: int(64, 1, 4096),
+  TWINMILL_DATA_DIR: z.string().min(1).default("./data"),
+  INFLUX_URL: url.optional(),
+  INFLUX_API: z.enum(["v1", "v2"], { message: 'must be "v1" or "v2"' }).default("v2"),
+  INFLUX_TOKEN: z.string().optional(),
+  INFLUX_ORG: z.string().optional(),
+  INFLUX_BUCKET: z.string().optional(),
+  INFLUX_DB: z.string().min(1).default("twinmill"),
+  TWINMILL_API_KEYS: z.string().optional(),
+  TWINMILL_LOG: z.enum(["debug", "info", "warn", "error"], {
+    message: "must be debug, info, warn or error",
+  }).default("info"),
+  TWINMILL_IDLE_SECONDS: int(600, 1, 86_400 * 30),
+  TWINMILL_MAX_PENDING: int(100_000, 100, 10_000_000),
+});
+
+/** The validated node configuration. */
+export interface Config {
+  http: { port: number; host: string };
+  mqtt: { port: number | null; host: string; auth: boolean; bridgeUrl?: string };
+  natsUrl?: string;
+  nodeId: string;
+  shards: number;
+  dataDir: string;
+  influx?: {
+    url: string;
+    api: "v1" | "v2";
+    token?: string;
+    org?: string;
+    bucket?: string;
+    db: string;
+  };
+  apiKeys?: string;
+  log: "debug" | "info" | "warn" | "error";
+  /** Idle time before a twin is passivated (ms). */
+  idleMs: number;
+  /** Unretired inbound messages above which acknowledgements are held back. */
+  maxPending: number;
+}
+
+const LOOPBACK = new Set(["127.0.0.1", "::1", "localhost"]);
+
+/** True for a loopback bind address. */
+export function isLoopback(h: string): boolean {
+  return LOOPBACK.has(h) || h.startsWith("127.");
+}
+
+/** Parse and check the environment. Throws {@linkcode ConfigError}. */
+export function loadConfig(env: Record<string, string | undefined>): Config {
+  const clean = Object.fromEntries(
+    Object.entries(env).filter(([, v]) => v !== undefined && v !== ""),
+  );
+  const r = schema.safeParse(clean);
+  if (!r.success) {
+    const issue = r.error.issues[0];
+    throw new ConfigError(String(issue.path[0]), issue.message);
+  }
+  const e = r.data;
+  if (!isLoopback(e.TWINMILL_HTTP_HOST)) {
+    throw new ConfigError(
+      "TWINMILL_HTTP_HOST",
+      e.TWINMILL_API_KEYS
+        ? "API key authentication is not available in this version; bind HTTP to loopback"
+        : `binding to non-loopback address "${e.TWINMILL_HTTP_HOST}" requires API keys (TWINMILL_API_KEYS) or JWT auth`,
+    );
+  }
+  const mqttAuth = e.TWINMILL_MQTT_AUTH === "on" ||
+    (e.TWINMILL_MQTT_AUTH === undefined && !isLoopback(e.TWINMILL_MQTT_HOST));
+  if (!isLoopback(e.TWINMILL_MQTT_HOST) && !mqttAuth) {
+    throw new ConfigError(
+      "TWINMILL_MQTT_AUTH",
+      `binding MQTT to non-loopback address "${e.TWINMILL_MQTT_HOST}" requires device authentication on`,
+    );
+  }
+  if (mqttAuth) {
+    throw new ConfigError(
+      "TWINMILL_MQTT_AUTH",
+      "device authentication is not available in this version; bind MQTT to loopback",
+    );
+  }
+  if (e.NATS_URL) {
+    throw new ConfigError("NATS_URL", "cluster mode is not available in this version; unset it");
+  }
+  if (e.TWINMILL_MQTT_URL) {
+    throw new ConfigError(
+      "TWINMILL_MQTT_URL",
+      "bridging an external broker is not available in this version",
+    );
+  }
+  if (e.INFLUX_URL && e.INFLUX_API === "v2" && !e.INFLUX_BUCKET) {
+    throw new ConfigError("INFLUX_BUCKET", "required when INFLUX_API=v2");
+  }
+  return {
+    http: { port: e.TWINMILL_HTTP_PORT, host: e.TWINMILL_HTTP_HOST },
+    mqtt: { port: e.TWINMILL_MQTT_PORT, host: e.TWINMILL_MQTT_HOST, auth: mqttAuth },
+    nodeId: e.TWINMILL_NODE_ID ?? `${hostname()}-${Deno.pid}`.replace(/[^A-Za-z0-9_.-]/g, "_"),
+    shards: e.TWINMILL_SHARDS,
+    dataDir: e.TWINMILL_DATA_DIR,
+    influx: e.INFLUX_URL
+      ? {
+        url: e.INFLUX_URL.replace(/\/+$/, ""),
+        api: e.INFLUX_API,
+        token: e.INFLUX_TOKEN,
+        org: e.INFLUX_ORG,
+        bucket: e.INFLUX_BUCKET,
+        db: e.INFLUX_DB,
+      }
+      : undefined,
+    apiKeys: e.TWINMILL_API_KEYS,
+    log: e.TWINMILL_LOG,
+    idleMs: e.TWINMILL_IDLE_SECONDS * 1000,
+    maxPending: e.TWINMILL_MAX_PENDING,
+  };
+}

@@ -1,0 +1,393 @@
+/**
+ * The twin host: twin actors on the actor runtime, wired to persistence, the durable inbound
+ * log, the InfluxDB writer, the event transport and the device downlink.
+ *
+ * Durability: an inbound entry is retired from the log only when the snapshot that includes it
+ * is persisted and its telemetry point is written (when InfluxDB is configured). Dirty twins
+ * are group-committed every few milliseconds; HTTP changes reply after their commit.
+ * @module
+ */
+import { ActorSystem } from "./actor_system.ts";
+import type { Clock } from "./clock.ts";
+import {
+  applyTwin,
+  emptyTwin,
+  telemetryPoint,
+  type TwinEffect,
+  type TwinMessage,
+  type TwinRecord,
+  type TwinState,
+} from "../../actors/twin.ts";
+import type { JsonObject } from "../../actors/json.ts";
+import { parseDeviceBody, parseDeviceTopic } from "../../actors/validate.ts";
+import type { Accepted } from "../bridges/ingest.ts";
+import type { LogEntry, Persistence } from "../persistence/port.ts";
+import type { Transport } from "../transport/port.ts";
+import { subjects } from "../transport/subjects.ts";
+import type { Logger } from "../obs/log.ts";
+import type { Metrics } from "../obs/metrics.ts";
+import { TwinNotFoundError, VersionConflictError } from "../errors.ts";
+
+/** A point as the InfluxDB writer takes it. */
+export interface PointSink {
+  write(p: {
+    measurement: string;
+    tags: Record<string, string>;
+    fields: Record<string, number | boolean | string>;
+    ts: number;
+  }): Promise<void>;
+  readonly full: boolean;
+}
+
+/** Options of {@linkcode TwinHost}. */
+export interface TwinHostOptions {
+  persistence: Persistence;
+  transport: Transport;
+  clock: Clock;
+  logger: Logger;
+  metrics: Metrics;
+  points?: PointSink;
+  /** Publish a twin's full desired state to its device (retained). */
+  downlink?(id: string, desired: JsonObject): void;
+  idleMs?: number;
+  /** Unretired inbound entries above which ingest is held back. */
+  maxPending?: number;
+  /** Delay of the snapshot group commit (ms). Default 5. */
+  flushDelayMs?: number;
+}
+
+type Reply = { state: TwinState; error?: { expected: number; actual: number } };
+type Msg = TwinMessage & { entrySeq?: number };
+
+/** A twin as the API shows it. */
+export type TwinView = TwinState & { alarms: unknown[] };
+
+/** Hosts every twin of this node. */
+export class TwinHost {
+  readonly #o: TwinHostOptions;
+  readonly #sys: ActorSystem<TwinRecord, Msg, Reply>;
+  readonly #log: Logger;
+  /** Unretired entry seq -> outstanding needs (snapshot, point, processing guard). */
+  readonly #needs = new Map<number, number>();
+  /** Retired seqs waiting to be deleted from the log. */
+  #retire: number[] = [];
+  /** Latest record of each changed twin not yet handed to a commit. */
+  #dirty = new Map<string, TwinRecord>();
+  /** Entry seqs applied to each dirty twin since its last commit. */
+  #dirtySeqs = new Map<string, number[]>();
+  /** Records being committed right now. */
+  #committing = new Map<string, TwinRecord>();
+  #flushTimer: unknown;
+  #flushing: Promise<void> | null = null;
+  #waiters: Array<() => void> = [];
+  #closed = false;
+
+  constructor(o: TwinHostOptions) {
+    this.#o = o;
+    this.#log = o.logger;
+    const m = o.metrics;
+    this.#sys = new ActorSystem<TwinRecord, Msg, Reply>({
+      clock: o.clock,
+      logger: o.logger,
+      idleMs: o.idleMs,
+      hooks: {
+        activated: () => (m.activations.inc(), m.twinsActive.inc()),
+        passivated: () => (m.passivations.inc(), m.twinsActive.dec()),
+        failed: () => m.handlerFailures.inc(),
+        mailboxFull: () => m.mailboxFull.inc(),
+      },
+      behavior: {
+        load: (id) => this.#load(id),
+        receive: (id, rec, msg) => this.#receive(id, rec, msg),
+        passivate: (id) => this.#passivate(id),
+      },
+    });
+  }
+
+  /** Unretired inbound entries. */
+  get pending(): number {
+    return this.#needs.size;
+  }
+
+  /** Resident twin actors. */
+  get resident(): number {
+    return this.#sys.size;
+  }
+
+  /** False while ingest must hold back (too many unretired entries, or InfluxDB buffer full). */
+  canAccept(): boolean {
+    return this.#needs.size < (this.#o.maxPending ?? 100_000) && !this.#o.points?.full;
+  }
+
+  async #load(id: string): Promise<TwinRecord> {
+    return this.#dirty.get(id) ?? this.#committing.get(id) ??
+      (await this.#o.persistence.snapshots.load(id)) ?? emptyTwin(id, this.#o.clock.now());
+  }
+
+  async #passivate(id: string): Promise<void> {
+    while (this.#dirty.has(id) || this.#committing.has(id)) await this.flush();
+  }
+
+  #receive(id: string, rec: TwinRecord, msg: Msg): { state: TwinRecord; reply: Reply } {
+    const now = this.#o.clock.now();
+    const res = applyTwin(rec, msg, now);
+    const seq = msg.entrySeq;
+    if (res.duplicate) {
+      // Already applied before a restart; its point may not have been written: write it again
+      // (InfluxDB overwrites a point with the same series and timestamp).
+      if (seq !== undefined && msg.type === "device" && msg.body.kind === "telemetry") {
+        this.#emitPoint(seq, telemetryPoint(rec.state, msg.body, msg.at));
+      }
+      return { state: rec, reply: { state: rec.state } };
+    }
+    if (res.error) {
+      return { state: rec, reply: { state: rec.state, error: res.error } };
+    }
+    if (res.record !== rec) {
+      this.#dirty.set(id, res.record);
+      if (seq !== undefined) {
+        this.#needs.set(seq, (this.#needs.get(seq) ?? 0) + 1);
+        const l = this.#dirtySeqs.get(id);
+        if (l) l.push(seq);
+        else this.#dirtySeqs.set(id, [seq]);
+      }
+      this.#scheduleFlush();
+    }
+    for (const e of res.effects) this.#effect(id, e, seq);
+    return { state: res.record, reply: { state: res.record.state } };
+  }
+
+  #emitPoint(seq: number | undefined, e: Extract<TwinEffect, { type: "point" }>): void {
+    const sink = this.#o.points;
+    if (!sink) return;
+    if (seq !== undefined) this.#needs.set(seq, (this.#needs.get(seq) ?? 0) + 1);
+    void sink.write({ measurement: "telemetry", tags: e.tags, fields: e.fields, ts: e.ts })
+      .then(() => seq !== undefined && this.#done(seq));
+  }
+
+  #effect(id: string, e: TwinEffect, seq: number | undefined): void {
+    switch (e.type) {
+      case "point":
+        this.#emitPoint(seq, e);
+        break;
+      case "event":
+        this.#o.transport.publish(subjects.event(e.event.type, id), e.event);
+        break;
+      case "desired":
+        this.#o.downlink?.(id, e.desired);
+        break;
+    }
+  }
+
+  #done(seq: number): void {
+    const n = (this.#needs.get(seq) ?? 0) - 1;
+    if (n > 0) {
+      this.#needs.set(seq, n);
+      return;
+    }
+    this.#needs.delete(seq);
+    this.#retire.push(seq);
+    this.#o.metrics.inboundPending.set(this.#needs.size);
+    this.#scheduleFlush();
+  }
+
+  /** Deliver durable inbound messages to their twins, in order. */
+  dispatch(batch: Accepted[]): void {
+    for (const a of batch) {
+      const seq = a.entry.seq;
+      this.#needs.set(seq, 1); // processing guard, released once delivered
+      const msg: Msg = {
+        type: "device",
+        source: "mqtt",
+        seq,
+        at: a.entry.at,
+        body: a.body,
+        entrySeq: seq,
+      };
+      this.#sys.send(a.topic.twin, msg, { wait: true }).then(
+        () => this.#done(seq),
+        (err) => {
+          this.#log.error("inbound message could not be applied; retired as failed", {
+            twin: a.topic.twin,
+            seq,
+            err,
+          });
+          this.#done(seq);
+        },
+      );
+    }
+    this.#o.metrics.inboundPending.set(this.#needs.size);
+  }
+
+  /** Re-deliver every unretired log entry (after a restart). Returns how many. */
+  async replay(): Promise<number> {
+    let n = 0;
+    let batch: Accepted[] = [];
+    const decode = (e: LogEntry): Accepted | null => {
+      const t = parseDeviceTopic(e.topic);
+      if (typeof t === "string") return null;
+      const body = parseDeviceBody(t, e.payload);
+      return typeof body === "string" ? null : { entry: e, topic: t, body };
+    };
+    for await (const e of this.#o.persistence.log.replay()) {
+      const a = decode(e);
+      if (!a) {
+        this.#retire.push(e.seq);
+        continue;
+      }
+      batch.push(a);
+      n++;
+      if (batch.length >= 1000) {
+        this.dispatch(batch);
+        batch = [];
+      }
+    }
+    this.dispatch(batch);
+    return n;
+  }
+
+  #scheduleFlush(): void {
+    if (this.#flushTimer !== undefined || this.#closed) return;
+    this.#flushTimer = this.#o.clock.setTimeout(() => {
+      this.#flushTimer = undefined;
+      void this.flush();
+    }, this.#o.flushDelayMs ?? 5);
+  }
+
+  /**
+   * Commit every twin changed so far and retire finished log entries. Resolves when a commit
+   * that started after this call has finished.
+   */
+  flush(): Promise<void> {
+    return new Promise<void>((resolve) => {
+      this.#waiters.push(resolve);
+      if (!this.#flushing) this.#flushing = this.#flushLoop();
+    });
+  }
+
+  async #flushLoop(): Promise<void> {
+    // Yield first, so `#flushing` is assigned before the `finally` below can clear it.
+    await Promise.resolve();
+    try {
+      while (this.#waiters.length > 0 || this.#dirty.size > 0 || this.#retire.length > 0) {
+        const waiters = this.#waiters.splice(0);
+        const batch = this.#dirty;
+        const seqs = this.#dirtySeqs;
+        this.#dirty = new Map();
+        this.#dirtySeqs = new Map();
+        this.#committing = batch;
+        if (batch.size > 0) {
+          try {
+            await this.#o.persistence.snapshots.saveMany([...batch.values()]);
+            this.#o.metrics.snapshotsWritten.inc(batch.size);
+          } catch (err) {
+            this.#log.error("cannot persist twin snapshots; will retry", {
+              count: batch.size,
+              err,
+            });
+            for (const [id, r] of batch) if (!this.#dirty.has(id)) this.#dirty.set(id, r);
+            for (const [id, l] of seqs) {
+              this.#dirtySeqs.set(id, [...l, ...(this.#dirtySeqs.get(id) ?? [])]);
+            }
+            this.#committing = new Map();
+            this.#waiters.unshift(...waiters);
+            await new Promise((r) => setTimeout(r, 200));
+            continue;
+          }
+          this.#committing = new Map();
+          for (const l of seqs.values()) for (const s of l) this.#done(s);
+        }
+        const retire = this.#retire.splice(0);
+        if (retire.length > 0) {
+          try {
+            await this.#o.persistence.log.retire(retire);
+          } catch (err) {
+            this.#log.error("cannot retire inbound log entries; will retry", { err });
+            this.#retire.push(...retire);
+          }
+        }
+        for (const w of waiters) w();
+        if (this.#closed && this.#dirty.size === 0) break;
+        if (this.#waiters.length === 0) break;
+      }
+    } finally {
+      this.#flushing = null;
+      if (this.#dirty.size > 0 || this.#retire.length > 0) this.#scheduleFlush();
+    }
+  }
+
+  /** The twin as the API shows it, or null if it does not exist. */
+  async get(id: string): Promise<TwinState | null> {
+    const rec = this.#sys.peek(id) ?? this.#dirty.get(id) ?? this.#committing.get(id) ??
+      (await this.#o.persistence.snapshots.load(id));
+    return rec && rec.state.version > 0 ? rec.state : null;
+  }
+
+  /** Create or replace a twin's attributes. Resolves after the change is durable. */
+  async putAttributes(id: string, attributes: JsonObject): Promise<TwinState> {
+    const r = await this.#sys.send(id, { type: "put_attributes", attributes });
+    await this.flush();
+    return r.state;
+  }
+
+  /** Merge-patch desired state (optionally only at version `ifMatch`). Durable on return. */
+  async patchDesired(id: string, patch: JsonObject, ifMatch?: number): Promise<TwinState> {
+    if (!(await this.get(id))) throw new TwinNotFoundError(id);
+    const r = await this.#sys.send(id, { type: "patch_desired", patch, ifMatch });
+    if (r.error) throw new VersionConflictError(id, r.error.expected, r.error.actual);
+    await this.flush();
+    return r.state;
+  }
+
+  /** A page of twins in id order whose attributes match `filter` (string comparison). */
+  async list(
+    after: string | undefined,
+    limit: number,
+    filter: Record<string, string>,
+  ): Promise<{ items: TwinState[]; next?: string }> {
+    await this.flush();
+    const items: TwinState[] = [];
+    const keys = Object.entries(filter);
+    let cursor = after;
+    for (let scanned = 0; items.length < limit && scanned < 100_000;) {
+      const page = await this.#o.persistence.snapshots.list(cursor, 500);
+      if (page.length === 0) return { items };
+      for (const r of page) {
+        scanned++;
+        cursor = r.state.id;
+        const s = this.#sys.peek(r.state.id)?.state ?? r.state;
+        if (s.version > 0 && keys.every(([k, v]) => String(s.attributes[k]) === v)) {
+          items.push(s);
+          if (items.length === limit) break;
+        }
+      }
+      if (page.length < 500 && items.length < limit) return { items };
+    }
+    return { items, next: cursor };
+  }
+
+  /** Every persisted twin with a non-empty desired state (to republish retained downlinks). */
+  async *withDesired(): AsyncIterable<TwinState> {
+    let after: string | undefined;
+    for (;;) {
+      const page = await this.#o.persistence.snapshots.list(after, 500);
+      if (page.length === 0) return;
+      for (const r of page) if (Object.keys(r.state.desired).length > 0) yield r.state;
+      after = page[page.length - 1].state.id;
+    }
+  }
+
+  /** Passivate idle twins now (also runs on a timer). */
+  sweep(): Promise<number> {
+    return this.#sys.sweep();
+  }
+
+  /** Drain mailboxes, persist everything, stop timers. */
+  async close(): Promise<void> {
+    await this.#sys.close();
+    await this.flush();
+    this.#closed = true;
+    if (this.#flushTimer !== undefined) this.#o.clock.clear(this.#flushTimer);
+    this.#flushTimer = undefined;
+  }
+}

@@ -1,0 +1,99 @@
+import { findBinary } from "./binaries.ts";
+import { canConnect, freePort } from "./free_port.ts";
+import { makeTempDir, removeDir, retryOnExit, ServerProcess } from "./process.ts";
+
+/** A running mosquitto broker on 127.0.0.1. */
+export interface MosquittoServer extends AsyncDisposable {
+  /** TCP port of the MQTT listener. */
+  port: number;
+  /** `mqtt://127.0.0.1:<port>` */
+  url: string;
+}
+
+/**
+ * Starts mosquitto with a generated config (one listener on 127.0.0.1, anonymous
+ * access, no persistence) and resolves once the port accepts TCP connections.
+ *
+ * @example
+ * ```ts
+ * await using broker = await startMosquitto();
+ * const client = await mqtt.connectAsync(broker.url);
+ * ```
+ */
+export function startMosquitto(): Promise<MosquittoServer> {
+  const bin = findBinary("mosquitto", "mosquitto");
+  return retryOnExit(async () => {
+    const dir = await makeTempDir("mosquitto");
+    try {
+      const port = await freePort();
+      const conf = `${dir}/mosquitto.conf`;
+      await Deno.writeTextFile(
+        conf,
+        [
+          `listener ${port} 127.0.0.1`,
+          "allow_anonymous true",
+          "persistence false",
+          "log_dest stderr",
+          "log_type error",
+          "log_type warning",
+          "log_type notice",
+          "",
+        ].join("\n"),
+      );
+      const proc = ServerProcess.spawn({ name: "mosquitto", cmd: bin, args: ["-c", conf] });
+      await proc.waitReady(() => canConnect(port), `port ${port} accepts connections`);
+      return {
+        port,
+        url: `mqtt://127.0.0.1:${port}`,
+        async [Symbol.asyncDispose]() {
+          await proc.stop();
+          await removeDir(dir);
+        },
+      };
+    } catch (err) {
+      await removeDir(dir);
+      throw err;
+    }
+  });
+}
+
+/** Result of {@linkcode mosquittoPub}. */
+export interface PubResult {
+  /** Exit code of mosquitto_pub. */
+  code: number;
+  /** What it printed on stdout. */
+  stdout: string;
+  /** What it printed on stderr. */
+  stderr: string;
+}
+
+/**
+ * Runs the `mosquitto_pub` binary with `args`, writing `stdin` (if given) to it,
+ * and resolves with its exit code and output.
+ *
+ * @example
+ * ```ts
+ * await mosquittoPub(["-p", String(broker.port), "-t", "devices/d1/telemetry", "-m", "{}"]);
+ * ```
+ */
+export async function mosquittoPub(args: string[], stdin?: string): Promise<PubResult> {
+  const bin = findBinary("mosquitto_pub", "mosquitto-clients");
+  const child = new Deno.Command(bin, {
+    args,
+    stdin: stdin === undefined ? "null" : "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  if (stdin !== undefined) {
+    const writer = child.stdin.getWriter();
+    try {
+      await writer.write(new TextEncoder().encode(stdin));
+      await writer.close();
+    } catch {
+      // mosquitto_pub exited before reading all input; its exit code tells why
+    }
+  }
+  const out = await child.output();
+  const dec = new TextDecoder();
+  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+}

@@ -1,0 +1,219 @@
+import { findBinary } from "./binaries.ts";
+import { freePorts } from "./free_port.ts";
+import { httpText, makeTempDir, removeDir, retryOnExit, ServerProcess } from "./process.ts";
+
+/** A running nats-server on 127.0.0.1. */
+export interface NatsServer extends AsyncDisposable {
+  /** Client port. */
+  port: number;
+  /** `nats://127.0.0.1:<port>` */
+  url: string;
+  /** Monitoring endpoint, `http://127.0.0.1:<monitor port>` (`/healthz`, `/varz`, `/jsz`). */
+  monitorUrl: string;
+}
+
+/** One member of a {@linkcode NatsCluster}. */
+export interface NatsClusterMember {
+  /** Server name, `n1`..`nN`. */
+  name: string;
+  /** Client port. */
+  port: number;
+  /** `nats://127.0.0.1:<port>` */
+  url: string;
+  /** Monitoring endpoint, `http://127.0.0.1:<monitor port>`. */
+  monitorUrl: string;
+  /** Stops this member (SIGTERM, then SIGKILL after 5 s); its JetStream data stays. */
+  stop(): Promise<void>;
+  /** Starts it again with the same ports and data; resolves when `/healthz` is ok. */
+  start(): Promise<void>;
+}
+
+/** A running nats-server cluster with JetStream. */
+export interface NatsCluster extends AsyncDisposable {
+  /** The members, in name order. */
+  servers: NatsClusterMember[];
+  /** Client URLs of all members, comma separated. */
+  urls: string;
+}
+
+interface MemberPorts {
+  name: string;
+  port: number;
+  monitor: number;
+  cluster?: number;
+}
+
+function config(dir: string, me: MemberPorts, jetstream: boolean, peers: MemberPorts[]): string {
+  const lines = [
+    `server_name: "${me.name}"`,
+    `listen: "127.0.0.1:${me.port}"`,
+    `http: "127.0.0.1:${me.monitor}"`,
+  ];
+  if (jetstream) {
+    lines.push(
+      "jetstream {",
+      `  store_dir: "${dir}/${me.name}"`,
+      "  max_memory_store: 268435456",
+      "  max_file_store: 1073741824",
+      "}",
+    );
+  }
+  if (me.cluster !== undefined) {
+    const routes = peers.filter((p) => p !== me).map((p) =>
+      `"nats-route://127.0.0.1:${p.cluster}"`
+    );
+    lines.push(
+      "cluster {",
+      '  name: "twinmill"',
+      `  listen: "127.0.0.1:${me.cluster}"`,
+      `  routes: [${routes.join(", ")}]`,
+      "}",
+    );
+  }
+  return lines.join("\n") + "\n";
+}
+
+async function healthy(monitorUrl: string): Promise<boolean> {
+  const res = await fetch(`${monitorUrl}/healthz`);
+  const body = await res.text();
+  return res.ok && JSON.parse(body).status === "ok";
+}
+
+async function metaLeader(monitorUrl: string): Promise<string | undefined> {
+  const jsz = JSON.parse(await httpText(`${monitorUrl}/jsz`));
+  return jsz.meta_cluster?.leader || undefined;
+}
+
+/** Keeps a member's process and can (re)start it with the same config. */
+class Member {
+  proc?: ServerProcess;
+  constructor(
+    readonly bin: string,
+    readonly ports: MemberPorts,
+    readonly conf: string,
+  ) {}
+
+  get monitorUrl(): string {
+    return `http://127.0.0.1:${this.ports.monitor}`;
+  }
+
+  spawn(): ServerProcess {
+    if (this.proc && !this.proc.exited) return this.proc;
+    this.proc = ServerProcess.spawn({
+      name: `nats-server ${this.ports.name}`,
+      cmd: this.bin,
+      args: ["-c", this.conf],
+    });
+    return this.proc;
+  }
+
+  async start(): Promise<void> {
+    await this.spawn().waitReady(() => healthy(this.monitorUrl), "/healthz is ok");
+  }
+
+  async stop(): Promise<void> {
+    await this.proc?.stop();
+  }
+}
+
+/**
+ * Starts one nats-server on free ports of 127.0.0.1 (with JetStream, stored in a
+ * temp dir, when `opts.jetstream`) and resolves once its `/healthz` answers ok.
+ *
+ * @example
+ * ```ts
+ * await using nats = await startNats({ jetstream: true });
+ * ```
+ */
+export function startNats(opts: { jetstream?: boolean } = {}): Promise<NatsServer> {
+  const bin = findBinary("nats-server", "nats-server");
+  return retryOnExit(async () => {
+    const dir = await makeTempDir("nats");
+    try {
+      const [port, monitor] = await freePorts(2);
+      const ports = { name: "n1", port, monitor };
+      const conf = `${dir}/n1.conf`;
+      await Deno.writeTextFile(conf, config(dir, ports, opts.jetstream ?? false, []));
+      const member = new Member(bin, ports, conf);
+      await member.start();
+      return {
+        port,
+        url: `nats://127.0.0.1:${port}`,
+        monitorUrl: member.monitorUrl,
+        async [Symbol.asyncDispose]() {
+          await member.stop();
+          await removeDir(dir);
+        },
+      };
+    } catch (err) {
+      await removeDir(dir);
+      throw err;
+    }
+  });
+}
+
+/**
+ * Starts `n` nats-servers (`n1`..`nN`) clustered over routes on free ports, all with
+ * JetStream, and resolves once every member's `/healthz` is ok and every member's
+ * `/jsz` names the same JetStream meta leader.
+ *
+ * @example
+ * ```ts
+ * await using cluster = await startNatsCluster(3);
+ * await cluster.servers[0].stop(); // leader election among n2, n3
+ * ```
+ */
+export function startNatsCluster(n = 3): Promise<NatsCluster> {
+  const bin = findBinary("nats-server", "nats-server");
+  return retryOnExit(async () => {
+    const dir = await makeTempDir("nats-cluster");
+    const members: Member[] = [];
+    const stopAll = () => Promise.all(members.map((m) => m.stop()));
+    try {
+      const ports = await freePorts(3 * n);
+      const all: MemberPorts[] = Array.from({ length: n }, (_, i) => ({
+        name: `n${i + 1}`,
+        port: ports[3 * i],
+        monitor: ports[3 * i + 1],
+        cluster: ports[3 * i + 2],
+      }));
+      for (const p of all) {
+        const conf = `${dir}/${p.name}.conf`;
+        await Deno.writeTextFile(conf, config(dir, p, true, all));
+        members.push(new Member(bin, p, conf));
+      }
+      for (const m of members) m.spawn();
+      const starts = members.map((m) => m.start());
+      try {
+        await Promise.all(starts);
+      } catch (err) {
+        await stopAll(); // the others would wait for their deadline otherwise
+        await Promise.allSettled(starts);
+        throw err;
+      }
+      await members[0].proc!.waitReady(async () => {
+        const leaders = await Promise.all(members.map((m) => metaLeader(m.monitorUrl)));
+        return leaders[0] !== undefined && leaders.every((l) => l === leaders[0]);
+      }, "all members agree on a JetStream meta leader");
+      return {
+        servers: members.map((m) => ({
+          name: m.ports.name,
+          port: m.ports.port,
+          url: `nats://127.0.0.1:${m.ports.port}`,
+          monitorUrl: m.monitorUrl,
+          stop: () => m.stop(),
+          start: () => m.start(),
+        })),
+        urls: all.map((p) => `nats://127.0.0.1:${p.port}`).join(","),
+        async [Symbol.asyncDispose]() {
+          await stopAll();
+          await removeDir(dir);
+        },
+      };
+    } catch (err) {
+      await stopAll();
+      await removeDir(dir);
+      throw err;
+    }
+  });
+}
