@@ -7,6 +7,7 @@ import { OpenAPIHono } from "@hono/zod-openapi";
 import { swaggerUI } from "@hono/swagger-ui";
 import { bodyLimit } from "hono/body-limit";
 import { HTTPException } from "hono/http-exception";
+import { matchedRoutes } from "hono/route";
 import { errorHandler } from "./errors.ts";
 import { healthRoutes } from "./health.ts";
 import { twinRoutes } from "./twins.ts";
@@ -41,7 +42,8 @@ export function createApp(d: AppDeps): OpenAPIHono {
   app.use("*", async (c, next) => {
     const start = performance.now();
     await next();
-    const route = c.req.routePath && c.res.status !== 404 ? c.req.routePath : "unmatched";
+    // the last matched route that is a handler, not middleware ("ALL"): a bounded label set
+    const route = matchedRoutes(c).findLast((r) => r.method !== "ALL")?.path ?? "unmatched";
     d.metrics.httpRequests.inc({ route, method: c.req.method, status: String(c.res.status) });
     d.metrics.httpDuration.observe(
       { route, method: c.req.method },
