@@ -7,7 +7,7 @@ import { systemClock } from "../src/runtime/clock.ts";
 import { silentLogger } from "../src/obs/log.ts";
 import { createMetrics } from "../src/obs/metrics.ts";
 
-async function setup() {
+function setup() {
   const metrics = createMetrics();
   const transport = memoryTransport();
   const host = new TwinHost({
