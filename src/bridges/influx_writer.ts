@@ -70,8 +70,10 @@ const WARN_EVERY_MS = 10_000;
 /**
  * Writes points to InfluxDB in batches (by size or time, whichever comes first), one request
  * at a time, retrying with exponential backoff and jitter while InfluxDB is unreachable,
- * times out, answers 5xx or 429. Each `write()` resolves once its point is accepted or
- * definitively refused (4xx), so the caller can retire it from its durable log.
+ * times out, answers 5xx, 429, 401, 403 or 404 (the last three are configuration problems
+ * an operator fixes — wrong token, permission, bucket — so the points wait rather than being
+ * lost). Each `write()` resolves once its point is accepted or definitively refused (another
+ * 4xx: the point itself is bad), so the caller can retire it from its durable log.
  *
  * @example
  * ```ts
@@ -151,7 +153,7 @@ export class InfluxWriter {
 
   /**
    * Queues a point. The promise resolves when InfluxDB accepted it (2xx) or definitively
-   * refused it (4xx other than 429: counted in `influxFailed{reason="rejected"}` and logged,
+   * refused it (4xx other than 401/403/404/429: counted in `influxFailed{reason="rejected"}` and logged,
    * not retried). It never rejects and never drops a point silently: a point with no
    * writable field resolves at once, counted in `influxFailed{reason="no_fields"}`. After
    * `close()` points are not queued and their promise never settles (they stay in the
@@ -385,6 +387,11 @@ export class InfluxWriter {
     if (this.#api === "v1" && res.status === 404 && /database not found/i.test(text)) {
       this.#needDb = true;
       return { kind: "retry", reason: "database not found", status: 404 };
+    }
+    if (res.status === 401 || res.status === 403 || res.status === 404) {
+      // Wrong token, no permission, unknown bucket/org: a configuration problem an operator
+      // fixes, not a bad point. Retrying (and backpressure) keeps the data; refusing loses it.
+      return retryOutcome(res, text);
     }
     if (res.status === 413 && n > 1) return { kind: "split" };
     this.#recovered();

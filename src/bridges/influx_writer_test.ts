@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { createLogger, type Logger } from "../obs/log.ts";
+import { createLogger, type Logger, silentLogger } from "../obs/log.ts";
 import { createMetrics, type Metrics } from "../obs/metrics.ts";
 import { InfluxWriter, type InfluxWriterOptions, type Point } from "./influx_writer.ts";
 
@@ -441,4 +441,35 @@ Deno.test("InfluxWriter retries a request that times out", async () => {
   release();
   assert.equal(await value(metrics.influxRetries), 1);
   assert.match(String(logs.find((l) => l.level === "warn")?.reason), /timeout after 50 ms/);
+});
+
+Deno.test("InfluxWriter retries 401/403/404 (configuration problems) instead of dropping points", async () => {
+  let calls = 0;
+  const statuses = [401, 403, 404];
+  const server = Deno.serve({ port: 0, hostname: "127.0.0.1", onListen() {} }, async (req) => {
+    await req.text();
+    const s = statuses[calls++];
+    return s
+      ? Response.json({ message: "no" }, { status: s })
+      : new Response(null, { status: 204 });
+  });
+  const metrics = createMetrics();
+  const w = new InfluxWriter({
+    url: `http://127.0.0.1:${server.addr.port}`,
+    api: "v2",
+    bucket: "b",
+    org: "o",
+    token: "t",
+    minBackoffMs: 1,
+    maxBackoffMs: 5,
+    flushIntervalMs: 1,
+    logger: silentLogger,
+    metrics,
+  });
+  await w.write({ measurement: "telemetry", tags: { device: "a" }, fields: { temp: 1 }, ts: 1 });
+  assert.equal(calls, 4);
+  assert.equal((await metrics.influxWritten.get()).values[0].value, 1);
+  assert.equal((await metrics.influxFailed.get()).values.length, 0);
+  await w.close();
+  await server.shutdown();
 });
