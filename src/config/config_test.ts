@@ -1,0 +1,53 @@
+import assert from "node:assert/strict";
+import { ConfigError, loadConfig } from "./config.ts";
+
+Deno.test("defaults follow the contract", () => {
+  const c = loadConfig({});
+  assert.deepEqual(c.http, { port: 8080, host: "127.0.0.1" });
+  assert.deepEqual(c.mqtt, { port: 1883, host: "127.0.0.1", auth: false });
+  assert.equal(c.shards, 64);
+  assert.equal(c.dataDir, "./data");
+  assert.equal(c.log, "info");
+  assert.equal(c.idleMs, 600_000);
+  assert.equal(c.influx, undefined);
+});
+
+Deno.test("MQTT off, InfluxDB v1 and v2 settings", () => {
+  const c = loadConfig({
+    TWINMILL_MQTT_PORT: "off",
+    INFLUX_URL: "http://influx:8086/",
+    INFLUX_API: "v1",
+  });
+  assert.equal(c.mqtt.port, null);
+  assert.deepEqual(c.influx, {
+    url: "http://influx:8086",
+    api: "v1",
+    db: "twinmill",
+    token: undefined,
+    org: undefined,
+    bucket: undefined,
+  });
+  assert.throws(
+    () => loadConfig({ INFLUX_URL: "http://x:8086" }),
+    (e) => e instanceof ConfigError && e.variable === "INFLUX_BUCKET",
+  );
+});
+
+Deno.test("each bad value names its variable", () => {
+  const cases: Array<[Record<string, string>, string]> = [
+    [{ TWINMILL_HTTP_PORT: "x" }, "TWINMILL_HTTP_PORT"],
+    [{ TWINMILL_SHARDS: "0" }, "TWINMILL_SHARDS"],
+    [{ TWINMILL_MQTT_AUTH: "yes" }, "TWINMILL_MQTT_AUTH"],
+    [{ TWINMILL_HTTP_HOST: "0.0.0.0" }, "TWINMILL_HTTP_HOST"],
+    [{ TWINMILL_MQTT_HOST: "10.0.0.5", TWINMILL_MQTT_AUTH: "off" }, "TWINMILL_MQTT_AUTH"],
+    [{ TWINMILL_NODE_ID: "a b" }, "TWINMILL_NODE_ID"],
+    [{ INFLUX_API: "v9" }, "INFLUX_API"],
+  ];
+  for (const [env, variable] of cases) {
+    assert.throws(
+      () => loadConfig(env),
+      (e) => e instanceof ConfigError && e.variable === variable,
+      variable,
+    );
+  }
+});
