@@ -58,6 +58,7 @@ export function streamRoutes(o: StreamOptions): Hono {
     const { socket, response } = Deno.upgradeWebSocket(c.req.raw);
     const subs: Disposable[] = [];
     let open = false;
+    let counted = false;
     const send = (data: unknown) => {
       if (!open) return;
       if (socket.bufferedAmount > limit) {
@@ -78,6 +79,7 @@ export function streamRoutes(o: StreamOptions): Hono {
     };
     socket.onopen = () => {
       open = true;
+      counted = true;
       o.metrics.wsClients.inc();
       for (const type of types as EventType[]) {
         if (twins.length === 0) {
@@ -89,9 +91,10 @@ export function streamRoutes(o: StreamOptions): Hono {
       }
     };
     socket.onclose = () => {
-      if (open || subs.length) cleanup();
+      cleanup();
       open = false;
-      o.metrics.wsClients.dec();
+      if (counted) o.metrics.wsClients.dec();
+      counted = false;
     };
     socket.onerror = () => {};
     socket.onmessage = () => {}; // clients only listen

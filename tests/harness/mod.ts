@@ -9,7 +9,7 @@
  *
  * Deno.test("telemetry reaches influx", async () => {
  *   await using influx = await startInfluxd();
- *   await using node = await startNode({ TWINMILL_INFLUX_URL: influx.url });
+ *   await using node = await startNode({ INFLUX_URL: influx.url });
  *   // ...
  * });
  * ```

@@ -255,7 +255,7 @@ async function launch(
  *
  * @example
  * ```ts
- * await using node = await startNode({ TWINMILL_INFLUX_URL: influx.url });
+ * await using node = await startNode({ INFLUX_URL: influx.url });
  * const res = await fetch(`${node.httpUrl}/v1/twins`);
  * ```
  */
