@@ -42,3 +42,11 @@ export {
   startNode,
   type StartNodeOptions,
 } from "./node.ts";
+export {
+  connectDevice,
+  type Device,
+  getJson,
+  type HasHttp,
+  type HasMqtt,
+  metric,
+} from "./client.ts";

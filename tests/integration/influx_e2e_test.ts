@@ -4,9 +4,11 @@
  * including a `kill -9` of the node with points still unwritten.
  */
 import assert from "node:assert/strict";
-import mqtt from "mqtt";
 import {
+  connectDevice,
+  getJson,
   type InfluxServer,
+  metric,
   type NodeProcess,
   startInfluxd,
   startNode,
@@ -16,54 +18,6 @@ import {
 
 /** A minute boundary 2 hours ago: 1 s apart, 200 points span four 1-minute buckets. */
 const BASE_TS = Math.floor((Date.now() - 2 * 3_600_000) / 60_000) * 60_000;
-
-/** An MQTT device connection to a node; disposing ends it. */
-interface Device extends AsyncDisposable {
-  /** Publishes `body` as JSON with QoS 1; resolves on the PUBACK. */
-  publish(topic: string, body: unknown): Promise<void>;
-}
-
-async function connectDevice(node: NodeProcess, clientId: string): Promise<Device> {
-  assert.ok(node.mqttUrl, "the node has an MQTT listener");
-  const client = await mqtt.connectAsync(node.mqttUrl, { clientId, reconnectPeriod: 0 });
-  return {
-    async publish(topic, body) {
-      await client.publishAsync(topic, JSON.stringify(body), { qos: 1 });
-    },
-    async [Symbol.asyncDispose]() {
-      await client.endAsync(true);
-    },
-  };
-}
-
-/** Sum of every sample of metric `name` in the node's `/metrics`; throws if it is absent. */
-async function metric(node: NodeProcess, name: string): Promise<number> {
-  const res = await fetch(`${node.httpUrl}/metrics`);
-  const text = await res.text();
-  assert.equal(res.status, 200, `GET /metrics: ${text}`);
-  let sum = 0;
-  let found = false;
-  for (const line of text.split("\n")) {
-    const m = /^([A-Za-z_:][A-Za-z0-9_:]*)(\{[^}]*\})?\s+(\S+)/.exec(line);
-    if (m && m[1] === name) {
-      sum += Number(m[3]);
-      found = true;
-    }
-  }
-  if (!found) throw new Error(`metric ${name} is not in /metrics`);
-  return sum;
-}
-
-// deno-lint-ignore no-explicit-any
-async function getJson(url: string, init?: RequestInit): Promise<{ status: number; body: any }> {
-  const res = await fetch(url, init);
-  const text = await res.text();
-  try {
-    return { status: res.status, body: JSON.parse(text) };
-  } catch {
-    throw new Error(`${init?.method ?? "GET"} ${url} -> ${res.status}, not JSON: ${text}`);
-  }
-}
 
 async function putAttributes(node: NodeProcess, id: string, attributes: Record<string, unknown>) {
   const { status, body } = await getJson(`${node.httpUrl}/v1/twins/${id}`, {

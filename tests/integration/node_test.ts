@@ -5,7 +5,7 @@ import { Buffer } from "node:buffer";
  */
 import assert from "node:assert/strict";
 import mqtt from "mqtt";
-import { mosquittoPub, runNode, startNode, waitFor } from "../harness/mod.ts";
+import { metric, mosquittoPub, runNode, startNode, waitFor } from "../harness/mod.ts";
 
 type Twin = {
   version: number;
@@ -22,17 +22,6 @@ async function twin(base: string, id: string): Promise<Twin | null> {
   }
   assert.equal(r.status, 200);
   return await r.json();
-}
-
-async function metric(base: string, name: string): Promise<number> {
-  const text = await (await fetch(`${base}/metrics`)).text();
-  let sum = 0;
-  for (const line of text.split("\n")) {
-    if (line.startsWith(name + " ") || line.startsWith(name + "{")) {
-      sum += Number(line.split(" ").at(-1));
-    }
-  }
-  return sum;
 }
 
 /** Publish `n` QoS 1 telemetry messages to each twin; resolves when every PUBACK is in. */
@@ -90,7 +79,7 @@ Deno.test("after N accepted messages a fresh twin's version is exactly N, in pub
   await waitFor(async () => (await twin(node.httpUrl, "q0"))?.version === 50, {
     message: "QoS 0 applied",
   });
-  assert.equal(await metric(node.httpUrl, "twinmill_mqtt_messages_acked_total"), 1050);
+  assert.equal(await metric(node, "twinmill_mqtt_messages_acked_total"), 1050);
 });
 
 Deno.test("kill -9 then restart: every acknowledged message and every 200 desired patch survives, versions exact", async () => {
@@ -138,7 +127,7 @@ Deno.test("kill -9 then restart: every acknowledged message and every 200 desire
   }).output();
   const out = await sub;
   assert.equal(new TextDecoder().decode(out.stdout).trim(), '{"speed":7}');
-  await waitFor(async () => (await metric(again.httpUrl, "twinmill_inbound_log_pending")) === 0, {
+  await waitFor(async () => (await metric(again, "twinmill_inbound_log_pending")) === 0, {
     message: "inbound log drains after replay",
   });
 });
@@ -167,7 +156,7 @@ Deno.test("malformed, non-object, oversized payloads, bad ids and unknown topics
   await pub("factory/other", '{"temp":1}');
   await pub("twins/m1/status", "sleeping");
   const rejected = await waitFor(async () => {
-    const n = await metric(node.httpUrl, "twinmill_mqtt_messages_rejected_total");
+    const n = await metric(node, "twinmill_mqtt_messages_rejected_total");
     return n >= 12 ? n : 0;
   }, { message: "12 rejections counted" });
   assert.equal(rejected, 12);
@@ -228,12 +217,12 @@ Deno.test("idle twins are passivated and come back with their state", async () =
   await using node = await startNode({ TWINMILL_IDLE_SECONDS: "1" });
   await publishAll(node.mqttUrl!, ["p1", "p2"], 3);
   await waitFor(
-    async () => (await metric(node.httpUrl, "twinmill_twin_passivations_total")) === 2,
+    async () => (await metric(node, "twinmill_twin_passivations_total")) === 2,
     {
       message: "both twins passivated",
     },
   );
-  assert.equal(await metric(node.httpUrl, "twinmill_twins_active"), 0);
+  assert.equal(await metric(node, "twinmill_twins_active"), 0);
   assert.equal((await twin(node.httpUrl, "p1"))!.version, 3); // read from the snapshot
   await publishAll(node.mqttUrl!, ["p1"], 1);
   await waitFor(async () => (await twin(node.httpUrl, "p1"))?.version === 4, {

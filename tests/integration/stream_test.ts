@@ -4,8 +4,14 @@
  * holding back ingest.
  */
 import assert from "node:assert/strict";
-import mqtt from "mqtt";
-import { type NodeProcess, startNode, waitFor } from "../harness/mod.ts";
+import {
+  connectDevice,
+  getJson,
+  metric,
+  type NodeProcess,
+  startNode,
+  waitFor,
+} from "../harness/mod.ts";
 
 /** A twin event as the stream sends it. */
 interface TwinEvent {
@@ -17,56 +23,8 @@ interface TwinEvent {
   data: any;
 }
 
-/** An MQTT device connection to a node; disposing ends it. */
-interface Device extends AsyncDisposable {
-  /** Publishes `body` as JSON with QoS 1; resolves on the PUBACK. */
-  publish(topic: string, body: unknown): Promise<void>;
-}
-
-async function connectDevice(node: NodeProcess, clientId: string): Promise<Device> {
-  assert.ok(node.mqttUrl, "the node has an MQTT listener");
-  const client = await mqtt.connectAsync(node.mqttUrl, { clientId, reconnectPeriod: 0 });
-  return {
-    async publish(topic, body) {
-      await client.publishAsync(topic, JSON.stringify(body), { qos: 1 });
-    },
-    async [Symbol.asyncDispose]() {
-      await client.endAsync(true);
-    },
-  };
-}
-
-/** Sum of every sample of metric `name` in the node's `/metrics`; throws if it is absent. */
-async function metric(node: NodeProcess, name: string): Promise<number> {
-  const res = await fetch(`${node.httpUrl}/metrics`);
-  const text = await res.text();
-  assert.equal(res.status, 200, `GET /metrics: ${text}`);
-  let sum = 0;
-  let found = false;
-  for (const line of text.split("\n")) {
-    const m = /^([A-Za-z_:][A-Za-z0-9_:]*)(\{[^}]*\})?\s+(\S+)/.exec(line);
-    if (m && m[1] === name) {
-      sum += Number(m[3]);
-      found = true;
-    }
-  }
-  if (!found) throw new Error(`metric ${name} is not in /metrics`);
-  return sum;
-}
-
-// deno-lint-ignore no-explicit-any
-async function http(url: string, init?: RequestInit): Promise<{ status: number; body: any }> {
-  const res = await fetch(url, init);
-  const text = await res.text();
-  try {
-    return { status: res.status, body: JSON.parse(text) };
-  } catch {
-    throw new Error(`${init?.method ?? "GET"} ${url} -> ${res.status}, not JSON: ${text}`);
-  }
-}
-
 async function twinVersion(node: NodeProcess, id: string): Promise<number> {
-  const { status, body } = await http(`${node.httpUrl}/v1/twins/${id}`);
+  const { status, body } = await getJson(`${node.httpUrl}/v1/twins/${id}`);
   return status === 200 ? body.version : 0;
 }
 
@@ -114,7 +72,10 @@ Deno.test("types=telemetry on twin X: exactly X's telemetry events, in order, wi
   const Y = "press-y";
   await using stream = await openStream(node, `twins=${X}&types=telemetry`);
 
-  assert.equal((await http(`${node.httpUrl}/v1/twins/${X}`, PUT({ type: "press" }))).status, 201);
+  assert.equal(
+    (await getJson(`${node.httpUrl}/v1/twins/${X}`, PUT({ type: "press" }))).status,
+    201,
+  );
   let xVersion = 1;
   const expected: Array<Pick<TwinEvent, "version" | "ts" | "data">> = [];
   const t0 = Date.now() - 10_000;
@@ -159,9 +120,9 @@ Deno.test("types=state: attribute puts, desired patches, reported patches and co
   const S = "conveyor-s";
   await using stream = await openStream(node, `twins=${S}&types=state`);
 
-  const put = await http(`${node.httpUrl}/v1/twins/${S}`, PUT({ site: "A", type: "conveyor" }));
+  const put = await getJson(`${node.httpUrl}/v1/twins/${S}`, PUT({ site: "A", type: "conveyor" }));
   assert.equal(put.status, 201, JSON.stringify(put.body));
-  const patch = await http(`${node.httpUrl}/v1/twins/${S}/desired`, {
+  const patch = await getJson(`${node.httpUrl}/v1/twins/${S}/desired`, {
     method: "PATCH",
     headers: { "content-type": "application/merge-patch+json", "if-match": "1" },
     body: JSON.stringify({ speed: 10, mode: "auto" }),
@@ -169,7 +130,7 @@ Deno.test("types=state: attribute puts, desired patches, reported patches and co
   assert.equal(patch.status, 200, JSON.stringify(patch.body));
   assert.equal(patch.body.version, 2);
   // Another twin's state changes are not on this stream.
-  assert.equal((await http(`${node.httpUrl}/v1/twins/other`, PUT({ site: "B" }))).status, 201);
+  assert.equal((await getJson(`${node.httpUrl}/v1/twins/other`, PUT({ site: "B" }))).status, 201);
   {
     await using dev = await connectDevice(node, "dev-stream-s");
     await dev.publish(`twins/${S}/telemetry`, { temp: 1 }); // version 3: not a state event
@@ -197,7 +158,7 @@ Deno.test("types=state: attribute puts, desired patches, reported patches and co
     ],
   );
   for (const e of stream.events) assert.equal(typeof e.ts, "number");
-  const twin = await http(`${node.httpUrl}/v1/twins/${S}`);
+  const twin = await getJson(`${node.httpUrl}/v1/twins/${S}`);
   assert.deepEqual(twin.body.connectivity, { status: "online", since });
   assert.equal(twin.body.version, 5);
 });
@@ -206,7 +167,7 @@ Deno.test("no twins filter: events of every twin (default types telemetry and st
   await using node = await startNode();
   await using stream = await openStream(node, "");
 
-  assert.equal((await http(`${node.httpUrl}/v1/twins/all-a`, PUT({ site: "A" }))).status, 201);
+  assert.equal((await getJson(`${node.httpUrl}/v1/twins/all-a`, PUT({ site: "A" }))).status, 201);
   {
     await using dev = await connectDevice(node, "dev-stream-all");
     await dev.publish("twins/all-b/telemetry", { temp: 7 });
@@ -235,12 +196,12 @@ Deno.test("a bad stream query is a 400 in the error envelope", async () => {
     [`twins=${"x".repeat(129)}`, /twin id/],
   ];
   for (const [query, message] of cases) {
-    const { status, body } = await http(`${node.httpUrl}/v1/stream?${query}`);
+    const { status, body } = await getJson(`${node.httpUrl}/v1/stream?${query}`);
     assert.equal(status, 400, `${query}: ${JSON.stringify(body)}`);
     assert.equal(typeof body.error?.code, "string", `${query}: ${JSON.stringify(body)}`);
     assert.match(body.error.message, message, query);
   }
-  const badId = await http(`${node.httpUrl}/v1/stream?twins=bad%24id`);
+  const badId = await getJson(`${node.httpUrl}/v1/stream?twins=bad%24id`);
   assert.equal(badId.body.error.code, "bad_twin_id");
 
   // A WebSocket client with a bad query is refused at the handshake.

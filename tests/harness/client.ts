@@ -1,0 +1,68 @@
+/**
+ * Client helpers for integration tests: an MQTT device, metric reads, JSON requests.
+ * @module
+ */
+import assert from "node:assert/strict";
+import mqtt from "mqtt";
+
+/** Anything with an HTTP base URL (a `NodeProcess`). */
+export interface HasHttp {
+  httpUrl: string;
+}
+
+/** Anything with an MQTT URL (a `NodeProcess`). */
+export interface HasMqtt {
+  mqttUrl: string | undefined;
+}
+
+/** An MQTT device connection to a node; disposing ends it. */
+export interface Device extends AsyncDisposable {
+  /** Publishes `body` as JSON with QoS 1; resolves on the PUBACK. */
+  publish(topic: string, body: unknown): Promise<void>;
+}
+
+export async function connectDevice(node: HasMqtt, clientId: string): Promise<Device> {
+  assert.ok(node.mqttUrl, "the node has an MQTT listener");
+  const client = await mqtt.connectAsync(node.mqttUrl, { clientId, reconnectPeriod: 0 });
+  return {
+    async publish(topic, body) {
+      await client.publishAsync(topic, JSON.stringify(body), { qos: 1 });
+    },
+    async [Symbol.asyncDispose]() {
+      await client.endAsync(true);
+    },
+  };
+}
+
+/** Sum of every sample of metric `name` in the node's `/metrics`; throws if it is absent. */
+export async function metric(node: HasHttp, name: string): Promise<number> {
+  const res = await fetch(`${node.httpUrl}/metrics`);
+  const text = await res.text();
+  assert.equal(res.status, 200, `GET /metrics: ${text}`);
+  let sum = 0;
+  let found = false;
+  for (const line of text.split("\n")) {
+    const m = /^([A-Za-z_:][A-Za-z0-9_:]*)(\{[^}]*\})?\s+(\S+)/.exec(line);
+    if (m && m[1] === name) {
+      sum += Number(m[3]);
+      found = true;
+    }
+  }
+  if (!found) throw new Error(`metric ${name} is not in /metrics`);
+  return sum;
+}
+
+/** Fetch and parse a JSON answer (any status); throws naming the request if it is not JSON. */
+export async function getJson(
+  url: string,
+  init?: RequestInit,
+  // deno-lint-ignore no-explicit-any
+): Promise<{ status: number; body: any }> {
+  const res = await fetch(url, init);
+  const text = await res.text();
+  try {
+    return { status: res.status, body: JSON.parse(text) };
+  } catch {
+    throw new Error(`${init?.method ?? "GET"} ${url} -> ${res.status}, not JSON: ${text}`);
+  }
+}
