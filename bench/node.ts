@@ -1,0 +1,71 @@
+/**
+ * A twinmill node for the benchmarks (the test harness's `startNode`, registered for cleanup)
+ * and small readers of its HTTP API and Prometheus metrics.
+ * @module
+ */
+import { type NodeProcess, startNode } from "../tests/harness/mod.ts";
+import { sleep, trackDisposable } from "./proc.ts";
+
+/** A node that {@linkcode cleanup} stops; `dispose()` stops it earlier. */
+export type BenchNode = NodeProcess & { dispose(): Promise<void> };
+
+/** Starts a node subprocess on free ports with a fresh data dir, plus `env`. */
+export async function startBenchNode(env: Record<string, string> = {}): Promise<BenchNode> {
+  const node = await startNode(env);
+  return trackDisposable(`twinmill node (pid ${node.pid})`, node);
+}
+
+/** The node's MQTT port; throws if its MQTT listener is off. */
+export function mqttPort(node: NodeProcess): number {
+  if (node.mqttPort === undefined) throw new Error("The node has no MQTT listener");
+  return node.mqttPort;
+}
+
+/** `version` of twin `id`, or 0 while it does not exist. */
+export async function twinVersion(httpUrl: string, id: string): Promise<number> {
+  const res = await fetch(`${httpUrl}/v1/twins/${encodeURIComponent(id)}`);
+  if (res.status === 404) {
+    await res.body?.cancel();
+    return 0;
+  }
+  if (!res.ok) throw new Error(`GET /v1/twins/${id} -> ${res.status}: ${await res.text()}`);
+  const twin = await res.json() as { version: number };
+  return twin.version;
+}
+
+/**
+ * Polls twins `ids` until each has exactly `version`; throws if one goes past it (a message
+ * applied twice) or on the deadline.
+ */
+export async function waitForVersions(
+  httpUrl: string,
+  ids: string[],
+  version: number,
+  timeoutMs = 60_000,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let left = ids;
+  while (left.length > 0) {
+    const versions = await Promise.all(left.map((id) => twinVersion(httpUrl, id)));
+    const over = left.findIndex((_, i) => versions[i] > version);
+    if (over >= 0) {
+      throw new Error(`Twin "${left[over]}" has version ${versions[over]}, expected ${version}`);
+    }
+    left = left.filter((_, i) => versions[i] < version);
+    if (left.length === 0) return;
+    if (Date.now() > deadline) {
+      throw new Error(
+        `${left.length} of ${ids.length} twins below version ${version} after ${timeoutMs} ms`,
+      );
+    }
+    await sleep(5);
+  }
+}
+
+/** Value of an unlabelled metric in `GET /metrics`, e.g. `twinmill_twins_active`. */
+export async function metric(httpUrl: string, name: string): Promise<number> {
+  const text = await (await fetch(`${httpUrl}/metrics`)).text();
+  const m = text.match(new RegExp(`^${name} (\\S+)$`, "m"));
+  if (!m) throw new Error(`Metric ${name} not found in GET /metrics`);
+  return Number(m[1]);
+}
