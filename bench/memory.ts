@@ -27,7 +27,7 @@ export interface MemoryOptions {
 /** Budget for 100k twins, MiB over idle. */
 const TARGET_MIB = 300;
 /** Pause before the final RSS reading, so that short-lived garbage can be collected. */
-const SETTLE_MS = 3000;
+const SETTLE_MS = Number(Deno.env.get("BENCH_SETTLE_MS") ?? 30_000);
 
 /** Runs the memory bench. */
 export async function benchMemory(o: MemoryOptions = {}): Promise<BenchRow> {

@@ -39,16 +39,25 @@ export function createApp(d: AppDeps): OpenAPIHono {
   app.notFound((c) =>
     c.json({ error: { code: "not_found", message: `No route ${c.req.method} ${c.req.path}` } }, 404)
   );
+  // prom-client hashes label objects on every call; keep one child per label set instead.
+  const children = new Map<string, { count(): void; observe(s: number): void }>();
   app.use("*", async (c, next) => {
     const start = performance.now();
     await next();
     // the last matched route that is a handler, not middleware ("ALL"): a bounded label set
     const route = matchedRoutes(c).findLast((r) => r.method !== "ALL")?.path ?? "unmatched";
-    d.metrics.httpRequests.inc({ route, method: c.req.method, status: String(c.res.status) });
-    d.metrics.httpDuration.observe(
-      { route, method: c.req.method },
-      (performance.now() - start) / 1000,
-    );
+    const method = c.req.method;
+    const status = String(c.res.status);
+    const key = `${route} ${method} ${status}`;
+    let child = children.get(key);
+    if (!child) {
+      const counter = d.metrics.httpRequests.labels(route, method, status);
+      const hist = d.metrics.httpDuration.labels(route, method);
+      child = { count: () => counter.inc(), observe: (secs) => hist.observe(secs) };
+      children.set(key, child);
+    }
+    child.count();
+    child.observe((performance.now() - start) / 1000);
   });
   app.use(
     "/v1/*",

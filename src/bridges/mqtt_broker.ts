@@ -77,7 +77,7 @@ export async function startBroker(o: BrokerOptions): Promise<Broker> {
       return cb(null);
     }
     m.messagesIn.inc({ kind: t.kind });
-    o.ingest.submit(t, body, packet.topic, new Uint8Array(payload), at).then(
+    o.ingest.submit(t, body, packet.topic, payload, at).then(
       () => cb(null),
       (err) => cb(err instanceof Error ? err : new Error(String(err))),
     );
