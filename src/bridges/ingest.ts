@@ -31,7 +31,7 @@ export interface IngestOptions {
   canAccept(): boolean;
   logger: Logger;
   metrics: Metrics;
-  /** Most entries per commit. Default 4000. */
+  /** Most entries per commit. Default 900: one Deno KV atomic operation (limit 1000 mutations), so a batch is all-or-nothing. */
   maxBatch?: number;
 }
 
@@ -90,7 +90,7 @@ export class Ingest {
           held = false;
           this.#o.logger.info("ingest resumed", { queued: this.#queue.length });
         }
-        const n = Math.min(this.#queue.length, this.#o.maxBatch ?? 4000);
+        const n = Math.min(this.#queue.length, this.#o.maxBatch ?? 900);
         const batch = this.#queue.splice(0, n);
         const done = this.#done.splice(0, n);
         try {
