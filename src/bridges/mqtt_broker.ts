@@ -34,6 +34,18 @@ export interface BrokerOptions {
 }
 
 const DROP_TOPIC = "$SYS/twinmill/rejected";
+const DROP_LEVELS = DROP_TOPIC.split("/");
+
+/** True when an MQTT topic filter matches the topic rejected messages are diverted to. */
+export function matchesDropTopic(filter: string): boolean {
+  const f = filter.split("/");
+  if (f[0] !== "$SYS") return false; // wildcards at the first level never match "$" topics
+  for (let i = 1; i < f.length; i++) {
+    if (f[i] === "#") return true;
+    if (i >= DROP_LEVELS.length || (f[i] !== "+" && f[i] !== DROP_LEVELS[i])) return false;
+  }
+  return f.length === DROP_LEVELS.length;
+}
 
 /** Start the embedded broker. */
 export async function startBroker(o: BrokerOptions): Promise<Broker> {
@@ -83,7 +95,16 @@ export async function startBroker(o: BrokerOptions): Promise<Broker> {
     );
   };
 
-  const aedes = await Aedes.createBroker({ authorizePublish, queueLimit: 1000 });
+  const aedes = await Aedes.createBroker({
+    authorizePublish,
+    // nobody may watch the diverted rejects (negative SUBACK, 0x80)
+    authorizeSubscribe: (_client, sub, cb) => cb(null, matchesDropTopic(sub.topic) ? null : sub),
+    queueLimit: 1000,
+    // A subscriber that stops reading must not stall delivery, and with it the PUBACKs of
+    // every device (aedes waits for delivery before reading a connection's next packets).
+    drainTimeout: 5000,
+    concurrency: 1000,
+  });
   aedes.on("client", () => m.mqttConnections.inc());
   aedes.on("clientDisconnect", () => m.mqttConnections.dec());
 

@@ -137,6 +137,12 @@ Deno.test("malformed, non-object, oversized payloads, bad ids and unknown topics
   const port = String(node.mqttPort);
   const pub = (topic: string, msg: string, extra: string[] = []) =>
     mosquittoPub(["-p", port, "-q", "1", "-t", topic, ...extra, "-m", msg]);
+  const watcher = await mqtt.connectAsync(node.mqttUrl!, { reconnectPeriod: 0 });
+  const seen: string[] = [];
+  watcher.on("message", (topic, payload) => seen.push(`${topic} ${payload}`));
+  assert.deepEqual((await watcher.subscribeAsync("#", { qos: 1 })).map((g) => g.qos), [1]);
+  // where rejects are diverted, nobody may subscribe (SUBACK 0x80)
+  await assert.rejects(watcher.subscribeAsync("$SYS/twinmill/#", { qos: 1 }), /Subscribe error/);
   assert.equal((await pub("twins/m1/telemetry", '{"temp":1}')).code, 0);
   await waitFor(async () => (await twin(node.httpUrl, "m1"))?.version === 1);
   for (const m of ["not json", "[1,2]", '"str"', '{"nested":{"a":1}}', "{}", '{"temp":1']) {
@@ -187,6 +193,11 @@ Deno.test("malformed, non-object, oversized payloads, bad ids and unknown topics
   );
   assert.equal(m1Logs.length, 1, "logged once per device per minute");
   assert.equal(await twin(node.httpUrl, "bad"), null);
+  // subscribers saw the one valid message and nothing rejected
+  await pub("twins/m1/telemetry", '{"temp":2}');
+  await waitFor(() => seen.length >= 2, { message: "watcher gets valid messages" });
+  assert.deepEqual(seen, ['twins/m1/telemetry {"temp":1}', 'twins/m1/telemetry {"temp":2}']);
+  await watcher.endAsync();
 });
 
 Deno.test("status and will message drive connectivity; reported is a merge patch", async () => {
