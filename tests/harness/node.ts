@@ -1,5 +1,5 @@
 import { fileURLToPath } from "node:url";
-import { forward, makeTempDir, readLines, removeDir, VERBOSE } from "./process.ts";
+import { forward, makeTempDir, readLines, removeDir, terminate, VERBOSE } from "./process.ts";
 
 /** Root of the twinmill repository (two levels above this file). */
 export const REPO_ROOT: string = fileURLToPath(new URL("../../", import.meta.url)).replace(
@@ -160,26 +160,8 @@ class NodeProc {
   }
 
   async kill(signal: Deno.Signal = "SIGTERM"): Promise<number> {
-    this.#signal(signal);
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const escalate = new Promise<void>((resolve) => {
-      timer = setTimeout(() => {
-        this.#signal("SIGKILL");
-        resolve();
-      }, 10_000);
-    });
-    await Promise.race([this.#done, escalate]);
-    clearTimeout(timer);
-    return (await this.#done).code;
-  }
-
-  #signal(signal: Deno.Signal): void {
-    if (this.#exited) return;
-    try {
-      this.#child.kill(signal);
-    } catch {
-      // already exited
-    }
+    if (this.#exited) return (await this.#done).code;
+    return (await terminate(this.#child, this.#done, signal, 10_000)).code;
   }
 
   #error(what: string): Error {

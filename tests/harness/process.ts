@@ -155,27 +155,37 @@ export class ServerProcess {
    * `graceMs`, and waits until its output is drained. Safe to call more than once.
    */
   async stop(signal: Deno.Signal = "SIGTERM", graceMs = 5_000): Promise<Deno.CommandStatus> {
-    this.#signal(signal);
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const escalate = new Promise<void>((resolve) => {
-      timer = setTimeout(() => {
-        this.#signal("SIGKILL");
-        resolve();
-      }, graceMs);
-    });
-    const status = await Promise.race([this.status, escalate.then(() => this.status)]);
-    clearTimeout(timer);
+    const status = this.#exited
+      ? await this.status
+      : await terminate(this.#child, this.status, signal, graceMs);
     await Promise.all(this.#readers);
     return status;
   }
+}
 
-  #signal(signal: Deno.Signal): void {
-    if (this.#exited) return;
+/**
+ * Sends `signal` to `child`, escalating to SIGKILL if `done` has not settled after
+ * `graceMs`; resolves with `done`. Signalling a process that already exited is harmless.
+ */
+export async function terminate<T>(
+  child: Deno.ChildProcess,
+  done: Promise<T>,
+  signal: Deno.Signal,
+  graceMs: number,
+): Promise<T> {
+  const send = (s: Deno.Signal) => {
     try {
-      this.#child.kill(signal);
+      child.kill(s);
     } catch {
       // already exited
     }
+  };
+  send(signal);
+  const timer = setTimeout(() => send("SIGKILL"), graceMs);
+  try {
+    return await done;
+  } finally {
+    clearTimeout(timer);
   }
 }
 
