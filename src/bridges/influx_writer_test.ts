@@ -188,9 +188,9 @@ Deno.test("InfluxWriter resolves a 400 as failed, without retrying", async () =>
   await using srv = new FakeInflux();
   srv.handler = () =>
     Response.json({ code: "invalid", message: "unable to parse 'x'" }, { status: 400 });
-  const { writer, metrics, logs } = setup(srv.url, { flushIntervalMs: 1 });
+  const { writer, metrics, logs } = setup(srv.url, { flushIntervalMs: 60_000 });
   await using _writer = writer;
-  await Promise.all([writer.write(point(1)), writer.write(point(2))]);
+  await Promise.all([writer.write(point(1)), writer.write(point(2)), writer.flush()]);
   assert.equal(srv.writes.length, 1);
   assert.equal(await value(metrics.influxFailed, { reason: "rejected" }), 2);
   assert.equal(await value(metrics.influxRetries), 0);
@@ -207,9 +207,14 @@ Deno.test("InfluxWriter counts a partial write's dropped points only", async () 
     Response.json({ error: "partial write: field type conflict: ... dropped=1" }, {
       status: 400,
     });
-  const { writer, metrics } = setup(srv.url, { api: "v1", flushIntervalMs: 1 });
+  // one batch per phase: no time-based flush (a loaded machine could split a 1 ms window)
+  const { writer, metrics } = setup(srv.url, { api: "v1", flushIntervalMs: 60_000 });
   await using _writer = writer;
-  await Promise.all(range(3).map((i) => writer.write(point(i))));
+  const batch = (n: number) => {
+    const ws = range(n).map((i) => writer.write(point(i)));
+    return Promise.all([...ws, writer.flush()]);
+  };
+  await batch(3);
   assert.equal(await value(metrics.influxFailed, { reason: "rejected" }), 1);
   assert.equal(await value(metrics.influxWritten), 2);
 
@@ -217,7 +222,7 @@ Deno.test("InfluxWriter counts a partial write's dropped points only", async () 
     Response.json({
       error: "partial write: unable to parse 'a': bad; unable to parse 'b': bad dropped=0",
     }, { status: 400 });
-  await Promise.all(range(5).map((i) => writer.write(point(i))));
+  await batch(5);
   assert.equal(await value(metrics.influxFailed, { reason: "rejected" }), 3);
   assert.equal(await value(metrics.influxWritten), 5);
 });
@@ -439,7 +444,8 @@ Deno.test("InfluxWriter retries a request that times out", async () => {
   await using _writer = writer;
   await writer.write(point(1));
   release();
-  assert.equal(await value(metrics.influxRetries), 1);
+  // at least the timed-out request was retried (a loaded machine may time out a retry too)
+  assert.ok(await value(metrics.influxRetries) >= 1);
   assert.match(String(logs.find((l) => l.level === "warn")?.reason), /timeout after 50 ms/);
 });
 

@@ -57,7 +57,6 @@ export interface TwinHostOptions {
 }
 
 type Reply = { state: TwinState; error?: { expected: number; actual: number } };
-type Msg = TwinMessage & { entrySeq?: number };
 
 /** A twin as the API shows it. */
 export type TwinView = TwinState & { alarms: unknown[] };
@@ -65,7 +64,7 @@ export type TwinView = TwinState & { alarms: unknown[] };
 /** Hosts every twin of this node. */
 export class TwinHost {
   readonly #o: TwinHostOptions;
-  readonly #sys: ActorSystem<TwinRecord, Msg, Reply>;
+  readonly #sys: ActorSystem<TwinRecord, TwinMessage, Reply>;
   readonly #log: Logger;
   /** Unretired entry seq -> outstanding needs (snapshot, point, processing guard). */
   readonly #needs = new Map<number, number>();
@@ -86,7 +85,7 @@ export class TwinHost {
     this.#o = o;
     this.#log = o.logger;
     const m = o.metrics;
-    this.#sys = new ActorSystem<TwinRecord, Msg, Reply>({
+    this.#sys = new ActorSystem<TwinRecord, TwinMessage, Reply>({
       clock: o.clock,
       logger: o.logger,
       idleMs: o.idleMs,
@@ -128,14 +127,15 @@ export class TwinHost {
     while (this.#dirty.has(id) || this.#committing.has(id)) await this.flush();
   }
 
-  #receive(id: string, rec: TwinRecord, msg: Msg): { state: TwinRecord; reply: Reply } {
+  #receive(id: string, rec: TwinRecord, msg: TwinMessage): { state: TwinRecord; reply: Reply } {
     const now = this.#o.clock.now();
     const res = applyTwin(rec, msg, now);
-    const seq = msg.entrySeq;
+    // device messages come from the inbound log: their sequence is the log entry to retire
+    const seq = msg.type === "device" ? msg.seq : undefined;
     if (res.duplicate) {
       // Already applied before a restart; its point may not have been written: write it again
       // (InfluxDB overwrites a point with the same series and timestamp).
-      if (seq !== undefined && msg.type === "device" && msg.body.kind === "telemetry") {
+      if (msg.type === "device" && msg.body.kind === "telemetry") {
         this.#emitPoint(seq, telemetryPoint(rec.state, msg.body, msg.at));
       }
       return { state: rec, reply: { state: rec.state } };
@@ -196,13 +196,12 @@ export class TwinHost {
     for (const a of batch) {
       const seq = a.entry.seq;
       this.#needs.set(seq, 1); // processing guard, released once delivered
-      const msg: Msg = {
+      const msg: TwinMessage = {
         type: "device",
         source: "mqtt",
         seq,
         at: a.entry.at,
         body: a.body,
-        entrySeq: seq,
       };
       this.#sys.send(a.topic.twin, msg, { wait: true }).then(
         () => this.#done(seq),
