@@ -20,6 +20,17 @@ export interface Accepted {
   body: DeviceBody;
 }
 
+/** Where the broker hands validated device messages; resolves when the message is durable. */
+export interface IngestPort {
+  submit(
+    topic: DeviceTopic,
+    body: DeviceBody,
+    rawTopic: string,
+    payload: Uint8Array,
+    at: number,
+  ): Promise<void>;
+}
+
 /** Options of {@linkcode Ingest}. */
 export interface IngestOptions {
   log: InboundLog;
@@ -36,7 +47,7 @@ export interface IngestOptions {
 }
 
 /** The group-commit ingest queue. */
-export class Ingest {
+export class Ingest implements IngestPort {
   #seq: number;
   #queue: Accepted[] = [];
   #done: Array<{ resolve(): void; reject(e: unknown): void }> = [];

@@ -13,7 +13,7 @@ import { Aedes, type AuthorizePublishHandler } from "aedes";
 import { createServer, type Server } from "node:net";
 import { Buffer } from "node:buffer";
 import { parseDeviceBody, parseDeviceTopic, type RejectReason } from "../../actors/validate.ts";
-import type { Ingest } from "./ingest.ts";
+import type { IngestPort } from "./ingest.ts";
 import type { Logger } from "../obs/log.ts";
 import type { Metrics } from "../obs/metrics.ts";
 
@@ -28,7 +28,7 @@ export interface Broker extends AsyncDisposable {
 export interface BrokerOptions {
   host: string;
   port: number;
-  ingest: Ingest;
+  ingest: IngestPort;
   logger: Logger;
   metrics: Metrics;
 }

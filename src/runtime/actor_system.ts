@@ -221,6 +221,19 @@ export class ActorSystem<S, M, R> {
     }
   }
 
+  /**
+   * Passivate every resident actor whose id matches, once its mailbox is empty (used when a
+   * shard is handed off). Returns how many.
+   */
+  async passivateWhere(pred: (id: string) => boolean): Promise<number> {
+    const cells = [...this.#cells.values()].filter((c) => pred(c.id));
+    for (let i = 0; i < 2000 && cells.some((c) => c.running || c.queue.length > 0); i++) {
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    await Promise.all(cells.map((c) => this.#passivate(c)));
+    return cells.length;
+  }
+
   /** Stop the sweeper, wait for running mailboxes to drain, passivate everyone. */
   async close(): Promise<void> {
     if (this.#closed) return;

@@ -122,3 +122,14 @@ Deno.test("bounded mailbox: full -> MailboxFullError, or wait for room in order"
   assert.deepEqual(await Promise.all([first, ...q, waited]), [0, 1, 3, 6]);
   await sys.close();
 });
+
+Deno.test("passivateWhere persists and drops only the matching actors", async () => {
+  const persisted = new Map<string, number>();
+  const { b } = counterBehavior(persisted);
+  const sys = new ActorSystem({ behavior: b, clock: new ManualClock(), logger: silentLogger });
+  await Promise.all(["s1-a", "s1-b", "s2-a"].map((id) => sys.send(id, { add: 2 })));
+  assert.equal(await sys.passivateWhere((id) => id.startsWith("s1-")), 2);
+  assert.equal(sys.size, 1);
+  assert.deepEqual([...persisted.keys()].sort(), ["s1-a", "s1-b"]);
+  await sys.close();
+});

@@ -52,6 +52,8 @@ export interface TwinHostOptions {
   idleMs?: number;
   /** Unretired inbound entries above which ingest is held back. */
   maxPending?: number;
+  /** Name of the durable log device messages come from (the twin dedupes per source). */
+  source?: string;
   /** Delay of the snapshot group commit (ms). Default 5. */
   flushDelayMs?: number;
 }
@@ -198,7 +200,7 @@ export class TwinHost {
       this.#needs.set(seq, 1); // processing guard, released once delivered
       const msg: TwinMessage = {
         type: "device",
-        source: "mqtt",
+        source: this.#o.source ?? "mqtt",
         seq,
         at: a.entry.at,
         body: a.body,
@@ -374,6 +376,11 @@ export class TwinHost {
       for (const r of page) if (Object.keys(r.state.desired).length > 0) yield r.state;
       after = page[page.length - 1].state.id;
     }
+  }
+
+  /** Persist and drop the resident twins whose id matches (a shard being handed off). */
+  release(pred: (id: string) => boolean): Promise<number> {
+    return this.#sys.passivateWhere(pred);
   }
 
   /** Passivate idle twins now (also runs on a timer). */

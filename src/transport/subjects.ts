@@ -19,4 +19,14 @@ export const subjects = {
   /** Subscription: every event of one twin (`type` = `*` for all types). */
   eventsOf: (type: EventType | "*", id: string | "*") =>
     `tm.evt.${type}.${id === "*" ? "*" : idToken(id)}`,
+  /** Inbound device messages of one shard (JetStream stream `TM_IN`). */
+  inbound: (shard: number) => `tm.in.${shard}`,
+  /** Every inbound subject (the stream's filter). */
+  inboundAll: "tm.in.*",
+  /** Requests to the owner of a shard (twin reads and changes). */
+  shard: (shard: number) => `tm.shard.${shard}`,
+  /** Downlink of a twin's desired state to whichever node its device is connected to. */
+  downlink: (id: string) => `tm.down.${idToken(id)}`,
+  /** Every downlink subject. */
+  downlinkAll: "tm.down.*",
 } as const;
