@@ -13,7 +13,7 @@ import { healthRoutes } from "./health.ts";
 import { twinRoutes } from "./twins.ts";
 import { streamRoutes } from "./stream.ts";
 import type { HistorySource } from "./history.ts";
-import type { TwinHost } from "../src/runtime/twin_host.ts";
+import type { TwinService } from "../src/runtime/twin_service.ts";
 import type { Transport } from "../src/transport/port.ts";
 import type { Metrics } from "../src/obs/metrics.ts";
 import type { Logger } from "../src/obs/log.ts";
@@ -21,7 +21,7 @@ import { validationHook } from "./validation.ts";
 
 /** What the gateway needs. */
 export interface AppDeps {
-  host: TwinHost;
+  host: TwinService;
   transport: Transport;
   metrics: Metrics;
   logger: Logger;

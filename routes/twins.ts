@@ -3,7 +3,7 @@
  * @module
  */
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
-import type { TwinHost } from "../src/runtime/twin_host.ts";
+import type { TwinService } from "../src/runtime/twin_service.ts";
 import type { TwinState } from "../actors/twin.ts";
 import { BadRequestError, TwinNotFoundError } from "../src/errors.ts";
 import {
@@ -104,7 +104,7 @@ const b64 = {
 };
 
 /** Twin routes, mounted at `/v1/twins`. */
-export function twinRoutes(host: TwinHost, historySource?: HistorySource) {
+export function twinRoutes(host: TwinService, historySource?: HistorySource) {
   const app = new OpenAPIHono({ defaultHook: validationHook });
 
   app.openapi(getTwin, async (c) => {

@@ -27,6 +27,8 @@ import { subjects } from "../transport/subjects.ts";
 import type { Logger } from "../obs/log.ts";
 import type { Metrics } from "../obs/metrics.ts";
 import { TwinNotFoundError, VersionConflictError } from "../errors.ts";
+import type { TwinService } from "./twin_service.ts";
+import { listTwins } from "./list_twins.ts";
 
 /** A point as the InfluxDB writer takes it. */
 export interface PointSink {
@@ -64,7 +66,7 @@ type Reply = { state: TwinState; error?: { expected: number; actual: number } };
 export type TwinView = TwinState & { alarms: unknown[] };
 
 /** Hosts every twin of this node. */
-export class TwinHost {
+export class TwinHost implements TwinService {
   readonly #o: TwinHostOptions;
   readonly #sys: ActorSystem<TwinRecord, TwinMessage, Reply>;
   readonly #log: Logger;
@@ -347,24 +349,13 @@ export class TwinHost {
     filter: Record<string, string>,
   ): Promise<{ items: TwinState[]; next?: string }> {
     await this.flush();
-    const items: TwinState[] = [];
-    const keys = Object.entries(filter);
-    let cursor = after;
-    for (let scanned = 0; items.length < limit && scanned < 100_000;) {
-      const page = await this.#o.persistence.snapshots.list(cursor, 500);
-      if (page.length === 0) return { items };
-      for (const r of page) {
-        scanned++;
-        cursor = r.state.id;
-        const s = this.#sys.peek(r.state.id)?.state ?? r.state;
-        if (s.version > 0 && keys.every(([k, v]) => String(s.attributes[k]) === v)) {
-          items.push(s);
-          if (items.length === limit) break;
-        }
-      }
-      if (page.length < 500 && items.length < limit) return { items };
-    }
-    return { items, next: cursor };
+    return listTwins(
+      this.#o.persistence.snapshots,
+      after,
+      limit,
+      filter,
+      (s) => this.#sys.peek(s.id)?.state ?? s,
+    );
   }
 
   /** Every persisted twin with a non-empty desired state (to republish retained downlinks). */
