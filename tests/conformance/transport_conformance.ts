@@ -50,6 +50,55 @@ export function transportConformance(name: string, open: () => Promise<Transport
       (e) => e instanceof TransportError && e.code === "timeout",
     );
   });
+
+  Deno.test(`${name}: JSON payloads round-trip; dotted twin ids are one subject token`, async () => {
+    await using t = await open();
+    const id = "site-1.line:2.press_7";
+    const payload = {
+      temp: 21.5,
+      ok: true,
+      none: null,
+      label: "Presse Nr. 7 — Überhitzung 🔥 温度",
+      nested: { list: [1, "two", { three: [3] }, []], empty: {} },
+    };
+    const got: { subject: string; data: unknown }[] = [];
+    using _a = t.subscribe(subjects.eventsOf("*", id), (m) => got.push(m));
+    using _b = t.subscribe(subjects.eventsOf("*", "site-1"), (m) => got.push(m));
+    using _c = t.subscribe("svc.echo", (m) => m.respond(m.data));
+    t.publish(subjects.event("telemetry", id), payload);
+    t.publish(subjects.event("state", id), [null, "x", 0]);
+    t.publish(subjects.event("alarm", id), undefined);
+    await waitUntil(() => got.length >= 3);
+    assert.deepEqual(got.map((m) => [m.subject, m.data]), [
+      [subjects.event("telemetry", id), payload],
+      [subjects.event("state", id), [null, "x", 0]],
+      [subjects.event("alarm", id), undefined],
+    ]);
+    assert.deepEqual(await t.request("svc.echo", payload), payload);
+    assert.equal(await t.request("svc.echo", "ünïcödé ✓"), "ünïcödé ✓");
+  });
+
+  Deno.test(`${name}: respond() on a plain publish is a no-op`, async () => {
+    await using t = await open();
+    let n = 0;
+    using _s = t.subscribe("x.plain", (m) => {
+      m.respond({ ignored: true });
+      n++;
+    });
+    t.publish("x.plain", 1);
+    await waitUntil(() => n === 1);
+  });
+
+  Deno.test(`${name}: after dispose, requests reject "closed"; publish is a no-op`, async () => {
+    await using t = await open();
+    await t[Symbol.asyncDispose]();
+    await assert.rejects(
+      t.request("svc.echo", 1),
+      (e) => e instanceof TransportError && e.code === "closed",
+    );
+    t.publish("x.y", 1);
+    t.subscribe("x.y", () => {}).unsubscribe();
+  }); // the second dispose (by `await using`) must be harmless too
 }
 
 async function waitUntil(fn: () => boolean, ms = 2000) {
