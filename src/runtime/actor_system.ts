@@ -234,6 +234,24 @@ export class ActorSystem<S, M, R> {
     return cells.length;
   }
 
+  /**
+   * Drop the matching actors from memory WITHOUT persisting (their state is no longer ours,
+   * e.g. a lost lease). Queued messages are refused. Returns how many.
+   */
+  async dropWhere(pred: (id: string) => boolean): Promise<number> {
+    const cells = [...this.#cells.values()].filter((c) => pred(c.id));
+    for (let i = 0; i < 2000 && cells.some((c) => c.running); i++) {
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    for (const c of cells) {
+      this.#cells.delete(c.id);
+      const err = new UnavailableError("shard_moved", `Twin "${c.id}" moved to another node`);
+      for (const e of [...c.queue.splice(0), ...c.blocked.splice(0)]) e.reject(err);
+      if (c.loaded) this.#hooks.passivated?.();
+    }
+    return cells.length;
+  }
+
   /** Stop the sweeper, wait for running mailboxes to drain, passivate everyone. */
   async close(): Promise<void> {
     if (this.#closed) return;

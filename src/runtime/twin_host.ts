@@ -54,6 +54,11 @@ export interface TwinHostOptions {
   idleMs?: number;
   /** Unretired inbound entries above which ingest is held back. */
   maxPending?: number;
+  /**
+   * False for twins this node may no longer persist (cluster: the shard's lease is lost);
+   * their changes are dropped, not committed, and their log entries are not retired.
+   */
+  mayPersist?(id: string): boolean;
   /** Name of the durable log device messages come from (the twin dedupes per source). */
   source?: string;
   /** Delay of the snapshot group commit (ms). Default 5. */
@@ -278,6 +283,7 @@ export class TwinHost implements TwinService {
         const seqs = this.#dirtySeqs;
         this.#dirty = new Map();
         this.#dirtySeqs = new Map();
+        this.#fence(batch, seqs);
         this.#committing = batch;
         if (batch.size > 0) {
           try {
@@ -367,6 +373,38 @@ export class TwinHost implements TwinService {
       for (const r of page) if (Object.keys(r.state.desired).length > 0) yield r.state;
       after = page[page.length - 1].state.id;
     }
+  }
+
+  /** Remove from a commit batch the twins this node may no longer persist. */
+  #fence(batch: Map<string, TwinRecord>, seqs: Map<string, number[]>): void {
+    const may = this.#o.mayPersist;
+    if (!may) return;
+    let fenced = 0;
+    for (const id of batch.keys()) {
+      if (may(id)) continue;
+      batch.delete(id);
+      for (const s of seqs.get(id) ?? []) this.#needs.delete(s);
+      seqs.delete(id);
+      fenced++;
+    }
+    if (fenced > 0) {
+      this.#log.warn("changes of fenced twins dropped (shard no longer owned)", { twins: fenced });
+    }
+  }
+
+  /** Drop the matching twins without persisting them (their shard's lease was lost). */
+  async discard(pred: (id: string) => boolean): Promise<number> {
+    const n = await this.#sys.dropWhere(pred);
+    const seqs = new Map<string, number[]>();
+    const batch = new Map<string, TwinRecord>();
+    for (const [id, r] of this.#dirty) if (pred(id)) batch.set(id, r);
+    for (const id of batch.keys()) {
+      this.#dirty.delete(id);
+      seqs.set(id, this.#dirtySeqs.get(id) ?? []);
+      this.#dirtySeqs.delete(id);
+    }
+    for (const l of seqs.values()) for (const s of l) this.#needs.delete(s);
+    return n;
   }
 
   /** Persist and drop the resident twins whose id matches (a shard being handed off). */

@@ -135,3 +135,33 @@ Deno.test("HTTP changes are durable when they return; passivated twins are read 
   assert.equal(await h2.get("nope"), null);
   await h2.close();
 });
+
+Deno.test("fencing: twins this node may no longer persist are neither committed nor retired", async () => {
+  const p = memoryPersistence();
+  let owned = true;
+  const transport = memoryTransport();
+  const h = new TwinHost({
+    persistence: p,
+    transport,
+    clock: systemClock,
+    logger: silentLogger,
+    metrics: createMetrics(),
+    flushDelayMs: 1,
+    mayPersist: () => owned,
+  });
+  const batch = [telemetry(1, "a", { t: 1 }), telemetry(2, "a", { t: 2 })];
+  await p.log.append(batch.map((x) => x.entry));
+  h.dispatch(batch.slice(0, 1));
+  await settle();
+  await h.flush();
+  assert.equal((await p.snapshots.load("a"))?.state.version, 1);
+  owned = false; // lease lost
+  h.dispatch(batch.slice(1));
+  await settle();
+  await h.flush();
+  assert.equal((await p.snapshots.load("a"))?.state.version, 1); // stale write fenced
+  assert.deepEqual(await logSeqs(p), [2]); // left for the next owner
+  assert.equal(await h.discard((id) => id === "a"), 1);
+  assert.equal(h.resident, 0);
+  await h.close();
+});
