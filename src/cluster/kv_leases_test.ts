@@ -1,0 +1,78 @@
+import assert from "node:assert/strict";
+import { connect } from "@nats-io/transport-node";
+import { KvLeases, KvMembership, rendezvousOwner } from "./kv_leases.ts";
+import { systemClock } from "../runtime/clock.ts";
+import { silentLogger } from "../obs/log.ts";
+import { startNats, waitFor } from "../../tests/harness/mod.ts";
+
+Deno.test("leases: one holder, CAS renewals, expiry on the server's clock, epochs only grow", async () => {
+  await using srv = await startNats({ jetstream: true });
+  const nca = await connect({ servers: srv.url });
+  const ncb = await connect({ servers: srv.url });
+  try {
+    const a = await KvLeases.open({ nc: nca, nodeId: "a", leaseMs: 1000, clock: systemClock });
+    const b = await KvLeases.open({ nc: ncb, nodeId: "b", leaseMs: 1000, clock: systemClock });
+    assert.deepEqual(await a.acquire(7), { epoch: 1 });
+    assert.equal(await b.acquire(7), null);
+    assert.equal(await a.renew(7), true);
+    assert.equal(await b.renew(7), false); // b never held it
+    assert.deepEqual(await b.all(), new Map([[7, { node: "a", epoch: 1 }]]));
+    // a stops renewing: the lease expires and b takes it with epoch 2
+    const took = await waitFor(() => b.acquire(7), { timeoutMs: 10_000, message: "lease expires" });
+    assert.deepEqual(took, { epoch: 2 });
+    assert.equal(await a.renew(7), false); // fenced
+    await b.release(7);
+    const epochs: number[] = [];
+    for (let i = 0; i < 10; i++) {
+      const who = i % 2 ? a : b;
+      epochs.push((await who.acquire(7))!.epoch);
+      await who.release(7);
+    }
+    assert.deepEqual(epochs, [3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
+  } finally {
+    await nca.close();
+    await ncb.close();
+  }
+});
+
+Deno.test("membership: heartbeats list live nodes; a silent node ages out; leave removes at once", async () => {
+  await using srv = await startNats({ jetstream: true });
+  const nc = await connect({ servers: srv.url });
+  try {
+    const o = { heartbeatMs: 300, clock: systemClock, logger: silentLogger };
+    const info = (id: string) => ({ id, http: `http://${id}`, mqtt: null, startedAt: 1 });
+    const a = await KvMembership.start(nc, info("a"), o);
+    const b = await KvMembership.start(nc, info("b"), o);
+    const c = await KvMembership.start(nc, info("c"), o);
+    assert.deepEqual(await a.liveNodes(), ["a", "b", "c"]);
+    await c.leave();
+    assert.deepEqual(await a.liveNodes(), ["a", "b"]);
+    b.stop(); // crash: no more heartbeats
+    await waitFor(async () => (await a.liveNodes()).length === 1, {
+      timeoutMs: 5000,
+      message: "b ages out",
+    });
+    a.stop();
+  } finally {
+    await nc.close();
+  }
+});
+
+Deno.test("rendezvous placement: balanced, and a join moves only shards to the new node", () => {
+  const three = ["n1", "n2", "n3"];
+  const four = [...three, "n4"];
+  const count = new Map<string, number>();
+  let moved = 0;
+  for (let s = 0; s < 64; s++) {
+    const before = rendezvousOwner(s, three)!;
+    const after = rendezvousOwner(s, four)!;
+    count.set(before, (count.get(before) ?? 0) + 1);
+    if (before !== after) {
+      moved++;
+      assert.equal(after, "n4");
+    }
+  }
+  assert.ok(moved >= 8 && moved <= 26, `moved ${moved}`);
+  for (const n of three) assert.ok(count.get(n)! >= 12, `${n}: ${count.get(n)}`);
+  assert.equal(rendezvousOwner(3, []), undefined);
+});
