@@ -1,7 +1,8 @@
 /**
  * twinmill node entry point: `deno task start`.
  * Invalid configuration prints one line naming the variable and exits with code 2.
- * SIGINT/SIGTERM stop gracefully: ingest stops, twins are persisted, then exit 0.
+ * SIGINT/SIGTERM stop gracefully: ingest stops, twins are persisted (cluster mode: every
+ * shard is handed off to the other nodes), then exit 0.
  * @module
  */
 import { ConfigError, loadConfig } from "./src/config/config.ts";
@@ -41,7 +42,7 @@ if (import.meta.main) {
   const stop = async () => {
     if (stopping) return;
     stopping = true;
-    await node[Symbol.asyncDispose]();
+    await node.leave(); // cluster mode: hand off every shard first
     Deno.exit(0);
   };
   Deno.addSignalListener("SIGINT", stop);

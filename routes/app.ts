@@ -4,6 +4,7 @@
  * @module
  */
 import { OpenAPIHono } from "@hono/zod-openapi";
+import type { Hono } from "hono";
 import { swaggerUI } from "@hono/swagger-ui";
 import { bodyLimit } from "hono/body-limit";
 import { HTTPException } from "hono/http-exception";
@@ -27,6 +28,8 @@ export interface AppDeps {
   logger: Logger;
   history?: HistorySource;
   ready(): boolean;
+  /** More route modules by mount path (e.g. `/v1/cluster` in cluster mode). */
+  extra?: Record<string, Hono>;
 }
 
 /** Largest accepted request body. */
@@ -70,6 +73,7 @@ export function createApp(d: AppDeps): OpenAPIHono {
   );
   app.route("/", healthRoutes(d.metrics, d.ready));
   app.route("/v1/twins", twinRoutes(d.host, d.history));
+  for (const [path, routes] of Object.entries(d.extra ?? {})) app.route(path, routes);
   app.route(
     "/v1/stream",
     streamRoutes({ transport: d.transport, metrics: d.metrics, logger: d.logger }),

@@ -1,6 +1,8 @@
 /**
  * Compose a node: persistence, transport, twin host, ingest, embedded broker, InfluxDB writer
- * and the HTTP gateway. `main.ts` calls {@linkcode startNode}; tests may too.
+ * and the HTTP gateway. Without `NATS_URL` everything is local (Deno KV, in-process
+ * transport); with it, the cluster parts take their place behind the same ports.
+ * `main.ts` calls {@linkcode startNode}; tests may too.
  * @module
  */
 import { join } from "node:path";
@@ -10,11 +12,16 @@ import { createMetrics, type Metrics } from "./obs/metrics.ts";
 import { denoKvPersistence } from "./persistence/deno_kv.ts";
 import { memoryTransport } from "./transport/memory.ts";
 import { systemClock } from "./runtime/clock.ts";
-import { TwinHost } from "./runtime/twin_host.ts";
-import { Ingest } from "./bridges/ingest.ts";
+import { type PointSink, TwinHost } from "./runtime/twin_host.ts";
+import type { TwinService } from "./runtime/twin_service.ts";
+import { Ingest, type IngestPort } from "./bridges/ingest.ts";
 import { type Broker, startBroker } from "./bridges/mqtt_broker.ts";
 import { InfluxWriter } from "./bridges/influx_writer.ts";
+import type { Transport } from "./transport/port.ts";
+import type { JsonObject } from "../actors/json.ts";
 import { createApp } from "../routes/app.ts";
+import { type ClusterParts, startCluster } from "./cluster/cluster_mode.ts";
+import { clusterRoutes } from "../routes/cluster.ts";
 
 /** A running node. */
 export interface TwinmillNode extends AsyncDisposable {
@@ -23,18 +30,103 @@ export interface TwinmillNode extends AsyncDisposable {
   host: TwinHost;
   metrics: Metrics;
   logger: Logger;
+  /** Cluster mode: hand off every shard, then stop (SIGTERM). Single node: same as dispose. */
+  leave(): Promise<void>;
 }
 
-/** Start a complete single node from a validated configuration. */
+/** The mode-specific part of a node. */
+interface Core {
+  host: TwinHost;
+  twins: TwinService;
+  transport: Transport;
+  ingest: IngestPort;
+  cluster?: ClusterParts;
+  ready(): boolean;
+  republish(publish: (id: string, desired: JsonObject) => Promise<void>): Promise<number>;
+  /** Stop taking messages and persist (single node) — cluster mode: close or leave. */
+  close(graceful: boolean): Promise<void>;
+}
+
+async function singleCore(
+  cfg: Config,
+  log: Logger,
+  metrics: Metrics,
+  points: PointSink | undefined,
+  downlink: (id: string, desired: JsonObject) => void,
+): Promise<Core> {
+  await Deno.mkdir(cfg.dataDir, { recursive: true });
+  const persistence = await denoKvPersistence(join(cfg.dataDir, "twinmill.kv"));
+  const transport = memoryTransport();
+  const host = new TwinHost({
+    persistence,
+    transport,
+    clock: systemClock,
+    logger: log.child("twins"),
+    metrics,
+    points,
+    idleMs: cfg.idleMs,
+    maxPending: cfg.maxPending,
+    downlink,
+  });
+  const replayed = await host.replay();
+  if (replayed > 0) log.info("replayed unretired inbound messages", { count: replayed });
+  const ingest = new Ingest({
+    log: persistence.log,
+    firstSeq: (await persistence.log.lastSeq()) + 1,
+    onDurable: (batch) => host.dispatch(batch),
+    canAccept: () => host.canAccept(),
+    logger: log.child("ingest"),
+    metrics,
+  });
+  return {
+    host,
+    twins: host,
+    transport,
+    ingest,
+    ready: () => true,
+    async republish(publish) {
+      let n = 0;
+      for await (const s of host.withDesired()) {
+        await publish(s.id, s.desired);
+        n++;
+      }
+      return n;
+    },
+    async close() {
+      await ingest.close();
+      await host.close();
+      await transport[Symbol.asyncDispose]();
+      await persistence[Symbol.asyncDispose]();
+    },
+  };
+}
+
+async function clusterCore(
+  cfg: Config,
+  log: Logger,
+  metrics: Metrics,
+  points: PointSink | undefined,
+): Promise<Core> {
+  const cluster = await startCluster(cfg, { http: "", mqtt: null }, points, log, metrics);
+  return {
+    host: cluster.host,
+    twins: cluster.twins,
+    transport: cluster.transport,
+    ingest: cluster.ingest,
+    cluster,
+    ready: () => cluster.coordinator.settled,
+    republish: (publish) => cluster.republishDesired(publish),
+    close: (graceful) => graceful ? cluster.leave() : cluster.close(),
+  };
+}
+
+/** Start a complete node from a validated configuration. */
 export async function startNode(
   cfg: Config,
   logger = createLogger(cfg.log),
 ): Promise<TwinmillNode> {
   const log = logger;
   const metrics = createMetrics();
-  await Deno.mkdir(cfg.dataDir, { recursive: true });
-  const persistence = await denoKvPersistence(join(cfg.dataDir, "twinmill.kv"));
-  const transport = memoryTransport();
   let influx: InfluxWriter | undefined;
   if (cfg.influx) {
     influx = new InfluxWriter({
@@ -45,50 +137,29 @@ export async function startNode(
     });
   }
   let broker: Broker | undefined;
-  const host = new TwinHost({
-    persistence,
-    transport,
-    clock: systemClock,
-    logger: log.child("twins"),
-    metrics,
-    points: influx,
-    idleMs: cfg.idleMs,
-    maxPending: cfg.maxPending,
-    downlink: (id, desired) => void broker?.publishDesired(id, desired),
-  });
-
-  const replayed = await host.replay();
-  if (replayed > 0) log.info("replayed unretired inbound messages", { count: replayed });
-
-  const ingest = new Ingest({
-    log: persistence.log,
-    firstSeq: (await persistence.log.lastSeq()) + 1,
-    onDurable: (batch) => host.dispatch(batch),
-    canAccept: () => host.canAccept(),
-    logger: log.child("ingest"),
-    metrics,
-  });
+  const downlink = (id: string, desired: JsonObject) => void broker?.publishDesired(id, desired);
+  const core = cfg.natsUrl
+    ? await clusterCore(cfg, log, metrics, influx)
+    : await singleCore(cfg, log, metrics, influx, downlink);
 
   if (cfg.mqtt.port !== null) {
     broker = await startBroker({
       host: cfg.mqtt.host,
       port: cfg.mqtt.port,
-      ingest,
+      ingest: core.ingest,
       logger: log.child("mqtt"),
       metrics,
     });
-    let n = 0;
-    for await (const s of host.withDesired()) {
-      await broker.publishDesired(s.id, s.desired);
-      n++;
-    }
+    const b = broker;
+    const n = await core.republish((id, d) => b.publishDesired(id, d));
     if (n > 0) log.info("republished retained desired state", { twins: n });
+    core.cluster?.onDownlink(downlink);
   }
 
-  let ready = true;
+  let stopping = false;
   const app = createApp({
-    host,
-    transport,
+    host: core.twins,
+    transport: core.transport,
     metrics,
     logger: log.child("http"),
     history: cfg.influx
@@ -99,32 +170,36 @@ export async function startNode(
         token: cfg.influx.token,
       }
       : undefined,
-    ready: () => ready,
+    ready: () => !stopping && core.ready(),
+    extra: core.cluster ? { "/v1/cluster": clusterRoutes(core.cluster) } : undefined,
   });
   const server = Deno.serve({
     hostname: cfg.http.host,
     port: cfg.http.port,
     onListen: () => {},
   }, app.fetch);
+  await core.cluster?.members.announce({
+    http: `http://${cfg.http.host}:${server.addr.port}`,
+    mqtt: broker ? `mqtt://${cfg.mqtt.host}:${broker.port}` : null,
+  });
 
-  const node: TwinmillNode = {
+  const stop = async (graceful: boolean) => {
+    if (stopping) return;
+    stopping = true;
+    log.info(graceful && core.cluster ? "leaving the cluster" : "shutting down");
+    await broker?.[Symbol.asyncDispose]();
+    await core.close(graceful);
+    await influx?.close(5000);
+    await server.shutdown();
+    log.info("stopped");
+  };
+  return {
     httpPort: server.addr.port,
     mqttPort: broker?.port ?? null,
-    host,
+    host: core.host,
     metrics,
     logger: log,
-    async [Symbol.asyncDispose]() {
-      ready = false;
-      log.info("shutting down");
-      await broker?.[Symbol.asyncDispose]();
-      await ingest.close();
-      await host.close();
-      await influx?.close(5000);
-      await server.shutdown();
-      await transport[Symbol.asyncDispose]();
-      await persistence[Symbol.asyncDispose]();
-      log.info("stopped");
-    },
+    leave: () => stop(true),
+    [Symbol.asyncDispose]: () => stop(false),
   };
-  return node;
 }

@@ -129,7 +129,7 @@ export class KvMembership implements MembershipPort {
   #timer?: TimerId;
   private constructor(
     readonly kv: KV,
-    readonly info: Omit<NodeInfo, "ts">,
+    public info: Omit<NodeInfo, "ts">,
     readonly clock: Clock,
     readonly log: Logger,
   ) {}
@@ -150,6 +150,12 @@ export class KvMembership implements MembershipPort {
     await m.beat();
     m.#timer = o.clock.setInterval(() => void m.beat(), hb);
     return m;
+  }
+
+  /** Change what this node announces (e.g. once its listeners are bound) and beat now. */
+  announce(info: Partial<Omit<NodeInfo, "ts" | "id">>): Promise<void> {
+    this.info = { ...this.info, ...info };
+    return this.beat();
   }
 
   async beat(): Promise<void> {

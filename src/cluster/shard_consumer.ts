@@ -31,9 +31,16 @@ export class AckRegistry implements InboundLog {
   readonly #msgs = new Map<number, { msg: JsMsg; shard: number }>();
   readonly #perShard = new Map<number, number>();
 
-  add(msg: JsMsg, shard: number): void {
+  /** Track a delivered message; false if it is already in flight (a redelivery). */
+  add(msg: JsMsg, shard: number): boolean {
+    const known = this.#msgs.get(msg.seq);
+    if (known) {
+      known.msg = msg; // ack the latest delivery
+      return false;
+    }
     this.#msgs.set(msg.seq, { msg, shard });
     this.#perShard.set(shard, (this.#perShard.get(shard) ?? 0) + 1);
+    return true;
   }
 
   /** Messages of `shard` dispatched and not yet acked. */
@@ -89,14 +96,18 @@ export class ShardConsumer {
     return `tm-shard-${shard}`;
   }
 
-  /** Bind (creating if needed) the shard's durable consumer and start dispatching. */
+  /**
+   * Recreate the shard's durable consumer and start dispatching. Recreating (rather than
+   * binding) makes everything the previous owner left unacked deliverable at once instead of
+   * after the ack wait — work-queue retention keeps exactly the unacked messages — and cuts
+   * off a stale owner still pulling from the old consumer.
+   */
   async start(): Promise<void> {
     const { nc, shard } = this.o;
     const name = ShardConsumer.durable(shard);
     const jsm = await jetstreamManager(nc);
-    try {
-      await jsm.consumers.info(INBOUND_STREAM, name);
-    } catch {
+    await jsm.consumers.delete(INBOUND_STREAM, name).catch(() => false);
+    {
       await jsm.consumers.add(INBOUND_STREAM, {
         durable_name: name,
         filter_subject: subjects.inbound(shard),
@@ -127,7 +138,7 @@ export class ShardConsumer {
       m.ack();
       return;
     }
-    this.o.acks.add(m, this.o.shard);
+    if (!this.o.acks.add(m, this.o.shard)) return; // still being applied: not twice
     this.o.dispatch([{ entry: { seq: m.seq, topic, payload: m.data, at }, topic: t, body }]);
   }
 

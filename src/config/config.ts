@@ -140,8 +140,12 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       "device authentication is not available in this version; bind MQTT to loopback",
     );
   }
-  if (e.NATS_URL) {
-    throw new ConfigError("NATS_URL", "cluster mode is not available in this version; unset it");
+  if (e.NATS_URL !== undefined) {
+    for (const u of e.NATS_URL.split(",")) {
+      if (!/^(nats|tls|ws|wss):\/\/[^\s,]+$/.test(u.trim()) && !/^[\w.-]+:\d+$/.test(u.trim())) {
+        throw new ConfigError("NATS_URL", `"${u}" is not a NATS server URL (nats://host:port)`);
+      }
+    }
   }
   if (e.TWINMILL_MQTT_URL) {
     throw new ConfigError(
@@ -155,6 +159,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
   return {
     http: { port: e.TWINMILL_HTTP_PORT, host: e.TWINMILL_HTTP_HOST },
     mqtt: { port: e.TWINMILL_MQTT_PORT, host: e.TWINMILL_MQTT_HOST, auth: mqttAuth },
+    natsUrl: e.NATS_URL,
     nodeId: e.TWINMILL_NODE_ID ?? `${hostname()}-${Deno.pid}`.replace(/[^A-Za-z0-9_.-]/g, "_"),
     shards: e.TWINMILL_SHARDS,
     dataDir: e.TWINMILL_DATA_DIR,

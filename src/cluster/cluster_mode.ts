@@ -1,0 +1,191 @@
+/**
+ * Cluster mode (`NATS_URL` set): the same node, with NATS/JetStream behind the ports —
+ * NATS transport, JetStream KV snapshots, the `TM_IN` stream as the inbound log, shard
+ * leases and heartbeats in KV, and a coordinator that moves shards between live nodes.
+ * @module
+ */
+import type { Config } from "../config/config.ts";
+import type { Logger } from "../obs/log.ts";
+import type { Metrics } from "../obs/metrics.ts";
+import { natsTransport } from "../transport/nats.ts";
+import { jetstreamSnapshotStore } from "../persistence/jetstream_kv.ts";
+import { type PointSink, TwinHost } from "../runtime/twin_host.ts";
+import { systemClock } from "../runtime/clock.ts";
+import { shardOf } from "../sharding/shard.ts";
+import { ensureInboundStream, JetStreamIngest } from "./inbound.ts";
+import { AckRegistry, ShardConsumer } from "./shard_consumer.ts";
+import { ClusterTwins, serveShard } from "./router.ts";
+import { Coordinator } from "./coordinator.ts";
+import { KvLeases, KvMembership, rendezvousOwner } from "./kv_leases.ts";
+import { subjects } from "../transport/subjects.ts";
+import type { Subscription, Transport } from "../transport/port.ts";
+import type { JsonObject } from "../../actors/json.ts";
+
+/** Everything cluster mode adds to a node. */
+export interface ClusterParts {
+  transport: Transport;
+  host: TwinHost;
+  ingest: JetStreamIngest;
+  twins: ClusterTwins;
+  coordinator: Coordinator;
+  members: KvMembership;
+  leases: KvLeases;
+  /** Republish every persisted desired state to the local broker (start-up). */
+  republishDesired(publish: (id: string, desired: JsonObject) => Promise<void>): Promise<number>;
+  /** Deliver desired-state changes of any twin to the local broker. */
+  onDownlink(publish: (id: string, desired: JsonObject) => void): void;
+  /** Graceful leave: hand off every shard, then close. */
+  leave(): Promise<void>;
+  /** Close without handing off. */
+  close(): Promise<void>;
+}
+
+/** Start cluster mode. `address` is announced in the membership. */
+export async function startCluster(
+  cfg: Config,
+  info: { http: string; mqtt: string | null },
+  points: PointSink | undefined,
+  log: Logger,
+  metrics: Metrics,
+): Promise<ClusterParts> {
+  const transport = await natsTransport({
+    servers: cfg.natsUrl!,
+    name: cfg.nodeId,
+    logger: log.child("nats"),
+  });
+  const nc = transport.nc;
+  const replicas = Math.min(3, Math.max(1, cfg.natsUrl!.split(",").length));
+  await ensureInboundStream(nc, replicas);
+  const snapshots = await jetstreamSnapshotStore(nc, { replicas });
+  const acks = new AckRegistry();
+  const consumers = new Map<number, ShardConsumer>();
+  const served = new Map<number, Subscription>();
+  const epochs = new Map<number, number>();
+  const shardOfId = (id: string) => shardOf(id, cfg.shards);
+
+  let coordinator!: Coordinator;
+  const host = new TwinHost({
+    persistence: {
+      snapshots,
+      log: acks,
+      [Symbol.asyncDispose]: () => Promise.resolve(),
+    },
+    transport,
+    clock: systemClock,
+    logger: log.child("twins"),
+    metrics,
+    points,
+    idleMs: cfg.idleMs,
+    maxPending: cfg.maxPending,
+    source: "js",
+    mayPersist: (id) => coordinator.owns(shardOfId(id)) || handingOff.has(shardOfId(id)),
+    downlink: (id, desired) => transport.publish(subjects.downlink(id), { id, desired }),
+  });
+  const handingOff = new Set<number>();
+
+  const leases = await KvLeases.open({ nc, nodeId: cfg.nodeId, replicas, clock: systemClock });
+  const members = await KvMembership.start(nc, { id: cfg.nodeId, ...info, startedAt: Date.now() }, {
+    replicas,
+    clock: systemClock,
+    logger: log.child("membership"),
+  });
+
+  coordinator = new Coordinator({
+    nodeId: cfg.nodeId,
+    shards: cfg.shards,
+    leases,
+    members,
+    ownerOf: rendezvousOwner,
+    clock: systemClock,
+    logger: log.child("shards"),
+    tickMs: 500,
+    runtime: {
+      async start(shard, epoch) {
+        epochs.set(shard, epoch);
+        served.set(shard, serveShard(transport, shard, host));
+        const c = new ShardConsumer({
+          nc,
+          shard,
+          acks,
+          dispatch: (b) => host.dispatch(b),
+          logger: log.child("consumer"),
+        });
+        await c.start();
+        consumers.set(shard, c);
+      },
+      async stopIntake(shard) {
+        handingOff.add(shard);
+        await consumers.get(shard)?.stop();
+      },
+      async drain(shard) {
+        return await consumers.get(shard)?.drain() ?? true;
+      },
+      async persist(shard) {
+        await host.release((id) => shardOfId(id) === shard);
+        await host.flush();
+        served.get(shard)?.unsubscribe();
+        served.delete(shard);
+        consumers.delete(shard);
+        handingOff.delete(shard);
+      },
+      async fence(shard) {
+        served.get(shard)?.unsubscribe();
+        served.delete(shard);
+        await consumers.get(shard)?.stop();
+        consumers.delete(shard);
+        acks.forget(shard);
+        await host.discard((id) => shardOfId(id) === shard);
+      },
+    },
+  });
+
+  const twins = new ClusterTwins({
+    transport,
+    host,
+    snapshots,
+    shards: cfg.shards,
+    owns: (s) => coordinator.owns(s),
+  });
+  const ingest = new JetStreamIngest(nc, cfg.shards, metrics);
+  coordinator.start();
+
+  let downSub: Subscription | undefined;
+  const close = async () => {
+    coordinator.stop();
+    members.stop();
+    downSub?.unsubscribe();
+    for (const c of consumers.values()) await c.stop();
+    for (const s of served.values()) s.unsubscribe();
+    await host.close();
+    await transport[Symbol.asyncDispose]();
+  };
+  return {
+    transport,
+    host,
+    ingest,
+    twins,
+    coordinator,
+    members,
+    leases,
+    async republishDesired(publish) {
+      let n = 0;
+      for await (const s of host.withDesired()) {
+        await publish(s.id, s.desired);
+        n++;
+      }
+      return n;
+    },
+    onDownlink(publish) {
+      downSub = transport.subscribe(subjects.downlinkAll, (m) => {
+        const d = m.data as { id: string; desired: JsonObject };
+        publish(d.id, d.desired);
+      });
+    },
+    async leave() {
+      await members.leave();
+      await coordinator.leave();
+      await close();
+    },
+    close,
+  };
+}
