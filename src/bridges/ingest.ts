@@ -20,6 +20,13 @@ export interface Accepted {
   body: DeviceBody;
 }
 
+/** Where an MQTT message came from: lets a log drop a device's resend of the same message. */
+export interface Origin {
+  clientId: string;
+  /** MQTT packet identifier (QoS 1). */
+  messageId?: number;
+}
+
 /** Where the broker hands validated device messages; resolves when the message is durable. */
 export interface IngestPort {
   submit(
@@ -28,6 +35,7 @@ export interface IngestPort {
     rawTopic: string,
     payload: Uint8Array,
     at: number,
+    origin?: Origin,
   ): Promise<void>;
 }
 

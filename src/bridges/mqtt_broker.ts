@@ -89,9 +89,18 @@ export async function startBroker(o: BrokerOptions): Promise<Broker> {
       return cb(null);
     }
     m.messagesIn.inc({ kind: t.kind });
-    o.ingest.submit(t, body, packet.topic, payload, at).then(
+    const origin = { clientId: key, messageId: packet.qos > 0 ? packet.messageId : undefined };
+    o.ingest.submit(t, body, packet.topic, payload, at, origin).then(
       () => cb(null),
-      (err) => cb(err instanceof Error ? err : new Error(String(err))),
+      (err) => {
+        // MQTT 3.1.1 has no negative PUBACK: closing the connection makes the device resend
+        m.messagesRejected.inc({ reason: "not_durable" });
+        log.warn("cannot make a message durable; disconnecting the device so it resends", {
+          device: t.twin,
+          error: err instanceof Error ? err.message : String(err),
+        });
+        cb(err instanceof Error ? err : new Error(String(err)));
+      },
     );
   };
 

@@ -129,6 +129,7 @@ export async function startCluster(
         handingOff.delete(shard);
       },
       async fence(shard) {
+        handingOff.delete(shard); // nothing of this shard may be persisted any more
         served.get(shard)?.unsubscribe();
         served.delete(shard);
         await consumers.get(shard)?.stop();

@@ -68,6 +68,8 @@ export interface CoordinatorOptions {
 export class Coordinator {
   readonly states = new Map<number, { state: ShardState; epoch: number }>();
   #timer?: TimerId;
+  #renewTimer?: TimerId;
+  #renewing = false;
   #ticking: Promise<void> | null = null;
   #leaving = false;
   #settled = false;
@@ -84,8 +86,27 @@ export class Coordinator {
   }
 
   start(): void {
-    this.#timer = this.o.clock.setInterval(() => void this.tick(), this.o.tickMs ?? 1000);
+    const every = this.o.tickMs ?? 1000;
+    this.#timer = this.o.clock.setInterval(() => void this.tick(), every);
+    // renewals run on their own timer: a slow acquire or handoff must not delay them
+    this.#renewTimer = this.o.clock.setInterval(() => void this.renewAll(), every);
     void this.tick();
+  }
+
+  /** Renew every owned lease; a failed renewal fences the shard. */
+  async renewAll(): Promise<void> {
+    if (this.#renewing) return;
+    this.#renewing = true;
+    try {
+      await Promise.all([...this.states].map(async ([shard, s]) => {
+        // a shard being handed off keeps its lease fresh until it is released
+        if (s.state !== "owned" && s.state !== "handing_off") return;
+        if (await this.o.leases.renew(shard).catch(() => false)) this.o.hooks?.renewed?.();
+        else if (this.states.get(shard) === s) await this.#fence(shard);
+      }));
+    } finally {
+      this.#renewing = false;
+    }
   }
 
   /** One round of renew / acquire / hand off. Concurrent calls share the round. */
@@ -103,11 +124,7 @@ export class Coordinator {
     const nodes = this.#leaving ? [] : await o.members.liveNodes();
     if (!this.#leaving && !nodes.includes(o.nodeId)) nodes.push(o.nodeId);
     // renew first: a lost lease must stop the shard before anything else
-    await Promise.all([...this.states].map(async ([shard, s]) => {
-      if (s.state !== "owned") return;
-      if (await o.leases.renew(shard)) o.hooks?.renewed?.();
-      else await this.#fence(shard);
-    }));
+    await this.renewAll();
     const wanted: number[] = [];
     const work: Promise<void>[] = [];
     for (let shard = 0; shard < o.shards; shard++) {
@@ -179,12 +196,15 @@ export class Coordinator {
     if (this.#timer !== undefined) this.o.clock.clear(this.#timer);
     this.#timer = undefined;
     await this.#ticking;
+    await this.renewAll(); // keep the leases fresh while handing off
     await Promise.all([...this.states.keys()].map((shard) => this.handOff(shard)));
   }
 
   /** Stop without handing off (tests of crashes use kill -9 instead). */
   stop(): void {
     if (this.#timer !== undefined) this.o.clock.clear(this.#timer);
+    if (this.#renewTimer !== undefined) this.o.clock.clear(this.#renewTimer);
     this.#timer = undefined;
+    this.#renewTimer = undefined;
   }
 }

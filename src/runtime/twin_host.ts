@@ -26,7 +26,7 @@ import type { Transport } from "../transport/port.ts";
 import { subjects } from "../transport/subjects.ts";
 import type { Logger } from "../obs/log.ts";
 import type { Metrics } from "../obs/metrics.ts";
-import { TwinNotFoundError, VersionConflictError } from "../errors.ts";
+import { TwinmillError, TwinNotFoundError, VersionConflictError } from "../errors.ts";
 import type { TwinService } from "./twin_service.ts";
 import { listTwins } from "./list_twins.ts";
 
@@ -77,6 +77,11 @@ export class TwinHost implements TwinService {
   readonly #log: Logger;
   /** Unretired entry seq -> outstanding needs (snapshot, point, processing guard). */
   readonly #needs = new Map<number, number>();
+  /**
+   * Entries of fenced twins: their state was dropped unpersisted, so they must never be
+   * retired by this node (the next owner gets them again). Cleared when re-dispatched.
+   */
+  readonly #fenced = new Set<number>();
   /** Retired seqs waiting to be deleted from the log. */
   #retire: number[] = [];
   /** Latest record of each changed twin not yet handed to a commit. */
@@ -189,6 +194,7 @@ export class TwinHost implements TwinService {
   }
 
   #done(seq: number): void {
+    if (this.#fenced.has(seq)) return;
     const n = (this.#needs.get(seq) ?? 0) - 1;
     if (n > 0) {
       this.#needs.set(seq, n);
@@ -204,6 +210,7 @@ export class TwinHost implements TwinService {
   dispatch(batch: Accepted[]): void {
     for (const a of batch) {
       const seq = a.entry.seq;
+      this.#fenced.delete(seq); // a new delivery starts clean
       this.#needs.set(seq, 1); // processing guard, released once delivered
       const msg: TwinMessage = {
         type: "device",
@@ -215,6 +222,10 @@ export class TwinHost implements TwinService {
       this.#sys.send(a.topic.twin, msg, { wait: true }).then(
         () => this.#done(seq),
         (err) => {
+          if (err instanceof TwinmillError && err.code === "shard_moved") {
+            this.#forget(seq); // not applied here: the shard's next owner applies it
+            return;
+          }
           this.#log.error("inbound message could not be applied; retired as failed", {
             twin: a.topic.twin,
             seq,
@@ -383,13 +394,19 @@ export class TwinHost implements TwinService {
     for (const id of batch.keys()) {
       if (may(id)) continue;
       batch.delete(id);
-      for (const s of seqs.get(id) ?? []) this.#needs.delete(s);
+      for (const s of seqs.get(id) ?? []) this.#forget(s);
       seqs.delete(id);
       fenced++;
     }
     if (fenced > 0) {
       this.#log.warn("changes of fenced twins dropped (shard no longer owned)", { twins: fenced });
     }
+  }
+
+  /** Never retire this entry here: its effects were dropped unpersisted. */
+  #forget(seq: number): void {
+    this.#needs.delete(seq);
+    this.#fenced.add(seq);
   }
 
   /** Drop the matching twins without persisting them (their shard's lease was lost). */
@@ -403,7 +420,7 @@ export class TwinHost implements TwinService {
       seqs.set(id, this.#dirtySeqs.get(id) ?? []);
       this.#dirtySeqs.delete(id);
     }
-    for (const l of seqs.values()) for (const s of l) this.#needs.delete(s);
+    for (const l of seqs.values()) for (const s of l) this.#forget(s);
     return n;
   }
 
