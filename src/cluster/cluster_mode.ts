@@ -63,7 +63,6 @@ export async function startCluster(
   const epochs = new Map<number, number>();
   const shardOfId = (id: string) => shardOf(id, cfg.shards);
 
-  let coordinator!: Coordinator;
   const host = new TwinHost({
     persistence: {
       snapshots,
@@ -90,7 +89,7 @@ export async function startCluster(
     logger: log.child("membership"),
   });
 
-  coordinator = new Coordinator({
+  const coordinator: Coordinator = new Coordinator({
     nodeId: cfg.nodeId,
     shards: cfg.shards,
     leases,
