@@ -12,7 +12,8 @@ import { jetstreamSnapshotStore } from "../persistence/jetstream_kv.ts";
 import { type PointSink, TwinHost } from "../runtime/twin_host.ts";
 import { systemClock } from "../runtime/clock.ts";
 import { shardOf } from "../sharding/shard.ts";
-import { ensureInboundStream, JetStreamIngest } from "./inbound.ts";
+import { ensureInboundStream, INBOUND_STREAM, JetStreamIngest } from "./inbound.ts";
+import { jetstreamManager } from "@nats-io/jetstream";
 import { AckRegistry, ShardConsumer } from "./shard_consumer.ts";
 import { ClusterTwins, serveShard } from "./router.ts";
 import { Coordinator } from "./coordinator.ts";
@@ -98,6 +99,11 @@ export async function startCluster(
     clock: systemClock,
     logger: log.child("shards"),
     tickMs: 500,
+    hooks: {
+      handoff: () => metrics.handoffs.inc(),
+      leaseLost: () => metrics.leaseLosses.inc(),
+      renewed: () => metrics.leaseRenewals.inc(),
+    },
     runtime: {
       async start(shard, epoch) {
         epochs.set(shard, epoch);
@@ -111,6 +117,7 @@ export async function startCluster(
         });
         await c.start();
         consumers.set(shard, c);
+        metrics.shardsOwned.set(consumers.size);
       },
       async stopIntake(shard) {
         handingOff.add(shard);
@@ -125,6 +132,7 @@ export async function startCluster(
         served.get(shard)?.unsubscribe();
         served.delete(shard);
         consumers.delete(shard);
+        metrics.shardsOwned.set(consumers.size);
         handingOff.delete(shard);
       },
       async fence(shard) {
@@ -133,6 +141,7 @@ export async function startCluster(
         served.delete(shard);
         await consumers.get(shard)?.stop();
         consumers.delete(shard);
+        metrics.shardsOwned.set(consumers.size);
         acks.forget(shard);
         await host.discard((id) => shardOfId(id) === shard);
       },
@@ -147,6 +156,18 @@ export async function startCluster(
     owns: (s) => coordinator.owns(s),
   });
   const ingest = new JetStreamIngest(nc, cfg.shards, metrics);
+  // lag is read from JetStream when Prometheus scrapes
+  const jsm = await jetstreamManager(nc);
+  const lagGauge = metrics.consumerLag as unknown as { collect?: () => Promise<void> };
+  lagGauge.collect = async () => {
+    let lag = 0;
+    await Promise.all([...consumers.keys()].map(async (shard) => {
+      const info = await jsm.consumers.info(INBOUND_STREAM, ShardConsumer.durable(shard))
+        .catch(() => null);
+      if (info) lag += info.num_pending + info.num_ack_pending;
+    }));
+    metrics.consumerLag.set(lag);
+  };
   coordinator.start();
 
   let downSub: Subscription | undefined;

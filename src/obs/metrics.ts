@@ -140,6 +140,31 @@ export function createMetrics() {
       help: "Events sent to WebSocket clients",
       registers: r,
     }),
+    shardsOwned: new client.Gauge({
+      name: "twinmill_cluster_shards_owned",
+      help: "Shards this node owns (cluster mode)",
+      registers: r,
+    }),
+    handoffs: new client.Counter({
+      name: "twinmill_cluster_handoffs_total",
+      help: "Shard handoffs this node started (join rebalance or leave)",
+      registers: r,
+    }),
+    leaseRenewals: new client.Counter({
+      name: "twinmill_cluster_lease_renewals_total",
+      help: "Successful shard lease renewals",
+      registers: r,
+    }),
+    leaseLosses: new client.Counter({
+      name: "twinmill_cluster_lease_losses_total",
+      help: "Shard leases lost (renewal failed or expired): the shard was fenced",
+      registers: r,
+    }),
+    consumerLag: new client.Gauge({
+      name: "twinmill_cluster_consumer_lag_messages",
+      help: "Inbound messages not yet acknowledged on the shards this node owns",
+      registers: r,
+    }),
   };
   client.collectDefaultMetrics({ register: registry, prefix: "twinmill_" });
   return m;

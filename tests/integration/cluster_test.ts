@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import mqtt from "mqtt";
-import { type NodeProcess, startNatsCluster, startNode, waitFor } from "../harness/mod.ts";
+import { metric, type NodeProcess, startNatsCluster, startNode, waitFor } from "../harness/mod.ts";
 
 const DEVICES = 30;
 
@@ -140,6 +140,12 @@ Deno.test("cluster: routing, crash, join, leave and a NATS restart lose nothing 
   await waitFor(() => t.total() >= 200, { timeoutMs: 30_000 });
   await t.stop();
   await assertExact([n1, n2, n4], acked);
+  // the operations view in metrics: shards owned, the rebalance, renewals, no lag left
+  await waitFor(async () => (await metric(n1, "twinmill_cluster_consumer_lag_messages")) === 0);
+  assert.ok((await metric(n1, "twinmill_cluster_shards_owned")) > 0);
+  assert.ok((await metric(n4, "twinmill_cluster_shards_owned")) > 0);
+  assert.ok((await metric(n1, "twinmill_cluster_handoffs_total")) > 0);
+  assert.ok((await metric(n1, "twinmill_cluster_lease_renewals_total")) > 0);
 
   // 4. a node leaves with SIGTERM under traffic
   t = traffic([n1, n4]);
