@@ -78,10 +78,9 @@ export async function startCluster(
     idleMs: cfg.idleMs,
     maxPending: cfg.maxPending,
     source: "js",
-    mayPersist: (id) => coordinator.owns(shardOfId(id)) || handingOff.has(shardOfId(id)),
+    mayPersist: (id) => coordinator.mayPersist(shardOfId(id)),
     downlink: (id, desired) => transport.publish(subjects.downlink(id), { id, desired }),
   });
-  const handingOff = new Set<number>();
 
   const leases = await KvLeases.open({ nc, nodeId: cfg.nodeId, replicas, clock: systemClock });
   const members = await KvMembership.start(nc, { id: cfg.nodeId, ...info, startedAt: Date.now() }, {
@@ -120,7 +119,6 @@ export async function startCluster(
         metrics.shardsOwned.set(consumers.size);
       },
       async stopIntake(shard) {
-        handingOff.add(shard);
         await consumers.get(shard)?.stop();
       },
       async drain(shard) {
@@ -133,10 +131,8 @@ export async function startCluster(
         served.delete(shard);
         consumers.delete(shard);
         metrics.shardsOwned.set(consumers.size);
-        handingOff.delete(shard);
       },
       async fence(shard) {
-        handingOff.delete(shard); // nothing of this shard may be persisted any more
         served.get(shard)?.unsubscribe();
         served.delete(shard);
         await consumers.get(shard)?.stop();

@@ -12,6 +12,15 @@
  * @module
  */
 import type { Logger } from "../obs/log.ts";
+import {
+  holdsLease,
+  initialShardState,
+  isServing,
+  type ShardAction,
+  type ShardMessage,
+  type ShardState,
+  transition,
+} from "../sharding/handoff.ts";
 import type { Clock, TimerId } from "../runtime/clock.ts";
 
 /** A shard lease with its epoch. */
@@ -47,8 +56,8 @@ export interface ShardRuntime {
   fence(shard: number): Promise<void>;
 }
 
-/** A shard's state on this node. */
-export type ShardState = "owned" | "acquiring" | "handing_off" | "fenced";
+/** A shard's state on this node, as `/v1/cluster` shows it. */
+export type ShardStateName = "owned" | "acquiring" | "handing_off" | "fenced";
 
 /** Options of a {@linkcode Coordinator}. */
 export interface CoordinatorOptions {
@@ -64,9 +73,16 @@ export interface CoordinatorOptions {
   hooks?: { handoff?(): void; leaseLost?(): void; renewed?(): void };
 }
 
-/** Drives this node's shard ownership. */
+/**
+ * Drives this node's shard ownership. Each shard's protocol is the pure state machine of
+ * `src/sharding/handoff.ts`; the coordinator feeds it messages (placement decisions, lease
+ * renewals, and the answers of the work it did) and executes the actions it returns.
+ * Messages of one shard are handled one at a time, except `LeaseLost`, which applies at once
+ * so that nothing more of a fenced shard is persisted while a handoff step is still running.
+ */
 export class Coordinator {
-  readonly states = new Map<number, { state: ShardState; epoch: number }>();
+  readonly #fsm = new Map<number, ShardState>();
+  readonly #queues = new Map<number, Promise<void>>();
   #timer?: TimerId;
   #renewTimer?: TimerId;
   #renewing = false;
@@ -75,9 +91,26 @@ export class Coordinator {
   #settled = false;
   constructor(readonly o: CoordinatorOptions) {}
 
-  /** Shards this node owns now (serving). */
+  /** The shards this node holds in any way, with their state and epoch. */
+  get states(): Map<number, { state: ShardStateName; epoch: number }> {
+    const out = new Map<number, { state: ShardStateName; epoch: number }>();
+    for (const [shard, s] of this.#fsm) {
+      if (s.kind === "unowned") continue;
+      out.set(shard, { state: s.kind, epoch: "epoch" in s ? s.epoch : 0 });
+    }
+    return out;
+  }
+
+  /** This node owns the shard and serves it. */
   owns(shard: number): boolean {
-    return this.states.get(shard)?.state === "owned";
+    const s = this.#fsm.get(shard);
+    return s !== undefined && isServing(s);
+  }
+
+  /** This node may still persist the shard's twins: owned, or handing off before release. */
+  mayPersist(shard: number): boolean {
+    const s = this.#fsm.get(shard);
+    return s?.kind === "owned" || (s?.kind === "handing_off" && s.step !== "releasing");
   }
 
   /** True once every shard this node should own is owned and nothing is in handoff. */
@@ -93,16 +126,15 @@ export class Coordinator {
     void this.tick();
   }
 
-  /** Renew every owned lease; a failed renewal fences the shard. */
+  /** Renew every lease held; a failed renewal fences the shard at once. */
   async renewAll(): Promise<void> {
     if (this.#renewing) return;
     this.#renewing = true;
     try {
-      await Promise.all([...this.states].map(async ([shard, s]) => {
-        // a shard being handed off keeps its lease fresh until it is released
-        if (s.state !== "owned" && s.state !== "handing_off") return;
+      await Promise.all([...this.#fsm].map(async ([shard, s]) => {
+        if (!holdsLease(s)) return;
         if (await this.o.leases.renew(shard).catch(() => false)) this.o.hooks?.renewed?.();
-        else if (this.states.get(shard) === s) await this.#fence(shard);
+        else if (this.#fsm.get(shard) === s) await this.#leaseLost(shard);
       }));
     } finally {
       this.#renewing = false;
@@ -123,71 +155,121 @@ export class Coordinator {
     const { o } = this;
     const nodes = this.#leaving ? [] : await o.members.liveNodes();
     if (!this.#leaving && !nodes.includes(o.nodeId)) nodes.push(o.nodeId);
-    // renew first: a lost lease must stop the shard before anything else
-    await this.renewAll();
+    await this.renewAll(); // a lost lease must stop its shard before anything else
     const wanted: number[] = [];
     const work: Promise<void>[] = [];
     for (let shard = 0; shard < o.shards; shard++) {
       const want = !this.#leaving && o.ownerOf(shard, nodes) === o.nodeId;
-      const s = this.states.get(shard);
+      const kind = this.#fsm.get(shard)?.kind ?? "unowned";
       if (want) wanted.push(shard);
-      if (want && !s) work.push(this.#acquire(shard));
-      if (!want && s?.state === "owned") work.push(this.handOff(shard));
+      if (want && kind === "unowned") work.push(this.send(shard, { type: "Acquire" }));
+      if (!want && kind === "owned") {
+        work.push(this.send(shard, { type: "BeginHandOff", reason: "rebalance" }));
+      }
     }
     await Promise.all(work);
     this.#settled = wanted.every((shard) => this.owns(shard)) &&
-      [...this.states.values()].every((s) => s.state === "owned");
+      [...this.#fsm.values()].every((s) => s.kind === "owned" || s.kind === "unowned");
   }
 
-  async #acquire(shard: number): Promise<void> {
-    this.states.set(shard, { state: "acquiring", epoch: 0 });
-    try {
-      const lease = await this.o.leases.acquire(shard);
-      if (!lease) {
-        this.states.delete(shard); // still held by someone else: try next round
-        return;
-      }
-      this.states.set(shard, { state: "acquiring", epoch: lease.epoch });
-      await this.o.runtime.start(shard, lease.epoch);
-      this.states.set(shard, { state: "owned", epoch: lease.epoch });
-      this.o.logger.info("shard acquired", { shard, epoch: lease.epoch });
-    } catch (err) {
-      this.o.logger.error("cannot take shard", { shard, err });
-      this.states.delete(shard);
-      await this.o.leases.release(shard).catch(() => {});
-    }
+  /** Feed a message to a shard's state machine (queued behind the shard's running work). */
+  send(shard: number, msg: ShardMessage): Promise<void> {
+    const prev = this.#queues.get(shard) ?? Promise.resolve();
+    const next = prev.then(async () => {
+      const actions = this.#apply(shard, msg);
+      if (actions) await this.#run(shard, actions);
+    });
+    const settled = next.catch((err) => this.o.logger.error("shard step failed", { shard, err }));
+    this.#queues.set(shard, settled);
+    return settled;
   }
 
-  /** The handoff protocol for one owned shard. */
-  async handOff(shard: number): Promise<void> {
-    const s = this.states.get(shard);
-    if (!s || s.state !== "owned") return;
-    const { runtime, logger } = this.o;
-    s.state = "handing_off";
-    this.o.hooks?.handoff?.();
-    logger.info("handoff: begin", { shard, epoch: s.epoch });
-    await runtime.stopIntake(shard);
-    const drained = await runtime.drain(shard);
-    if (!drained) {
-      logger.warn("handoff: drain timed out; the next owner redelivers the rest", { shard });
-    }
-    await runtime.persist(shard);
-    await this.o.leases.release(shard);
-    this.states.delete(shard);
-    logger.info("handoff: released", { shard, epoch: s.epoch });
-  }
-
-  async #fence(shard: number): Promise<void> {
-    const s = this.states.get(shard);
-    if (!s) return;
-    s.state = "fenced";
+  async #leaseLost(shard: number): Promise<void> {
+    const s = this.#fsm.get(shard);
+    const actions = this.#apply(shard, { type: "LeaseLost" });
+    if (!actions || actions.length === 0) return;
     this.o.hooks?.leaseLost?.();
     this.o.logger.warn("shard lease lost: fenced, twins dropped unpersisted", {
       shard,
-      epoch: s.epoch,
+      epoch: s && "epoch" in s ? s.epoch : undefined,
     });
-    await this.o.runtime.fence(shard);
-    this.states.delete(shard);
+    await this.#run(shard, actions);
+  }
+
+  /** Transition; returns the actions, or null (logged) when the message is not valid now. */
+  #apply(shard: number, msg: ShardMessage): ShardAction[] | null {
+    const r = transition(this.#fsm.get(shard) ?? initialShardState(), msg);
+    if (!r.ok) {
+      this.o.logger.debug("shard message dropped", { shard, error: r.error.message });
+      return null;
+    }
+    this.#fsm.set(shard, r.state);
+    if (msg.type === "Acquired") this.o.logger.info("shard acquired", { shard, epoch: msg.epoch });
+    if (msg.type === "BeginHandOff") {
+      this.o.hooks?.handoff?.();
+      this.o.logger.info("handoff: begin", { shard, reason: msg.reason });
+    }
+    if (msg.type === "Released") this.o.logger.info("handoff: released", { shard });
+    return r.actions;
+  }
+
+  /** Execute actions in order, feeding each answer back to the state machine. */
+  async #run(shard: number, actions: ShardAction[]): Promise<void> {
+    for (const a of actions) {
+      const answer = await this.#exec(shard, a);
+      if (!answer) continue;
+      const more = this.#apply(shard, answer);
+      if (more) await this.#run(shard, more);
+    }
+  }
+
+  async #exec(shard: number, a: ShardAction): Promise<ShardMessage | null> {
+    const { runtime, leases, logger } = this.o;
+    switch (a.type) {
+      case "acquireLease": {
+        const lease = await leases.acquire(shard).catch((err) => {
+          logger.error("cannot take shard lease", { shard, err });
+          return null;
+        });
+        return lease ? { type: "Acquired", epoch: lease.epoch } : { type: "AcquireFailed" };
+      }
+      case "startConsumer":
+        try {
+          await runtime.start(shard, a.epoch);
+          return null;
+        } catch (err) {
+          logger.error("cannot start shard; handing it back", { shard, err });
+          return { type: "BeginHandOff", reason: "start_failed" };
+        }
+      case "stopIntake":
+        await runtime.stopIntake(shard);
+        return { type: "IntakeStopped" };
+      case "drain": {
+        const complete = await runtime.drain(shard);
+        if (!complete) {
+          logger.warn("handoff: drain timed out; the next owner redelivers the rest", { shard });
+        }
+        return { type: "Drained", complete };
+      }
+      case "persist":
+        await runtime.persist(shard);
+        return { type: "Persisted" };
+      case "stopConsumer":
+        return null; // stopIntake stopped it; persist/fence released its resources
+      case "releaseLease":
+        await leases.release(shard).catch((err) =>
+          logger.warn("lease release failed", { shard, err })
+        );
+        return { type: "Released" };
+      case "dropTwins":
+        await runtime.fence(shard);
+        return { type: "Stopped" };
+    }
+  }
+
+  /** Hand off one owned shard (the protocol runs to its end). */
+  handOff(shard: number, reason: "rebalance" | "leave" = "rebalance"): Promise<void> {
+    return this.send(shard, { type: "BeginHandOff", reason });
   }
 
   /** Graceful leave: hand off every owned shard, then stop. */
@@ -197,10 +279,12 @@ export class Coordinator {
     this.#timer = undefined;
     await this.#ticking;
     await this.renewAll(); // keep the leases fresh while handing off
-    await Promise.all([...this.states.keys()].map((shard) => this.handOff(shard)));
+    const owned = [...this.#fsm].filter(([, s]) => s.kind === "owned").map(([shard]) => shard);
+    await Promise.all(owned.map((shard) => this.handOff(shard, "leave")));
+    await Promise.all([...this.#queues.values()]);
   }
 
-  /** Stop without handing off (tests of crashes use kill -9 instead). */
+  /** Stop the timers without handing off (a crash is `kill -9`). */
   stop(): void {
     if (this.#timer !== undefined) this.o.clock.clear(this.#timer);
     if (this.#renewTimer !== undefined) this.o.clock.clear(this.#renewTimer);
