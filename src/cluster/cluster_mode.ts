@@ -17,7 +17,8 @@ import { jetstreamManager } from "@nats-io/jetstream";
 import { AckRegistry, ShardConsumer } from "./shard_consumer.ts";
 import { ClusterTwins, serveShard } from "./router.ts";
 import { Coordinator } from "./coordinator.ts";
-import { KvLeases, KvMembership, rendezvousOwner } from "./kv_leases.ts";
+import { KvLeases, KvMembership } from "./kv_leases.ts";
+import { ownerOf } from "../sharding/placement.ts";
 import { subjects } from "../transport/subjects.ts";
 import type { Subscription, Transport } from "../transport/port.ts";
 import type { JsonObject } from "../../actors/json.ts";
@@ -94,7 +95,7 @@ export async function startCluster(
     shards: cfg.shards,
     leases,
     members,
-    ownerOf: rendezvousOwner,
+    ownerOf,
     clock: systemClock,
     logger: log.child("shards"),
     tickMs: 500,

@@ -192,24 +192,3 @@ export class KvMembership implements MembershipPort {
     this.#timer = undefined;
   }
 }
-
-/** Rendezvous (highest random weight) hashing: the node with the highest hash(node, shard). */
-export function rendezvousOwner(shard: number, nodes: string[]): string | undefined {
-  let best: string | undefined;
-  let bestScore = -1;
-  for (const n of nodes) {
-    let h = 0x811c9dc5;
-    const s = `${n}#${shard}`;
-    for (let i = 0; i < s.length; i++) {
-      h ^= s.charCodeAt(i);
-      h = Math.imul(h, 0x01000193);
-    }
-    h ^= h >>> 16;
-    h = Math.imul(h, 0x85ebca6b) >>> 0;
-    if (h > bestScore || (h === bestScore && best !== undefined && n < best)) {
-      bestScore = h;
-      best = n;
-    }
-  }
-  return best;
-}
