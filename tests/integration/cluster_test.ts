@@ -119,6 +119,36 @@ Deno.test("cluster: routing, crash, join, leave and a NATS restart lose nothing 
   await t.stop();
   await assertExact([n1, n2, n3], acked);
 
+  // events and downlink cross nodes: a WebSocket on n2 sees a twin fed through n1, and a
+  // desired patch made through n3 reaches the device on n1 (retained, QoS 1)
+  const ws = new WebSocket(
+    `${n2.httpUrl.replace("http", "ws")}/v1/stream?twins=probe&types=telemetry`,
+  );
+  const events: Array<{ twin: string; data: { x: number } }> = [];
+  ws.onmessage = (e) => events.push(JSON.parse(e.data));
+  await new Promise((r) => (ws.onopen = r));
+  const probe = await mqtt.connectAsync(n1.mqttUrl!, { clientId: "probe", reconnectPeriod: 0 });
+  await waitFor(async () => {
+    await probe.publishAsync("twins/probe/telemetry", JSON.stringify({ x: 1 }), { qos: 1 });
+    return events.length > 0; // the subscription may take a moment to reach every server
+  }, { message: "event of a twin fed on n1 reaches a WebSocket on n2" });
+  assert.equal(events[0].twin, "probe");
+  const desired = new Promise<string>((resolve) => {
+    probe.on("message", (_t, payload) => resolve(String(payload)));
+  });
+  await probe.subscribeAsync("twins/probe/desired", { qos: 1 });
+  const patch = await fetch(`${n3.httpUrl}/v1/twins/probe/desired`, {
+    method: "PATCH",
+    headers: { "content-type": "application/json" },
+    body: '{"speed":3}',
+  });
+  assert.equal(patch.status, 200);
+  await patch.body?.cancel();
+  assert.equal(await desired, '{"speed":3}');
+  await probe.endAsync();
+  ws.close();
+  await new Promise((r) => (ws.onclose = r));
+
   // 2. kill -9 a node under traffic (devices on the survivors)
   t = traffic([n1, n2]);
   await waitFor(() => t.total() >= 200, { timeoutMs: 30_000 });
