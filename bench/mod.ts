@@ -1,5 +1,6 @@
 /**
- * twinmill benchmarks: `deno task bench [ingest] [memory] [http]` (all when none is named).
+ * twinmill benchmarks: `deno task bench [ingest] [memory] [http] [cluster]` (all when none is
+ * named).
  *
  * Each bench measures its own baseline in the same run and reports the ratio. The table is
  * printed on stdout and written to `bench/results.md` with the date, the Deno version and
@@ -8,7 +9,7 @@
  *
  * @example
  * ```sh
- * deno task bench          # ingest, memory and http (about 2 minutes)
+ * deno task bench          # ingest, memory, http and cluster (about 4 minutes)
  * deno task bench ingest   # only the ingest bench
  * ```
  * @module
@@ -16,14 +17,16 @@
 import { benchIngest } from "./ingest.ts";
 import { benchMemory } from "./memory.ts";
 import { benchHttp } from "./http.ts";
+import { benchCluster } from "./cluster.ts";
 import { type BenchRow, document, environment, notes, table } from "./report.ts";
 import { cleanup, log } from "./proc.ts";
 
-/** The benches, in the order they run. */
-export const BENCHES: Record<string, () => Promise<BenchRow>> = {
+/** The benches, in the order they run; a bench may give more than one row. */
+export const BENCHES: Record<string, () => Promise<BenchRow | BenchRow[]>> = {
   ingest: () => benchIngest(),
   memory: () => benchMemory(),
   http: () => benchHttp(),
+  cluster: () => benchCluster(),
 };
 
 /** Where the results are written. */
@@ -46,7 +49,7 @@ export async function main(args: string[]): Promise<number> {
   for (const name of names) {
     log(`${name}: start`);
     try {
-      rows.push(await BENCHES[name]());
+      rows.push(...[await BENCHES[name]()].flat());
     } catch (err) {
       failed = true;
       const msg = err instanceof Error ? err.message : String(err);

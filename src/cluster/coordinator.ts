@@ -209,6 +209,7 @@ export class Coordinator {
       this.o.hooks?.handoff?.();
       this.o.logger.info("handoff: begin", { shard, reason: msg.reason });
     }
+    if (msg.type === "Persisted") this.o.logger.info("handoff: persisted", { shard });
     if (msg.type === "Released") this.o.logger.info("handoff: released", { shard });
     return r.actions;
   }

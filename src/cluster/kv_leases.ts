@@ -13,7 +13,9 @@
  * @module
  */
 import type { NatsConnection } from "@nats-io/transport-node";
-import { type KV, Kvm } from "@nats-io/kv";
+import type { KV } from "@nats-io/kv";
+import { type JetStreamManager, jetstreamManager } from "@nats-io/jetstream";
+import { liveEntries, openBucket } from "../sharding/kv_bucket.ts";
 import type { Lease, LeasePort, MembershipPort } from "./coordinator.ts";
 import type { Clock, TimerId } from "../runtime/clock.ts";
 import type { Logger } from "../obs/log.ts";
@@ -42,10 +44,19 @@ export class KvLeases implements LeasePort {
   /** Open (creating if needed) the lease and epoch buckets. */
   static async open(o: KvLeasesOptions): Promise<KvLeases> {
     const leaseMs = o.leaseMs ?? 3000;
-    const kvm = new Kvm(o.nc);
     const replicas = o.replicas ?? 1;
-    const leases = await kvm.create("tm_leases", { history: 1, ttl: leaseMs, replicas });
-    const epochs = await kvm.create("tm_epochs", { history: 1, replicas });
+    // reads from the stream leader only: a lagging replica must not show a stale lease
+    const leases = await openBucket(o.nc, "tm_leases", {
+      history: 1,
+      ttl: leaseMs,
+      replicas,
+      allow_direct: false,
+    });
+    const epochs = await openBucket(o.nc, "tm_epochs", {
+      history: 1,
+      replicas,
+      allow_direct: false,
+    });
     return new KvLeases(leases, epochs, { ...o, leaseMs });
   }
 
@@ -103,13 +114,10 @@ export class KvLeases implements LeasePort {
   }
 
   async all(): Promise<Map<number, Lease>> {
+    // not kv.keys(): on a bucket with a max age it can wait forever (nats-server 2.9)
+    const entries = await liveEntries(await jetstreamManager(this.o.nc), this.leases, "tm_leases");
     const out = new Map<number, Lease>();
-    const keys: string[] = [];
-    for await (const k of await this.leases.keys()) keys.push(k);
-    await Promise.all(keys.map(async (k) => {
-      const e = await this.leases.get(k);
-      if (e && e.operation === "PUT") out.set(Number(k.slice(1)), e.json<Lease>());
-    }));
+    for (const [k, e] of entries) out.set(Number(k.slice(1)), e.json<Lease>());
     return out;
   }
 }
@@ -129,6 +137,7 @@ export class KvMembership implements MembershipPort {
   #timer?: TimerId;
   private constructor(
     readonly kv: KV,
+    readonly jsm: JetStreamManager,
     public info: Omit<NodeInfo, "ts">,
     readonly clock: Clock,
     readonly log: Logger,
@@ -141,12 +150,13 @@ export class KvMembership implements MembershipPort {
     o: { heartbeatMs?: number; replicas?: number; clock: Clock; logger: Logger },
   ): Promise<KvMembership> {
     const hb = o.heartbeatMs ?? 1000;
-    const kv = await new Kvm(nc).create("tm_nodes", {
+    const kv = await openBucket(nc, "tm_nodes", {
       history: 1,
       ttl: hb * 3,
       replicas: o.replicas ?? 1,
+      allow_direct: false,
     });
-    const m = new KvMembership(kv, info, o.clock, o.logger);
+    const m = new KvMembership(kv, await jetstreamManager(nc), info, o.clock, o.logger);
     await m.beat();
     m.#timer = o.clock.setInterval(() => void m.beat(), hb);
     return m;
@@ -167,14 +177,9 @@ export class KvMembership implements MembershipPort {
   }
 
   async nodes(): Promise<NodeInfo[]> {
-    const keys: string[] = [];
-    for await (const k of await this.kv.keys()) keys.push(k);
-    const out: NodeInfo[] = [];
-    await Promise.all(keys.map(async (k) => {
-      const e = await this.kv.get(k);
-      if (e && e.operation === "PUT") out.push(e.json<NodeInfo>());
-    }));
-    return out.sort((a, b) => a.id.localeCompare(b.id));
+    // not kv.keys(): on a bucket with a max age it can wait forever (nats-server 2.9)
+    const entries = await liveEntries(this.jsm, this.kv, "tm_nodes");
+    return [...entries.values()].map((e) => e.json<NodeInfo>());
   }
 
   async liveNodes(): Promise<string[]> {

@@ -5,18 +5,24 @@
  * {@linkcode ShardAction}s it returns. No I/O, no timers: `transition` is a pure function.
  *
  * ```
- *            Acquire                 Acquired{epoch}
- * unowned ───────────► acquiring ─────────────────────► owned ──────────────┐
- *    ▲    ◄─────────────   [acquireLease]   [startConsumer]  │ BeginHandOff │ LeaseLost
- *    │    AcquireFailed                                     ▼  [stopIntake] │ [stopIntake,
- *    │                        handing_off: stopping_intake                  │  stopConsumer,
- *    │                           │ IntakeStopped [drain]                    │  dropTwins]
- *    │                           ▼                                          ▼
- *    │                        draining ─ Drained [persist] ─► persisting    fenced
- *    │                                                          │ Persisted   │
- *    │                           [stopConsumer, releaseLease]   ▼             │ Stopped
- *    ├────────── Released ─────────────────────────────────── releasing       │
- *    └────────────────────────────────────────────────────────────────────────┘
+ * unowned ─► acquiring ─► owned ─► handing_off(stopping_intake ─► draining ─► persisting ─►
+ *    ▲                      │       releasing) ─► unowned
+ *    └─Stopped─ fenced ◄────┴─ LeaseLost (from owned, or handing_off before releasing)
+ *
+ * state                        message        → next state              actions
+ * unowned                      Acquire        → acquiring               acquireLease
+ * acquiring                    Acquired{e}    → owned(e)                startConsumer(e)
+ * acquiring                    AcquireFailed  → unowned
+ * owned                        BeginHandOff   → handing_off/stopping_…  stopIntake
+ * handing_off/stopping_intake  IntakeStopped  → handing_off/draining    drain
+ * handing_off/draining         Drained        → handing_off/persisting  persist(e)
+ * handing_off/persisting       Persisted      → handing_off/releasing   stopConsumer, releaseLease(e)
+ * handing_off/releasing        Released       → unowned
+ * owned                        LeaseLost      → fenced                  stopIntake, stopConsumer,
+ *                                                                       dropTwins
+ * handing_off (not releasing)  LeaseLost      → fenced                  stopConsumer, dropTwins
+ * fenced                       Stopped        → unowned
+ * no-ops: LeaseLost in unowned, fenced and handing_off/releasing; IntakeStopped in fenced
  * ```
  *
  * Rules the table encodes:

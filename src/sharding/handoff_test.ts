@@ -37,6 +37,20 @@ const ALL_MESSAGES: ShardMessage[] = [
   { type: "Stopped" },
 ];
 
+/** Fails to compile when a message type is added without a test case here. */
+const MESSAGE_TYPES: Record<ShardMessageType, true> = {
+  Acquire: true,
+  Acquired: true,
+  AcquireFailed: true,
+  BeginHandOff: true,
+  IntakeStopped: true,
+  Drained: true,
+  Persisted: true,
+  Released: true,
+  LeaseLost: true,
+  Stopped: true,
+};
+
 const handingOff = (step: "stopping_intake" | "draining" | "persisting" | "releasing") =>
   ({ kind: "handing_off", epoch: 3, reason: "rebalance", step }) as const;
 
@@ -53,6 +67,7 @@ const TABLE: [string, ShardState, ShardMessageType[]][] = [
 ];
 
 Deno.test("handoff: every state accepts exactly its messages and rejects the rest without throwing", () => {
+  assert.deepEqual(ALL_MESSAGES.map((m) => m.type).sort(), Object.keys(MESSAGE_TYPES).sort());
   for (const [name, state, accepted] of TABLE) {
     const frozen = structuredClone(state);
     for (const msg of ALL_MESSAGES) {

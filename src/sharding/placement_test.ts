@@ -50,7 +50,7 @@ Deno.test("placement: a leave moves only the leaver's shards, spread over the su
     if (before[s] === "n3") assert.notEqual(after[s], "n3");
     else assert.equal(after[s], before[s], `shard ${s} of ${before[s]} moved`);
   }
-  const takers = new Set(after.filter((o, s) => before[s] === "n3"));
+  const takers = new Set(after.filter((_o, s) => before[s] === "n3"));
   assert.ok(takers.size >= 2, `n3's shards all went to ${[...takers]}`);
 });
 

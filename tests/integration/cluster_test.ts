@@ -86,23 +86,47 @@ async function settled(node: NodeProcess, nodes: number) {
   }, { timeoutMs: 30_000, message: `cluster of ${nodes} settles` });
 }
 
-/** Epochs from the nodes' logs: per shard, every acquisition has a new, higher epoch. */
-function assertEpochs(nodes: NodeProcess[]) {
-  const acquired: Array<{ shard: number; epoch: number }> = [];
+/**
+ * From the nodes' logs: per shard, every acquisition has a new epoch, and no two
+ * activations overlap in time — each starts after the previous one persisted its twins and
+ * let go, was fenced, or its process died (`diedAt`).
+ */
+function assertSingleActivation(nodes: NodeProcess[], diedAt: Map<NodeProcess, number>) {
+  type Span = { node: string; epoch: number; from: number; to: number };
+  const spans = new Map<number, Span[]>();
   for (const n of nodes) {
+    const open = new Map<number, Span>();
+    const end = diedAt.get(n) ?? Infinity;
     for (const line of n.logs) {
-      if (!line.includes('"shard acquired"')) continue;
+      if (!line.startsWith("{")) continue;
       const r = JSON.parse(line);
-      acquired.push({ shard: r.shard, epoch: r.epoch });
+      const ts = Date.parse(r.ts);
+      if (r.msg === "shard acquired") {
+        const span = { node: String(n.pid), epoch: r.epoch, from: ts, to: end };
+        open.set(r.shard, span);
+        spans.set(r.shard, [...(spans.get(r.shard) ?? []), span]);
+      } else if (r.msg === "handoff: persisted" || r.msg.startsWith("shard lease lost")) {
+        const span = open.get(r.shard);
+        if (span) span.to = ts;
+        open.delete(r.shard);
+      }
     }
   }
-  const seen = new Set<string>();
-  for (const a of acquired) {
-    const k = `${a.shard}@${a.epoch}`;
-    assert.ok(!seen.has(k), `two activations of shard ${a.shard} with epoch ${a.epoch}`);
-    seen.add(k);
+  let count = 0;
+  for (const [shard, list] of spans) {
+    list.sort((a, b) => a.from - b.from);
+    const epochs = new Set(list.map((s) => s.epoch));
+    assert.equal(epochs.size, list.length, `shard ${shard}: an epoch was activated twice`);
+    for (let i = 1; i < list.length; i++) {
+      assert.ok(
+        list[i].from >= list[i - 1].to,
+        `shard ${shard}: epoch ${list[i].epoch} on ${list[i].node} started before epoch ` +
+          `${list[i - 1].epoch} on ${list[i - 1].node} stopped`,
+      );
+    }
+    count += list.length;
   }
-  assert.ok(acquired.length >= 16);
+  assert.ok(count >= 16);
 }
 
 Deno.test("cluster: routing, crash, join, leave and a NATS restart lose nothing and apply nothing twice", async () => {
@@ -112,6 +136,7 @@ Deno.test("cluster: routing, crash, join, leave and a NATS restart lose nothing 
   await using n2 = await startNode({ ...env, TWINMILL_NODE_ID: "n2" });
   await using n3 = await startNode({ ...env, TWINMILL_NODE_ID: "n3" });
   await settled(n1, 3);
+  const diedAt = new Map<NodeProcess, number>();
 
   // 1. QoS 1 through different nodes; read through every node
   let t = traffic([n1, n2, n3]);
@@ -154,6 +179,7 @@ Deno.test("cluster: routing, crash, join, leave and a NATS restart lose nothing 
   await waitFor(() => t.total() >= 200, { timeoutMs: 30_000 });
   const killedAt = Date.now();
   assert.equal(await n3.kill("SIGKILL"), 137);
+  diedAt.set(n3, killedAt);
   await waitFor(async () => {
     for (let i = 0; i < DEVICES; i++) if ((await version(n1, `dev-${i}`)) === null) return false;
     return true;
@@ -195,5 +221,5 @@ Deno.test("cluster: routing, crash, join, leave and a NATS restart lose nothing 
   await t.stop();
   await assertExact([n1, n4], acked);
 
-  assertEpochs([n1, n2, n3, n4]);
+  assertSingleActivation([n1, n2, n3, n4], diedAt);
 });

@@ -1,0 +1,422 @@
+/**
+ * **cluster-ingest** and **cluster-routed-get** — a 3-node twinmill cluster on a 3-server
+ * NATS JetStream cluster (`tests/harness` `startNatsCluster(3)`).
+ *
+ * cluster-ingest: baseline = raw JetStream async publish (`@nats-io/jetstream`, stream
+ * `BENCH`, `bench.>`, R3, file storage) of N small messages with up to 500 in flight, msgs/s
+ * until every ack. Node side: 30 `mosquitto_pub -q 1 -l -M 100` spread over the 3 nodes' MQTT
+ * ports, 30 twins × 700 messages, msgs/s until every publisher has exited (all PUBACKs, i.e.
+ * durable in JetStream) and every twin reads back (via node 1) at exactly its message count.
+ *
+ * cluster-routed-get: `wrk -t2 -c50 -d8s` on `GET /v1/twins/{id}` of a twin owned by node 1,
+ * against node 1 (local) and node 2 (routed to node 1 over NATS request/reply).
+ * @module
+ */
+import { connect } from "@nats-io/transport-node";
+import { jetstream, jetstreamManager, StorageType } from "@nats-io/jetstream";
+import { findBinary, startNatsCluster } from "../tests/harness/mod.ts";
+import { shardOf } from "../src/sharding/shard.ts";
+import { type BenchRow, num, verdict } from "./report.ts";
+import { cpuMeter, formatCpu, log, readAll, sleep, spawn, trackDisposable } from "./proc.ts";
+import { exitedOk, startPub } from "./mosquitto.ts";
+import { type BenchNode, mqttPort, startBenchNode, twinVersion } from "./node.ts";
+
+/** Parameters of the cluster benches. */
+export interface ClusterOptions {
+  /** Messages of the JetStream baseline. Default 20,000. */
+  jsMessages?: number;
+  /** Most JetStream publishes in flight. Default 500. */
+  jsInflight?: number;
+  /** Concurrent publishers, one twin each. Default 30. */
+  publishers?: number;
+  /** Messages per publisher. Default 700. */
+  messages?: number;
+  /** Warm-up messages per publisher (to other twins). Default 50. */
+  warmup?: number;
+  /** `mosquitto_pub -M`. Default 100. */
+  maxInflight?: number;
+  /** `TWINMILL_SHARDS`. Default 16. */
+  shards?: number;
+  /** wrk duration of each measured run, seconds. Default 8. */
+  seconds?: number;
+}
+
+/** Required ratio of node ingest to raw JetStream publish throughput. */
+const INGEST_TARGET = 0.5;
+/** Required ratio of routed to local GET throughput. */
+const ROUTED_TARGET = 0.5;
+
+/** Shape of `GET /v1/cluster` that the bench reads. */
+interface ClusterView {
+  settled: boolean;
+  nodes: Array<{ id: string; shards: number[] }>;
+  shards: Array<{ shard: number; owner: string | null; epoch: number | null; state: string }>;
+}
+
+/** Runs both cluster benches on one cluster; returns their two rows. */
+export async function benchCluster(o: ClusterOptions = {}): Promise<BenchRow[]> {
+  const jsN = o.jsMessages ?? 20_000;
+  const jsInflight = o.jsInflight ?? 500;
+  const n = o.publishers ?? 30;
+  const m = o.messages ?? 700;
+  const w = o.warmup ?? 50;
+  const inflight = o.maxInflight ?? 100;
+  const shards = o.shards ?? 16;
+  const secs = o.seconds ?? 8;
+  const dir = await Deno.makeTempDir({ prefix: "twinmill-bench-cluster-" });
+  log("cluster: starting a 3-server NATS JetStream cluster");
+  const nats = trackDisposable("nats cluster", await startNatsCluster(3));
+  const nodes: BenchNode[] = [];
+  try {
+    // Baseline: raw JetStream publish to the same cluster.
+    log(`cluster: JetStream baseline (${num(jsN)} msgs, ${jsInflight} in flight, R3 file)`);
+    const js = await jetStreamBaseline(nats.servers.map((s) => s.url), jsN, jsInflight);
+    log(`cluster: JetStream baseline ${num(js.rate)} msgs/s (${js.secs.toFixed(2)} s)`);
+
+    // Three nodes on the cluster.
+    const ids = ["bench-1", "bench-2", "bench-3"];
+    log(`cluster: starting 3 twinmill nodes (${shards} shards)`);
+    for (const id of ids) {
+      const env = { NATS_URL: nats.urls, TWINMILL_NODE_ID: id, TWINMILL_SHARDS: String(shards) };
+      for (let attempt = 1;; attempt++) {
+        try {
+          nodes.push(await startBenchNode(env));
+          break;
+        } catch (err) {
+          // Seen now and then on a busy machine: the node dies by SIGTERM (143) during start.
+          if (attempt >= 3) throw err;
+          log(`cluster: ${id} did not start (${String(err).split("\n")[0]}); retrying`);
+        }
+      }
+    }
+    const view = await waitSettled(nodes, ids, shards);
+    const owned = view.nodes.map((x) => `${x.id}: ${x.shards.length}`).join(", ");
+    log(`cluster: settled (${owned})`);
+
+    // Ingest.
+    await writeInputs(dir, n, w, m);
+    const ports = nodes.map(mqttPort);
+    const twinIds = (kind: string) => Array.from({ length: n }, (_, k) => `${kind}-${k}`);
+    log(`cluster: node warm-up (${n} × ${w})`);
+    await publishAll(dir, ports, n, inflight, "warm");
+    await waitVersions(nodes[0].httpUrl, twinIds("warm"), w, 60_000);
+    log(`cluster: node run (${n} × ${m}, publishers spread over 3 nodes)`);
+    const cpu = cpuMeter(Object.fromEntries(nodes.map((x, i) => [`node${i + 1}`, x.pid])));
+    const t0 = performance.now();
+    await publishAll(dir, ports, n, inflight, "run");
+    const ackSecs = (performance.now() - t0) / 1000;
+    log(`cluster: all PUBACKs after ${ackSecs.toFixed(2)} s; waiting for every twin at ${m}`);
+    const unavailable = await waitVersions(nodes[0].httpUrl, twinIds("dev"), m, 120_000);
+    const applySecs = (performance.now() - t0) / 1000;
+    const ingestCpu = formatCpu(cpu.stop());
+    const acked = n * m / ackSecs;
+    const applied = n * m / applySecs;
+    log(
+      `cluster: node ${num(acked)} msgs/s acked (${ackSecs.toFixed(2)} s), ${num(applied)} ` +
+        `msgs/s applied (${applySecs.toFixed(2)} s; ${ingestCpu})`,
+    );
+    const ingestRatio = applied / js.rate;
+    const ingestRow: BenchRow = {
+      bench: "cluster-ingest",
+      result: `${num(applied)} msgs/s applied, ${num(acked)} msgs/s acked (3 nodes, QoS 1)`,
+      baseline: `${num(js.rate)} msgs/s (JetStream async publish, R3 file)`,
+      ratio: `${ingestRatio.toFixed(2)}× (acked ${(acked / js.rate).toFixed(2)}×)`,
+      target: verdict(`≥ ${INGEST_TARGET}×`, ingestRatio >= INGEST_TARGET),
+      notes: [
+        `baseline: ${num(jsN)} × ~40-byte messages to stream \`BENCH\` (\`bench.>\`, 3 replicas, ` +
+        `file storage) on the 3-server cluster, ≤ ${jsInflight} publishes in flight, ` +
+        `${js.secs.toFixed(2)} s until every ack.`,
+        `node: 3 nodes (${shards} shards; ${owned}); ${n} × \`mosquitto_pub -q 1 -l -M ` +
+        `${inflight}\` (publisher k → node k mod 3), ${m} messages each (${num(n * m)} total) ` +
+        `after a warm-up of ${w} each; all PUBACKs after ${ackSecs.toFixed(2)} s, all twins at ` +
+        `version ${m} (read via node 1) after ${applySecs.toFixed(2)} s; CPU ${ingestCpu}.`,
+        `ratio is applied msgs/s over the baseline; one round only (no median).` +
+        (unavailable > 0
+          ? ` While polling versions, ${unavailable} GETs answered 503 shard_unavailable ` +
+            `(retried).`
+          : ""),
+      ],
+    };
+
+    // Routed GET: ownership may have moved during the ingest, so read it again.
+    const after = await waitSettled(nodes, ids, shards);
+    const twin = twinIds("dev").find((id) => after.shards[shardOf(id, shards)]?.owner === ids[0]);
+    if (!twin) throw new Error(`No twin dev-0..dev-${n - 1} is owned by ${ids[0]}`);
+    const local = `${nodes[0].httpUrl}/v1/twins/${twin}`;
+    const routed = `${nodes[1].httpUrl}/v1/twins/${twin}`;
+    const v = await twinVersion(nodes[1].httpUrl, twin);
+    if (v !== m) throw new Error(`GET ${routed}: version ${v}, expected ${m}`);
+    log(`cluster: GET warm-up (2 s each) on ${twin} (shard ${shardOf(twin, shards)})`);
+    await wrk(local, 2);
+    await wrk(routed, 2);
+    const l = await load("local (node 1)", local, nodes[0].pid, secs);
+    const r = await load("routed (node 2 → node 1)", routed, nodes[1].pid, secs, nodes[0].pid);
+    const probe = await fetch(routed);
+    const probeText = `${probe.status} ${(await probe.text()).slice(0, 200)}`;
+    const warnings = nodes.slice(0, 2).flatMap((x, i) =>
+      x.logs.filter((line) => /"level":"(warn|error)"/.test(line)).slice(-2)
+        .map((line) => `node ${i + 1}: ${line.slice(0, 240)}`)
+    );
+    const clean = r.non2xx === 0 && r.socketErrors === "" && l.non2xx === 0 &&
+      l.socketErrors === "";
+    const getRatio = r.rps / l.rps;
+    const getRow: BenchRow = {
+      bench: "cluster-routed-get",
+      result: `${num(r.rps)} req/s 2xx (GET via node 2, routed to owner node 1)` +
+        (clean ? "" : `; ${r.non2xx} non-2xx, socket errors: ${r.socketErrors || "none"}`),
+      baseline: `${num(l.rps)} req/s (same GET on owner node 1)`,
+      ratio: `${getRatio.toFixed(2)}×`,
+      target: verdict(`≥ ${ROUTED_TARGET}×`, getRatio >= ROUTED_TARGET && clean),
+      notes: [
+        `\`wrk -t2 -c50 -d${secs}s\` on \`/v1/twins/${twin}\` (shard ` +
+        `${shardOf(twin, shards)}, owned by ${ids[0]}) after a 2 s warm-up of each; one round.`,
+        `local: latency ${l.latency}; CPU ${l.cpu}.`,
+        `routed: ${num(r.requests)} responses (${r.non2xx} non-2xx, socket errors: ` +
+        `${r.socketErrors || "none"}); latency ${r.latency}; CPU ${r.cpu}. GET via node 2 right ` +
+        `after: ${probeText}.`,
+        ...(clean ? [] : warnings.map((w) => `last warnings: ${w}`)),
+      ],
+    };
+    return [ingestRow, getRow];
+  } finally {
+    for (const x of nodes.reverse()) await x.dispose();
+    await nats.dispose();
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  }
+}
+
+/** Publishes `count` ~40-byte messages with ≤ `inflight` unacked; msgs/s until all acks. */
+async function jetStreamBaseline(
+  servers: string[],
+  count: number,
+  inflight: number,
+): Promise<{ rate: number; secs: number }> {
+  const nc = await connect({ servers });
+  try {
+    const jsm = await jetstreamManager(nc);
+    await jsm.streams.add({
+      name: "BENCH",
+      subjects: ["bench.>"],
+      num_replicas: 3,
+      storage: StorageType.File,
+    });
+    const js = jetstream(nc);
+    const enc = new TextEncoder();
+    const payload = (i: number) => enc.encode(`{"temp":21.5,"rpm":${1000 + i},"ok":true}`);
+    // Warm-up: a few hundred messages so that the stream's RAFT group has a leader.
+    await Promise.all(Array.from({ length: 200 }, (_, i) => js.publish(`bench.w`, payload(i))));
+    let next = 0;
+    const worker = async () => {
+      while (next < count) {
+        const i = next++;
+        await js.publish(`bench.d${i % 30}`, payload(i));
+      }
+    };
+    const t0 = performance.now();
+    await Promise.all(Array.from({ length: inflight }, worker));
+    const secs = (performance.now() - t0) / 1000;
+    const info = await jsm.streams.info("BENCH");
+    if (info.state.messages !== count + 200) {
+      throw new Error(`Stream BENCH has ${info.state.messages} messages, expected ${count + 200}`);
+    }
+    await jsm.streams.delete("BENCH");
+    return { rate: count / secs, secs };
+  } finally {
+    await nc.close();
+  }
+}
+
+/**
+ * Polls `GET /v1/cluster` on every node until each has given a complete view (settled, the 3
+ * node ids, every shard owned) and those views agree on every shard's owner. A view is read
+ * from KV key listings, which now and then come back incomplete or with a node twice while
+ * heartbeats are written, so such views are skipped, not trusted.
+ */
+async function waitSettled(nodes: BenchNode[], ids: string[], shards: number) {
+  const deadline = Date.now() + 60_000;
+  const good = new Map<number, ClusterView>();
+  let glitches = 0;
+  let last = "";
+  while (true) {
+    await Promise.all(nodes.map(async (x, i) => {
+      try {
+        const v = await (await fetch(`${x.httpUrl}/v1/cluster`)).json() as ClusterView;
+        const distinct = new Set(v.nodes.map((y) => y.id));
+        const complete = v.settled && distinct.size === ids.length &&
+          ids.every((id) => distinct.has(id)) && v.shards.length === shards &&
+          v.shards.every((s) => s.owner !== null && s.state === "owned");
+        if (complete) good.set(i, v);
+        else glitches++;
+        last = JSON.stringify(v.nodes.map((y) => [y.id, y.shards.length]));
+      } catch (err) {
+        last = err instanceof Error ? err.message : String(err);
+      }
+    }));
+    const owners = [...good.values()].map((v) => v.shards.map((s) => s.owner).join(","));
+    if (good.size === nodes.length) {
+      if (owners.every((o) => o === owners[0])) {
+        const v = good.get(0)!;
+        // Dedupe the node list (see above) for the notes.
+        const seen = new Set<string>();
+        v.nodes = v.nodes.filter((y) => !seen.has(y.id) && seen.add(y.id));
+        if (glitches > 0) log(`cluster: skipped ${glitches} incomplete /v1/cluster views`);
+        return v;
+      }
+      good.clear(); // ownership moved: start over
+    }
+    if (Date.now() > deadline) throw new Error(`Cluster not settled after 60 s: ${last}`);
+    await sleep(200);
+  }
+}
+
+/**
+ * Polls twins `ids` (via `httpUrl`) until each has exactly `version`; throws if one goes past
+ * it or on the deadline. A 503 (shard without a reachable owner) is retried; returns how many.
+ */
+async function waitVersions(
+  httpUrl: string,
+  ids: string[],
+  version: number,
+  timeoutMs: number,
+): Promise<number> {
+  const deadline = Date.now() + timeoutMs;
+  let unavailable = 0;
+  let left = ids;
+  let lastError = "";
+  while (left.length > 0) {
+    const versions = await Promise.all(left.map(async (id) => {
+      const res = await fetch(`${httpUrl}/v1/twins/${encodeURIComponent(id)}`);
+      if (res.status === 404 || res.status === 503) {
+        if (res.status === 503) {
+          unavailable++;
+          lastError = await res.text();
+        } else await res.body?.cancel();
+        return 0;
+      }
+      if (!res.ok) throw new Error(`GET /v1/twins/${id} -> ${res.status}: ${await res.text()}`);
+      return (await res.json() as { version: number }).version;
+    }));
+    const over = left.findIndex((_, i) => versions[i] > version);
+    if (over >= 0) {
+      throw new Error(`Twin "${left[over]}" has version ${versions[over]}, expected ${version}`);
+    }
+    left = left.filter((_, i) => versions[i] < version);
+    if (left.length === 0) break;
+    if (Date.now() > deadline) {
+      throw new Error(
+        `${left.length} of ${ids.length} twins below version ${version} after ${timeoutMs} ms` +
+          (lastError ? `; last 503: ${lastError}` : ""),
+      );
+    }
+    await sleep(20);
+  }
+  if (unavailable > 0) log(`cluster: ${unavailable} version polls answered 503 (retried)`);
+  return unavailable;
+}
+
+function inputFile(dir: string, kind: "warm" | "run", k: number): string {
+  return `${dir}/${kind}-${k}.txt`;
+}
+
+async function writeInputs(dir: string, n: number, w: number, m: number): Promise<void> {
+  for (let k = 0; k < n; k++) {
+    for (const [kind, count] of [["warm", w], ["run", m]] as const) {
+      const lines: string[] = [];
+      for (let i = 0; i < count; i++) {
+        lines.push(`{"temp":${(20 + (i % 100) / 10).toFixed(1)},"rpm":${1000 + i},"ok":true}`);
+      }
+      await Deno.writeTextFile(inputFile(dir, kind, k), lines.join("\n") + "\n");
+    }
+  }
+}
+
+/** Starts `n` publishers, publisher k on `ports[k % ports.length]`; resolves when all exit 0. */
+async function publishAll(
+  dir: string,
+  ports: number[],
+  n: number,
+  inflight: number,
+  kind: "warm" | "run",
+): Promise<void> {
+  await Promise.all(Array.from({ length: n }, (_, k) => {
+    const twin = kind === "warm" ? `warm-${k}` : `dev-${k}`;
+    const p = startPub({
+      port: ports[k % ports.length],
+      topic: `twins/${twin}/telemetry`,
+      input: inputFile(dir, kind, k),
+      maxInflight: inflight,
+      clientId: `bench-cluster-${kind}-${k}`,
+    });
+    return exitedOk(p, `mosquitto_pub ${twin}`);
+  }));
+}
+
+/** What one wrk run measured. */
+interface WrkResult {
+  /** 2xx responses per second. */
+  rps: number;
+  /** All responses per second, as wrk prints it. */
+  allRps: number;
+  requests: number;
+  non2xx: number;
+  timeouts: number;
+  socketErrors: string;
+  latency: string;
+}
+
+/** A measured wrk run with the CPU of the serving node(s). */
+async function load(
+  what: string,
+  url: string,
+  pid: number,
+  secs: number,
+  ownerPid?: number,
+): Promise<WrkResult & { cpu: string }> {
+  log(`cluster: GET ${what} (wrk -t2 -c50 -d${secs}s ${url})`);
+  const pids: Record<string, number> = { "serving node": pid };
+  if (ownerPid !== undefined) pids["owner node"] = ownerPid;
+  const cpu = cpuMeter(pids);
+  const r = await wrk(url, secs, false);
+  const used = formatCpu(cpu.stop());
+  log(
+    `cluster: GET ${what}: ${num(r.rps)} req/s (2xx), ${r.non2xx} non-2xx, ` +
+      `socket errors ${r.socketErrors || "none"}, latency ${r.latency} (${used})`,
+  );
+  return { ...r, cpu: used };
+}
+
+/**
+ * Runs `wrk -t2 -c50 -d<secs>s url`. With `strict`, throws on socket errors or non-2xx
+ * responses; without, counts them (and `rps` counts 2xx responses only).
+ */
+async function wrk(url: string, secs: number, strict = true): Promise<WrkResult> {
+  const p = spawn(findBinary("wrk", "wrk"), ["-t2", "-c50", `-d${secs}s`, url], {
+    stdout: "piped",
+  });
+  const [status, out, err] = await Promise.all([
+    p.status,
+    readAll(p.child.stdout),
+    readAll(p.child.stderr),
+  ]);
+  if (status.code !== 0) throw new Error(`wrk exited with code ${status.code}: ${err}${out}`);
+  const rps = out.match(/Requests\/sec:\s+([\d.]+)/);
+  const total = out.match(/(\d+) requests in ([\d.]+)(m?s)/);
+  if (!rps || !total) throw new Error(`Cannot parse wrk output:\n${out}`);
+  const bad = out.match(/(Non-2xx or 3xx responses: \d+|Socket errors: .*)/);
+  if (bad && strict) throw new Error(`wrk against ${url}: ${bad[1]}\n${out}`);
+  const non2xx = Number(out.match(/Non-2xx or 3xx responses: (\d+)/)?.[1] ?? 0);
+  const socket = out.match(/Socket errors: (.*)/)?.[1].trim() ?? "";
+  const timeouts = Number(socket.match(/timeout (\d+)/)?.[1] ?? 0);
+  const requests = Number(total[1]);
+  const dur = Number(total[2]) / (total[3] === "ms" ? 1000 : 1);
+  const lat = out.match(/Latency\s+(\S+)\s+(\S+)\s+(\S+)/);
+  return {
+    rps: (requests - non2xx) / dur,
+    allRps: Number(rps[1]),
+    requests,
+    non2xx,
+    timeouts,
+    socketErrors: socket,
+    latency: lat ? `avg ${lat[1]}, stdev ${lat[2]}, max ${lat[3]}` : "?",
+  };
+}
