@@ -14,10 +14,11 @@
  */
 import { connect } from "@nats-io/transport-node";
 import { jetstream, jetstreamManager, StorageType } from "@nats-io/jetstream";
-import { findBinary, startNatsCluster } from "../tests/harness/mod.ts";
+import { startNatsCluster } from "../tests/harness/mod.ts";
 import { shardOf } from "../src/sharding/shard.ts";
 import { type BenchRow, num, verdict } from "./report.ts";
-import { cpuMeter, formatCpu, log, readAll, sleep, spawn, trackDisposable } from "./proc.ts";
+import { wrk, type WrkResult } from "./wrk.ts";
+import { cpuMeter, formatCpu, log, sleep, trackDisposable } from "./proc.ts";
 import { exitedOk, startPub } from "./mosquitto.ts";
 import { type BenchNode, mqttPort, startBenchNode, twinVersion } from "./node.ts";
 
@@ -351,19 +352,6 @@ async function publishAll(
   }));
 }
 
-/** What one wrk run measured. */
-interface WrkResult {
-  /** 2xx responses per second. */
-  rps: number;
-  /** All responses per second, as wrk prints it. */
-  allRps: number;
-  requests: number;
-  non2xx: number;
-  timeouts: number;
-  socketErrors: string;
-  latency: string;
-}
-
 /** A measured wrk run with the CPU of the serving node(s). */
 async function load(
   what: string,
@@ -383,40 +371,4 @@ async function load(
       `socket errors ${r.socketErrors || "none"}, latency ${r.latency} (${used})`,
   );
   return { ...r, cpu: used };
-}
-
-/**
- * Runs `wrk -t2 -c50 -d<secs>s url`. With `strict`, throws on socket errors or non-2xx
- * responses; without, counts them (and `rps` counts 2xx responses only).
- */
-async function wrk(url: string, secs: number, strict = true): Promise<WrkResult> {
-  const p = spawn(findBinary("wrk", "wrk"), ["-t2", "-c50", `-d${secs}s`, url], {
-    stdout: "piped",
-  });
-  const [status, out, err] = await Promise.all([
-    p.status,
-    readAll(p.child.stdout),
-    readAll(p.child.stderr),
-  ]);
-  if (status.code !== 0) throw new Error(`wrk exited with code ${status.code}: ${err}${out}`);
-  const rps = out.match(/Requests\/sec:\s+([\d.]+)/);
-  const total = out.match(/(\d+) requests in ([\d.]+)(m?s)/);
-  if (!rps || !total) throw new Error(`Cannot parse wrk output:\n${out}`);
-  const bad = out.match(/(Non-2xx or 3xx responses: \d+|Socket errors: .*)/);
-  if (bad && strict) throw new Error(`wrk against ${url}: ${bad[1]}\n${out}`);
-  const non2xx = Number(out.match(/Non-2xx or 3xx responses: (\d+)/)?.[1] ?? 0);
-  const socket = out.match(/Socket errors: (.*)/)?.[1].trim() ?? "";
-  const timeouts = Number(socket.match(/timeout (\d+)/)?.[1] ?? 0);
-  const requests = Number(total[1]);
-  const dur = Number(total[2]) / (total[3] === "ms" ? 1000 : 1);
-  const lat = out.match(/Latency\s+(\S+)\s+(\S+)\s+(\S+)/);
-  return {
-    rps: (requests - non2xx) / dur,
-    allRps: Number(rps[1]),
-    requests,
-    non2xx,
-    timeouts,
-    socketErrors: socket,
-    latency: lat ? `avg ${lat[1]}, stdev ${lat[2]}, max ${lat[3]}` : "?",
-  };
 }

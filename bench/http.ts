@@ -5,8 +5,9 @@
  * load on the machine hits both sides alike).
  * @module
  */
-import { findBinary, REPO_ROOT } from "../tests/harness/mod.ts";
+import { REPO_ROOT } from "../tests/harness/mod.ts";
 import { type BenchRow, num, verdict } from "./report.ts";
+import { wrk, type WrkResult } from "./wrk.ts";
 import { type Child, cpuMeter, formatCpu, log, readAll, spawn } from "./proc.ts";
 import { publishOne } from "./mosquitto.ts";
 import { mqttPort, startBenchNode, waitForVersions } from "./node.ts";
@@ -23,13 +24,6 @@ export interface HttpOptions {
 
 /** Ratio of node to baseline throughput required. */
 const TARGET = 0.5;
-
-/** What one wrk run measured. */
-interface WrkResult {
-  rps: number;
-  latency: string;
-  summary: string;
-}
 
 /** Runs the http bench. */
 export async function benchHttp(o: HttpOptions = {}): Promise<BenchRow> {
@@ -130,27 +124,4 @@ async function startHello(): Promise<{ child: Child; port: number }> {
   const port = Number(out.trim());
   if (!Number.isInteger(port) || port <= 0) throw new Error(`hello_server printed "${out}"`);
   return { child, port };
-}
-
-/** Runs `wrk -t2 -c50 -d<secs>s url`; throws on socket errors or non-2xx responses. */
-async function wrk(url: string, secs: number): Promise<WrkResult> {
-  const p = spawn(findBinary("wrk", "wrk"), ["-t2", "-c50", `-d${secs}s`, url], {
-    stdout: "piped",
-  });
-  const [status, out, err] = await Promise.all([
-    p.status,
-    readAll(p.child.stdout),
-    readAll(p.child.stderr),
-  ]);
-  if (status.code !== 0) throw new Error(`wrk exited with code ${status.code}: ${err}${out}`);
-  const rps = out.match(/Requests\/sec:\s+([\d.]+)/);
-  if (!rps) throw new Error(`Cannot parse wrk output:\n${out}`);
-  const bad = out.match(/(Non-2xx or 3xx responses: \d+|Socket errors: .*)/);
-  if (bad) throw new Error(`wrk against ${url}: ${bad[1]}\n${out}`);
-  const lat = out.match(/Latency\s+(\S+)\s+(\S+)\s+(\S+)/);
-  return {
-    rps: Number(rps[1]),
-    latency: lat ? `avg ${lat[1]}, stdev ${lat[2]}, max ${lat[3]}` : "?",
-    summary: out,
-  };
 }
