@@ -51,3 +51,13 @@ Deno.test("each bad value names its variable", () => {
     );
   }
 });
+
+Deno.test("NATS_URL: comma-separated NATS URLs switch to cluster mode; anything else names the variable", () => {
+  assert.equal(loadConfig({}).natsUrl, undefined);
+  const c = loadConfig({ NATS_URL: "nats://10.0.0.1:4222,nats://10.0.0.2:4222" });
+  assert.equal(c.natsUrl, "nats://10.0.0.1:4222,nats://10.0.0.2:4222");
+  assert.throws(
+    () => loadConfig({ NATS_URL: "http://10.0.0.1:4222" }),
+    (e) => e instanceof ConfigError && e.variable === "NATS_URL",
+  );
+});
