@@ -11,8 +11,7 @@ import { createLogger, type Logger } from "./obs/log.ts";
 import { createMetrics, type Metrics } from "./obs/metrics.ts";
 import { denoKvPersistence } from "./persistence/deno_kv.ts";
 import { memoryTransport } from "./transport/memory.ts";
-import { systemClock } from "./runtime/clock.ts";
-import { type PointSink, TwinHost } from "./runtime/twin_host.ts";
+import { hostDefaults, type PointSink, TwinHost } from "./runtime/twin_host.ts";
 import type { TwinService } from "./runtime/twin_service.ts";
 import { Ingest, type IngestPort } from "./bridges/ingest.ts";
 import { type Broker, startBroker } from "./bridges/mqtt_broker.ts";
@@ -58,14 +57,9 @@ async function singleCore(
   const persistence = await denoKvPersistence(join(cfg.dataDir, "twinmill.kv"));
   const transport = memoryTransport();
   const host = new TwinHost({
+    ...hostDefaults(cfg, log, metrics, points),
     persistence,
     transport,
-    clock: systemClock,
-    logger: log.child("twins"),
-    metrics,
-    points,
-    idleMs: cfg.idleMs,
-    maxPending: cfg.maxPending,
     downlink,
   });
   const replayed = await host.replay();

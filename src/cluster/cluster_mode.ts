@@ -9,7 +9,7 @@ import type { Logger } from "../obs/log.ts";
 import type { Metrics } from "../obs/metrics.ts";
 import { natsTransport } from "../transport/nats.ts";
 import { jetstreamSnapshotStore } from "../persistence/jetstream_kv.ts";
-import { type PointSink, TwinHost } from "../runtime/twin_host.ts";
+import { hostDefaults, type PointSink, TwinHost } from "../runtime/twin_host.ts";
 import { systemClock } from "../runtime/clock.ts";
 import { shardOf } from "../sharding/shard.ts";
 import { ensureInboundStream, INBOUND_STREAM, JetStreamIngest } from "./inbound.ts";
@@ -71,13 +71,8 @@ export async function startCluster(
       log: acks,
       [Symbol.asyncDispose]: () => Promise.resolve(),
     },
+    ...hostDefaults(cfg, log, metrics, points),
     transport,
-    clock: systemClock,
-    logger: log.child("twins"),
-    metrics,
-    points,
-    idleMs: cfg.idleMs,
-    maxPending: cfg.maxPending,
     source: "js",
     mayPersist: (id) => coordinator.mayPersist(shardOfId(id)),
     downlink: (id, desired) => transport.publish(subjects.downlink(id), { id, desired }),

@@ -8,7 +8,7 @@
  * @module
  */
 import { ActorSystem } from "./actor_system.ts";
-import type { Clock } from "./clock.ts";
+import { type Clock, systemClock } from "./clock.ts";
 import {
   applyTwin,
   emptyTwin,
@@ -66,6 +66,23 @@ export interface TwinHostOptions {
 }
 
 type Reply = { state: TwinState; error?: { expected: number; actual: number } };
+
+/** The host options every node mode sets the same way from its configuration. */
+export function hostDefaults(
+  cfg: { idleMs: number; maxPending: number },
+  logger: Logger,
+  metrics: Metrics,
+  points: PointSink | undefined,
+): Pick<TwinHostOptions, "clock" | "logger" | "metrics" | "points" | "idleMs" | "maxPending"> {
+  return {
+    clock: systemClock,
+    logger: logger.child("twins"),
+    metrics,
+    points,
+    idleMs: cfg.idleMs,
+    maxPending: cfg.maxPending,
+  };
+}
 
 /** A twin as the API shows it. */
 export type TwinView = TwinState & { alarms: unknown[] };
