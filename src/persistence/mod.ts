@@ -1,0 +1,22 @@
+/**
+ * The persistence port and its adapters (memory, Deno KV, JetStream KV).
+ * @module
+ */
+export {
+  type InboundLog,
+  type LogEntry,
+  type Persistence,
+  type RecordPage,
+  type SnapshotStore,
+} from "./port.ts";
+export { memoryPersistence } from "./memory.ts";
+export { denoKvPersistence } from "./deno_kv.ts";
+export {
+  type JetStreamSnapshotOptions,
+  type JetStreamSnapshotStore,
+  jetstreamSnapshotStore,
+  MAX_SNAPSHOT_BYTES,
+  SnapshotTooLargeError,
+  twinIdOfKey,
+  twinKey,
+} from "./jetstream_kv.ts";

@@ -1,0 +1,20 @@
+/**
+ * The actor runtime and the twin host on top of it.
+ * @module
+ */
+export {
+  type ActorHooks,
+  ActorSystem,
+  type ActorSystemOptions,
+  type Behavior,
+} from "./actor_system.ts";
+export { type Clock, ManualClock, settle, systemClock, type TimerId } from "./clock.ts";
+export {
+  hostDefaults,
+  type PointSink,
+  TwinHost,
+  type TwinHostOptions,
+  type TwinView,
+} from "./twin_host.ts";
+export { type TwinService } from "./twin_service.ts";
+export { listTwins, MAX_SCAN } from "./list_twins.ts";

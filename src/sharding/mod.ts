@@ -1,0 +1,24 @@
+/**
+ * Shards: the twin→shard hash, placement over nodes, the handoff state machine, KV helpers.
+ * @module
+ */
+export { shardOf } from "./shard.ts";
+export { assignment, ownerOf, weight } from "./placement.ts";
+export {
+  describeState,
+  type HandOffReason,
+  type HandOffStep,
+  holdsLease,
+  initialShardState,
+  isServing,
+  type ShardAction,
+  type ShardMessage,
+  type ShardMessageType,
+  type ShardState,
+  type ShardStateKind,
+  type ShardTransitionCode,
+  ShardTransitionError,
+  transition,
+  type TransitionResult,
+} from "./handoff.ts";
+export { bucketKeys, liveEntries, openBucket } from "./kv_bucket.ts";
