@@ -20,7 +20,7 @@ import { type BenchRow, num, verdict } from "./report.ts";
 import { wrk, type WrkResult } from "./wrk.ts";
 import { cpuMeter, formatCpu, log, sleep, trackDisposable } from "./proc.ts";
 import { exitedOk, startPub } from "./mosquitto.ts";
-import { type BenchNode, mqttPort, startBenchNode, twinVersion } from "./node.ts";
+import { type BenchNode, mqttPort, startBenchNode, twinVersion, waitForVersions } from "./node.ts";
 
 /** Parameters of the cluster benches. */
 export interface ClusterOptions {
@@ -270,47 +270,15 @@ async function waitSettled(nodes: BenchNode[], ids: string[], shards: number) {
   }
 }
 
-/**
- * Polls twins `ids` (via `httpUrl`) until each has exactly `version`; throws if one goes past
- * it or on the deadline. A 503 (shard without a reachable owner) is retried; returns how many.
- */
+/** {@linkcode waitForVersions} for the cluster: 503s are retried and logged. */
 async function waitVersions(
   httpUrl: string,
   ids: string[],
   version: number,
   timeoutMs: number,
 ): Promise<number> {
-  const deadline = Date.now() + timeoutMs;
-  let unavailable = 0;
-  let left = ids;
-  let lastError = "";
-  while (left.length > 0) {
-    const versions = await Promise.all(left.map(async (id) => {
-      const res = await fetch(`${httpUrl}/v1/twins/${encodeURIComponent(id)}`);
-      if (res.status === 404 || res.status === 503) {
-        if (res.status === 503) {
-          unavailable++;
-          lastError = await res.text();
-        } else await res.body?.cancel();
-        return 0;
-      }
-      if (!res.ok) throw new Error(`GET /v1/twins/${id} -> ${res.status}: ${await res.text()}`);
-      return (await res.json() as { version: number }).version;
-    }));
-    const over = left.findIndex((_, i) => versions[i] > version);
-    if (over >= 0) {
-      throw new Error(`Twin "${left[over]}" has version ${versions[over]}, expected ${version}`);
-    }
-    left = left.filter((_, i) => versions[i] < version);
-    if (left.length === 0) break;
-    if (Date.now() > deadline) {
-      throw new Error(
-        `${left.length} of ${ids.length} twins below version ${version} after ${timeoutMs} ms` +
-          (lastError ? `; last 503: ${lastError}` : ""),
-      );
-    }
-    await sleep(20);
-  }
+  const opts = { retryUnavailable: true, intervalMs: 20 };
+  const unavailable = await waitForVersions(httpUrl, ids, version, timeoutMs, opts);
   if (unavailable > 0) log(`cluster: ${unavailable} version polls answered 503 (retried)`);
   return unavailable;
 }

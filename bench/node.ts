@@ -21,11 +21,22 @@ export function mqttPort(node: NodeProcess): number {
   return node.mqttPort;
 }
 
-/** `version` of twin `id`, or 0 while it does not exist. */
-export async function twinVersion(httpUrl: string, id: string): Promise<number> {
+/**
+ * `version` of twin `id`, or 0 while it does not exist. With `unavailable`, a 503 (cluster:
+ * a shard without a reachable owner) also reads as 0 and is reported to it.
+ */
+export async function twinVersion(
+  httpUrl: string,
+  id: string,
+  unavailable?: (body: string) => void,
+): Promise<number> {
   const res = await fetch(`${httpUrl}/v1/twins/${encodeURIComponent(id)}`);
   if (res.status === 404) {
     await res.body?.cancel();
+    return 0;
+  }
+  if (res.status === 503 && unavailable) {
+    unavailable(await res.text());
     return 0;
   }
   if (!res.ok) throw new Error(`GET /v1/twins/${id} -> ${res.status}: ${await res.text()}`);
@@ -35,31 +46,43 @@ export async function twinVersion(httpUrl: string, id: string): Promise<number> 
 
 /**
  * Polls twins `ids` until each has exactly `version`; throws if one goes past it (a message
- * applied twice) or on the deadline.
+ * applied twice) or on the deadline. With `retryUnavailable` (cluster), 503 answers are
+ * retried; returns how many there were.
  */
 export async function waitForVersions(
   httpUrl: string,
   ids: string[],
   version: number,
   timeoutMs = 60_000,
-): Promise<void> {
+  opts: { retryUnavailable?: boolean; intervalMs?: number } = {},
+): Promise<number> {
   const deadline = Date.now() + timeoutMs;
+  let unavailable = 0;
+  let lastError = "";
+  const on503 = opts.retryUnavailable
+    ? (body: string) => {
+      unavailable++;
+      lastError = body;
+    }
+    : undefined;
   let left = ids;
   while (left.length > 0) {
-    const versions = await Promise.all(left.map((id) => twinVersion(httpUrl, id)));
+    const versions = await Promise.all(left.map((id) => twinVersion(httpUrl, id, on503)));
     const over = left.findIndex((_, i) => versions[i] > version);
     if (over >= 0) {
       throw new Error(`Twin "${left[over]}" has version ${versions[over]}, expected ${version}`);
     }
     left = left.filter((_, i) => versions[i] < version);
-    if (left.length === 0) return;
+    if (left.length === 0) break;
     if (Date.now() > deadline) {
       throw new Error(
-        `${left.length} of ${ids.length} twins below version ${version} after ${timeoutMs} ms`,
+        `${left.length} of ${ids.length} twins below version ${version} after ${timeoutMs} ms` +
+          (lastError ? `; last 503: ${lastError}` : ""),
       );
     }
-    await sleep(5);
+    await sleep(opts.intervalMs ?? 5);
   }
+  return unavailable;
 }
 
 /** Value of an unlabelled metric in `GET /metrics`, e.g. `twinmill_twins_active`. */
