@@ -8,8 +8,9 @@
  * ports, 30 twins × 700 messages, msgs/s until every publisher has exited (all PUBACKs, i.e.
  * durable in JetStream) and every twin reads back (via node 1) at exactly its message count.
  *
- * cluster-routed-get: `wrk -t2 -c50 -d8s` on `GET /v1/twins/{id}` of a twin owned by node 1,
- * against node 1 (local) and node 2 (routed to node 1 over NATS request/reply).
+ * cluster-routed-get: `wrk -t2 -c50 -d8s` on `GET /v1/twins/{id}`, in turn over every twin
+ * owned by node 1, against node 1 (local) and node 2 (routed to node 1 over NATS
+ * request/reply).
  * @module
  */
 import { connect } from "@nats-io/transport-node";
@@ -78,7 +79,14 @@ export async function benchCluster(o: ClusterOptions = {}): Promise<BenchRow[]> 
     const ids = ["bench-1", "bench-2", "bench-3"];
     log(`cluster: starting 3 twinmill nodes (${shards} shards)`);
     for (const id of ids) {
-      const env = { NATS_URL: nats.urls, TWINMILL_NODE_ID: id, TWINMILL_SHARDS: String(shards) };
+      const env: Record<string, string> = {
+        NATS_URL: nats.urls,
+        TWINMILL_NODE_ID: id,
+        TWINMILL_SHARDS: String(shards),
+      };
+      // profiling: e.g. BENCH_NODE_V8_FLAGS=--prof writes V8 logs in the working directory
+      const v8 = Deno.env.get("BENCH_NODE_V8_FLAGS");
+      if (v8) env.DENO_V8_FLAGS = v8;
       for (let attempt = 1;; attempt++) {
         try {
           nodes.push(await startBenchNode(env));
@@ -141,17 +149,32 @@ export async function benchCluster(o: ClusterOptions = {}): Promise<BenchRow[]> 
 
     // Routed GET: ownership may have moved during the ingest, so read it again.
     const after = await waitSettled(nodes, ids, shards);
-    const twin = twinIds("dev").find((id) => after.shards[shardOf(id, shards)]?.owner === ids[0]);
-    if (!twin) throw new Error(`No twin dev-0..dev-${n - 1} is owned by ${ids[0]}`);
-    const local = `${nodes[0].httpUrl}/v1/twins/${twin}`;
-    const routed = `${nodes[1].httpUrl}/v1/twins/${twin}`;
-    const v = await twinVersion(nodes[1].httpUrl, twin);
-    if (v !== m) throw new Error(`GET ${routed}: version ${v}, expected ${m}`);
-    log(`cluster: GET warm-up (2 s each) on ${twin} (shard ${shardOf(twin, shards)})`);
-    await wrk(local, 2);
-    await wrk(routed, 2);
-    const l = await load("local (node 1)", local, nodes[0].pid, secs);
-    const r = await load("routed (node 2 → node 1)", routed, nodes[1].pid, secs, nodes[0].pid);
+    const twins = twinIds("dev").filter((id) =>
+      after.shards[shardOf(id, shards)]?.owner === ids[0]
+    );
+    if (twins.length === 0) throw new Error(`No twin dev-0..dev-${n - 1} is owned by ${ids[0]}`);
+    const twinShards = [...new Set(twins.map((id) => shardOf(id, shards)))].sort((a, b) => a - b);
+    const paths = twins.map((id) => `/v1/twins/${id}`);
+    const local = `${nodes[0].httpUrl}${paths[0]}`;
+    const routed = `${nodes[1].httpUrl}${paths[0]}`;
+    for (const id of twins) {
+      const v = await twinVersion(nodes[1].httpUrl, id);
+      if (v !== m) {
+        throw new Error(`GET ${nodes[1].httpUrl}/v1/twins/${id}: version ${v}, not ${m}`);
+      }
+    }
+    log(`cluster: GET warm-up (2 s each) on ${twins.length} twins owned by ${ids[0]}`);
+    await wrk(local, 2, true, paths);
+    await wrk(routed, 2, true, paths);
+    const l = await load("local (node 1)", local, nodes[0].pid, secs, paths);
+    const r = await load(
+      "routed (node 2 → node 1)",
+      routed,
+      nodes[1].pid,
+      secs,
+      paths,
+      nodes[0].pid,
+    );
     const probe = await fetch(routed);
     const probeText = `${probe.status} ${(await probe.text()).slice(0, 200)}`;
     const warnings = nodes.slice(0, 2).flatMap((x, i) =>
@@ -169,8 +192,9 @@ export async function benchCluster(o: ClusterOptions = {}): Promise<BenchRow[]> 
       ratio: `${getRatio.toFixed(2)}×`,
       target: verdict(`≥ ${ROUTED_TARGET}×`, getRatio >= ROUTED_TARGET && clean),
       notes: [
-        `\`wrk -t2 -c50 -d${secs}s\` on \`/v1/twins/${twin}\` (shard ` +
-        `${shardOf(twin, shards)}, owned by ${ids[0]}) after a 2 s warm-up of each; one round.`,
+        `\`wrk -t2 -c50 -d${secs}s\`, each connection reading in turn the ${twins.length} twins ` +
+        `dev-* owned by ${ids[0]} (shards ${twinShards.join(", ")}), after a 2 s warm-up of ` +
+        `each; one round.`,
         `local: latency ${l.latency}; CPU ${l.cpu}.`,
         `routed: ${num(r.requests)} responses (${r.non2xx} non-2xx, socket errors: ` +
         `${r.socketErrors || "none"}); latency ${r.latency}; CPU ${r.cpu}. GET via node 2 right ` +
@@ -326,13 +350,14 @@ async function load(
   url: string,
   pid: number,
   secs: number,
+  paths: string[],
   ownerPid?: number,
 ): Promise<WrkResult & { cpu: string }> {
   log(`cluster: GET ${what} (wrk -t2 -c50 -d${secs}s ${url})`);
   const pids: Record<string, number> = { "serving node": pid };
   if (ownerPid !== undefined) pids["owner node"] = ownerPid;
   const cpu = cpuMeter(pids);
-  const r = await wrk(url, secs, false);
+  const r = await wrk(url, secs, false, paths);
   const used = formatCpu(cpu.stop());
   log(
     `cluster: GET ${what}: ${num(r.rps)} req/s (2xx), ${r.non2xx} non-2xx, ` +

@@ -22,12 +22,44 @@ export interface WrkResult {
 
 /**
  * Runs `wrk -t2 -c50 -d<secs>s url`. With `strict` (default), throws on socket errors or
- * non-2xx responses; without, counts them (and `rps` counts 2xx responses only).
+ * non-2xx responses; without, counts them (and `rps` counts 2xx responses only). With
+ * `paths`, each connection requests them in turn (on the origin of `url`).
  */
-export async function wrk(url: string, secs: number, strict = true): Promise<WrkResult> {
-  const p = spawn(findBinary("wrk", "wrk"), ["-t2", "-c50", `-d${secs}s`, url], {
-    stdout: "piped",
-  });
+export async function wrk(
+  url: string,
+  secs: number,
+  strict = true,
+  paths?: string[],
+): Promise<WrkResult> {
+  const args = ["-t2", "-c50", `-d${secs}s`];
+  let script: string | undefined;
+  if (paths?.length) {
+    script = await Deno.makeTempFile({ prefix: "twinmill-wrk-", suffix: ".lua" });
+    await Deno.writeTextFile(script, rotateScript(paths));
+    args.push("-s", script);
+  }
+  args.push(url);
+  try {
+    return await run(url, args, strict);
+  } finally {
+    if (script) await Deno.remove(script).catch(() => {});
+  }
+}
+
+/** A wrk Lua script that requests `paths` round-robin. */
+function rotateScript(paths: string[]): string {
+  const list = paths.map((p) => JSON.stringify(p)).join(", ");
+  return `local paths = {${list}}
+local i = math.random(#paths)
+request = function()
+  i = (i % #paths) + 1
+  return wrk.format("GET", paths[i])
+end
+`;
+}
+
+async function run(url: string, args: string[], strict: boolean): Promise<WrkResult> {
+  const p = spawn(findBinary("wrk", "wrk"), args, { stdout: "piped" });
   const [status, out, err] = await Promise.all([
     p.status,
     readAll(p.child.stdout),

@@ -89,7 +89,15 @@ export class Coordinator {
   #ticking: Promise<void> | null = null;
   #leaving = false;
   #settled = false;
+  /** Live nodes as of the last round. */
+  #nodes: string[] = [];
   constructor(readonly o: CoordinatorOptions) {}
+
+  /** The node placement gives a shard over the live nodes of the last round (a hint). */
+  ownerHint(shard: number): string | undefined {
+    if (this.owns(shard)) return this.o.nodeId;
+    return this.#nodes.length > 0 ? this.o.ownerOf(shard, this.#nodes) : undefined;
+  }
 
   /** The shards this node holds in any way, with their state and epoch. */
   get states(): Map<number, { state: ShardStateName; epoch: number }> {
@@ -155,6 +163,7 @@ export class Coordinator {
     const { o } = this;
     const nodes = this.#leaving ? [] : await o.members.liveNodes();
     if (!this.#leaving && !nodes.includes(o.nodeId)) nodes.push(o.nodeId);
+    this.#nodes = nodes;
     await this.renewAll(); // a lost lease must stop its shard before anything else
     const wanted: number[] = [];
     const work: Promise<void>[] = [];

@@ -18,16 +18,55 @@ import { listTwins } from "../runtime/list_twins.ts";
 
 type Req =
   | { op: "get"; id: string }
+  | { op: "gets"; ids: string[] }
   | { op: "put"; id: string; attributes: JsonObject }
   | { op: "patch"; id: string; patch: JsonObject; ifMatch?: number };
+type Failure = { code: string; status: number; message: string };
 type Rep =
   | { ok: true; state: TwinState | null }
-  | { ok: false; error: { code: string; status: number; message: string } };
+  | { ok: false; error: Failure };
+/** Reply to `gets`: one entry per id, in order. */
+type Reps = { ok: true; results: Array<{ state: TwinState | null } | { error: Failure }> };
+
+/** A batch to an expected owner node got no answer (retried through the shards). */
+class NodeUnreachable extends Error {
+  constructor(override readonly cause: TransportError) {
+    super(cause.message);
+  }
+}
+
+/** Most reads in one batched request. */
+const MAX_BATCH = 256;
+/** Batched reads in flight per target; later reads wait and go together in the next batch. */
+export const MAX_BATCHES_IN_FLIGHT = 4;
+
+function failure(e: unknown): Failure {
+  return e instanceof TwinmillError
+    ? { code: e.code, status: e.status, message: e.message }
+    : { code: "internal", status: 500, message: "Internal error" };
+}
+
+function readAll(host: TwinHost, ids: string[], mine: (id: string) => boolean): Promise<Reps> {
+  return Promise.all(
+    ids.map((id) =>
+      mine(id)
+        ? host.get(id).then((state) => ({ state }), (e) => ({ error: failure(e) }))
+        : { error: NOT_OWNER }
+    ),
+  ).then((results) => ({ ok: true, results }));
+}
+
+/** Answer for a read sent to a node that does not own the twin's shard (any more). */
+const NOT_OWNER: Failure = { code: "not_owner", status: 503, message: "Not the owner" };
 
 /** Serve a shard's requests from the local host while this node owns it. */
 export function serveShard(transport: Transport, shard: number, host: TwinHost): Subscription {
   return transport.subscribe(subjects.shard(shard), (m) => {
     const req = m.data as Req;
+    if (req.op === "gets") {
+      readAll(host, req.ids, () => true).then((rep) => m.respond(rep));
+      return;
+    }
     const run = req.op === "get"
       ? host.get(req.id)
       : req.op === "put"
@@ -35,13 +74,28 @@ export function serveShard(transport: Transport, shard: number, host: TwinHost):
       : host.patchDesired(req.id, req.patch, req.ifMatch);
     run.then(
       (state) => m.respond({ ok: true, state } satisfies Rep),
-      (e) => {
-        const err = e instanceof TwinmillError
-          ? { code: e.code, status: e.status, message: e.message }
-          : { code: "internal", status: 500, message: "Internal error" };
-        m.respond({ ok: false, error: err } satisfies Rep);
-      },
+      (e) => m.respond({ ok: false, error: failure(e) } satisfies Rep),
     );
+  });
+}
+
+/**
+ * Serve batched reads addressed to this node (`tm.node.{id}`) for twins of any shard it owns;
+ * a twin of a shard it does not own is answered `not_owner` and the caller asks the shard.
+ */
+export function serveNode(
+  transport: Transport,
+  nodeId: string,
+  host: TwinHost,
+  owns: (id: string) => boolean,
+): Subscription {
+  return transport.subscribe(subjects.node(nodeId), (m) => {
+    const req = m.data as Req;
+    if (req.op !== "gets") {
+      const error = { code: "bad_request", status: 400, message: "Node subjects take reads only" };
+      return m.respond({ ok: false, error } satisfies Rep);
+    }
+    readAll(host, req.ids, owns).then((rep) => m.respond(rep));
   });
 }
 
@@ -53,37 +107,129 @@ export interface ClusterTwinsOptions {
   shards: number;
   /** True when this node owns the shard right now. */
   owns(shard: number): boolean;
+  /** The node expected to own a shard (placement over the live nodes), if known. */
+  ownerHint?(shard: number): string | undefined;
   timeoutMs?: number;
 }
 
-/** The cluster's {@linkcode TwinService}: local when owned, routed otherwise. */
+interface PendingGet {
+  id: string;
+  shard: number;
+  resolve(state: TwinState | null): void;
+  reject(err: unknown): void;
+}
+
+/** Reads waiting for a batch to one target, and how many batches are in flight. */
+interface BatchQueue {
+  /** `tm.node.{id}` (batch to the expected owner) or `tm.shard.{n}` (to the shard). */
+  subject: string;
+  waiting: PendingGet[];
+  inFlight: number;
+}
+
+/**
+ * The cluster's {@linkcode TwinService}: local when owned, routed otherwise.
+ *
+ * Routed reads are batched per owner node, group-commit style: a read goes out at once when
+ * fewer than two batches to its twin's expected owner are in flight; otherwise it waits for
+ * one to come back and leaves with every read that queued meanwhile, in one request. One read
+ * alone pays one round trip; under load the cost of a NATS round trip is shared by the batch.
+ * A batch is sent only after each of its reads arrived, so a read still sees every change
+ * completed before it was made. The expected owner comes from placement; when it is wrong
+ * (a handoff in progress) it answers `not_owner` and those reads go to the shard's subject,
+ * which only the lease holder serves.
+ */
 export class ClusterTwins implements TwinService {
+  readonly #queues = new Map<string, BatchQueue>();
   constructor(readonly o: ClusterTwinsOptions) {}
 
-  async #call(req: Req): Promise<TwinState | null> {
-    const shard = shardOf(req.id, this.o.shards);
-    let rep: Rep;
+  #unavailable(shard: number, what: string, err: TransportError): UnavailableError {
+    return new UnavailableError(
+      "shard_unavailable",
+      `Shard ${shard} of ${what} has no owner right now (${err.code}); retry shortly`,
+    );
+  }
+
+  async #send(subject: string, req: Req, onError: (e: TransportError) => Error) {
     try {
-      rep = await this.o.transport.request(subjects.shard(shard), req, {
+      return await this.o.transport.request(subject, req, {
         timeoutMs: this.o.timeoutMs ?? 5000,
-      }) as Rep;
+      });
     } catch (err) {
-      if (err instanceof TransportError) {
-        throw new UnavailableError(
-          "shard_unavailable",
-          `Shard ${shard} of twin "${req.id}" has no owner right now (${err.code}); retry shortly`,
-        );
-      }
+      if (err instanceof TransportError) throw onError(err);
       throw err;
     }
+  }
+
+  async #call(req: Exclude<Req, { op: "gets" }>): Promise<TwinState | null> {
+    const shard = shardOf(req.id, this.o.shards);
+    const rep = await this.#send(
+      subjects.shard(shard),
+      req,
+      (e) => this.#unavailable(shard, `twin "${req.id}"`, e),
+    ) as Rep;
     if (!rep.ok) throw new TwinmillError(rep.error.code, rep.error.status, rep.error.message);
     return rep.state;
   }
 
+  #routedGet(id: string, shard: number, viaShard = false): Promise<TwinState | null> {
+    const owner = viaShard ? undefined : this.o.ownerHint?.(shard);
+    const subject = owner ? subjects.node(owner) : subjects.shard(shard);
+    let q = this.#queues.get(subject);
+    if (!q) this.#queues.set(subject, q = { subject, waiting: [], inFlight: 0 });
+    const p = new Promise<TwinState | null>((resolve, reject) => {
+      q.waiting.push({ id, shard, resolve, reject });
+    });
+    if (q.inFlight < MAX_BATCHES_IN_FLIGHT) this.#flush(q);
+    return p;
+  }
+
+  #flush(q: BatchQueue): void {
+    const batch = q.waiting.splice(0, MAX_BATCH);
+    if (batch.length === 0) {
+      if (q.inFlight === 0) this.#queues.delete(q.subject);
+      return;
+    }
+    q.inFlight++;
+    // Reads of one twin in one batch share one answer: all of them arrived before it was sent.
+    const index = new Map<string, number>();
+    for (const b of batch) if (!index.has(b.id)) index.set(b.id, index.size);
+    const ids = [...index.keys()];
+    const toNode = q.subject.startsWith(subjects.node(""));
+    this.#send(q.subject, { op: "gets", ids }, (e) =>
+      // a node that does not answer: its twins' shards may have moved, ask them directly
+      toNode ? new NodeUnreachable(e) : this.#unavailable(
+        batch[0].shard,
+        ids.length === 1 ? `twin "${ids[0]}"` : `${ids.length} twins`,
+        e,
+      )).then(
+        (rep) => {
+          const results = (rep as Reps).results;
+          for (const b of batch) {
+            const r = results?.[index.get(b.id)!];
+            if (!r) b.reject(new Error(`Reply from ${q.subject} misses twin "${b.id}"`));
+            else if ("state" in r) b.resolve(r.state);
+            else if (r.error.code === NOT_OWNER.code) this.#retry(b);
+            else b.reject(new TwinmillError(r.error.code, r.error.status, r.error.message));
+          }
+        },
+        (err) => {
+          for (const b of batch) err instanceof NodeUnreachable ? this.#retry(b) : b.reject(err);
+        },
+      ).finally(() => {
+        q.inFlight--;
+        this.#flush(q);
+      });
+  }
+
+  /** Ask the twin's shard (its lease holder) after its expected owner could not answer. */
+  #retry(b: PendingGet): void {
+    this.#routedGet(b.id, b.shard, true).then(b.resolve, b.reject);
+  }
+
   get(id: string): Promise<TwinState | null> {
-    return this.o.owns(shardOf(id, this.o.shards))
-      ? this.o.host.get(id)
-      : this.#call({ op: "get", id });
+    const shard = shardOf(id, this.o.shards);
+    return this.o.owns(shard) ? this.o.host.get(id) : this.#routedGet(id, shard);
   }
 
   async putAttributes(id: string, attributes: JsonObject): Promise<TwinState> {

@@ -25,6 +25,8 @@ export const subjects = {
   inboundAll: "tm.in.*",
   /** Requests to the owner of a shard (twin reads and changes). */
   shard: (shard: number) => `tm.shard.${shard}`,
+  /** Batched requests to one node, for twins of any shard it owns. */
+  node: (nodeId: string) => `tm.node.${idToken(nodeId)}`,
   /** Downlink of a twin's desired state to whichever node its device is connected to. */
   downlink: (id: string) => `tm.down.${idToken(id)}`,
   /** Every downlink subject. */
