@@ -41,7 +41,15 @@ export interface TwinRecord {
   state: TwinState;
   /** Last applied sequence per source (exactly-once apply of redelivered messages). */
   seqs: Record<string, number>;
+  /**
+   * Keys of the last {@linkcode RECENT_KEYS} keyed device messages applied (cluster mode): a
+   * device's resend of a message whose PUBACK was lost carries the same key and is skipped.
+   */
+  recent?: number[];
 }
+
+/** How many message keys a twin remembers to recognise a device's resend. */
+export const RECENT_KEYS = 128;
 
 /** Messages a twin handles. */
 export type TwinMessage =
@@ -54,6 +62,11 @@ export type TwinMessage =
     /** Arrival time at the node (ms). */
     at: number;
     body: DeviceBody;
+    /**
+     * Identity of the device's message (client id, packet id, topic, payload hashed): a
+     * message whose key is among the twin's recent keys is a resend and is not applied.
+     */
+    key?: number;
   }
   | { type: "patch_desired"; patch: JsonObject; ifMatch?: number }
   | { type: "put_attributes"; attributes: JsonObject };
@@ -84,6 +97,8 @@ export interface TwinResult {
   effects: TwinEffect[];
   /** True when the message was a redelivery and was not applied. */
   duplicate?: boolean;
+  /** With `duplicate`: a device's resend of an applied message (not a log redelivery). */
+  resend?: boolean;
   /** Set when the message was refused (e.g. stale `If-Match`); state is unchanged. */
   error?: { code: "version_conflict"; expected: number; actual: number };
 }
@@ -126,6 +141,12 @@ export function telemetryPoint(
   return { type: "point", tags: pointTags(state), fields: body.fields, ts: body.ts ?? at };
 }
 
+function remember(recent: number[] | undefined, key: number): number[] {
+  const out = recent ? recent.slice(recent.length >= RECENT_KEYS ? 1 : 0) : [];
+  out.push(key);
+  return out;
+}
+
 function touchFields(
   meta: Record<string, FieldMeta>,
   before: JsonObject,
@@ -163,8 +184,18 @@ export function applyTwin(rec: TwinRecord, msg: TwinMessage, now: number): TwinR
       const last = rec.seqs[msg.source] ?? 0;
       if (msg.seq <= last) return { record: rec, effects: [], duplicate: true };
       const seqs = { ...rec.seqs, [msg.source]: msg.seq };
+      if (msg.key !== undefined && rec.recent?.includes(msg.key)) {
+        // the resend is consumed (its sequence is applied) but changes nothing
+        return { record: { ...rec, seqs }, effects: [], duplicate: true, resend: true };
+      }
+      const keep = msg.key === undefined ? undefined : remember(rec.recent, msg.key);
+      const wrap = (state: TwinState): TwinRecord =>
+        keep ? { state, seqs, recent: keep } : rec.recent ? { state, seqs, recent: rec.recent } : {
+          state,
+          seqs,
+        };
       const b = msg.body;
-      if (b.kind === "command_result") return { record: { state: s, seqs }, effects: [] };
+      if (b.kind === "command_result") return { record: wrap(s), effects: [] };
       if (b.kind === "status") {
         const status = b.online ? "online" : "offline";
         const connectivity: Connectivity = s.connectivity.status === status
@@ -172,7 +203,7 @@ export function applyTwin(rec: TwinRecord, msg: TwinMessage, now: number): TwinR
           : { status, since: msg.at };
         const state = bump(s, now, { connectivity });
         return {
-          record: { state, seqs },
+          record: wrap(state),
           effects: [event(state, "state", now, { connectivity })],
         };
       }
@@ -187,7 +218,7 @@ export function applyTwin(rec: TwinRecord, msg: TwinMessage, now: number): TwinR
           },
         });
         return {
-          record: { state, seqs },
+          record: wrap(state),
           effects: [event(state, "state", now, { reported: b.patch })],
         };
       }
@@ -201,7 +232,7 @@ export function applyTwin(rec: TwinRecord, msg: TwinMessage, now: number): TwinR
         },
       });
       return {
-        record: { state, seqs },
+        record: wrap(state),
         effects: [
           telemetryPoint(state, b, msg.at),
           event(state, "telemetry", ts, { ...b.fields }),
@@ -225,7 +256,7 @@ export function applyTwin(rec: TwinRecord, msg: TwinMessage, now: number): TwinR
         },
       });
       return {
-        record: { state, seqs: rec.seqs },
+        record: { ...rec, state },
         effects: [
           { type: "desired", desired },
           event(state, "state", now, { desired: msg.patch }),
@@ -236,7 +267,7 @@ export function applyTwin(rec: TwinRecord, msg: TwinMessage, now: number): TwinR
       const attributes = isObject(msg.attributes) ? { ...msg.attributes } : {};
       const state = bump(s, now, { attributes });
       return {
-        record: { state, seqs: rec.seqs },
+        record: { ...rec, state },
         effects: [event(state, "state", now, { attributes })],
       };
     }

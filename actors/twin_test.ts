@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { applyTwin, emptyTwin, type TwinMessage, type TwinRecord } from "./twin.ts";
+import { applyTwin, emptyTwin, RECENT_KEYS, type TwinMessage, type TwinRecord } from "./twin.ts";
 import { computeDelta, mergePatch } from "./json.ts";
 import { parseDeviceBody, parseDeviceTopic } from "./validate.ts";
 
@@ -48,6 +48,27 @@ Deno.test("a redelivered sequence is ignored (exactly-once apply)", () => {
   // another source has its own sequence
   const other = applyTwin(r1, { ...tel(1, { temp: 3 }), source: "http" } as TwinMessage, 6000);
   assert.equal(other.record.state.version, 3);
+});
+
+Deno.test("a device's resend (same key, new sequence) is consumed but not applied", () => {
+  const keyed = (seq: number, key: number, temp: number) =>
+    ({ ...tel(seq, { temp }), key }) as TwinMessage;
+  let rec = run([keyed(1, 11, 1), keyed(2, 12, 2)]);
+  rec = applyTwin(rec, { type: "put_attributes", attributes: { site: "A" } }, 5000).record;
+  const res = applyTwin(rec, keyed(3, 11, 1), 6000);
+  assert.equal(res.duplicate, true);
+  assert.equal(res.resend, true);
+  assert.deepEqual(res.effects, []);
+  assert.equal(res.record.state.version, 3); // two messages and the attributes
+  assert.equal(res.record.seqs.mqtt, 3); // its sequence is consumed
+  // a new key applies; keys are remembered for the last RECENT_KEYS messages only
+  rec = res.record;
+  for (let i = 0; i < RECENT_KEYS; i++) rec = applyTwin(rec, keyed(4 + i, 100 + i, 5), 7000).record;
+  assert.equal(rec.recent?.length, RECENT_KEYS);
+  assert.equal(rec.state.version, 3 + RECENT_KEYS);
+  const late = applyTwin(rec, keyed(9999, 11, 1), 8000);
+  assert.equal(late.duplicate, undefined, "key 11 was forgotten: applied");
+  assert.equal(late.record.state.version, 4 + RECENT_KEYS);
 });
 
 Deno.test("reported is a JSON merge patch; null deletes", () => {

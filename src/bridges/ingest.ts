@@ -18,6 +18,8 @@ export interface Accepted {
   entry: LogEntry;
   topic: DeviceTopic;
   body: DeviceBody;
+  /** Identity of the device's message, to skip its resend (see `TwinMessage.key`). */
+  key?: number;
 }
 
 /** Where an MQTT message came from: lets a log drop a device's resend of the same message. */

@@ -15,7 +15,7 @@ import { shardOf } from "../sharding/shard.ts";
 import { ensureInboundStream, INBOUND_STREAM, JetStreamIngest } from "./inbound.ts";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { AckRegistry, ShardConsumer } from "./shard_consumer.ts";
-import { ClusterTwins, serveShard } from "./router.ts";
+import { ClusterTwins, serveNode, serveShard } from "./router.ts";
 import { Coordinator } from "./coordinator.ts";
 import { KvLeases, KvMembership } from "./kv_leases.ts";
 import { ownerOf } from "../sharding/placement.ts";
@@ -146,7 +146,9 @@ export async function startCluster(
     snapshots,
     shards: cfg.shards,
     owns: (s) => coordinator.owns(s),
+    ownerHint: (s) => coordinator.ownerHint(s),
   });
+  const nodeSub = serveNode(transport, cfg.nodeId, host, (id) => coordinator.owns(shardOfId(id)));
   const ingest = new JetStreamIngest(nc, cfg.shards, metrics);
   // lag is read from JetStream when Prometheus scrapes
   const jsm = await jetstreamManager(nc);
@@ -161,16 +163,30 @@ export async function startCluster(
     metrics.consumerLag.set(lag);
   };
   coordinator.start();
+  // after a reconnect, deliveries lost in transit come again at once, not after the ack wait
+  const statusLoop = (async () => {
+    for await (const s of nc.status()) {
+      if (s.type !== "reconnect") continue;
+      log.info("nats reconnected: restarting shard consumers", { shards: consumers.size });
+      await Promise.all(
+        [...consumers.values()].map((c) =>
+          c.restart().catch((err) => log.warn("shard consumer restart failed", { err }))
+        ),
+      );
+    }
+  })();
 
   let downSub: Subscription | undefined;
   const close = async () => {
     coordinator.stop();
     members.stop();
     downSub?.unsubscribe();
+    nodeSub.unsubscribe();
     for (const c of consumers.values()) await c.stop();
     for (const s of served.values()) s.unsubscribe();
     await host.close();
     await transport[Symbol.asyncDispose]();
+    await statusLoop;
   };
   return {
     transport,

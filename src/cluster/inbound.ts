@@ -1,12 +1,14 @@
 /**
  * The cluster's durable inbound log: JetStream stream `TM_IN`, one subject per shard
- * (`tm.in.{shard}`), work-queue retention — a message is removed when the shard's owner acks
- * it, i.e. once its twin is persisted and its point written. Any node's MQTT listener
- * publishes; the PUBACK goes to the device only after JetStream acknowledged the publish.
+ * (`tm.in.{shard}`), work-queue retention — a record is removed when the shard's owner acks
+ * it, i.e. once the twins of all its messages are persisted and their points written. Any
+ * node's MQTT listener publishes, in batches (`batch.ts`); the PUBACK goes to the device only
+ * after JetStream acknowledged the batch holding its message.
  * @module
  */
 import { headers, type NatsConnection } from "@nats-io/transport-node";
 import { createHash } from "node:crypto";
+import { type BatchEntry, encodeBatch, MAX_BATCH_BYTES, MAX_BATCH_ENTRIES } from "./batch.ts";
 import {
   jetstream,
   type JetStreamClient,
@@ -22,30 +24,36 @@ import type { Metrics } from "../obs/metrics.ts";
 
 /** Name of the inbound stream. */
 export const INBOUND_STREAM = "TM_IN";
-/** Header carrying the device's MQTT topic. */
+/** Header of a batch record (see `batch.ts`); value: the number of entries. */
+export const H_BATCH = "tm-batch";
+/** Header carrying the device's MQTT topic (single-message records). */
 export const H_TOPIC = "tm-topic";
-/** Header carrying the arrival time (ms). */
+/** Header carrying the arrival time in ms (single-message records). */
 export const H_AT = "tm-at";
 
-/** How long JetStream remembers message ids to drop a device's resend (30 s, in ns). */
-const DEDUPE_WINDOW_NS = 30_000_000_000;
+/** Largest record: a full batch plus one more device message and headers. */
+const MAX_RECORD_BYTES = MAX_BATCH_BYTES + 128 * 1024;
+/** Publishes in flight per shard; later messages gather for the next batch. */
+const MAX_PUBLISHES_IN_FLIGHT = 2;
 
 /**
- * The JetStream message id of a device message: a QoS 1 resend after a failed or lost
- * PUBACK carries the same client id, packet id and payload, so JetStream stores it once.
- * Two different messages only collide if one client reuses a packet id with the very same
- * payload within the 30 s window (65,536 publishes in 30 s).
+ * The key of a device message: a QoS 1 resend after a lost PUBACK carries the same client id,
+ * packet id, topic and payload, so its twin recognises it (48 bits of a SHA-256). Two
+ * different messages only share a key if one client reuses a packet id with the very same
+ * topic and payload within the twin's last 128 messages.
  */
-export function messageId(origin: Origin, topic: string, payload: Uint8Array): string {
-  const hash = createHash("sha256").update(payload).digest("hex").slice(0, 24);
-  return `${origin.clientId}/${origin.messageId}/${topic}/${hash}`;
+export function messageKey(origin: Origin, topic: string, payload: Uint8Array): number {
+  const h = createHash("sha256").update(`${origin.clientId}/${origin.messageId}/${topic}/`)
+    .update(payload).digest();
+  return h.readUIntBE(0, 6);
 }
 
-/** Create the inbound stream if missing (idempotent). */
+/** Create the inbound stream if missing (idempotent); raise an older stream's size limit. */
 export async function ensureInboundStream(nc: NatsConnection, replicas: number): Promise<void> {
   const jsm = await jetstreamManager(nc);
+  let info;
   try {
-    await jsm.streams.info(INBOUND_STREAM);
+    info = await jsm.streams.info(INBOUND_STREAM);
   } catch {
     await jsm.streams.add({
       name: INBOUND_STREAM,
@@ -53,20 +61,40 @@ export async function ensureInboundStream(nc: NatsConnection, replicas: number):
       retention: RetentionPolicy.Workqueue,
       storage: StorageType.File,
       num_replicas: replicas,
-      max_msg_size: 70 * 1024,
-      duplicate_window: DEDUPE_WINDOW_NS,
+      max_msg_size: MAX_RECORD_BYTES,
     });
+    return;
+  }
+  if (info.config.max_msg_size < MAX_RECORD_BYTES) {
+    await jsm.streams.update(INBOUND_STREAM, { max_msg_size: MAX_RECORD_BYTES });
   }
 }
 
-/** Ingest into JetStream: resolves when the stream has the message. */
+interface Waiting {
+  entry: BatchEntry;
+  resolve(): void;
+  reject(err: unknown): void;
+}
+
+interface ShardQueue {
+  waiting: Waiting[];
+  inFlight: number;
+}
+
+/**
+ * Ingest into JetStream: resolves when the stream has the message. Messages are group
+ * committed per shard: a message goes out at once when fewer than two publishes of its shard
+ * are in flight; otherwise it waits and leaves with every message that gathered meanwhile, as
+ * one batch record. A device's PUBACK goes out when its batch is stored (all replicas).
+ */
 export class JetStreamIngest implements IngestPort {
   readonly #js: JetStreamClient;
+  readonly #queues = new Map<number, ShardQueue>();
   constructor(nc: NatsConnection, readonly shards: number, readonly metrics: Metrics) {
     this.#js = jetstream(nc);
   }
 
-  async submit(
+  submit(
     t: DeviceTopic,
     _body: DeviceBody,
     rawTopic: string,
@@ -74,17 +102,46 @@ export class JetStreamIngest implements IngestPort {
     at: number,
     origin?: Origin,
   ): Promise<void> {
-    const h = headers();
-    h.set(H_TOPIC, rawTopic);
-    h.set(H_AT, String(at));
-    const msgID = origin?.messageId !== undefined
-      ? messageId(origin, rawTopic, payload)
-      : undefined;
-    await this.#js.publish(subjects.inbound(shardOf(t.twin, this.shards)), payload, {
-      headers: h,
-      msgID,
+    const key = origin?.messageId !== undefined ? messageKey(origin, rawTopic, payload) : undefined;
+    const shard = shardOf(t.twin, this.shards);
+    let q = this.#queues.get(shard);
+    if (!q) this.#queues.set(shard, q = { waiting: [], inFlight: 0 });
+    const done = new Promise<void>((resolve, reject) => {
+      q.waiting.push({ entry: { topic: rawTopic, payload, at, key }, resolve, reject });
     });
-    this.metrics.messagesAcked.inc();
-    this.metrics.ackLatency.observe((Date.now() - at) / 1000);
+    if (q.inFlight < MAX_PUBLISHES_IN_FLIGHT) this.#flush(shard, q);
+    return done;
+  }
+
+  #flush(shard: number, q: ShardQueue): void {
+    if (q.waiting.length === 0) {
+      if (q.inFlight === 0) this.#queues.delete(shard);
+      return;
+    }
+    let n = 0;
+    let bytes = 0;
+    while (
+      n < q.waiting.length && n < MAX_BATCH_ENTRIES && (n === 0 || bytes < MAX_BATCH_BYTES)
+    ) bytes += q.waiting[n++].entry.payload.length;
+    const batch = q.waiting.splice(0, n);
+    q.inFlight++;
+    const h = headers();
+    h.set(H_BATCH, String(batch.length));
+    this.#js.publish(subjects.inbound(shard), encodeBatch(batch.map((w) => w.entry)), {
+      headers: h,
+    }).then(
+      () => {
+        const now = Date.now();
+        this.metrics.messagesAcked.inc(batch.length);
+        for (const w of batch) {
+          this.metrics.ackLatency.observe((now - w.entry.at) / 1000);
+          w.resolve();
+        }
+      },
+      (err) => batch.forEach((w) => w.reject(err)),
+    ).finally(() => {
+      q.inFlight--;
+      this.#flush(shard, q);
+    });
   }
 }

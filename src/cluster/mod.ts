@@ -15,11 +15,27 @@ export {
 export {
   ensureInboundStream,
   H_AT,
+  H_BATCH,
   H_TOPIC,
   INBOUND_STREAM,
   JetStreamIngest,
-  messageId,
+  messageKey,
 } from "./inbound.ts";
+export {
+  type BatchEntry,
+  decodeBatch,
+  encodeBatch,
+  entrySeq,
+  MAX_BATCH_BYTES,
+  MAX_BATCH_ENTRIES,
+  SEQ_STRIDE,
+  streamSeqOf,
+} from "./batch.ts";
 export { KvLeases, type KvLeasesOptions, KvMembership, type NodeInfo } from "./kv_leases.ts";
-export { ClusterTwins, type ClusterTwinsOptions, serveShard } from "./router.ts";
-export { AckRegistry, ShardConsumer, type ShardConsumerOptions } from "./shard_consumer.ts";
+export { ClusterTwins, type ClusterTwinsOptions, serveNode, serveShard } from "./router.ts";
+export {
+  AckRegistry,
+  recordEntries,
+  ShardConsumer,
+  type ShardConsumerOptions,
+} from "./shard_consumer.ts";

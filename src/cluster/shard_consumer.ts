@@ -16,7 +16,8 @@ import {
   jetstreamManager,
   type JsMsg,
 } from "@nats-io/jetstream";
-import { H_AT, H_TOPIC, INBOUND_STREAM } from "./inbound.ts";
+import { H_AT, H_BATCH, H_TOPIC, INBOUND_STREAM } from "./inbound.ts";
+import { type BatchEntry, decodeBatch, entrySeq, streamSeqOf } from "./batch.ts";
 import { subjects } from "../transport/subjects.ts";
 import { parseDeviceBody, parseDeviceTopic } from "../../actors/validate.ts";
 import type { Accepted } from "../bridges/ingest.ts";
@@ -24,31 +25,39 @@ import type { InboundLog } from "../persistence/port.ts";
 import type { Logger } from "../obs/log.ts";
 
 /**
- * Messages dispatched but not yet acked, by stream sequence, across all shards of a node. As
- * the twin host's {@linkcode InboundLog}, "retire" means ack.
+ * Stream records dispatched but not yet acked, across all shards of a node. A record holds
+ * one or more log entries (`batch.ts`); as the twin host's {@linkcode InboundLog}, "retire"
+ * counts an entry done, and a record is acked when its last entry is retired.
  */
 export class AckRegistry implements InboundLog {
-  readonly #msgs = new Map<number, { msg: JsMsg; shard: number }>();
+  readonly #msgs = new Map<number, { msg: JsMsg; shard: number; left: number }>();
   readonly #perShard = new Map<number, number>();
 
-  /** Track a delivered message; false if it is already in flight (a redelivery). */
-  add(msg: JsMsg, shard: number): boolean {
+  /**
+   * Track a delivered record of `entries` entries still to retire; false if it is already in
+   * flight (a redelivery). A record with nothing to retire is acked at once.
+   */
+  add(msg: JsMsg, shard: number, entries = 1): boolean {
     const known = this.#msgs.get(msg.seq);
     if (known) {
       known.msg = msg; // ack the latest delivery
       return false;
     }
-    this.#msgs.set(msg.seq, { msg, shard });
+    if (entries === 0) {
+      msg.ack();
+      return true;
+    }
+    this.#msgs.set(msg.seq, { msg, shard, left: entries });
     this.#perShard.set(shard, (this.#perShard.get(shard) ?? 0) + 1);
     return true;
   }
 
-  /** Messages of `shard` dispatched and not yet acked. */
+  /** Records of `shard` dispatched and not yet acked. */
   inFlight(shard: number): number {
     return this.#perShard.get(shard) ?? 0;
   }
 
-  /** Forget a shard's messages without acking them (lease lost: the next owner gets them). */
+  /** Forget a shard's records without acking them (lease lost: the next owner gets them). */
   forget(shard: number): void {
     for (const [seq, m] of this.#msgs) if (m.shard === shard) this.#msgs.delete(seq);
     this.#perShard.delete(shard);
@@ -58,11 +67,13 @@ export class AckRegistry implements InboundLog {
     return Promise.reject(new Error("the cluster appends through JetStream publish"));
   }
 
+  /** Entries done; their records are acked once all their entries are. */
   retire(seqs: number[]): Promise<void> {
     for (const s of seqs) {
-      const m = this.#msgs.get(s);
-      if (!m) continue;
-      this.#msgs.delete(s);
+      const seq = streamSeqOf(s);
+      const m = this.#msgs.get(seq);
+      if (!m || --m.left > 0) continue;
+      this.#msgs.delete(seq);
       this.#perShard.set(m.shard, (this.#perShard.get(m.shard) ?? 1) - 1);
       m.msg.ack();
     }
@@ -74,6 +85,17 @@ export class AckRegistry implements InboundLog {
   lastSeq(): Promise<number> {
     return Promise.resolve(0);
   }
+}
+
+/** The log entries of a stream record: a batch, or one message with headers (older nodes). */
+export function recordEntries(m: {
+  seq: number;
+  data: Uint8Array;
+  headers?: { get(k: string): string };
+}): BatchEntry[] {
+  if (m.headers?.get(H_BATCH)) return decodeBatch(m.data);
+  const at = Number(m.headers?.get(H_AT) || Date.now());
+  return [{ topic: m.headers?.get(H_TOPIC) ?? "", payload: m.data, at }];
 }
 
 /** Options of a {@linkcode ShardConsumer}. */
@@ -89,6 +111,8 @@ export interface ShardConsumerOptions {
 export class ShardConsumer {
   #iter?: ConsumerMessages;
   #loop?: Promise<void>;
+  #stopped = false;
+  #restarting: Promise<void> = Promise.resolve();
   constructor(readonly o: ShardConsumerOptions) {}
 
   /** Durable consumer name of a shard. */
@@ -114,38 +138,71 @@ export class ShardConsumer {
         ack_policy: AckPolicy.Explicit,
         deliver_policy: DeliverPolicy.All,
         ack_wait: 30_000_000_000, // 30 s in ns: redelivery if an owner dies holding messages
-        max_ack_pending: 2_000, // bounds what one shard holds in memory
+        max_ack_pending: 256, // records (batches): bounds what one shard holds in memory
       });
     }
     const consumer = await jetstream(nc).consumers.get(INBOUND_STREAM, name);
-    this.#iter = await consumer.consume({ max_messages: 1000 });
-    const iter = this.#iter;
+    const iter = await consumer.consume({ max_messages: 256 });
+    if (this.#stopped) return iter.stop(); // stopped while starting
+    this.#iter = iter;
     this.#loop = (async () => {
       for await (const m of iter) this.#onMessage(m);
     })().catch((err) => this.o.logger.error("shard consumer stopped", { shard, err }));
   }
 
   #onMessage(m: JsMsg): void {
-    const topic = m.headers?.get(H_TOPIC) ?? "";
-    const at = Number(m.headers?.get(H_AT) ?? Date.now());
-    const t = parseDeviceTopic(topic);
-    const body = typeof t === "string" ? t : parseDeviceBody(t, m.data);
-    if (typeof t === "string" || typeof body === "string") {
-      this.o.logger.error("invalid message in the inbound stream; acked and dropped", {
+    let entries: BatchEntry[];
+    try {
+      entries = recordEntries(m);
+    } catch (err) {
+      this.o.logger.error("malformed record in the inbound stream; acked and dropped", {
         shard: this.o.shard,
         seq: m.seq,
+        err,
       });
       m.ack();
       return;
     }
-    if (!this.o.acks.add(m, this.o.shard)) return; // still being applied: not twice
-    this.o.dispatch([{ entry: { seq: m.seq, topic, payload: m.data, at }, topic: t, body }]);
+    const batch: Accepted[] = [];
+    for (const [i, e] of entries.entries()) {
+      const t = parseDeviceTopic(e.topic);
+      const body = typeof t === "string" ? t : parseDeviceBody(t, e.payload);
+      if (typeof t === "string" || typeof body === "string") {
+        this.o.logger.error("invalid message in the inbound stream; dropped", {
+          shard: this.o.shard,
+          seq: m.seq,
+          index: i,
+        });
+        continue;
+      }
+      const entry = { seq: entrySeq(m.seq, i), topic: e.topic, payload: e.payload, at: e.at };
+      batch.push({ entry, topic: t, body, key: e.key });
+    }
+    if (!this.o.acks.add(m, this.o.shard, batch.length)) return; // still being applied
+    if (batch.length > 0) this.o.dispatch(batch);
   }
 
   /** Stop taking new messages (handoff step "stop intake"). */
   async stop(): Promise<void> {
+    this.#stopped = true;
     this.#iter?.stop();
     await this.#loop;
+  }
+
+  /**
+   * Recreate the consumer (after a reconnect): records the server delivered while the
+   * connection was down would otherwise wait for the ack wait (30 s) to come again. Records
+   * still being applied are not dispatched twice (see {@linkcode AckRegistry.add}).
+   */
+  restart(): Promise<void> {
+    // one restart at a time: two overlapping ones would leave an iterator running
+    this.#restarting = this.#restarting.then(async () => {
+      if (this.#stopped) return;
+      this.#iter?.stop();
+      await this.#loop;
+      if (!this.#stopped) await this.start();
+    });
+    return this.#restarting;
   }
 
   /** Wait until every dispatched message of the shard is acked (handoff step "drain"). */

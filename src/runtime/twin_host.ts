@@ -163,6 +163,13 @@ export class TwinHost implements TwinService {
     const res = applyTwin(rec, msg, now);
     // device messages come from the inbound log: their sequence is the log entry to retire
     const seq = msg.type === "device" ? msg.seq : undefined;
+    if (res.duplicate && res.resend) {
+      // a device's resend: its sequence is consumed, nothing else changes
+      this.#dirty.set(id, res.record);
+      if (seq !== undefined) this.#track(id, seq);
+      this.#scheduleFlush();
+      return { state: res.record, reply: { state: res.record.state } };
+    }
     if (res.duplicate) {
       // Already applied before a restart; its point may not have been written: write it again
       // (InfluxDB overwrites a point with the same series and timestamp).
@@ -176,16 +183,19 @@ export class TwinHost implements TwinService {
     }
     if (res.record !== rec) {
       this.#dirty.set(id, res.record);
-      if (seq !== undefined) {
-        this.#needs.set(seq, (this.#needs.get(seq) ?? 0) + 1);
-        const l = this.#dirtySeqs.get(id);
-        if (l) l.push(seq);
-        else this.#dirtySeqs.set(id, [seq]);
-      }
+      if (seq !== undefined) this.#track(id, seq);
       this.#scheduleFlush();
     }
     for (const e of res.effects) this.#effect(id, e, seq);
     return { state: res.record, reply: { state: res.record.state } };
+  }
+
+  /** The entry `seq` is retired only once the snapshot of twin `id` holding it is committed. */
+  #track(id: string, seq: number): void {
+    this.#needs.set(seq, (this.#needs.get(seq) ?? 0) + 1);
+    const l = this.#dirtySeqs.get(id);
+    if (l) l.push(seq);
+    else this.#dirtySeqs.set(id, [seq]);
   }
 
   #emitPoint(seq: number | undefined, e: Extract<TwinEffect, { type: "point" }>): void {
@@ -235,6 +245,7 @@ export class TwinHost implements TwinService {
         seq,
         at: a.entry.at,
         body: a.body,
+        key: a.key,
       };
       this.#sys.send(a.topic.twin, msg, { wait: true }).then(
         () => this.#done(seq),
