@@ -1,5 +1,5 @@
 /**
- * One `wrk -t2 -c50` run, parsed.
+ * One `wrk -t2` run, parsed.
  * @module
  */
 import { findBinary } from "../tests/harness/mod.ts";
@@ -21,17 +21,19 @@ export interface WrkResult {
 }
 
 /**
- * Runs `wrk -t2 -c50 -d<secs>s url`. With `strict` (default), throws on socket errors or
- * non-2xx responses; without, counts them (and `rps` counts 2xx responses only). With
- * `paths`, each connection requests them in turn (on the origin of `url`).
+ * Runs `wrk -t2 -c<connections> -d<secs>s url` (50 connections by default). With `strict`
+ * (default), throws on socket errors or non-2xx responses; without, counts them (and `rps`
+ * counts 2xx responses only). With `paths`, each connection requests them in turn (on the
+ * origin of `url`).
  */
 export async function wrk(
   url: string,
   secs: number,
   strict = true,
   paths?: string[],
+  connections = 50,
 ): Promise<WrkResult> {
-  const args = ["-t2", "-c50", `-d${secs}s`];
+  const args = ["-t2", `-c${connections}`, `-d${secs}s`];
   let script: string | undefined;
   if (paths?.length) {
     script = await Deno.makeTempFile({ prefix: "twinmill-wrk-", suffix: ".lua" });

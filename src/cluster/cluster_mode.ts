@@ -8,6 +8,7 @@ import type { Config } from "../config/config.ts";
 import type { Logger } from "../obs/log.ts";
 import type { Metrics } from "../obs/metrics.ts";
 import { natsTransport } from "../transport/nats.ts";
+import { withEventInterest } from "./interest.ts";
 import { jetstreamSnapshotStore } from "../persistence/jetstream_kv.ts";
 import { hostDefaults, type PointSink, TwinHost } from "../runtime/twin_host.ts";
 import { systemClock } from "../runtime/clock.ts";
@@ -24,6 +25,9 @@ import type { Subscription, Transport } from "../transport/port.ts";
 import type { JsonObject } from "../../actors/json.ts";
 
 /** Everything cluster mode adds to a node. */
+/** Delay of the snapshot group commit in cluster mode (ms). */
+const CLUSTER_FLUSH_DELAY_MS = 50;
+
 export interface ClusterParts {
   transport: Transport;
   host: TwinHost;
@@ -56,6 +60,8 @@ export async function startCluster(
     logger: log.child("nats"),
   });
   const nc = transport.nc;
+  // twin events reach NATS only while some node streams them (see interest.ts)
+  const gated = withEventInterest(transport, { nodeId: cfg.nodeId, clock: systemClock });
   const replicas = Math.min(3, Math.max(1, cfg.natsUrl!.split(",").length));
   await ensureInboundStream(nc, replicas);
   const snapshots = await jetstreamSnapshotStore(nc, { replicas });
@@ -72,8 +78,12 @@ export async function startCluster(
       [Symbol.asyncDispose]: () => Promise.resolve(),
     },
     ...hostDefaults(cfg, log, metrics, points),
-    transport,
+    transport: gated,
     source: "js",
+    // Snapshots go to an R3 stream: each costs about what a device message does, so commit
+    // each busy twin at most ~20 times a second. HTTP changes still commit at once, and
+    // device messages stay unacked in the stream until their twin's snapshot is committed.
+    flushDelayMs: CLUSTER_FLUSH_DELAY_MS,
     mayPersist: (id) => coordinator.mayPersist(shardOfId(id)),
     downlink: (id, desired) => transport.publish(subjects.downlink(id), { id, desired }),
   });
@@ -185,11 +195,11 @@ export async function startCluster(
     for (const c of consumers.values()) await c.stop();
     for (const s of served.values()) s.unsubscribe();
     await host.close();
-    await transport[Symbol.asyncDispose]();
+    await gated[Symbol.asyncDispose]();
     await statusLoop;
   };
   return {
-    transport,
+    transport: gated,
     host,
     ingest,
     twins,

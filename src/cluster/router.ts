@@ -38,7 +38,7 @@ class NodeUnreachable extends Error {
 /** Most reads in one batched request. */
 const MAX_BATCH = 256;
 /** Batched reads in flight per target; later reads wait and go together in the next batch. */
-export const MAX_BATCHES_IN_FLIGHT = 4;
+export const MAX_BATCHES_IN_FLIGHT = 2;
 
 function failure(e: unknown): Failure {
   return e instanceof TwinmillError

@@ -22,6 +22,8 @@ export interface NatsClusterMember {
   url: string;
   /** Monitoring endpoint, `http://127.0.0.1:<monitor port>`. */
   monitorUrl: string;
+  /** Process id of the running server (for CPU readings), or 0 while stopped. */
+  readonly pid: number;
   /** Stops this member (SIGTERM, then SIGKILL after 5 s); its JetStream data stays. */
   stop(): Promise<void>;
   /** Starts it again with the same ports and data; resolves when `/healthz` is ok. */
@@ -201,6 +203,9 @@ export function startNatsCluster(n = 3): Promise<NatsCluster> {
           port: m.ports.port,
           url: `nats://127.0.0.1:${m.ports.port}`,
           monitorUrl: m.monitorUrl,
+          get pid() {
+            return m.proc && !m.proc.exited ? m.proc.pid : 0;
+          },
           stop: () => m.stop(),
           start: () => m.start(),
         })),
