@@ -6,6 +6,11 @@
  */
 import { computeDelta, isObject, type JsonObject, mergePatch } from "./json.ts";
 import type { DeviceBody } from "./validate.ts";
+import type { Alarm } from "./rules/alarm.ts";
+import type { CompiledProfile } from "./rules/compile.ts";
+import { evaluate, tick } from "./rules/engine.ts";
+import type { RulesState } from "./rules/state.ts";
+import { acknowledge, type AlarmChange, applyOutcome } from "./twin_rules.ts";
 
 /** Per-field metadata: when the value last changed (ms since epoch). */
 export interface FieldMeta {
@@ -34,6 +39,8 @@ export interface TwinState {
     updatedAt: number;
   };
   connectivity: Connectivity;
+  /** Open alarms (active or acknowledged), from the twin's profile rules. */
+  alarms?: Alarm[];
 }
 
 /** What is persisted: the state plus the last applied sequence per message source. */
@@ -46,6 +53,12 @@ export interface TwinRecord {
    * device's resend of a message whose PUBACK was lost carries the same key and is skipped.
    */
   recent?: number[];
+  /** State of the profile's rules. */
+  rules?: RulesState;
+  /** The last cleared alarms (newest last). */
+  cleared?: Alarm[];
+  /** Alarms opened so far (the sequence in alarm ids). */
+  alarmSeq?: number;
 }
 
 /** How many message keys a twin remembers to recognise a device's resend. */
@@ -69,11 +82,14 @@ export type TwinMessage =
     key?: number;
   }
   | { type: "patch_desired"; patch: JsonObject; ifMatch?: number }
-  | { type: "put_attributes"; attributes: JsonObject };
+  | { type: "put_attributes"; attributes: JsonObject }
+  /** Time passes: rules with durations (forSeconds, stale, windows) may fire. */
+  | { type: "tick" }
+  | { type: "ack_alarm"; id: string; comment?: string };
 
 /** A twin event as streamed to WebSocket clients. */
 export interface TwinEvent {
-  type: "telemetry" | "state";
+  type: "telemetry" | "state" | "alarm";
   twin: string;
   version: number;
   ts: number;
@@ -84,12 +100,24 @@ export interface TwinEvent {
 export type TwinEffect =
   | {
     type: "point";
+    /** Default `telemetry`. */
+    measurement?: string;
     tags: Record<string, string>;
     fields: Record<string, number | boolean | string>;
     ts: number;
   }
   | { type: "event"; event: TwinEvent }
-  | { type: "desired"; desired: JsonObject };
+  | { type: "desired"; desired: JsonObject }
+  | { type: "alarm"; alarm: Alarm; change: AlarmChange }
+  | { type: "command"; rule: string; name: string; args: JsonObject }
+  | {
+    type: "webhook";
+    rule: string;
+    url: string;
+    headers: Record<string, string>;
+    body: JsonObject;
+  }
+  | { type: "fault"; rule: string; message: string; count: number };
 
 /** Outcome of one message. */
 export interface TwinResult {
@@ -99,8 +127,12 @@ export interface TwinResult {
   duplicate?: boolean;
   /** With `duplicate`: a device's resend of an applied message (not a log redelivery). */
   resend?: boolean;
+  /** Telemetry fields a deadband rule kept out of the point and the event. */
+  suppressed?: number;
   /** Set when the message was refused (e.g. stale `If-Match`); state is unchanged. */
-  error?: { code: "version_conflict"; expected: number; actual: number };
+  error?:
+    | { code: "version_conflict"; expected: number; actual: number }
+    | { code: "alarm_not_found"; id: string };
 }
 
 /** The twin before any message: version 0, empty maps. */
@@ -177,7 +209,12 @@ function bump(s: TwinState, now: number, patch: Partial<TwinState>): TwinState {
  * r = applyTwin(r, { type: "put_attributes", attributes: { site: "A" } }, 1).record;
  * ```
  */
-export function applyTwin(rec: TwinRecord, msg: TwinMessage, now: number): TwinResult {
+export function applyTwin(
+  rec: TwinRecord,
+  msg: TwinMessage,
+  now: number,
+  profile?: CompiledProfile,
+): TwinResult {
   const s = rec.state;
   switch (msg.type) {
     case "device": {
@@ -190,10 +227,7 @@ export function applyTwin(rec: TwinRecord, msg: TwinMessage, now: number): TwinR
       }
       const keep = msg.key === undefined ? undefined : remember(rec.recent, msg.key);
       const wrap = (state: TwinState): TwinRecord =>
-        keep ? { state, seqs, recent: keep } : rec.recent ? { state, seqs, recent: rec.recent } : {
-          state,
-          seqs,
-        };
+        keep ? { ...rec, state, seqs, recent: keep } : { ...rec, state, seqs };
       const b = msg.body;
       if (b.kind === "command_result") return { record: wrap(s), effects: [] };
       if (b.kind === "status") {
@@ -231,13 +265,29 @@ export function applyTwin(rec: TwinRecord, msg: TwinMessage, now: number): TwinR
           reported: touchFields(s.metadata.reported, s.reported, reported, ts),
         },
       });
-      return {
-        record: wrap(state),
-        effects: [
-          telemetryPoint(state, b, msg.at),
-          event(state, "telemetry", ts, { ...b.fields }),
-        ],
-      };
+      if (!profile) {
+        return {
+          record: wrap(state),
+          effects: [
+            telemetryPoint(state, b, msg.at),
+            event(state, "telemetry", ts, { ...b.fields }),
+          ],
+        };
+      }
+      const out = evaluate(profile, rec.rules, { fields: b.fields, reported, ts }, now);
+      let fields = b.fields;
+      if (out.suppressed.length > 0) {
+        fields = { ...b.fields };
+        for (const f of out.suppressed) delete fields[f];
+      }
+      const own: TwinEffect[] = Object.keys(fields).length === 0 ? [] : [
+        telemetryPoint(state, { ...b, fields }, msg.at),
+        event(state, "telemetry", ts, { ...fields }),
+      ];
+      const r = applyOutcome(wrap(state), out, now, pointTags(state));
+      const result: TwinResult = { record: r.record, effects: [...own, ...r.effects] };
+      if (out.suppressed.length > 0) result.suppressed = out.suppressed.length;
+      return result;
     }
     case "patch_desired": {
       if (msg.ifMatch !== undefined && msg.ifMatch !== s.version) {
@@ -261,6 +311,22 @@ export function applyTwin(rec: TwinRecord, msg: TwinMessage, now: number): TwinR
           { type: "desired", desired },
           event(state, "state", now, { desired: msg.patch }),
         ],
+      };
+    }
+    case "tick": {
+      if (!profile) return { record: rec, effects: [] };
+      const out = tick(profile, rec.rules, now);
+      if (out.state === rec.rules && out.transitions.length === 0 && out.points.length === 0) {
+        return { record: rec, effects: [] };
+      }
+      return applyOutcome(rec, out, now, pointTags(s));
+    }
+    case "ack_alarm": {
+      const r = acknowledge(rec, msg.id, now, msg.comment);
+      if (!r) return { record: rec, effects: [], error: { code: "alarm_not_found", id: msg.id } };
+      return {
+        record: r.record,
+        effects: r.changed ? [{ type: "alarm", alarm: r.alarm, change: "acknowledged" }] : [],
       };
     }
     case "put_attributes": {

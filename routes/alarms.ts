@@ -49,7 +49,7 @@ const json = (schema: z.ZodType, description: string) => ({
 const iso = (ms: number) => new Date(ms).toISOString();
 
 /** An alarm with its times as RFC 3339 (`clearedAt` null stays null). */
-function view(a: Alarm) {
+export function alarmView(a: Alarm) {
   const { ackedAt, ...rest } = a;
   return {
     ...rest,
@@ -94,7 +94,7 @@ export function alarmRoutes(svc: AlarmService): OpenAPIHono {
     const q = c.req.valid("query");
     const page = await svc.listAlarms(q);
     return c.json(
-      { items: page.items.map(view), ...(page.next === undefined ? {} : { next: page.next }) },
+      { items: page.items.map(alarmView), ...(page.next === undefined ? {} : { next: page.next }) },
       200,
     );
   });
@@ -102,7 +102,7 @@ export function alarmRoutes(svc: AlarmService): OpenAPIHono {
   app.openapi(ackAlarm, async (c) => {
     const { id } = c.req.valid("param");
     const { comment } = c.req.valid("json");
-    return c.json(view(await svc.ackAlarm(id, comment)), 200);
+    return c.json(alarmView(await svc.ackAlarm(id, comment)), 200);
   });
 
   return app;

@@ -29,7 +29,8 @@ export interface AppDeps {
   history?: HistorySource;
   ready(): boolean;
   /** More route modules by mount path (e.g. `/v1/cluster` in cluster mode). */
-  extra?: Record<string, Hono>;
+  // deno-lint-ignore no-explicit-any
+  extra?: Record<string, Hono<any, any, any>>;
 }
 
 /** Largest accepted request body. */

@@ -18,8 +18,9 @@ import {
 } from "./schemas.ts";
 import { type HistorySource, queryHistory } from "./history.ts";
 import { validationHook } from "./validation.ts";
+import { alarmView } from "./alarms.ts";
 
-const view = (s: TwinState) => ({ ...s, alarms: [] as unknown[] });
+const view = (s: TwinState) => ({ ...s, alarms: (s.alarms ?? []).map(alarmView) });
 const json = (schema: z.ZodType, description: string) => ({
   description,
   content: { "application/json": { schema } },

@@ -62,3 +62,11 @@ export class UnavailableError extends TwinmillError {
     super(code, 503, message);
   }
 }
+
+/** No alarm with this id (never raised, or cleared long ago). */
+export class AlarmNotFoundError extends TwinmillError {
+  override name = "AlarmNotFoundError";
+  constructor(id: string) {
+    super("alarm_not_found", 404, `Alarm "${id}" not found`);
+  }
+}

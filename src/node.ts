@@ -21,6 +21,12 @@ import type { JsonObject } from "../actors/json.ts";
 import { createApp } from "../routes/app.ts";
 import { type ClusterParts, startCluster } from "./cluster/cluster_mode.ts";
 import { clusterRoutes } from "../routes/cluster.ts";
+import { profileRoutes } from "../routes/profiles.ts";
+import { alarmRoutes } from "../routes/alarms.ts";
+import { profileName, Profiles } from "./rules/profiles.ts";
+import { denoKvProfileStore } from "./rules/deno_kv_profile_store.ts";
+import { WebhookSender } from "./rules/webhook.ts";
+import { systemClock } from "./runtime/clock.ts";
 
 /** A running node. */
 export interface TwinmillNode extends AsyncDisposable {
@@ -37,6 +43,7 @@ export interface TwinmillNode extends AsyncDisposable {
 interface Core {
   host: TwinHost;
   twins: TwinService;
+  profiles: Profiles;
   transport: Transport;
   ingest: IngestPort;
   cluster?: ClusterParts;
@@ -52,18 +59,36 @@ async function singleCore(
   metrics: Metrics,
   points: PointSink | undefined,
   downlink: (id: string, desired: JsonObject) => void,
+  webhooks: WebhookSender,
 ): Promise<Core> {
   await Deno.mkdir(cfg.dataDir, { recursive: true });
   const persistence = await denoKvPersistence(join(cfg.dataDir, "twinmill.kv"));
+  const profileStore = await denoKvProfileStore(join(cfg.dataDir, "profiles.kv"));
   const transport = memoryTransport();
+  const profiles: Profiles = new Profiles({
+    store: profileStore,
+    logger: log.child("profiles"),
+    clock: systemClock,
+    changed: (name) => {
+      metrics.profilesLoaded.set(profiles.size);
+      host.reprofile((s) => profileName(s) === name).catch((err) =>
+        log.warn("cannot apply the profile change to stored twins", { profile: name, err })
+      );
+    },
+  });
   const host = new TwinHost({
     ...hostDefaults(cfg, log, metrics, points),
     persistence,
     transport,
     downlink,
+    profiles,
+    webhooks,
   });
+  metrics.profilesLoaded.set(await profiles.load());
   const replayed = await host.replay();
   if (replayed > 0) log.info("replayed unretired inbound messages", { count: replayed });
+  const armed = await host.armStored();
+  if (armed > 0) log.info("armed rule timers of stored twins", { twins: armed });
   const ingest = new Ingest({
     log: persistence.log,
     firstSeq: (await persistence.log.lastSeq()) + 1,
@@ -75,6 +100,7 @@ async function singleCore(
   return {
     host,
     twins: host,
+    profiles,
     transport,
     ingest,
     ready: () => true,
@@ -91,6 +117,7 @@ async function singleCore(
       await host.close();
       await transport[Symbol.asyncDispose]();
       await persistence[Symbol.asyncDispose]();
+      await profileStore[Symbol.asyncDispose]();
     },
   };
 }
@@ -100,11 +127,13 @@ async function clusterCore(
   log: Logger,
   metrics: Metrics,
   points: PointSink | undefined,
+  webhooks: WebhookSender,
 ): Promise<Core> {
-  const cluster = await startCluster(cfg, { http: "", mqtt: null }, points, log, metrics);
+  const cluster = await startCluster(cfg, { http: "", mqtt: null }, points, log, metrics, webhooks);
   return {
     host: cluster.host,
     twins: cluster.twins,
+    profiles: cluster.profiles,
     transport: cluster.transport,
     ingest: cluster.ingest,
     cluster,
@@ -132,9 +161,13 @@ export async function startNode(
   }
   let broker: Broker | undefined;
   const downlink = (id: string, desired: JsonObject) => void broker?.publishDesired(id, desired);
+  const webhooks = new WebhookSender({
+    logger: log.child("webhooks"),
+    onOutcome: (o) => metrics.webhooks.inc({ outcome: o.kind }),
+  });
   const core = cfg.natsUrl
-    ? await clusterCore(cfg, log, metrics, influx)
-    : await singleCore(cfg, log, metrics, influx, downlink);
+    ? await clusterCore(cfg, log, metrics, influx, webhooks)
+    : await singleCore(cfg, log, metrics, influx, downlink, webhooks);
 
   if (cfg.mqtt.port !== null) {
     broker = await startBroker({
@@ -165,7 +198,11 @@ export async function startNode(
       }
       : undefined,
     ready: () => !stopping && core.ready(),
-    extra: core.cluster ? { "/v1/cluster": clusterRoutes(core.cluster) } : undefined,
+    extra: {
+      "/v1/profiles": profileRoutes(core.profiles),
+      "/v1/alarms": alarmRoutes(core.twins),
+      ...(core.cluster ? { "/v1/cluster": clusterRoutes(core.cluster) } : {}),
+    },
   });
   const server = Deno.serve({
     hostname: cfg.http.host,
@@ -183,6 +220,7 @@ export async function startNode(
     log.info(graceful && core.cluster ? "leaving the cluster" : "shutting down");
     await broker?.[Symbol.asyncDispose]();
     await core.close(graceful);
+    await webhooks.close();
     await influx?.close(5000);
     await server.shutdown();
     log.info("stopped");

@@ -9,6 +9,9 @@ import type { Logger } from "../obs/log.ts";
 import type { Metrics } from "../obs/metrics.ts";
 import { natsTransport } from "../transport/nats.ts";
 import { withEventInterest } from "./interest.ts";
+import { profileName, Profiles } from "../rules/profiles.ts";
+import { jetstreamProfileStore } from "../rules/jetstream_profile_store.ts";
+import type { WebhookSender } from "../rules/webhook.ts";
 import { jetstreamSnapshotStore } from "../persistence/jetstream_kv.ts";
 import { hostDefaults, type PointSink, TwinHost } from "../runtime/twin_host.ts";
 import { systemClock } from "../runtime/clock.ts";
@@ -36,6 +39,7 @@ export interface ClusterParts {
   coordinator: Coordinator;
   members: KvMembership;
   leases: KvLeases;
+  profiles: Profiles;
   /** Republish every persisted desired state to the local broker (start-up). */
   republishDesired(publish: (id: string, desired: JsonObject) => Promise<void>): Promise<number>;
   /** Deliver desired-state changes of any twin to the local broker. */
@@ -53,6 +57,7 @@ export async function startCluster(
   points: PointSink | undefined,
   log: Logger,
   metrics: Metrics,
+  webhooks?: WebhookSender,
 ): Promise<ClusterParts> {
   const transport = await natsTransport({
     servers: cfg.natsUrl!,
@@ -65,6 +70,26 @@ export async function startCluster(
   const replicas = Math.min(3, Math.max(1, cfg.natsUrl!.split(",").length));
   await ensureInboundStream(nc, replicas);
   const snapshots = await jetstreamSnapshotStore(nc, { replicas });
+  const profileStore = await jetstreamProfileStore(nc, { replicas });
+  const profiles: Profiles = new Profiles({
+    store: profileStore,
+    logger: log.child("profiles"),
+    clock: systemClock,
+    changed: (name) => {
+      metrics.profilesLoaded.set(profiles.size);
+      host.reprofile((s) => profileName(s) === name).catch((err) =>
+        log.warn("cannot apply the profile change to stored twins", { profile: name, err })
+      );
+    },
+    // the other nodes re-read it from the store
+    announce: (name) => transport.publish(subjects.profiles, { name, node: cfg.nodeId }),
+  });
+  metrics.profilesLoaded.set(await profiles.load());
+  const profileSub = transport.subscribe(subjects.profiles, (m) => {
+    const { name, node } = m.data as { name: string; node: string };
+    if (node === cfg.nodeId) return;
+    profiles.reload(name).catch((err) => log.warn("profile reload failed", { name, err }));
+  });
   const acks = new AckRegistry();
   const consumers = new Map<number, ShardConsumer>();
   const served = new Map<number, Subscription>();
@@ -85,8 +110,23 @@ export async function startCluster(
     // device messages stay unacked in the stream until their twin's snapshot is committed.
     flushDelayMs: CLUSTER_FLUSH_DELAY_MS,
     mayPersist: (id) => coordinator.mayPersist(shardOfId(id)),
+    owns: (id) => coordinator.owns(shardOfId(id)),
+    profiles,
+    webhooks,
     downlink: (id, desired) => transport.publish(subjects.downlink(id), { id, desired }),
   });
+
+  // after acquiring shards: arm the rule timers of their stored twins (one scan per burst)
+  let armTimer: ReturnType<typeof setTimeout> | undefined;
+  const armSoon = () => {
+    clearTimeout(armTimer);
+    armTimer = setTimeout(() => {
+      host.armStored((id) => coordinator.owns(shardOfId(id))).then(
+        (n) => n > 0 && log.info("armed rule timers of stored twins", { twins: n }),
+        (err) => log.warn("cannot arm rule timers of stored twins", { err }),
+      );
+    }, 2_000);
+  };
 
   const leases = await KvLeases.open({ nc, nodeId: cfg.nodeId, replicas, clock: systemClock });
   const members = await KvMembership.start(nc, { id: cfg.nodeId, ...info, startedAt: Date.now() }, {
@@ -122,6 +162,7 @@ export async function startCluster(
         });
         await c.start();
         consumers.set(shard, c);
+        armSoon();
         metrics.shardsOwned.set(consumers.size);
       },
       async stopIntake(shard) {
@@ -192,9 +233,12 @@ export async function startCluster(
     members.stop();
     downSub?.unsubscribe();
     nodeSub.unsubscribe();
+    profileSub.unsubscribe();
+    clearTimeout(armTimer);
     for (const c of consumers.values()) await c.stop();
     for (const s of served.values()) s.unsubscribe();
     await host.close();
+    await profileStore[Symbol.asyncDispose]();
     await gated[Symbol.asyncDispose]();
     await statusLoop;
   };
@@ -206,6 +250,7 @@ export async function startCluster(
     coordinator,
     members,
     leases,
+    profiles,
     async republishDesired(publish) {
       let n = 0;
       for await (const s of host.withDesired()) {

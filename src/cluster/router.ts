@@ -12,18 +12,23 @@ import type { TwinHost } from "../runtime/twin_host.ts";
 import { type Subscription, type Transport, TransportError } from "../transport/port.ts";
 import { subjects } from "../transport/subjects.ts";
 import { shardOf } from "../sharding/shard.ts";
-import { TwinmillError, UnavailableError } from "../errors.ts";
+import { AlarmNotFoundError, TwinmillError, UnavailableError } from "../errors.ts";
+import { type Alarm, parseAlarmId } from "../../actors/rules/alarm.ts";
+import type { RuleStatus } from "../../actors/rules/state.ts";
+import type { AlarmQuery } from "../rules/service.ts";
 import type { SnapshotStore } from "../persistence/port.ts";
-import { listTwins } from "../runtime/list_twins.ts";
+import { listAlarms, listTwins } from "../runtime/list_twins.ts";
 
 type Req =
   | { op: "get"; id: string }
   | { op: "gets"; ids: string[] }
+  | { op: "ack"; id: string; alarm: string; comment?: string }
+  | { op: "rules"; id: string }
   | { op: "put"; id: string; attributes: JsonObject }
   | { op: "patch"; id: string; patch: JsonObject; ifMatch?: number };
 type Failure = { code: string; status: number; message: string };
 type Rep =
-  | { ok: true; state: TwinState | null }
+  | { ok: true; state: TwinState | null; alarm?: Alarm; rules?: RuleStatus[] | null }
   | { ok: false; error: Failure };
 /** Reply to `gets`: one entry per id, in order. */
 type Reps = { ok: true; results: Array<{ state: TwinState | null } | { error: Failure }> };
@@ -67,13 +72,17 @@ export function serveShard(transport: Transport, shard: number, host: TwinHost):
       readAll(host, req.ids, () => true).then((rep) => m.respond(rep));
       return;
     }
-    const run = req.op === "get"
-      ? host.get(req.id)
+    const run: Promise<Rep> = req.op === "get"
+      ? host.get(req.id).then((state) => ({ ok: true, state }))
       : req.op === "put"
-      ? host.putAttributes(req.id, req.attributes)
-      : host.patchDesired(req.id, req.patch, req.ifMatch);
+      ? host.putAttributes(req.id, req.attributes).then((state) => ({ ok: true, state }))
+      : req.op === "patch"
+      ? host.patchDesired(req.id, req.patch, req.ifMatch).then((state) => ({ ok: true, state }))
+      : req.op === "ack"
+      ? host.ackAlarm(req.alarm, req.comment).then((alarm) => ({ ok: true, state: null, alarm }))
+      : host.ruleStatus(req.id).then((rules) => ({ ok: true, state: null, rules }));
     run.then(
-      (state) => m.respond({ ok: true, state } satisfies Rep),
+      (rep) => m.respond(rep),
       (e) => m.respond({ ok: false, error: failure(e) } satisfies Rep),
     );
   });
@@ -162,6 +171,10 @@ export class ClusterTwins implements TwinService {
   }
 
   async #call(req: Exclude<Req, { op: "gets" }>): Promise<TwinState | null> {
+    return (await this.#ask(req)).state;
+  }
+
+  async #ask(req: Exclude<Req, { op: "gets" }>): Promise<Extract<Rep, { ok: true }>> {
     const shard = shardOf(req.id, this.o.shards);
     const rep = await this.#send(
       subjects.shard(shard),
@@ -169,7 +182,27 @@ export class ClusterTwins implements TwinService {
       (e) => this.#unavailable(shard, `twin "${req.id}"`, e),
     ) as Rep;
     if (!rep.ok) throw new TwinmillError(rep.error.code, rep.error.status, rep.error.message);
-    return rep.state;
+    return rep;
+  }
+
+  async ackAlarm(alarm: string, comment?: string): Promise<Alarm> {
+    const parts = parseAlarmId(alarm);
+    if (!parts) throw new AlarmNotFoundError(alarm);
+    if (this.o.owns(shardOf(parts.twin, this.o.shards))) {
+      return this.o.host.ackAlarm(alarm, comment);
+    }
+    return (await this.#ask({ op: "ack", id: parts.twin, alarm, comment })).alarm!;
+  }
+
+  async ruleStatus(twin: string): Promise<RuleStatus[] | null> {
+    if (this.o.owns(shardOf(twin, this.o.shards))) return this.o.host.ruleStatus(twin);
+    return (await this.#ask({ op: "rules", id: twin })).rules ?? null;
+  }
+
+  /** Alarms from the shared snapshot store (every owner commits within ~50 ms). */
+  async listAlarms(q: AlarmQuery): Promise<{ items: Alarm[]; next?: string }> {
+    await this.o.host.flush();
+    return listAlarms(this.o.snapshots, q);
   }
 
   #routedGet(id: string, shard: number, viaShard = false): Promise<TwinState | null> {

@@ -165,6 +165,44 @@ export function createMetrics() {
       help: "Inbound messages not yet acknowledged on the shards this node owns",
       registers: r,
     }),
+    alarmTransitions: new client.Counter({
+      name: "twinmill_alarm_transitions_total",
+      help: "Alarm changes from profile rules, by change (raised, updated, cleared, acknowledged)",
+      labelNames: ["change", "severity"] as const,
+      registers: r,
+    }),
+    ruleFaults: new client.Counter({
+      name: "twinmill_rule_faults_total",
+      help: "Rule evaluations that failed (the rule is marked faulted; the twin carries on)",
+      registers: r,
+    }),
+    ruleActions: new client.Counter({
+      name: "twinmill_rule_actions_total",
+      help: "Rule actions due, by type (desired, command, webhook)",
+      labelNames: ["type"] as const,
+      registers: r,
+    }),
+    ruleTicks: new client.Counter({
+      name: "twinmill_rule_ticks_total",
+      help: "Time-driven rule evaluations (forSeconds, stale, window close)",
+      registers: r,
+    }),
+    fieldsSuppressed: new client.Counter({
+      name: "twinmill_telemetry_fields_suppressed_total",
+      help: "Telemetry fields not written or streamed because of a deadband rule",
+      registers: r,
+    }),
+    webhooks: new client.Counter({
+      name: "twinmill_webhooks_total",
+      help: "Webhook calls of rule actions, by outcome (sent, failed, dropped)",
+      labelNames: ["outcome"] as const,
+      registers: r,
+    }),
+    profilesLoaded: new client.Gauge({
+      name: "twinmill_profiles",
+      help: "Device profiles loaded on this node",
+      registers: r,
+    }),
   };
   client.collectDefaultMetrics({ register: registry, prefix: "twinmill_" });
   return m;

@@ -16,8 +16,15 @@ import {
   type TwinEffect,
   type TwinMessage,
   type TwinRecord,
+  type TwinResult,
   type TwinState,
 } from "../../actors/twin.ts";
+import type { CompiledProfile } from "../../actors/rules/compile.ts";
+import { nextDeadline } from "../../actors/rules/engine.ts";
+import { type Alarm, parseAlarmId } from "../../actors/rules/alarm.ts";
+import { type RuleStatus, ruleStatus } from "../../actors/rules/state.ts";
+import { alarmsOf } from "../../actors/twin_rules.ts";
+import type { AlarmQuery } from "../rules/service.ts";
 import type { JsonObject } from "../../actors/json.ts";
 import { parseDeviceBody, parseDeviceTopic } from "../../actors/validate.ts";
 import type { Accepted } from "../bridges/ingest.ts";
@@ -26,9 +33,14 @@ import type { Transport } from "../transport/port.ts";
 import { subjects } from "../transport/subjects.ts";
 import type { Logger } from "../obs/log.ts";
 import type { Metrics } from "../obs/metrics.ts";
-import { TwinmillError, TwinNotFoundError, VersionConflictError } from "../errors.ts";
+import {
+  AlarmNotFoundError,
+  TwinmillError,
+  TwinNotFoundError,
+  VersionConflictError,
+} from "../errors.ts";
 import type { TwinService } from "./twin_service.ts";
-import { listTwins } from "./list_twins.ts";
+import { listAlarms, listTwins } from "./list_twins.ts";
 
 /** A point as the InfluxDB writer takes it. */
 export interface PointSink {
@@ -63,9 +75,26 @@ export interface TwinHostOptions {
   source?: string;
   /** Delay of the snapshot group commit (ms). Default 5. */
   flushDelayMs?: number;
+  /** Device profiles: the compiled profile a twin uses (see `src/rules/profiles.ts`). */
+  profiles?: {
+    resolve(state: TwinState, hasRuleState: boolean): CompiledProfile | undefined;
+    /** A rule of the profile `state` uses failed. */
+    faulted?(state: TwinState, rule: string, message: string): void;
+  };
+  /** Where rule webhooks go. */
+  webhooks?: {
+    send(req: { url: string; headers?: Record<string, string>; body: unknown }): boolean;
+  };
+  /**
+   * False for twins whose timers this node must not run (cluster: another node owns the
+   * shard); they stay armed and are checked again later.
+   */
+  owns?(id: string): boolean;
+  /** How often due rule timers are checked (ms). Default 1000. */
+  timerEveryMs?: number;
 }
 
-type Reply = { state: TwinState; error?: { expected: number; actual: number } };
+type Reply = { state: TwinState; record: TwinRecord; error?: NonNullable<TwinResult["error"]> };
 
 /** The host options every node mode sets the same way from its configuration. */
 export function hostDefaults(
@@ -160,7 +189,8 @@ export class TwinHost implements TwinService {
 
   #receive(id: string, rec: TwinRecord, msg: TwinMessage): { state: TwinRecord; reply: Reply } {
     const now = this.#o.clock.now();
-    const res = applyTwin(rec, msg, now);
+    const profile = this.#o.profiles?.resolve(rec.state, rec.rules !== undefined);
+    const res = applyTwin(rec, msg, now, profile);
     // device messages come from the inbound log: their sequence is the log entry to retire
     const seq = msg.type === "device" ? msg.seq : undefined;
     if (res.duplicate && res.resend) {
@@ -168,7 +198,7 @@ export class TwinHost implements TwinService {
       this.#dirty.set(id, res.record);
       if (seq !== undefined) this.#track(id, seq);
       this.#scheduleFlush();
-      return { state: res.record, reply: { state: res.record.state } };
+      return { state: res.record, reply: { state: res.record.state, record: res.record } };
     }
     if (res.duplicate) {
       // Already applied before a restart; its point may not have been written: write it again
@@ -176,18 +206,110 @@ export class TwinHost implements TwinService {
       if (msg.type === "device" && msg.body.kind === "telemetry") {
         this.#emitPoint(seq, telemetryPoint(rec.state, msg.body, msg.at));
       }
-      return { state: rec, reply: { state: rec.state } };
+      return { state: rec, reply: { state: rec.state, record: rec } };
     }
     if (res.error) {
-      return { state: rec, reply: { state: rec.state, error: res.error } };
+      return { state: rec, reply: { state: rec.state, record: rec, error: res.error } };
     }
     if (res.record !== rec) {
       this.#dirty.set(id, res.record);
       if (seq !== undefined) this.#track(id, seq);
       this.#scheduleFlush();
     }
+    if (msg.type === "tick") this.#o.metrics.ruleTicks.inc();
+    if (res.suppressed) this.#o.metrics.fieldsSuppressed.inc(res.suppressed);
     for (const e of res.effects) this.#effect(id, e, seq);
-    return { state: res.record, reply: { state: res.record.state } };
+    this.#arm(id, profile, res.record);
+    return { state: res.record, reply: { state: res.record.state, record: res.record } };
+  }
+
+  /** Twin id -> when its rules next need a tick (ms). */
+  readonly #armed = new Map<string, number>();
+  #timer?: unknown;
+
+  #arm(id: string, profile: CompiledProfile | undefined, rec: TwinRecord): void {
+    const at = profile ? nextDeadline(profile, rec.rules) : null;
+    if (at === null) this.#armed.delete(id);
+    else this.#armed.set(id, at);
+    if (at !== null && this.#timer === undefined && !this.#closed) {
+      this.#timer = this.#o.clock.setInterval(() => this.#tickDue(), this.#o.timerEveryMs ?? 1000);
+    }
+  }
+
+  /** Send a tick to every twin whose rule timer is due (activating it if passivated). */
+  #tickDue(): void {
+    const now = this.#o.clock.now();
+    for (const [id, at] of this.#armed) {
+      if (at > now || !(this.#o.owns?.(id) ?? true)) continue;
+      this.#armed.delete(id);
+      this.#sys.send(id, { type: "tick" }).catch((err) => {
+        this.#armed.set(id, now + 5_000); // try again soon
+        this.#log.warn("rule timer tick failed", { twin: id, err });
+      });
+    }
+  }
+
+  /** Twins with rule timers armed (for tests and metrics). */
+  get armed(): number {
+    return this.#armed.size;
+  }
+
+  /**
+   * Arm the rule timers of stored twins (after a start, or after acquiring shards): every
+   * stored twin with rule state or a profile; `want` limits it (cluster: owned shards).
+   */
+  async armStored(want: (id: string) => boolean = () => true): Promise<number> {
+    const profiles = this.#o.profiles;
+    if (!profiles) return 0;
+    let after: string | undefined;
+    let n = 0;
+    for (;;) {
+      const page = await this.#o.persistence.snapshots.list(after, 500);
+      if (page.length === 0) return n;
+      for (const r of page) {
+        const id = r.state.id;
+        if (!want(id) || this.#armed.has(id) || this.#sys.peek(id)) continue;
+        const p = profiles.resolve(r.state, r.rules !== undefined);
+        if (!p) continue;
+        this.#arm(id, p, r);
+        if (this.#armed.has(id)) n++;
+      }
+      after = page[page.length - 1].state.id;
+    }
+  }
+
+  /**
+   * A profile changed: every resident twin and every armed twin using it gets a tick soon,
+   * which reconciles its rules with the new profile (alarms of removed rules clear).
+   */
+  async reprofile(matches: (state: TwinState) => boolean): Promise<number> {
+    let n = 0;
+    const soon = (id: string) => {
+      this.#armed.set(id, 0);
+      n++;
+    };
+    for (const id of this.#sys.ids()) {
+      const rec = this.#sys.peek(id);
+      if (rec && (matches(rec.state) || rec.rules !== undefined)) soon(id);
+    }
+    for (const id of this.#armed.keys()) this.#armed.set(id, 0);
+    if (this.#timer === undefined && !this.#closed) {
+      this.#timer = this.#o.clock.setInterval(() => this.#tickDue(), this.#o.timerEveryMs ?? 1000);
+    }
+    // stored twins using the profile that are not in memory (a scan: profile changes are rare)
+    const mine = this.#o.owns ?? (() => true);
+    let after: string | undefined;
+    for (;;) {
+      const page = await this.#o.persistence.snapshots.list(after, 500);
+      if (page.length === 0) return n;
+      for (const r of page) {
+        const id = r.state.id;
+        if (!this.#armed.has(id) && mine(id) && (matches(r.state) || r.rules !== undefined)) {
+          soon(id);
+        }
+      }
+      after = page[page.length - 1].state.id;
+    }
   }
 
   /** The entry `seq` is retired only once the snapshot of twin `id` holding it is committed. */
@@ -202,11 +324,16 @@ export class TwinHost implements TwinService {
     const sink = this.#o.points;
     if (!sink) return;
     if (seq !== undefined) this.#needs.set(seq, (this.#needs.get(seq) ?? 0) + 1);
-    void sink.write({ measurement: "telemetry", tags: e.tags, fields: e.fields, ts: e.ts })
-      .then(() => seq !== undefined && this.#done(seq));
+    void sink.write({
+      measurement: e.measurement ?? "telemetry",
+      tags: e.tags,
+      fields: e.fields,
+      ts: e.ts,
+    }).then(() => seq !== undefined && this.#done(seq));
   }
 
   #effect(id: string, e: TwinEffect, seq: number | undefined): void {
+    const m = this.#o.metrics;
     switch (e.type) {
       case "point":
         this.#emitPoint(seq, e);
@@ -216,6 +343,65 @@ export class TwinHost implements TwinService {
         break;
       case "desired":
         this.#o.downlink?.(id, e.desired);
+        break;
+      case "alarm": {
+        const a = e.alarm;
+        m.alarmTransitions.inc({ change: e.change, severity: a.severity });
+        this.#log.info(`alarm ${e.change}`, {
+          twin: id,
+          rule: a.rule,
+          alarm: a.id,
+          severity: a.severity,
+          state: a.state,
+        });
+        const fields: Record<string, number | boolean | string> = {
+          state: a.state,
+          acknowledged: a.acknowledged,
+          raiseCount: a.raiseCount,
+        };
+        if (a.value !== null) fields.value = a.value;
+        this.#emitPoint(seq, {
+          type: "point",
+          measurement: "alarms",
+          tags: { device: id, rule: a.rule, severity: a.severity },
+          fields,
+          ts: a.updatedAt,
+        });
+        const version = this.#sys.peek(id)?.state.version ?? 0;
+        this.#o.transport.publish(subjects.event("alarm", id), {
+          type: "alarm",
+          twin: id,
+          version,
+          ts: a.updatedAt,
+          data: { change: e.change, ...a },
+        });
+        break;
+      }
+      case "webhook": {
+        m.ruleActions.inc({ type: "webhook" });
+        const queued = this.#o.webhooks?.send({ url: e.url, headers: e.headers, body: e.body });
+        if (!queued) m.webhooks.inc({ outcome: "dropped" });
+        break;
+      }
+      case "command":
+        // commands to devices arrive with device management; until then the action is logged
+        m.ruleActions.inc({ type: "command" });
+        this.#log.info("rule command action (not sent: commands are not available yet)", {
+          twin: id,
+          rule: e.rule,
+          command: e.name,
+        });
+        break;
+      case "fault":
+        m.ruleFaults.inc();
+        this.#o.profiles?.faulted?.(
+          this.#sys.peek(id)?.state ?? emptyTwin(id, 0).state,
+          e.rule,
+          e.message,
+        );
+        if (e.count === 1) {
+          this.#log.warn("rule faulted", { twin: id, rule: e.rule, message: e.message });
+        }
         break;
     }
   }
@@ -382,12 +568,43 @@ export class TwinHost implements TwinService {
   async patchDesired(id: string, patch: JsonObject, ifMatch?: number): Promise<TwinState> {
     if (!(await this.get(id))) throw new TwinNotFoundError(id);
     const r = await this.#sys.send(id, { type: "patch_desired", patch, ifMatch });
-    if (r.error) throw new VersionConflictError(id, r.error.expected, r.error.actual);
+    if (r.error?.code === "version_conflict") {
+      throw new VersionConflictError(id, r.error.expected, r.error.actual);
+    }
     await this.flush();
     return r.state;
   }
 
   /** A page of twins in id order whose attributes match `filter` (string comparison). */
+  /** Acknowledge an alarm of a twin on this node; durable on return. */
+  async ackAlarm(id: string, comment?: string): Promise<Alarm> {
+    const parts = parseAlarmId(id);
+    if (!parts || !(await this.get(parts.twin))) throw new AlarmNotFoundError(id);
+    const r = await this.#sys.send(parts.twin, { type: "ack_alarm", id, comment });
+    if (r.error) throw new AlarmNotFoundError(id);
+    await this.flush();
+    const alarm = alarmsOf(r.record).find((a) => a.id === id);
+    if (!alarm) throw new AlarmNotFoundError(id);
+    return alarm;
+  }
+
+  /** Status of a twin's rules (faults, pending timers), or null if it does not exist. */
+  async ruleStatus(twin: string): Promise<RuleStatus[] | null> {
+    const rec = this.#sys.peek(twin) ?? this.#dirty.get(twin) ?? this.#committing.get(twin) ??
+      (await this.#o.persistence.snapshots.load(twin));
+    return rec && rec.state.version > 0 ? ruleStatus(rec.rules) : null;
+  }
+
+  /** Alarms of the twins in the snapshot store (fresher in-memory records win). */
+  async listAlarms(q: AlarmQuery): Promise<{ items: Alarm[]; next?: string }> {
+    await this.flush();
+    return listAlarms(
+      this.#o.persistence.snapshots,
+      q,
+      (r) => this.#sys.peek(r.state.id) ?? r,
+    );
+  }
+
   async list(
     after: string | undefined,
     limit: number,
@@ -439,6 +656,7 @@ export class TwinHost implements TwinService {
 
   /** Drop the matching twins without persisting them (their shard's lease was lost). */
   async discard(pred: (id: string) => boolean): Promise<number> {
+    this.#disarm(pred);
     const n = await this.#sys.dropWhere(pred);
     const seqs = new Map<string, number[]>();
     const batch = new Map<string, TwinRecord>();
@@ -454,7 +672,13 @@ export class TwinHost implements TwinService {
 
   /** Persist and drop the resident twins whose id matches (a shard being handed off). */
   release(pred: (id: string) => boolean): Promise<number> {
+    this.#disarm(pred);
     return this.#sys.passivateWhere(pred);
+  }
+
+  /** Forget the rule timers of twins another node takes over (it arms them itself). */
+  #disarm(pred: (id: string) => boolean): void {
+    for (const id of this.#armed.keys()) if (pred(id)) this.#armed.delete(id);
   }
 
   /** Passivate idle twins now (also runs on a timer). */
@@ -464,6 +688,8 @@ export class TwinHost implements TwinService {
 
   /** Drain mailboxes, persist everything, stop timers. */
   async close(): Promise<void> {
+    if (this.#timer !== undefined) this.#o.clock.clear(this.#timer);
+    this.#timer = undefined;
     await this.#sys.close();
     await this.flush();
     this.#closed = true;

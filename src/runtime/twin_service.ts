@@ -5,9 +5,10 @@
  */
 import type { TwinState } from "../../actors/twin.ts";
 import type { JsonObject } from "../../actors/json.ts";
+import type { AlarmService } from "../rules/service.ts";
 
-/** Twin reads and changes. */
-export interface TwinService {
+/** Twin reads and changes, and the alarms of the twins' profile rules. */
+export interface TwinService extends AlarmService {
   /** The twin, or null if it does not exist. */
   get(id: string): Promise<TwinState | null>;
   /** Create or replace attributes; durable on return. */

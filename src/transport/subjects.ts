@@ -29,6 +29,8 @@ export const subjects = {
   node: (nodeId: string) => `tm.node.${idToken(nodeId)}`,
   /** Downlink of a twin's desired state to whichever node its device is connected to. */
   downlink: (id: string) => `tm.down.${idToken(id)}`,
+  /** A device profile changed on some node (the others reload it from the store). */
+  profiles: "tm.profiles",
   /** Every downlink subject. */
   downlinkAll: "tm.down.*",
 } as const;
