@@ -277,8 +277,8 @@ export function applyTwin(
       const out = evaluate(profile, rec.rules, { fields: b.fields, reported, ts }, now);
       let fields = b.fields;
       if (out.suppressed.length > 0) {
-        fields = { ...b.fields };
-        for (const f of out.suppressed) delete fields[f];
+        fields = {};
+        for (const k in b.fields) if (!out.suppressed.includes(k)) fields[k] = b.fields[k];
       }
       const own: TwinEffect[] = Object.keys(fields).length === 0 ? [] : [
         telemetryPoint(state, { ...b, fields }, msg.at),

@@ -9,8 +9,11 @@ import type { RulesOutcome } from "./rules/outcome.ts";
 import { computeDelta, type JsonObject, mergePatch } from "./json.ts";
 import type { TwinEffect, TwinRecord, TwinState } from "./twin.ts";
 
-/** Cleared alarms a twin keeps (newest last); older ones stay in InfluxDB (`alarms`). */
-export const KEEP_CLEARED = 20;
+/**
+ * Cleared alarms a twin keeps (newest last); every transition is also in InfluxDB
+ * (`alarms`). Small on purpose: they travel in every snapshot of the twin.
+ */
+export const KEEP_CLEARED = 5;
 
 /** How an alarm changed. */
 export type AlarmChange = "raised" | "updated" | "cleared" | "acknowledged";
@@ -25,6 +28,13 @@ export function applyOutcome(
   now: number,
   tags: Record<string, string>,
 ): { record: TwinRecord; effects: TwinEffect[] } {
+  if (
+    out.transitions.length === 0 && out.points.length === 0 && out.actions.length === 0 &&
+    out.faults.length === 0
+  ) {
+    // the common case: rule state moved on, nothing to do
+    return { record: out.state === rec.rules ? rec : { ...rec, rules: out.state }, effects: [] };
+  }
   const effects: TwinEffect[] = [];
   let state = rec.state;
   let open = state.alarms ?? [];

@@ -1,5 +1,5 @@
 /**
- * twinmill benchmarks: `deno task bench [ingest] [memory] [http] [cluster]` (all when none is
+ * twinmill benchmarks: `deno task bench [ingest] [memory] [http] [rules] [cluster]` (all when none is
  * named).
  *
  * Each bench measures its own baseline in the same run and reports the ratio. The table is
@@ -18,6 +18,7 @@ import { benchIngest } from "./ingest.ts";
 import { benchMemory } from "./memory.ts";
 import { benchHttp } from "./http.ts";
 import { benchCluster } from "./cluster.ts";
+import { benchRules } from "./rules.ts";
 import { type BenchRow, document, environment, notes, table } from "./report.ts";
 import { cleanup, log } from "./proc.ts";
 
@@ -26,6 +27,7 @@ export const BENCHES: Record<string, () => Promise<BenchRow | BenchRow[]>> = {
   ingest: () => benchIngest(),
   memory: () => benchMemory(),
   http: () => benchHttp(),
+  rules: () => benchRules(),
   cluster: () => benchCluster(),
 };
 
