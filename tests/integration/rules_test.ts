@@ -311,3 +311,51 @@ Deno.test("rules: a rule that divides by zero is faulted, counted, and the twin 
   assert.equal(profile.body.status.rules[0].faults, 1);
   assert.match(profile.body.status.rules[0].lastFault, /zero/);
 });
+
+Deno.test("rules: a webhook action POSTs the alarm; a dead endpoint is retried, then counted", async () => {
+  const calls: Array<Record<string, unknown>> = [];
+  let failFirst = true;
+  await using hook = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, async (req) => {
+    const body = await req.json();
+    if (failFirst) {
+      failFirst = false;
+      return new Response("busy", { status: 503 });
+    }
+    calls.push({ ...body, auth: req.headers.get("x-api-key") });
+    return new Response(null, { status: 204 });
+  });
+  await using node = await startNode();
+  const url = `http://127.0.0.1:${hook.addr.port}/alarms`;
+  const profile = {
+    rules: [{
+      id: "overheat",
+      kind: "threshold",
+      field: "temp",
+      op: ">",
+      value: 80,
+      severity: "critical",
+      actions: [
+        { on: "raise", type: "webhook", url, headers: { "x-api-key": "s3cret-value" } },
+        { on: "clear", type: "webhook", url, headers: { "x-api-key": "s3cret-value" } },
+      ],
+    }],
+  };
+  assert.equal(
+    (await getJson(`${node.httpUrl}/v1/profiles/kiln`, json("PUT", profile))).status,
+    201,
+  );
+  await getJson(`${node.httpUrl}/v1/twins/kiln-1`, json("PUT", { attributes: { type: "kiln" } }));
+  await pub(node, "twins/kiln-1/telemetry", { temp: 90 });
+  await waitFor(() => calls.length === 1, {
+    timeoutMs: 15_000,
+    message: "raise webhook after a retry",
+  });
+  await pub(node, "twins/kiln-1/telemetry", { temp: 20 });
+  await waitFor(() => calls.length === 2, { message: "clear webhook" });
+  assert.deepEqual(calls.map((c) => c.event), ["raise", "clear"]);
+  assert.equal(calls[0].twin, "kiln-1");
+  assert.equal((calls[0].alarm as { id: string }).id, "kiln-1:overheat:1");
+  assert.equal(calls[0].auth, "s3cret-value");
+  await waitFor(async () => (await metric(node, "twinmill_webhooks_total")) === 2);
+  assert.ok(!node.logs.some((l) => l.includes("s3cret-value")), "header values are never logged");
+});
