@@ -32,7 +32,8 @@ export type RejectReason =
   | "not_json"
   | "not_object"
   | "bad_field"
-  | "bad_status";
+  | "bad_status"
+  | "acl_denied";
 
 /** Parse a device → twin topic, or return the reject reason. */
 export function parseDeviceTopic(topic: string): DeviceTopic | RejectReason {

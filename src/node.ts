@@ -27,6 +27,9 @@ import { profileName, Profiles } from "./rules/profiles.ts";
 import { denoKvProfileStore } from "./rules/deno_kv_profile_store.ts";
 import { WebhookSender } from "./rules/webhook.ts";
 import { systemClock } from "./runtime/clock.ts";
+import { DeviceAuth } from "./security/device_auth.ts";
+import { denoKvCredentialStore } from "./security/credentials.ts";
+import { credentialRoutes } from "../routes/credentials.ts";
 
 /** A running node. */
 export interface TwinmillNode extends AsyncDisposable {
@@ -44,6 +47,7 @@ interface Core {
   host: TwinHost;
   twins: TwinService;
   profiles: Profiles;
+  deviceAuth: DeviceAuth;
   transport: Transport;
   ingest: IngestPort;
   cluster?: ClusterParts;
@@ -60,8 +64,16 @@ async function singleCore(
   points: PointSink | undefined,
   downlink: (id: string, desired: JsonObject) => void,
   webhooks: WebhookSender,
+  disconnect: (twin: string, credential: string) => void,
 ): Promise<Core> {
   await Deno.mkdir(cfg.dataDir, { recursive: true });
+  const credentialStore = await denoKvCredentialStore(join(cfg.dataDir, "credentials.kv"));
+  const deviceAuth = new DeviceAuth({
+    store: credentialStore,
+    logger: log.child("credentials"),
+    clock: systemClock,
+    disconnect,
+  });
   const persistence = await denoKvPersistence(join(cfg.dataDir, "twinmill.kv"));
   const profileStore = await denoKvProfileStore(join(cfg.dataDir, "profiles.kv"));
   const transport = memoryTransport();
@@ -101,6 +113,7 @@ async function singleCore(
     host,
     twins: host,
     profiles,
+    deviceAuth,
     transport,
     ingest,
     ready: () => true,
@@ -118,6 +131,7 @@ async function singleCore(
       await transport[Symbol.asyncDispose]();
       await persistence[Symbol.asyncDispose]();
       await profileStore[Symbol.asyncDispose]();
+      await credentialStore[Symbol.asyncDispose]();
     },
   };
 }
@@ -128,12 +142,17 @@ async function clusterCore(
   metrics: Metrics,
   points: PointSink | undefined,
   webhooks: WebhookSender,
+  disconnect: (twin: string, credential: string) => void,
 ): Promise<Core> {
-  const cluster = await startCluster(cfg, { http: "", mqtt: null }, points, log, metrics, webhooks);
+  const cluster = await startCluster(cfg, { http: "", mqtt: null }, points, log, metrics, {
+    webhooks,
+    disconnect,
+  });
   return {
     host: cluster.host,
     twins: cluster.twins,
     profiles: cluster.profiles,
+    deviceAuth: cluster.deviceAuth,
     transport: cluster.transport,
     ingest: cluster.ingest,
     cluster,
@@ -165,9 +184,11 @@ export async function startNode(
     logger: log.child("webhooks"),
     onOutcome: (o) => metrics.webhooks.inc({ outcome: o.kind }),
   });
+  const disconnect = (twin: string, credential: string) =>
+    void broker?.disconnect(twin, credential);
   const core = cfg.natsUrl
-    ? await clusterCore(cfg, log, metrics, influx, webhooks)
-    : await singleCore(cfg, log, metrics, influx, downlink, webhooks);
+    ? await clusterCore(cfg, log, metrics, influx, webhooks, disconnect)
+    : await singleCore(cfg, log, metrics, influx, downlink, webhooks, disconnect);
 
   if (cfg.mqtt.port !== null) {
     broker = await startBroker({
@@ -176,6 +197,7 @@ export async function startNode(
       ingest: core.ingest,
       logger: log.child("mqtt"),
       metrics,
+      auth: cfg.mqtt.auth ? core.deviceAuth : undefined,
     });
     const b = broker;
     const n = await core.republish((id, d) => b.publishDesired(id, d));
@@ -199,6 +221,7 @@ export async function startNode(
       : undefined,
     ready: () => !stopping && core.ready(),
     extra: {
+      "/v1/twins": credentialRoutes(core.deviceAuth, core.twins),
       "/v1/profiles": profileRoutes(core.profiles),
       "/v1/alarms": alarmRoutes(core.twins),
       ...(core.cluster ? { "/v1/cluster": clusterRoutes(core.cluster) } : {}),

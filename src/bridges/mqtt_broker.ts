@@ -9,10 +9,15 @@
  * InfluxDB; they are counted by reason and logged once per device per minute.
  * @module
  */
-import { Aedes, type AuthorizePublishHandler } from "aedes";
+import { Aedes, type AuthorizePublishHandler, type Client } from "aedes";
 import { createServer, type Server } from "node:net";
 import { Buffer } from "node:buffer";
-import { parseDeviceBody, parseDeviceTopic, type RejectReason } from "../../actors/validate.ts";
+import {
+  isValidTwinId,
+  parseDeviceBody,
+  parseDeviceTopic,
+  type RejectReason,
+} from "../../actors/validate.ts";
 import type { IngestPort } from "./ingest.ts";
 import type { Logger } from "../obs/log.ts";
 import type { Metrics } from "../obs/metrics.ts";
@@ -22,6 +27,13 @@ export interface Broker extends AsyncDisposable {
   port: number;
   /** Publish a twin's desired state to its device: retained, QoS 1. */
   publishDesired(id: string, desired: unknown): Promise<void>;
+  /** Disconnect the devices of `twin` connected with credential `credential`; how many. */
+  disconnect(twin: string, credential: string): number;
+}
+
+/** Device authentication: the credential id a token belongs to for a twin, or null. */
+export interface DeviceVerifier {
+  verify(twin: string, token: string): Promise<string | null>;
 }
 
 /** Options of {@linkcode startBroker}. */
@@ -31,6 +43,32 @@ export interface BrokerOptions {
   ingest: IngestPort;
   logger: Logger;
   metrics: Metrics;
+  /**
+   * With it, devices must authenticate (username = twin id, password = token) and may touch
+   * only their own twin's topics.
+   */
+  auth?: DeviceVerifier;
+}
+
+/** What an authenticated device is: its twin and credential (kept on the aedes client). */
+interface Identity {
+  twin: string;
+  credential: string;
+}
+
+const identities = new WeakMap<object, Identity>();
+
+/** Topic kinds a device may publish to its own twin. */
+const DEVICE_PUBLISH = new Set(["telemetry", "reported", "status", "command_result"]);
+
+/** True when an authenticated device of `twin` may subscribe to `filter`. */
+export function deviceMaySubscribe(twin: string, filter: string): boolean {
+  const own = `twins/${twin}/`;
+  if (!filter.startsWith(own)) return false;
+  const rest = filter.slice(own.length);
+  if (rest === "desired" || rest === "commands/+") return true;
+  // one command: commands/{cmdId} with no wildcard
+  return /^commands\/[^/+#]+$/.test(rest);
 }
 
 const DROP_TOPIC = "$SYS/twinmill/rejected";
@@ -80,6 +118,15 @@ export async function startBroker(o: BrokerOptions): Promise<Broker> {
       reject(packet, key, t);
       return cb(null);
     }
+    if (o.auth) {
+      const me = client ? identities.get(client) : undefined;
+      if (!me || t.twin !== me.twin || !DEVICE_PUBLISH.has(t.kind)) {
+        // MQTT 3.1.1 has no negative PUBACK: acknowledged and dropped, as mosquitto does
+        aclDenied(me?.twin ?? key, "publish", packet.topic);
+        reject(packet, me?.twin ?? key, "acl_denied");
+        return cb(null);
+      }
+    }
     const payload = packet.payload instanceof Uint8Array
       ? packet.payload
       : Buffer.from(String(packet.payload));
@@ -104,18 +151,84 @@ export async function startBroker(o: BrokerOptions): Promise<Broker> {
     );
   };
 
+  const lastDenied = new Map<string, number>();
+  const aclDenied = (twin: string, action: "publish" | "subscribe", topic: string) => {
+    m.aclDenials.inc({ action });
+    const now = Date.now();
+    const k = `${twin}\u0000${action}`;
+    if ((lastDenied.get(k) ?? 0) + 60_000 <= now) {
+      if (lastDenied.size > 10_000) lastDenied.clear();
+      lastDenied.set(k, now);
+      log.warn("device denied by the ACL", { device: twin, action, topic: topic.slice(0, 200) });
+    }
+  };
+  const authFailed = (client: { id: string }, username: string | undefined, reason: string) => {
+    m.authFailures.inc({ reason });
+    const now = Date.now();
+    const k = `${username ?? ""}\u0000${reason}`;
+    if ((lastDenied.get(k) ?? 0) + 60_000 <= now) {
+      lastDenied.set(k, now);
+      // never the password
+      log.warn("device authentication failed", {
+        device: username?.slice(0, 128),
+        client: client.id.slice(0, 128),
+        reason,
+      });
+    }
+  };
+  const authenticate = (
+    client: { id: string },
+    username: string | undefined,
+    password: Buffer | undefined,
+    done: (error: (Error & { returnCode: 4 | 5 }) | null, success: boolean | null) => void,
+  ) => {
+    const refuse = (reason: string) => {
+      authFailed(client, username, reason);
+      const err = Object.assign(new Error("Bad username or password"), { returnCode: 4 as const });
+      done(err, false);
+    };
+    if (!o.auth) return done(null, true);
+    if (!username || !password || password.length === 0) return refuse("missing_credentials");
+    if (!isValidTwinId(username)) return refuse("bad_username");
+    o.auth.verify(username, password.toString()).then(
+      (credential) => {
+        if (!credential) return refuse("bad_credentials");
+        identities.set(client, { twin: username, credential });
+        done(null, true);
+      },
+      (err) => {
+        log.error("cannot check device credentials", { device: username, err });
+        const e = Object.assign(new Error("Server unavailable"), { returnCode: 3 as const });
+        done(e as unknown as Error & { returnCode: 4 }, false);
+      },
+    );
+  };
+
   const aedes = await Aedes.createBroker({
     authorizePublish,
-    // nobody may watch the diverted rejects (negative SUBACK, 0x80)
-    authorizeSubscribe: (_client, sub, cb) => cb(null, matchesDropTopic(sub.topic) ? null : sub),
+    authenticate: authenticate as never,
+    // nobody may watch the diverted rejects (negative SUBACK, 0x80); with device auth, a
+    // device may subscribe only to its own desired state and commands
+    authorizeSubscribe: (client, sub, cb) => {
+      if (matchesDropTopic(sub.topic)) return cb(null, null);
+      if (o.auth) {
+        const me = identities.get(client);
+        if (!me || !deviceMaySubscribe(me.twin, sub.topic)) {
+          aclDenied(me?.twin ?? client.id, "subscribe", sub.topic);
+          return cb(null, null);
+        }
+      }
+      cb(null, sub);
+    },
     queueLimit: 1000,
     // A subscriber that stops reading must not stall delivery, and with it the PUBACKs of
     // every device (aedes waits for delivery before reading a connection's next packets).
     drainTimeout: 5000,
     concurrency: 1000,
   });
-  aedes.on("client", () => m.mqttConnections.inc());
-  aedes.on("clientDisconnect", () => m.mqttConnections.dec());
+  const live = new Set<Client>();
+  aedes.on("client", (c) => (live.add(c), m.mqttConnections.inc()));
+  aedes.on("clientDisconnect", (c) => (live.delete(c), m.mqttConnections.dec()));
 
   const server: Server = createServer(aedes.handle);
   await new Promise<void>((resolve, rejectP) => {
@@ -144,6 +257,18 @@ export async function startBroker(o: BrokerOptions): Promise<Broker> {
           },
         );
       });
+    },
+    disconnect(twin, credential) {
+      let n = 0;
+      for (const c of live) {
+        const me = identities.get(c);
+        if (me && me.twin === twin && me.credential === credential) {
+          c.close();
+          n++;
+        }
+      }
+      if (n > 0) log.info("disconnected devices of a revoked credential", { twin, credential, n });
+      return n;
     },
     async [Symbol.asyncDispose]() {
       const closed = new Promise<void>((r) => server.close(() => r()));

@@ -12,6 +12,8 @@ import { withEventInterest } from "./interest.ts";
 import { profileName, Profiles } from "../rules/profiles.ts";
 import { jetstreamProfileStore } from "../rules/jetstream_profile_store.ts";
 import type { WebhookSender } from "../rules/webhook.ts";
+import { DeviceAuth } from "../security/device_auth.ts";
+import { jetstreamCredentialStore } from "../security/credentials.ts";
 import { jetstreamSnapshotStore } from "../persistence/jetstream_kv.ts";
 import { hostDefaults, type PointSink, TwinHost } from "../runtime/twin_host.ts";
 import { systemClock } from "../runtime/clock.ts";
@@ -40,6 +42,7 @@ export interface ClusterParts {
   members: KvMembership;
   leases: KvLeases;
   profiles: Profiles;
+  deviceAuth: DeviceAuth;
   /** Republish every persisted desired state to the local broker (start-up). */
   republishDesired(publish: (id: string, desired: JsonObject) => Promise<void>): Promise<number>;
   /** Deliver desired-state changes of any twin to the local broker. */
@@ -57,8 +60,13 @@ export async function startCluster(
   points: PointSink | undefined,
   log: Logger,
   metrics: Metrics,
-  webhooks?: WebhookSender,
+  extra: {
+    webhooks?: WebhookSender;
+    /** Disconnect this node's devices of a revoked credential. */
+    disconnect?(twin: string, credential: string): void;
+  } = {},
 ): Promise<ClusterParts> {
+  const { webhooks } = extra;
   const transport = await natsTransport({
     servers: cfg.natsUrl!,
     name: cfg.nodeId,
@@ -85,6 +93,19 @@ export async function startCluster(
     announce: (name) => transport.publish(subjects.profiles, { name, node: cfg.nodeId }),
   });
   metrics.profilesLoaded.set(await profiles.load());
+  const deviceAuth = new DeviceAuth({
+    store: await jetstreamCredentialStore(nc, { replicas }),
+    logger: log.child("credentials"),
+    clock: systemClock,
+    disconnect: extra.disconnect,
+    // every node drops its cached copy and disconnects its devices using it
+    announceRevoked: (twin, id) =>
+      transport.publish(subjects.revoked, { twin, id, node: cfg.nodeId }),
+  });
+  const revokedSub = transport.subscribe(subjects.revoked, (m) => {
+    const { twin, id, node } = m.data as { twin: string; id: string; node: string };
+    if (node !== cfg.nodeId) deviceAuth.revoked(twin, id);
+  });
   const profileSub = transport.subscribe(subjects.profiles, (m) => {
     const { name, node } = m.data as { name: string; node: string };
     if (node === cfg.nodeId) return;
@@ -234,6 +255,7 @@ export async function startCluster(
     downSub?.unsubscribe();
     nodeSub.unsubscribe();
     profileSub.unsubscribe();
+    revokedSub.unsubscribe();
     clearTimeout(armTimer);
     for (const c of consumers.values()) await c.stop();
     for (const s of served.values()) s.unsubscribe();
@@ -251,6 +273,7 @@ export async function startCluster(
     members,
     leases,
     profiles,
+    deviceAuth,
     async republishDesired(publish) {
       let n = 0;
       for await (const s of host.withDesired()) {

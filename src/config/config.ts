@@ -134,12 +134,6 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       `binding MQTT to non-loopback address "${e.TWINMILL_MQTT_HOST}" requires device authentication on`,
     );
   }
-  if (mqttAuth) {
-    throw new ConfigError(
-      "TWINMILL_MQTT_AUTH",
-      "device authentication is not available in this version; bind MQTT to loopback",
-    );
-  }
   if (e.NATS_URL !== undefined) {
     for (const u of e.NATS_URL.split(",")) {
       if (!/^(nats|tls|ws|wss):\/\/[^\s,]+$/.test(u.trim()) && !/^[\w.-]+:\d+$/.test(u.trim())) {

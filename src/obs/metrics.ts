@@ -165,6 +165,18 @@ export function createMetrics() {
       help: "Inbound messages not yet acknowledged on the shards this node owns",
       registers: r,
     }),
+    authFailures: new client.Counter({
+      name: "twinmill_mqtt_auth_failures_total",
+      help: "MQTT connects refused by device authentication, by reason",
+      labelNames: ["reason"] as const,
+      registers: r,
+    }),
+    aclDenials: new client.Counter({
+      name: "twinmill_mqtt_acl_denials_total",
+      help: "Device publishes and subscriptions refused by the ACL (another twin's topics)",
+      labelNames: ["action"] as const,
+      registers: r,
+    }),
     alarmTransitions: new client.Counter({
       name: "twinmill_alarm_transitions_total",
       help: "Alarm changes from profile rules, by change (raised, updated, cleared, acknowledged)",

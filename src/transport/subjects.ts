@@ -31,6 +31,8 @@ export const subjects = {
   downlink: (id: string) => `tm.down.${idToken(id)}`,
   /** A device profile changed on some node (the others reload it from the store). */
   profiles: "tm.profiles",
+  /** A device credential was revoked (every node disconnects its devices using it). */
+  revoked: "tm.creds.revoked",
   /** Every downlink subject. */
   downlinkAll: "tm.down.*",
 } as const;

@@ -1,0 +1,98 @@
+/**
+ * Device credential routes (`/v1/twins/{id}/credentials`): issue a token (shown once), list
+ * credential ids and times, revoke one (devices connected with it are disconnected at once).
+ * @module
+ */
+import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
+import type { DeviceAuth } from "../src/security/device_auth.ts";
+import type { TwinService } from "../src/runtime/twin_service.ts";
+import { TwinNotFoundError } from "../src/errors.ts";
+import { errors, IdParam, notFound } from "./schemas.ts";
+import { validationHook } from "./validation.ts";
+
+const iso = (ms: number) => new Date(ms).toISOString();
+
+const Issued = z.object({
+  id: z.string(),
+  credentials: z.object({
+    type: z.literal("token"),
+    username: z.string(),
+    token: z.string().openapi({ description: "Shown only in this answer; store it on the device" }),
+  }),
+  createdAt: z.string(),
+}).openapi("IssuedCredential");
+
+const Info = z.object({
+  id: z.string(),
+  createdAt: z.string(),
+  lastUsedAt: z.string().nullable().openapi({
+    description: "Last MQTT connect with it on the node that answers, since it started",
+  }),
+}).openapi("Credential");
+
+const CredParams = IdParam.extend({
+  credId: z.string().regex(/^cred_[0-9a-f]{12}$/, "credential id looks like cred_0123456789ab")
+    .openapi({ param: { name: "credId", in: "path" } }),
+});
+
+const json = (schema: z.ZodType, description: string) => ({
+  description,
+  content: { "application/json": { schema } },
+});
+
+const create = createRoute({
+  method: "post",
+  path: "/{id}/credentials",
+  tags: ["security"],
+  summary: "Issue a device token (username = twin id); the token is shown once",
+  request: { params: IdParam },
+  responses: { 201: json(Issued, "The credential, with its token"), ...errors(400, 404) },
+});
+
+const list = createRoute({
+  method: "get",
+  path: "/{id}/credentials",
+  tags: ["security"],
+  summary: "List a twin's credentials (never the tokens)",
+  request: { params: IdParam },
+  responses: { 200: json(z.object({ items: z.array(Info) }), "Credentials"), ...errors(400) },
+});
+
+const revoke = createRoute({
+  method: "delete",
+  path: "/{id}/credentials/{credId}",
+  tags: ["security"],
+  summary: "Revoke a credential; devices connected with it are disconnected at once",
+  request: { params: CredParams },
+  responses: {
+    204: { description: "Revoked" },
+    ...errors(400),
+    ...notFound("Credential"),
+  },
+});
+
+/** Credential routes, mounted at `/v1/twins`. */
+export function credentialRoutes(auth: DeviceAuth, twins: TwinService): OpenAPIHono {
+  const app = new OpenAPIHono({ defaultHook: validationHook });
+  app.openapi(create, async (c) => {
+    const { id } = c.req.valid("param");
+    if (!(await twins.get(id))) throw new TwinNotFoundError(id);
+    const issued = await auth.create(id);
+    return c.json({ ...issued, createdAt: iso(issued.createdAt) }, 201);
+  });
+  app.openapi(list, async (c) => {
+    const { id } = c.req.valid("param");
+    const items = (await auth.list(id)).map((x) => ({
+      id: x.id,
+      createdAt: iso(x.createdAt),
+      lastUsedAt: x.lastUsedAt === null ? null : iso(x.lastUsedAt),
+    }));
+    return c.json({ items }, 200);
+  });
+  app.openapi(revoke, async (c) => {
+    const { id, credId } = c.req.valid("param");
+    await auth.revoke(id, credId);
+    return c.body(null, 204);
+  });
+  return app;
+}
