@@ -70,3 +70,27 @@ export class AlarmNotFoundError extends TwinmillError {
     super("alarm_not_found", 404, `Alarm "${id}" not found`);
   }
 }
+
+/** Missing or invalid credentials (401). */
+export class UnauthorizedError extends TwinmillError {
+  override name = "UnauthorizedError";
+  constructor(message = "Authentication required: send Authorization: Bearer <API key or JWT>") {
+    super("unauthorized", 401, message);
+  }
+}
+
+/** Authenticated, but the role or site scope does not allow it (403). */
+export class ForbiddenError extends TwinmillError {
+  override name = "ForbiddenError";
+  constructor(message: string) {
+    super("forbidden", 403, message);
+  }
+}
+
+/** Too many requests or messages (429); retry after `retryAfterSec`. */
+export class RateLimitedError extends TwinmillError {
+  override name = "RateLimitedError";
+  constructor(readonly retryAfterSec: number, message = "Too many requests; retry later") {
+    super("rate_limited", 429, message);
+  }
+}
