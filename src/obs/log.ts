@@ -1,9 +1,25 @@
 /**
  * JSON-lines logger on stderr. One line per event: `{"ts","level","mod","msg",...fields}`.
  *
- * Secrets never go through here: callers log ids, never passwords, tokens or keys.
+ * Secrets never go through here: callers log ids, never passwords, tokens or keys. As a
+ * second line of defence, any field whose name looks like a secret (`token`, `password`,
+ * `secret`, `authorization`, `apiKey`, `cookie`…) is written as `[redacted]`, at any depth.
  * @module
  */
+
+const SECRET_FIELD = /token|passw|secret|authori[sz]ation|api[-_]?key|cookie/i;
+
+/** A copy of `v` with secret-looking fields replaced by `[redacted]` (depth ≤ 4). */
+export function redact(v: unknown, depth = 0): unknown {
+  if (v instanceof Error) return { name: v.name, message: v.message };
+  if (v === null || typeof v !== "object" || depth > 4) return v;
+  if (Array.isArray(v)) return v.map((x) => redact(x, depth + 1));
+  const out: Record<string, unknown> = {};
+  for (const [k, x] of Object.entries(v)) {
+    out[k] = SECRET_FIELD.test(k) ? "[redacted]" : redact(x, depth + 1);
+  }
+  return out;
+}
 
 /** Log levels, most verbose first. */
 export const LEVELS = ["debug", "info", "warn", "error"] as const;
@@ -44,7 +60,7 @@ export function createLogger(level: Level = "info", mod = "twinmill", sink = std
     const rec: Record<string, unknown> = { ts: new Date().toISOString(), level: lvl, mod, msg };
     if (fields) {
       for (const [k, v] of Object.entries(fields)) {
-        rec[k] = v instanceof Error ? { name: v.name, message: v.message } : v;
+        rec[k] = SECRET_FIELD.test(k) ? "[redacted]" : redact(v);
       }
     }
     sink(JSON.stringify(rec));
