@@ -219,7 +219,7 @@ Deno.test("OpenAPI document has the alarm paths and the Alarm schema", () => {
   const list = doc.paths["/v1/alarms"].get!;
   assert.deepEqual(
     (list.parameters ?? []).map((p) => "name" in p ? p.name : "").sort(),
-    ["cursor", "limit", "severity", "state", "twin"],
+    ["cursor", "limit", "severity", "site", "state", "twin"],
   );
   const ack = doc.paths["/v1/alarms/{id}/ack"].post!;
   assert.deepEqual(Object.keys(ack.responses).sort(), ["200", "400", "404"]);

@@ -19,6 +19,7 @@ import type { Transport } from "../src/transport/port.ts";
 import type { Metrics } from "../src/obs/metrics.ts";
 import type { Logger } from "../src/obs/log.ts";
 import { validationHook } from "./validation.ts";
+import { authMiddleware, type AuthOptions } from "./auth.ts";
 
 /** What the gateway needs. */
 export interface AppDeps {
@@ -28,6 +29,8 @@ export interface AppDeps {
   logger: Logger;
   history?: HistorySource;
   ready(): boolean;
+  /** Authentication, roles, scopes and rate limits of `/v1/*` (none: anonymous admin). */
+  auth?: AuthOptions;
   /** More route modules by mount path (e.g. `/v1/cluster` in cluster mode). */
   // deno-lint-ignore no-explicit-any
   extra?: Record<string, Hono<any, any, any>>;
@@ -72,6 +75,7 @@ export function createApp(d: AppDeps): OpenAPIHono {
       },
     }),
   );
+  if (d.auth) app.use("/v1/*", authMiddleware(d.auth));
   app.route("/", healthRoutes(d.metrics, d.ready));
   app.route("/v1/twins", twinRoutes(d.host, d.history));
   for (const [path, routes] of Object.entries(d.extra ?? {})) app.route(path, routes);

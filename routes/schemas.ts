@@ -186,6 +186,9 @@ export const AlarmQueryParams = z.object({
   state: z.enum(["active", "acknowledged", "cleared"]).optional(),
   twin: z.string().regex(TWIN_ID_RE, "twin must be 1-128 of A-Z a-z 0-9 _ - . :").optional(),
   severity: z.enum(SEVERITIES).optional(),
+  site: z.string().min(1).max(128).optional().openapi({
+    description: "Only twins whose site attribute is this (required for site-scoped callers)",
+  }),
   limit: z.coerce.number().int().min(1).max(1000).default(100),
   cursor: z.string().min(1).max(1024).optional().openapi({
     description: "The `next` of the previous page",

@@ -30,6 +30,9 @@ import { systemClock } from "./runtime/clock.ts";
 import { DeviceAuth } from "./security/device_auth.ts";
 import { denoKvCredentialStore } from "./security/credentials.ts";
 import { credentialRoutes } from "../routes/credentials.ts";
+import { type AuthOptions, keyId, ticketRoutes, Tickets } from "../routes/auth.ts";
+import { createJwtVerifier } from "./security/jwt.ts";
+import { RateLimiter } from "./security/rate_limit.ts";
 
 /** A running node. */
 export interface TwinmillNode extends AsyncDisposable {
@@ -198,6 +201,8 @@ export async function startNode(
       logger: log.child("mqtt"),
       metrics,
       auth: cfg.mqtt.auth ? core.deviceAuth : undefined,
+      maxConnections: cfg.maxConnections,
+      limiter: cfg.deviceRate > 0 ? new RateLimiter({ rate: cfg.deviceRate }) : undefined,
     });
     const b = broker;
     const n = await core.republish((id, d) => b.publishDesired(id, d));
@@ -205,8 +210,45 @@ export async function startNode(
     core.cluster?.onDownlink(downlink);
   }
 
+  const tickets = new Tickets();
+  const httpLog = log.child("http");
+  const auth: AuthOptions = {
+    apiKeys: cfg.apiKeys,
+    jwt: cfg.jwt
+      ? await createJwtVerifier({
+        secret: cfg.jwt.secret,
+        publicKeyPem: cfg.jwt.publicKeyFile
+          ? await Deno.readTextFile(cfg.jwt.publicKeyFile)
+          : undefined,
+        jwksPath: cfg.jwt.jwksFile,
+        issuer: cfg.jwt.issuer,
+        audience: cfg.jwt.audience,
+      })
+      : undefined,
+    tickets,
+    twins: core.twins,
+    limiter: new RateLimiter({ rate: cfg.httpRate }),
+    denied: (c, who, status, reason) => {
+      metrics.authDenied.inc({ status: String(status) });
+      if (status === 429) metrics.rateLimited.inc({ what: "http_request" });
+      httpLog.warn("request refused", {
+        status,
+        reason,
+        principal: who,
+        method: c.req.method,
+        path: c.req.path.slice(0, 200),
+      });
+    },
+  };
+  if (cfg.apiKeys.size > 0) {
+    log.info("API keys loaded", {
+      keys: [...cfg.apiKeys].map(([k, v]) => ({ id: keyId(k), role: v.role, site: v.site })),
+    });
+  }
+
   let stopping = false;
   const app = createApp({
+    auth,
     host: core.twins,
     transport: core.transport,
     metrics,
@@ -222,6 +264,7 @@ export async function startNode(
     ready: () => !stopping && core.ready(),
     extra: {
       "/v1/twins": credentialRoutes(core.deviceAuth, core.twins),
+      "/v1/stream": ticketRoutes(tickets),
       "/v1/profiles": profileRoutes(core.profiles),
       "/v1/alarms": alarmRoutes(core.twins),
       ...(core.cluster ? { "/v1/cluster": clusterRoutes(core.cluster) } : {}),

@@ -21,6 +21,7 @@ import {
 import type { IngestPort } from "./ingest.ts";
 import type { Logger } from "../obs/log.ts";
 import type { Metrics } from "../obs/metrics.ts";
+import type { RateLimiter } from "../security/rate_limit.ts";
 
 /** A running broker. */
 export interface Broker extends AsyncDisposable {
@@ -48,6 +49,10 @@ export interface BrokerOptions {
    * only their own twin's topics.
    */
   auth?: DeviceVerifier;
+  /** Most connections at once; more are refused (CONNACK 3). Default: no limit. */
+  maxConnections?: number;
+  /** Per-connection message rate; over it, the device is disconnected (it resends later). */
+  limiter?: RateLimiter;
 }
 
 /** What an authenticated device is: its twin and credential (kept on the aedes client). */
@@ -113,6 +118,16 @@ export async function startBroker(o: BrokerOptions): Promise<Broker> {
   const authorizePublish: AuthorizePublishHandler = (client, packet, cb) => {
     const at = Date.now();
     const key = client?.id ?? "unknown";
+    if (o.limiter && client && o.limiter.take(client.id) > 0) {
+      // no PUBACK: the device is disconnected and resends once it reconnects
+      m.rateLimited.inc({ what: "mqtt_message" });
+      const twin = identities.get(client)?.twin ?? key;
+      if ((lastLogged.get(`rate\u0000${twin}`) ?? 0) + 60_000 <= at) {
+        lastLogged.set(`rate\u0000${twin}`, at);
+        log.warn("device over its message rate; disconnected", { device: twin });
+      }
+      return cb(new Error("rate limited"));
+    }
     const t = parseDeviceTopic(packet.topic);
     if (typeof t === "string") {
       reject(packet, key, t);
@@ -151,6 +166,7 @@ export async function startBroker(o: BrokerOptions): Promise<Broker> {
     );
   };
 
+  const live = new Set<Client>();
   const lastDenied = new Map<string, number>();
   const aclDenied = (twin: string, action: "publish" | "subscribe", topic: string) => {
     m.aclDenials.inc({ action });
@@ -206,6 +222,14 @@ export async function startBroker(o: BrokerOptions): Promise<Broker> {
 
   const aedes = await Aedes.createBroker({
     authorizePublish,
+    preConnect: (_client, _packet, cb) => {
+      if (o.maxConnections !== undefined && live.size >= o.maxConnections) {
+        m.rateLimited.inc({ what: "mqtt_connection" });
+        const err = Object.assign(new Error("Server unavailable"), { returnCode: 3 });
+        return cb(err, false);
+      }
+      cb(null, true);
+    },
     authenticate: authenticate as never,
     // nobody may watch the diverted rejects (negative SUBACK, 0x80); with device auth, a
     // device may subscribe only to its own desired state and commands
@@ -226,7 +250,6 @@ export async function startBroker(o: BrokerOptions): Promise<Broker> {
     drainTimeout: 5000,
     concurrency: 1000,
   });
-  const live = new Set<Client>();
   aedes.on("client", (c) => (live.add(c), m.mqttConnections.inc()));
   aedes.on("clientDisconnect", (c) => (live.delete(c), m.mqttConnections.dec()));
 

@@ -5,6 +5,7 @@
  * @module
  */
 import { z } from "zod";
+import { type Role, ROLES } from "../security/principal.ts";
 import { hostname } from "node:os";
 
 /** A configuration problem, naming the variable. */
@@ -69,6 +70,14 @@ const schema = z.object({
   INFLUX_BUCKET: z.string().optional(),
   INFLUX_DB: z.string().min(1).default("twinmill"),
   TWINMILL_API_KEYS: z.string().optional(),
+  TWINMILL_JWT_SECRET: z.string().min(32, "must be at least 32 characters").optional(),
+  TWINMILL_JWT_PUBLIC_KEY_FILE: z.string().optional(),
+  TWINMILL_JWT_JWKS_FILE: z.string().optional(),
+  TWINMILL_JWT_ISSUER: z.string().optional(),
+  TWINMILL_JWT_AUDIENCE: z.string().optional(),
+  TWINMILL_HTTP_RATE: int(200, 1, 1_000_000),
+  TWINMILL_DEVICE_RATE: int(0, 0, 1_000_000),
+  TWINMILL_MAX_CONNECTIONS: int(10_000, 1, 1_000_000),
   TWINMILL_LOG: z.enum(["debug", "info", "warn", "error"], {
     message: "must be debug, info, warn or error",
   }).default("info"),
@@ -92,7 +101,21 @@ export interface Config {
     bucket?: string;
     db: string;
   };
-  apiKeys?: string;
+  /** API keys by key: role and optional site scope. */
+  apiKeys: Map<string, { role: Role; site?: string }>;
+  jwt?: {
+    secret?: string;
+    publicKeyFile?: string;
+    jwksFile?: string;
+    issuer?: string;
+    audience?: string;
+  };
+  /** Requests per second per API key / JWT subject (burst: 2 s worth). */
+  httpRate: number;
+  /** Messages per second per MQTT connection (burst: 2 s worth); 0 = no limit. */
+  deviceRate: number;
+  /** MQTT connections this node takes at most. */
+  maxConnections: number;
   log: "debug" | "info" | "warn" | "error";
   /** Idle time before a twin is passivated (ms). */
   idleMs: number;
@@ -107,6 +130,39 @@ export function isLoopback(h: string): boolean {
   return LOOPBACK.has(h) || h.startsWith("127.");
 }
 
+/**
+ * `key:role` or `key:role:site` entries, comma separated. Keys are at least 16 characters of
+ * `A-Z a-z 0-9 _ - .`; the error never repeats a key.
+ */
+function parseApiKeys(v: string | undefined): Map<string, { role: Role; site?: string }> {
+  const out = new Map<string, { role: Role; site?: string }>();
+  if (!v) return out;
+  for (const [i, raw] of v.split(",").entries()) {
+    const entry = raw.trim();
+    if (!entry) continue;
+    const [key, role, site, ...rest] = entry.split(":");
+    const where = `entry ${i + 1}`;
+    if (!/^[A-Za-z0-9_.-]{16,}$/.test(key ?? "")) {
+      throw new ConfigError(
+        "TWINMILL_API_KEYS",
+        `${where}: a key must be at least 16 of A-Z a-z 0-9 _ - .`,
+      );
+    }
+    if (!(ROLES as readonly string[]).includes(role ?? "")) {
+      throw new ConfigError(
+        "TWINMILL_API_KEYS",
+        `${where}: role must be viewer, operator or admin`,
+      );
+    }
+    if (rest.length > 0 || site === "") {
+      throw new ConfigError("TWINMILL_API_KEYS", `${where}: use key:role or key:role:site`);
+    }
+    if (out.has(key)) throw new ConfigError("TWINMILL_API_KEYS", `${where}: key given twice`);
+    out.set(key, site === undefined ? { role: role as Role } : { role: role as Role, site });
+  }
+  return out;
+}
+
 /** Parse and check the environment. Throws {@linkcode ConfigError}. */
 export function loadConfig(env: Record<string, string | undefined>): Config {
   const clean = Object.fromEntries(
@@ -118,12 +174,23 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     throw new ConfigError(String(issue.path[0]), issue.message);
   }
   const e = r.data;
-  if (!isLoopback(e.TWINMILL_HTTP_HOST)) {
+  const apiKeys = parseApiKeys(e.TWINMILL_API_KEYS);
+  const jwtSources = [
+    e.TWINMILL_JWT_SECRET,
+    e.TWINMILL_JWT_PUBLIC_KEY_FILE,
+    e.TWINMILL_JWT_JWKS_FILE,
+  ]
+    .filter((x) => x !== undefined);
+  if (jwtSources.length > 1) {
+    throw new ConfigError(
+      "TWINMILL_JWT_SECRET",
+      "set only one of TWINMILL_JWT_SECRET, TWINMILL_JWT_PUBLIC_KEY_FILE, TWINMILL_JWT_JWKS_FILE",
+    );
+  }
+  if (!isLoopback(e.TWINMILL_HTTP_HOST) && apiKeys.size === 0 && jwtSources.length === 0) {
     throw new ConfigError(
       "TWINMILL_HTTP_HOST",
-      e.TWINMILL_API_KEYS
-        ? "API key authentication is not available in this version; bind HTTP to loopback"
-        : `binding to non-loopback address "${e.TWINMILL_HTTP_HOST}" requires API keys (TWINMILL_API_KEYS) or JWT auth`,
+      `binding to non-loopback address "${e.TWINMILL_HTTP_HOST}" requires API keys (TWINMILL_API_KEYS) or JWT auth`,
     );
   }
   const mqttAuth = e.TWINMILL_MQTT_AUTH === "on" ||
@@ -167,7 +234,17 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
         db: e.INFLUX_DB,
       }
       : undefined,
-    apiKeys: e.TWINMILL_API_KEYS,
+    apiKeys,
+    jwt: jwtSources.length === 0 ? undefined : {
+      secret: e.TWINMILL_JWT_SECRET,
+      publicKeyFile: e.TWINMILL_JWT_PUBLIC_KEY_FILE,
+      jwksFile: e.TWINMILL_JWT_JWKS_FILE,
+      issuer: e.TWINMILL_JWT_ISSUER,
+      audience: e.TWINMILL_JWT_AUDIENCE,
+    },
+    httpRate: e.TWINMILL_HTTP_RATE,
+    deviceRate: e.TWINMILL_DEVICE_RATE,
+    maxConnections: e.TWINMILL_MAX_CONNECTIONS,
     log: e.TWINMILL_LOG,
     idleMs: e.TWINMILL_IDLE_SECONDS * 1000,
     maxPending: e.TWINMILL_MAX_PENDING,

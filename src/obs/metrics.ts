@@ -177,6 +177,18 @@ export function createMetrics() {
       labelNames: ["action"] as const,
       registers: r,
     }),
+    rateLimited: new client.Counter({
+      name: "twinmill_rate_limited_total",
+      help: "Requests, messages and connections refused by a rate or connection limit",
+      labelNames: ["what"] as const,
+      registers: r,
+    }),
+    authDenied: new client.Counter({
+      name: "twinmill_http_auth_denied_total",
+      help: "HTTP requests refused: 401 unauthenticated, 403 role or site scope, 429 rate",
+      labelNames: ["status"] as const,
+      registers: r,
+    }),
     alarmTransitions: new client.Counter({
       name: "twinmill_alarm_transitions_total",
       help: "Alarm changes from profile rules, by change (raised, updated, cleared, acknowledged)",

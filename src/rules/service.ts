@@ -62,6 +62,8 @@ export interface AlarmQuery {
   state?: Alarm["state"];
   twin?: string;
   severity?: Alarm["severity"];
+  /** Only twins whose `site` attribute is this. */
+  site?: string;
   limit: number;
   /** Opaque: the `next` of the previous page. */
   cursor?: string;

@@ -79,7 +79,9 @@ export async function listAlarms(
     (q.severity === undefined || a.severity === q.severity);
   /** Adds a twin's alarms past `skip`; returns the cursor if the page filled up. */
   const take = (r: TwinRecord, skip: number): string | undefined => {
-    const all = alarmsOf(fresh(r)).sort((a, b) => a.raisedAt - b.raisedAt);
+    const rec = fresh(r);
+    if (q.site !== undefined && rec.state.attributes.site !== q.site) return undefined;
+    const all = alarmsOf(rec).sort((a, b) => a.raisedAt - b.raisedAt);
     for (let i = skip; i < all.length; i++) {
       if (!ok(all[i])) continue;
       items.push(all[i]);

@@ -43,7 +43,7 @@ export interface JwtVerifier {
 
 const MIN_SECRET_BYTES = 32;
 const MIN_RSA_BITS = 2048;
-type Key = Uint8Array | CryptoKey | JWTVerifyGetKey;
+type Key = Uint8Array | SpkiKey | JWTVerifyGetKey;
 
 /**
  * Builds a verifier; throws an `Error` when the options are unusable (no or several key
@@ -105,10 +105,13 @@ export async function createJwtVerifier(opts: JwtOptions): Promise<JwtVerifier> 
   };
 }
 
+/** What `importSPKI` gives (the Web Crypto key type, as jose declares it). */
+type SpkiKey = Awaited<ReturnType<typeof importSPKI>>;
+
 /** Imports an SPKI PEM as RS256 or, failing that, ES256 (P-256). */
-async function importPem(pem: string): Promise<[CryptoKey, string[]]> {
+async function importPem(pem: string): Promise<[SpkiKey, string[]]> {
   for (const alg of ["RS256", "ES256"]) {
-    let key: CryptoKey;
+    let key: SpkiKey;
     try {
       key = await importSPKI(pem, alg);
     } catch {

@@ -9,11 +9,13 @@ const now = () => Math.floor(Date.now() / 1000);
 
 async function sign(
   payload: JWTPayload,
-  key: CryptoKey | Uint8Array,
+  key: Parameters<SignJWT["sign"]>[0] | Awaited<ReturnType<typeof generateKeyPair>>["privateKey"],
   alg = "HS256",
   header: Record<string, unknown> = {},
 ): Promise<string> {
-  return await new SignJWT(payload).setProtectedHeader({ ...header, alg }).sign(key);
+  return await new SignJWT(payload).setProtectedHeader({ ...header, alg }).sign(
+    key as Parameters<SignJWT["sign"]>[0],
+  );
 }
 
 function b64url(value: unknown): string {

@@ -1,0 +1,203 @@
+/**
+ * Application authentication and authorisation for `/v1/*`: API keys (`TWINMILL_API_KEYS`,
+ * `key:role` or `key:role:site`) and JWT bearer tokens; roles by route class; site scopes
+ * checked against the twin's `site` attribute; short-lived single-use WebSocket tickets;
+ * per-principal rate limits. Without any key or JWT configured (only allowed on a loopback
+ * bind), every caller is the anonymous admin.
+ * @module
+ */
+import { createHash, randomBytes } from "node:crypto";
+import { type Context, Hono, type MiddlewareHandler } from "hono";
+import type { TwinService } from "../src/runtime/twin_service.ts";
+import { hasRole, inScope, type Principal, type Role } from "../src/security/principal.ts";
+import { ForbiddenError, RateLimitedError, UnauthorizedError } from "../src/errors.ts";
+import type { RateLimiter } from "../src/security/rate_limit.ts";
+import { parseAlarmId } from "../actors/rules/alarm.ts";
+
+/** Verifies a JWT (see `src/security/jwt.ts`). */
+export interface BearerVerifier {
+  verify(token: string): Promise<Principal>;
+}
+
+/** Single-use WebSocket tickets (browsers cannot set headers on a WebSocket). */
+export class Tickets {
+  readonly #t = new Map<string, { p: Principal; until: number }>();
+  constructor(readonly ttlMs = 60_000, readonly max = 10_000) {}
+
+  issue(p: Principal): { ticket: string; expiresAt: number } {
+    const now = Date.now();
+    for (const [k, v] of this.#t) if (v.until < now) this.#t.delete(k);
+    if (this.#t.size >= this.max) this.#t.delete(this.#t.keys().next().value!);
+    const ticket = randomBytes(24).toString("base64url");
+    const until = now + this.ttlMs;
+    this.#t.set(ticket, { p: { ...p, via: "ticket" }, until });
+    return { ticket, expiresAt: until };
+  }
+
+  /** The ticket's principal, once; null if unknown or expired. */
+  take(ticket: string): Principal | null {
+    const e = this.#t.get(ticket);
+    this.#t.delete(ticket);
+    return e && e.until >= Date.now() ? e.p : null;
+  }
+}
+
+/** Options of {@linkcode authMiddleware}. */
+export interface AuthOptions {
+  apiKeys: Map<string, { role: Role; site?: string }>;
+  jwt?: BearerVerifier;
+  tickets: Tickets;
+  twins: TwinService;
+  /** Per-principal request rate (authenticated callers only). */
+  limiter?: RateLimiter;
+  /** Called for every refused request (audit, metrics). */
+  denied?(c: Context, who: string, status: 401 | 403 | 429, reason: string): void;
+}
+
+/** What a route class requires. */
+interface Access {
+  role: Role;
+  /** The twin the request is about (site scope). */
+  twin?: string;
+  /** Only for principals without a site scope. */
+  unscoped?: boolean;
+  /** A list: a scoped caller must filter by one of its sites. */
+  list?: boolean;
+  /** The stream: a scoped caller must name its twins. */
+  stream?: boolean;
+  /** `PUT /v1/twins/{id}`: the new attributes' site must be in scope too. */
+  provision?: boolean;
+}
+
+const seg = (s: string) => decodeURIComponent(s);
+
+/** The access a request needs, by method and path (under `/v1`). */
+export function accessOf(method: string, path: string): Access {
+  const p = path.replace(/\/+$/, "").split("/").slice(2); // after "/v1"
+  const [root, a, b] = p;
+  const read = method === "GET" || method === "HEAD";
+  switch (root) {
+    case "twins":
+      if (a === undefined) return read ? { role: "viewer", list: true } : { role: "admin" };
+      if (b === "credentials") return { role: "admin", twin: seg(a) };
+      if (b === "desired") return { role: read ? "viewer" : "operator", twin: seg(a) };
+      if (b === undefined && !read) return { role: "admin", twin: seg(a), provision: true };
+      return { role: read ? "viewer" : "admin", twin: seg(a) };
+    case "alarms":
+      if (a === undefined) return { role: "viewer", list: true };
+      return { role: "operator", twin: parseAlarmId(seg(a))?.twin ?? seg(a) };
+    case "stream":
+      if (a === "tickets") return { role: "viewer" };
+      return { role: "viewer", stream: true };
+    case "profiles":
+      return read ? { role: "viewer" } : { role: "admin", unscoped: true };
+    case "audit":
+      return { role: "admin", unscoped: true };
+    case "cluster":
+      return { role: "viewer" };
+    default:
+      return { role: "admin", unscoped: true };
+  }
+}
+
+/** A loggable id of an API key: a fingerprint, never the key. */
+export function keyId(key: string): string {
+  return `key:${createHash("sha256").update(key).digest("hex").slice(0, 12)}`;
+}
+
+/** Authenticate the caller of `c` (header, or `?ticket=` on the stream). */
+async function authenticate(o: AuthOptions, c: Context): Promise<Principal> {
+  if (o.apiKeys.size === 0 && !o.jwt) return { id: "anonymous", role: "admin", via: "anonymous" };
+  const ticket = c.req.query("ticket");
+  if (ticket && c.req.path.startsWith("/v1/stream")) {
+    const p = o.tickets.take(ticket);
+    if (!p) throw new UnauthorizedError("Unknown, used or expired stream ticket");
+    return p;
+  }
+  const h = c.req.header("authorization") ?? "";
+  const m = /^Bearer\s+(\S+)$/i.exec(h);
+  if (!m) throw new UnauthorizedError();
+  const token = m[1];
+  const k = o.apiKeys.get(token);
+  if (k) {
+    return k.site === undefined
+      ? { id: keyId(token), role: k.role, via: "api_key" }
+      : { id: keyId(token), role: k.role, sites: [k.site], via: "api_key" };
+  }
+  if (o.jwt && token.split(".").length === 3) return await o.jwt.verify(token);
+  throw new UnauthorizedError("Invalid API key or token");
+}
+
+/** The caller of a request that passed {@linkcode authMiddleware}. */
+export function principalOf(c: Context): Principal {
+  return c.get("principal" as never) as Principal;
+}
+
+/** The middleware for `/v1/*`. */
+export function authMiddleware(o: AuthOptions): MiddlewareHandler {
+  return async (c, next) => {
+    let p: Principal;
+    try {
+      p = await authenticate(o, c);
+    } catch (err) {
+      if (err instanceof UnauthorizedError) o.denied?.(c, "unknown", 401, err.message);
+      throw err;
+    }
+    if (o.limiter && p.via !== "anonymous") {
+      const wait = o.limiter.take(p.id);
+      if (wait > 0) {
+        o.denied?.(c, p.id, 429, "rate limited");
+        c.header("Retry-After", String(wait));
+        throw new RateLimitedError(wait);
+      }
+    }
+    const need = accessOf(c.req.method, c.req.path);
+    const deny = (why: string) => {
+      o.denied?.(c, p.id, 403, why);
+      return new ForbiddenError(why);
+    };
+    if (!hasRole(p.role, need.role)) {
+      throw deny(`Role ${p.role} may not do this; it needs ${need.role}`);
+    }
+    if (p.sites !== undefined) {
+      if (need.unscoped) throw deny("A site-scoped caller may not do this");
+      if (need.list && !p.sites.includes(c.req.query("site") ?? "")) {
+        throw deny(`Filter by your site: add site=${p.sites[0]}`);
+      }
+      if (need.stream) {
+        const ids = (c.req.query("twins") ?? "").split(",").filter(Boolean);
+        if (ids.length === 0) throw deny("A site-scoped stream must name its twins (twins=a,b)");
+        for (const id of ids) await checkTwin(o, p, id, deny);
+      }
+      if (need.twin !== undefined) await checkTwin(o, p, need.twin, deny);
+      if (need.provision) {
+        // provisioning: the new attributes must stay in scope
+        const body = await c.req.json().catch(() => null) as { attributes?: { site?: unknown } };
+        if (body && !inScope(p, body.attributes?.site)) throw deny("The twin's site must be yours");
+      }
+    }
+    c.set("principal" as never, p as never);
+    await next();
+  };
+}
+
+async function checkTwin(
+  o: AuthOptions,
+  p: Principal,
+  id: string,
+  deny: (why: string) => Error,
+): Promise<void> {
+  const twin = await o.twins.get(id).catch(() => null);
+  // a twin that does not exist yet: only provisioning can create it, checked on its body
+  if (twin && !inScope(p, twin.attributes.site)) throw deny(`Twin "${id}" is not in your sites`);
+}
+
+/** `POST /v1/stream/tickets`: a single-use ticket for `/v1/stream?ticket=` (60 s). */
+export function ticketRoutes(tickets: Tickets): Hono {
+  const app = new Hono();
+  app.post("/tickets", (c) => {
+    const t = tickets.issue(principalOf(c));
+    return c.json({ ticket: t.ticket, expiresAt: new Date(t.expiresAt).toISOString() }, 201);
+  });
+  return app;
+}

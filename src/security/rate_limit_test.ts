@@ -1,0 +1,15 @@
+import assert from "node:assert/strict";
+import { RateLimiter } from "./rate_limit.ts";
+
+Deno.test("rate limiter: a burst, then the rate; keys are independent; bounded", () => {
+  let now = 0;
+  const l = new RateLimiter({ rate: 10, burst: 20, maxKeys: 2, now: () => now });
+  for (let i = 0; i < 20; i++) assert.equal(l.take("a"), 0);
+  assert.equal(l.take("a"), 1, "empty: retry after a second at most");
+  assert.equal(l.take("b"), 0, "another key has its own bucket");
+  now += 500; // 5 tokens back
+  for (let i = 0; i < 5; i++) assert.equal(l.take("a"), 0);
+  assert.ok(l.take("a") > 0);
+  l.take("c"); // evicts the least recently used ("b")
+  for (let i = 0; i < 19; i++) assert.equal(l.take("b"), 0, "b starts full again");
+});
