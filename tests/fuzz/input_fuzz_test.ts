@@ -121,8 +121,28 @@ Deno.test("fuzz: HTTP bodies, paths and headers get a clear answer, never a 500"
     }),
     { numRuns: 300 },
   );
+  const attrs = fc.dictionary(
+    fc.string({ minLength: 1, maxLength: 10 }),
+    fc.oneof(fc.string({ maxLength: 10 }), fc.integer(), fc.boolean()),
+    { maxKeys: 4 },
+  ).map((attributes) => JSON.stringify({ attributes }));
+  const profile = fc.record({
+    rules: fc.array(
+      fc.record({
+        id: fc.stringMatching(/^[a-z]{1,8}$/),
+        kind: fc.constantFrom("threshold", "deadband", "stale", "expression", "bogus"),
+        field: fc.constantFrom("temp", "rpm", ""),
+        op: fc.constantFrom(">", "<", "=>"),
+        value: fc.oneof(fc.integer(), fc.string({ maxLength: 3 })),
+        band: fc.nat(),
+        seconds: fc.integer({ min: -1, max: 100 }),
+        expr: fc.constantFrom("temp > 1", "temp >", "(rpm / 0) > 1", "a && b"),
+      }, { requiredKeys: ["id", "kind"] }),
+      { maxLength: 3 },
+    ),
+  }).map((p) => JSON.stringify(p));
   await fc.assert(
-    fc.asyncProperty(fc.json({ maxDepth: 5 }), async (body) => {
+    fc.asyncProperty(fc.oneof(fc.json({ maxDepth: 5 }), attrs, profile), async (body) => {
       await clear(
         await t.a.request("/v1/twins/press-1", {
           method: "PUT",
@@ -152,5 +172,5 @@ Deno.test("fuzz: HTTP bodies, paths and headers get a clear answer, never a 500"
     { numRuns: 300 },
   );
   // the inputs reached the handlers: some were accepted, some refused
-  assert.ok(seen.ok > 50 && seen.refused > 50, JSON.stringify(seen));
+  assert.ok(seen.ok > 20 && seen.refused > 50, JSON.stringify(seen));
 });
