@@ -33,6 +33,7 @@ if (import.meta.main) {
   log.info("ready", {
     httpPort: node.httpPort,
     ...(node.mqttPort !== null ? { mqttPort: node.mqttPort } : {}),
+    ...(node.mqttsPort !== null ? { mqttsPort: node.mqttsPort } : {}),
     http: `http://${cfg.http.host}:${node.httpPort}`,
     mqtt: node.mqttPort !== null ? `mqtt://${cfg.mqtt.host}:${node.mqttPort}` : null,
     dataDir: cfg.dataDir,
@@ -47,4 +48,8 @@ if (import.meta.main) {
   };
   Deno.addSignalListener("SIGINT", stop);
   Deno.addSignalListener("SIGTERM", stop);
+  // SIGHUP: new TLS certificate and revoked serials, no restart
+  Deno.addSignalListener("SIGHUP", () => {
+    node.reload().catch((err) => log.error("reload failed", { error: String(err) }));
+  });
 }

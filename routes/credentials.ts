@@ -6,7 +6,8 @@
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import type { DeviceAuth } from "../src/security/device_auth.ts";
 import type { TwinService } from "../src/runtime/twin_service.ts";
-import { TwinNotFoundError } from "../src/errors.ts";
+import { BadRequestError, TwinNotFoundError } from "../src/errors.ts";
+import { Hono } from "hono";
 import { errors, IdParam, notFound } from "./schemas.ts";
 import { validationHook } from "./validation.ts";
 
@@ -93,6 +94,21 @@ export function credentialRoutes(auth: DeviceAuth, twins: TwinService): OpenAPIH
     const { id, credId } = c.req.valid("param");
     await auth.revoke(id, credId);
     return c.body(null, 204);
+  });
+  return app;
+}
+
+/** `POST /v1/revocations {"serial"}` and `GET /v1/revocations`: revoked client certificates. */
+export function revocationRoutes(auth: DeviceAuth): Hono {
+  const app = new Hono();
+  app.get("/", (c) => c.json({ serials: auth.revokedSerials }));
+  app.post("/", async (c) => {
+    const body = await c.req.json().catch(() => null) as { serial?: unknown } | null;
+    if (!body || typeof body.serial !== "string") {
+      throw new BadRequestError('Body must be {"serial": "<certificate serial in hex>"}');
+    }
+    const r = await auth.revokeCertificate(body.serial);
+    return c.json({ serial: r.serial }, r.created ? 201 : 200);
   });
   return app;
 }

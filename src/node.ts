@@ -29,7 +29,7 @@ import { WebhookSender } from "./rules/webhook.ts";
 import { systemClock } from "./runtime/clock.ts";
 import { DeviceAuth } from "./security/device_auth.ts";
 import { denoKvCredentialStore } from "./security/credentials.ts";
-import { credentialRoutes } from "../routes/credentials.ts";
+import { credentialRoutes, revocationRoutes } from "../routes/credentials.ts";
 import { type AuthOptions, keyId, ticketRoutes, Tickets } from "../routes/auth.ts";
 import { createJwtVerifier } from "./security/jwt.ts";
 import { RateLimiter } from "./security/rate_limit.ts";
@@ -38,6 +38,10 @@ import { RateLimiter } from "./security/rate_limit.ts";
 export interface TwinmillNode extends AsyncDisposable {
   httpPort: number;
   mqttPort: number | null;
+  /** MQTT over TLS port, when TLS is configured. */
+  mqttsPort: number | null;
+  /** Re-read TLS certificates and revoked certificate serials (SIGHUP). */
+  reload(): Promise<void>;
   host: TwinHost;
   metrics: Metrics;
   logger: Logger;
@@ -68,6 +72,7 @@ async function singleCore(
   downlink: (id: string, desired: JsonObject) => void,
   webhooks: WebhookSender,
   disconnect: (twin: string, credential: string) => void,
+  broker: () => Broker | undefined,
 ): Promise<Core> {
   await Deno.mkdir(cfg.dataDir, { recursive: true });
   const credentialStore = await denoKvCredentialStore(join(cfg.dataDir, "credentials.kv"));
@@ -76,6 +81,8 @@ async function singleCore(
     logger: log.child("credentials"),
     clock: systemClock,
     disconnect,
+    disconnectCert: (serial) => void broker()?.disconnectCert(serial),
+    revokedFile: cfg.tls?.revokedFile,
   });
   const persistence = await denoKvPersistence(join(cfg.dataDir, "twinmill.kv"));
   const profileStore = await denoKvProfileStore(join(cfg.dataDir, "profiles.kv"));
@@ -146,10 +153,12 @@ async function clusterCore(
   points: PointSink | undefined,
   webhooks: WebhookSender,
   disconnect: (twin: string, credential: string) => void,
+  broker: () => Broker | undefined,
 ): Promise<Core> {
   const cluster = await startCluster(cfg, { http: "", mqtt: null }, points, log, metrics, {
     webhooks,
     disconnect,
+    disconnectCert: (serial) => void broker()?.disconnectCert(serial),
   });
   return {
     host: cluster.host,
@@ -190,8 +199,10 @@ export async function startNode(
   const disconnect = (twin: string, credential: string) =>
     void broker?.disconnect(twin, credential);
   const core = cfg.natsUrl
-    ? await clusterCore(cfg, log, metrics, influx, webhooks, disconnect)
-    : await singleCore(cfg, log, metrics, influx, downlink, webhooks, disconnect);
+    ? await clusterCore(cfg, log, metrics, influx, webhooks, disconnect, () => broker)
+    : await singleCore(cfg, log, metrics, influx, downlink, webhooks, disconnect, () => broker);
+  const revoked = await core.deviceAuth.loadRevoked();
+  if (revoked > 0) log.info("revoked client certificates loaded", { serials: revoked });
 
   if (cfg.mqtt.port !== null) {
     broker = await startBroker({
@@ -202,6 +213,15 @@ export async function startNode(
       metrics,
       auth: cfg.mqtt.auth ? core.deviceAuth : undefined,
       maxConnections: cfg.maxConnections,
+      tls: cfg.tls
+        ? {
+          host: cfg.mqtt.host,
+          port: cfg.tls.mqttsPort,
+          certFile: cfg.tls.certFile,
+          keyFile: cfg.tls.keyFile,
+          caFile: cfg.tls.caFile,
+        }
+        : undefined,
       limiter: cfg.deviceRate > 0 ? new RateLimiter({ rate: cfg.deviceRate }) : undefined,
     });
     const b = broker;
@@ -265,6 +285,7 @@ export async function startNode(
     extra: {
       "/v1/twins": credentialRoutes(core.deviceAuth, core.twins),
       "/v1/stream": ticketRoutes(tickets),
+      "/v1/revocations": revocationRoutes(core.deviceAuth),
       "/v1/profiles": profileRoutes(core.profiles),
       "/v1/alarms": alarmRoutes(core.twins),
       ...(core.cluster ? { "/v1/cluster": clusterRoutes(core.cluster) } : {}),
@@ -274,6 +295,12 @@ export async function startNode(
     hostname: cfg.http.host,
     port: cfg.http.port,
     onListen: () => {},
+    ...(cfg.tls
+      ? {
+        cert: await Deno.readTextFile(cfg.tls.certFile),
+        key: await Deno.readTextFile(cfg.tls.keyFile),
+      }
+      : {}),
   }, app.fetch);
   await core.cluster?.members.announce({
     http: `http://${cfg.http.host}:${server.addr.port}`,
@@ -294,6 +321,12 @@ export async function startNode(
   return {
     httpPort: server.addr.port,
     mqttPort: broker?.port ?? null,
+    mqttsPort: broker?.tlsPort ?? null,
+    async reload() {
+      await broker?.reloadTls();
+      const n = await core.deviceAuth.loadRevoked();
+      log.info("reloaded TLS certificates and revoked serials", { revoked: n });
+    },
     host: core.host,
     metrics,
     logger: log,

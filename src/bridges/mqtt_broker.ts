@@ -11,6 +11,8 @@
  */
 import { Aedes, type AuthorizePublishHandler, type Client } from "aedes";
 import { createServer, type Server } from "node:net";
+import tls from "node:tls";
+import { normSerial } from "../security/device_auth.ts";
 import { Buffer } from "node:buffer";
 import {
   isValidTwinId,
@@ -30,11 +32,43 @@ export interface Broker extends AsyncDisposable {
   publishDesired(id: string, desired: unknown): Promise<void>;
   /** Disconnect the devices of `twin` connected with credential `credential`; how many. */
   disconnect(twin: string, credential: string): number;
+  /** Disconnect the devices connected with the client certificate `serial`; how many. */
+  disconnectCert(serial: string): number;
+  /** Port of the TLS listener, if any. */
+  tlsPort?: number;
+  /** Re-read the TLS certificate, key and CA (SIGHUP); new connections use them. */
+  reloadTls(): Promise<void>;
 }
 
 /** Device authentication: the credential id a token belongs to for a twin, or null. */
 export interface DeviceVerifier {
   verify(twin: string, token: string): Promise<string | null>;
+  /** True when a client certificate serial is revoked. */
+  isRevoked(serial: string): Promise<boolean>;
+}
+
+/** The MQTT-over-TLS listener (8883). */
+export interface TlsListener {
+  host: string;
+  port: number;
+  /** PEM files, re-read by `reloadTls()`. */
+  certFile: string;
+  keyFile: string;
+  /** CA of device certificates: devices may then authenticate by certificate (mTLS). */
+  caFile?: string;
+}
+
+/** The twin a client certificate names: a SAN URI `urn:twinmill:twin:{id}`, else its CN. */
+export function certificateTwin(cert: {
+  subject?: { CN?: string | string[] };
+  subjectaltname?: string;
+}): string | undefined {
+  for (const part of (cert.subjectaltname ?? "").split(",")) {
+    const m = /^\s*URI:urn:twinmill:twin:(.+)$/.exec(part);
+    if (m && isValidTwinId(m[1])) return m[1];
+  }
+  const cn = Array.isArray(cert.subject?.CN) ? cert.subject.CN[0] : cert.subject?.CN;
+  return cn && isValidTwinId(cn) ? cn : undefined;
 }
 
 /** Options of {@linkcode startBroker}. */
@@ -53,6 +87,8 @@ export interface BrokerOptions {
   maxConnections?: number;
   /** Per-connection message rate; over it, the device is disconnected (it resends later). */
   limiter?: RateLimiter;
+  /** Also listen with TLS (and mTLS when a CA is given). */
+  tls?: TlsListener;
 }
 
 /** What an authenticated device is: its twin and credential (kept on the aedes client). */
@@ -204,6 +240,33 @@ export async function startBroker(o: BrokerOptions): Promise<Broker> {
       done(err, false);
     };
     if (!o.auth) return done(null, true);
+    // deno-lint-ignore no-explicit-any
+    const conn = (client as any).conn as {
+      authorized?: boolean;
+      getPeerCertificate?: () => {
+        subject?: { CN?: string };
+        subjectaltname?: string;
+        serialNumber?: string;
+      };
+    };
+    const cert = conn?.authorized ? conn.getPeerCertificate?.() : undefined;
+    if (cert?.serialNumber) {
+      // mTLS: the certificate names the twin; no token needed
+      const twin = certificateTwin(cert);
+      if (!twin) return refuse("certificate_without_twin_id");
+      if (username && username !== twin) return refuse("username_is_not_the_certificate_twin");
+      const serial = normSerial(cert.serialNumber);
+      o.auth.isRevoked(serial).then((revoked) => {
+        if (revoked) return refuse("certificate_revoked");
+        identities.set(client, { twin, credential: `cert:${serial}` });
+        done(null, true);
+      }, (err) => {
+        log.error("cannot check certificate revocation", { device: twin, err });
+        const e = Object.assign(new Error("Server unavailable"), { returnCode: 3 as const });
+        done(e as unknown as Error & { returnCode: 4 }, false);
+      });
+      return;
+    }
     if (!username || !password || password.length === 0) return refuse("missing_credentials");
     if (!isValidTwinId(username)) return refuse("bad_username");
     o.auth.verify(username, password.toString()).then(
@@ -261,6 +324,27 @@ export async function startBroker(o: BrokerOptions): Promise<Broker> {
   const addr = server.address();
   const port = typeof addr === "object" && addr ? addr.port : o.port;
 
+  const tlsOptions = async (t: TlsListener) => ({
+    cert: await Deno.readTextFile(t.certFile),
+    key: await Deno.readTextFile(t.keyFile),
+    ...(t.caFile ? { ca: await Deno.readTextFile(t.caFile), requestCert: true } : {}),
+    // a device without a certificate may still log in with a token
+    rejectUnauthorized: false,
+  });
+  let tlsServer: tls.Server | undefined;
+  let tlsPort: number | undefined;
+  if (o.tls) {
+    const t = o.tls;
+    tlsServer = tls.createServer(await tlsOptions(t), aedes.handle);
+    const srv = tlsServer;
+    await new Promise<void>((resolve, rejectP) => {
+      srv.once("error", rejectP);
+      srv.listen(t.port, t.host, () => resolve());
+    });
+    const a = srv.address();
+    tlsPort = typeof a === "object" && a ? a.port : t.port;
+  }
+
   return {
     port,
     publishDesired(id, desired) {
@@ -293,10 +377,31 @@ export async function startBroker(o: BrokerOptions): Promise<Broker> {
       if (n > 0) log.info("disconnected devices of a revoked credential", { twin, credential, n });
       return n;
     },
+    disconnectCert(serial) {
+      let n = 0;
+      for (const c of live) {
+        if (identities.get(c)?.credential === `cert:${serial}`) {
+          c.close();
+          n++;
+        }
+      }
+      if (n > 0) log.info("disconnected devices of a revoked certificate", { serial, n });
+      return n;
+    },
+    tlsPort,
+    async reloadTls() {
+      if (!tlsServer || !o.tls) return;
+      tlsServer.setSecureContext(await tlsOptions(o.tls));
+      log.info("TLS certificate reloaded", { certFile: o.tls.certFile });
+    },
     async [Symbol.asyncDispose]() {
+      const tlsClosed = tlsServer
+        ? new Promise<void>((r) => tlsServer!.close(() => r()))
+        : Promise.resolve();
       const closed = new Promise<void>((r) => server.close(() => r()));
       await new Promise<void>((r) => aedes.close(() => r()));
       await closed;
+      await tlsClosed;
     },
   };
 }

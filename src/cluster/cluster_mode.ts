@@ -64,6 +64,8 @@ export async function startCluster(
     webhooks?: WebhookSender;
     /** Disconnect this node's devices of a revoked credential. */
     disconnect?(twin: string, credential: string): void;
+    /** Disconnect this node's devices of a revoked client certificate. */
+    disconnectCert?(serial: string): void;
   } = {},
 ): Promise<ClusterParts> {
   const { webhooks } = extra;
@@ -101,10 +103,16 @@ export async function startCluster(
     // every node drops its cached copy and disconnects its devices using it
     announceRevoked: (twin, id) =>
       transport.publish(subjects.revoked, { twin, id, node: cfg.nodeId }),
+    disconnectCert: extra.disconnectCert,
+    announceRevokedCert: (serial) =>
+      transport.publish(subjects.revoked, { serial, node: cfg.nodeId }),
+    revokedFile: cfg.tls?.revokedFile,
   });
   const revokedSub = transport.subscribe(subjects.revoked, (m) => {
-    const { twin, id, node } = m.data as { twin: string; id: string; node: string };
-    if (node !== cfg.nodeId) deviceAuth.revoked(twin, id);
+    const r = m.data as { twin?: string; id?: string; serial?: string; node: string };
+    if (r.node === cfg.nodeId) return;
+    if (r.serial) deviceAuth.certRevoked(r.serial);
+    else if (r.twin && r.id) deviceAuth.revoked(r.twin, r.id);
   });
   const profileSub = transport.subscribe(subjects.profiles, (m) => {
     const { name, node } = m.data as { name: string; node: string };

@@ -76,6 +76,11 @@ const schema = z.object({
   TWINMILL_JWT_ISSUER: z.string().optional(),
   TWINMILL_JWT_AUDIENCE: z.string().optional(),
   TWINMILL_HTTP_RATE: int(200, 1, 1_000_000),
+  TWINMILL_TLS_CERT: z.string().optional(),
+  TWINMILL_TLS_KEY: z.string().optional(),
+  TWINMILL_TLS_CA: z.string().optional(),
+  TWINMILL_TLS_REVOKED: z.string().optional(),
+  TWINMILL_MQTTS_PORT: int(8883, 0, 65535),
   TWINMILL_DEVICE_RATE: int(0, 0, 1_000_000),
   TWINMILL_MAX_CONNECTIONS: int(10_000, 1, 1_000_000),
   TWINMILL_LOG: z.enum(["debug", "info", "warn", "error"], {
@@ -116,6 +121,14 @@ export interface Config {
   deviceRate: number;
   /** MQTT connections this node takes at most. */
   maxConnections: number;
+  /** TLS: MQTT on `mqttsPort` and HTTPS on the HTTP port; device certificates with `caFile`. */
+  tls?: {
+    certFile: string;
+    keyFile: string;
+    caFile?: string;
+    revokedFile?: string;
+    mqttsPort: number;
+  };
   log: "debug" | "info" | "warn" | "error";
   /** Idle time before a twin is passivated (ms). */
   idleMs: number;
@@ -193,6 +206,32 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       `binding to non-loopback address "${e.TWINMILL_HTTP_HOST}" requires API keys (TWINMILL_API_KEYS) or JWT auth`,
     );
   }
+  if ((e.TWINMILL_TLS_CERT === undefined) !== (e.TWINMILL_TLS_KEY === undefined)) {
+    throw new ConfigError(
+      e.TWINMILL_TLS_CERT === undefined ? "TWINMILL_TLS_CERT" : "TWINMILL_TLS_KEY",
+      "TWINMILL_TLS_CERT and TWINMILL_TLS_KEY go together",
+    );
+  }
+  for (
+    const [name, file] of [
+      ["TWINMILL_TLS_CERT", e.TWINMILL_TLS_CERT],
+      ["TWINMILL_TLS_KEY", e.TWINMILL_TLS_KEY],
+      ["TWINMILL_TLS_CA", e.TWINMILL_TLS_CA],
+      ["TWINMILL_TLS_REVOKED", e.TWINMILL_TLS_REVOKED],
+      ["TWINMILL_JWT_PUBLIC_KEY_FILE", e.TWINMILL_JWT_PUBLIC_KEY_FILE],
+      ["TWINMILL_JWT_JWKS_FILE", e.TWINMILL_JWT_JWKS_FILE],
+    ] as const
+  ) {
+    if (file === undefined) continue;
+    try {
+      Deno.statSync(file);
+    } catch {
+      throw new ConfigError(name, `cannot read file "${file}"`);
+    }
+  }
+  if (e.TWINMILL_TLS_CA && !e.TWINMILL_TLS_CERT) {
+    throw new ConfigError("TWINMILL_TLS_CA", "needs TWINMILL_TLS_CERT and TWINMILL_TLS_KEY");
+  }
   const mqttAuth = e.TWINMILL_MQTT_AUTH === "on" ||
     (e.TWINMILL_MQTT_AUTH === undefined && !isLoopback(e.TWINMILL_MQTT_HOST));
   if (!isLoopback(e.TWINMILL_MQTT_HOST) && !mqttAuth) {
@@ -245,6 +284,15 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     httpRate: e.TWINMILL_HTTP_RATE,
     deviceRate: e.TWINMILL_DEVICE_RATE,
     maxConnections: e.TWINMILL_MAX_CONNECTIONS,
+    tls: e.TWINMILL_TLS_CERT && e.TWINMILL_TLS_KEY
+      ? {
+        certFile: e.TWINMILL_TLS_CERT,
+        keyFile: e.TWINMILL_TLS_KEY,
+        caFile: e.TWINMILL_TLS_CA,
+        revokedFile: e.TWINMILL_TLS_REVOKED,
+        mqttsPort: e.TWINMILL_MQTTS_PORT,
+      }
+      : undefined,
     log: e.TWINMILL_LOG,
     idleMs: e.TWINMILL_IDLE_SECONDS * 1000,
     maxPending: e.TWINMILL_MAX_PENDING,

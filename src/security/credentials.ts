@@ -32,6 +32,10 @@ export interface CredentialStore extends AsyncDisposable {
   get(twin: string): Promise<Versioned>;
   /** Write if still at `version`; false when someone changed them meanwhile. */
   set(twin: string, list: CredentialRecord[], version: Versioned["version"]): Promise<boolean>;
+  /** Revoked client certificate serials (upper-case hex) and their version. */
+  getRevoked(): Promise<{ serials: string[]; version: Versioned["version"] }>;
+  /** Write if still at `version`. */
+  setRevoked(serials: string[], version: Versioned["version"]): Promise<boolean>;
 }
 
 /** The credential does not exist. */
@@ -69,7 +73,14 @@ export function matchToken(list: CredentialRecord[], token: string): string | nu
 /** Credentials in memory (tests, and nothing else). */
 export function memoryCredentialStore(): CredentialStore {
   const m = new Map<string, { list: CredentialRecord[]; version: number }>();
+  let revoked = { serials: [] as string[], version: 0 };
   return {
+    getRevoked: () => Promise.resolve({ serials: revoked.serials, version: revoked.version }),
+    setRevoked(serials, version) {
+      if (version !== revoked.version) return Promise.resolve(false);
+      revoked = { serials, version: revoked.version + 1 };
+      return Promise.resolve(true);
+    },
     get(twin) {
       const e = m.get(twin);
       return Promise.resolve(
@@ -89,7 +100,17 @@ export function memoryCredentialStore(): CredentialStore {
 /** Credentials in a Deno KV file (single node), key `["credentials", twin]`. */
 export async function denoKvCredentialStore(path: string): Promise<CredentialStore> {
   const kv = await Deno.openKv(path);
+  const RK = ["revoked_certificates"];
   return {
+    async getRevoked() {
+      const e = await kv.get<string[]>(RK);
+      return { serials: e.value ?? [], version: e.versionstamp };
+    },
+    async setRevoked(serials, version) {
+      const r = await kv.atomic().check({ key: RK, versionstamp: version as string | null })
+        .set(RK, serials).commit();
+      return r.ok;
+    },
     async get(twin) {
       const e = await kv.get<CredentialRecord[]>(["credentials", twin]);
       return { list: e.value ?? [], version: e.versionstamp };
@@ -116,7 +137,23 @@ export async function jetstreamCredentialStore(
     history: 1,
     allow_direct: false,
   });
+  const RK = "=revoked"; // "=" never appears in an encoded twin id's key
   return {
+    async getRevoked() {
+      const e = await kv.get(RK);
+      if (!e || e.operation !== "PUT") return { serials: [], version: e?.revision ?? null };
+      return { serials: e.json<string[]>(), version: e.revision };
+    },
+    async setRevoked(serials, version) {
+      try {
+        const data = new TextEncoder().encode(JSON.stringify(serials));
+        if (version === null) await kv.create(RK, data);
+        else await kv.update(RK, data, version as number);
+        return true;
+      } catch {
+        return false;
+      }
+    },
     async get(twin) {
       const e = await kv.get(twinKey(twin));
       if (!e || e.operation !== "PUT") return { list: [], version: e?.revision ?? null };

@@ -44,13 +44,87 @@ export interface DeviceAuthOptions {
   disconnect?(twin: string, id: string): void;
   /** How long a twin's credentials are cached for CONNECT checks (ms). Default 5000. */
   cacheMs?: number;
+  /** A certificate serial was revoked here: tell every node (cluster). */
+  announceRevokedCert?(serial: string): void;
+  /** Disconnect devices connected with the certificate `serial` on this node. */
+  disconnectCert?(serial: string): void;
+  /** Serials revoked by file (`TWINMILL_TLS_REVOKED`), re-read on reload. */
+  revokedFile?: string;
+}
+
+/** Normalise a certificate serial: upper-case hex without separators or leading zeros. */
+export function normSerial(s: string): string {
+  return s.replace(/[^0-9a-fA-F]/g, "").toUpperCase().replace(/^0+(?=.)/, "");
 }
 
 /** Device credentials of every twin. */
 export class DeviceAuth {
   readonly #cache = new Map<string, { list: CredentialRecord[]; until: number }>();
   readonly #lastUsed = new Map<string, number>();
+  #revoked = new Set<string>();
+  #revokedAt = 0;
   constructor(readonly o: DeviceAuthOptions) {}
+
+  /** Re-read revoked certificate serials from the store and the file. */
+  async loadRevoked(): Promise<number> {
+    const { serials } = await this.o.store.getRevoked();
+    const all = new Set(serials.map(normSerial));
+    if (this.o.revokedFile) {
+      const text = await Deno.readTextFile(this.o.revokedFile);
+      for (const line of text.split("\n")) {
+        const t = line.replace(/#.*/, "").trim();
+        if (t) all.add(normSerial(t));
+      }
+    }
+    this.#revoked = all;
+    this.#revokedAt = this.o.clock.now();
+    return all.size;
+  }
+
+  /** True when a client certificate serial is revoked (store and file; re-read every 30 s). */
+  async isRevoked(serial: string): Promise<boolean> {
+    if (this.o.clock.now() - this.#revokedAt > 30_000) {
+      await this.loadRevoked().catch((err) =>
+        this.o.logger.warn("cannot re-read revoked certificates", { err })
+      );
+    }
+    return this.#revoked.has(normSerial(serial));
+  }
+
+  /** Revoke a client certificate by serial: stored, every node told, its devices dropped. */
+  async revokeCertificate(serial: string): Promise<{ serial: string; created: boolean }> {
+    const norm = normSerial(serial);
+    if (!/^[0-9A-F]{1,40}$/.test(norm)) {
+      throw new BadRequestError("serial must be the certificate serial number in hex");
+    }
+    let created = false;
+    for (let attempt = 0;; attempt++) {
+      const cur = await this.o.store.getRevoked();
+      if (cur.serials.includes(norm)) break;
+      if (await this.o.store.setRevoked([...cur.serials, norm], cur.version)) {
+        created = true;
+        break;
+      }
+      if (attempt > 10) throw new Error("Cannot revoke: too many concurrent changes");
+    }
+    this.certRevoked(norm);
+    if (created) {
+      this.o.logger.info("client certificate revoked", { serial: norm });
+      this.o.announceRevokedCert?.(norm);
+    }
+    return { serial: norm, created };
+  }
+
+  /** A certificate was revoked (here or on another node). */
+  certRevoked(serial: string): void {
+    this.#revoked.add(normSerial(serial));
+    this.o.disconnectCert?.(normSerial(serial));
+  }
+
+  /** Revoked serials known to this node. */
+  get revokedSerials(): string[] {
+    return [...this.#revoked].sort();
+  }
 
   /** Change a twin's credentials with compare-and-set, retrying on a concurrent change. */
   async #change(

@@ -26,6 +26,8 @@ export interface NodeProcess extends AsyncDisposable {
   mqttPort: number | undefined;
   /** `mqtt://127.0.0.1:<mqttPort>`; undefined when its MQTT listener is off. */
   mqttUrl: string | undefined;
+  /** MQTT over TLS port (with `TWINMILL_TLS_CERT`); undefined otherwise. */
+  mqttsPort: number | undefined;
   /** The node's `TWINMILL_DATA_DIR`. */
   dataDir: string;
   /** Process id. */
@@ -61,6 +63,7 @@ function nodeEnv(dataDir: string, env: Record<string, string>): Record<string, s
   return {
     TWINMILL_HTTP_PORT: "0",
     TWINMILL_MQTT_PORT: "0",
+    TWINMILL_MQTTS_PORT: "0",
     TWINMILL_DATA_DIR: dataDir,
     TWINMILL_LOG: "info",
     NO_COLOR: "1",
@@ -204,9 +207,10 @@ async function launch(
     ? ready.mqttPort
     : undefined;
   const node: NodeProcess = {
-    httpUrl: `http://127.0.0.1:${httpPort}`,
+    httpUrl: `${env.TWINMILL_TLS_CERT ? "https" : "http"}://127.0.0.1:${httpPort}`,
     httpPort,
     mqttPort,
+    mqttsPort: typeof ready.mqttsPort === "number" ? ready.mqttsPort : undefined,
     mqttUrl: mqttPort === undefined ? undefined : `mqtt://127.0.0.1:${mqttPort}`,
     dataDir: env.TWINMILL_DATA_DIR,
     pid: proc.pid,

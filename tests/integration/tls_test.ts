@@ -1,0 +1,194 @@
+/**
+ * TLS and mTLS, with certificates issued by `openssl` (X.509 v3): a device authenticates by
+ * its certificate alone (CN = twin id), a revoked certificate is refused and its device
+ * disconnected, a token still works over TLS, HTTPS serves the API, and SIGHUP reloads the
+ * server certificate without a restart.
+ */
+import assert from "node:assert/strict";
+import tls from "node:tls";
+import mqtt from "mqtt";
+import { startNode, waitFor } from "../harness/mod.ts";
+
+async function openssl(dir: string, ...args: string[]): Promise<void> {
+  const out = await new Deno.Command("openssl", { args, cwd: dir, stderr: "piped" }).output();
+  if (!out.success) throw new Error(`openssl ${args[0]}: ${new TextDecoder().decode(out.stderr)}`);
+}
+
+/** A CA, a server certificate for 127.0.0.1 and client certificates for the given twins. */
+async function issue(dir: string, twins: string[], server = "server") {
+  const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"];
+  try {
+    await Deno.stat(`${dir}/ca.pem`);
+  } catch {
+    await openssl(
+      dir,
+      "req",
+      "-x509",
+      ...ec,
+      "-keyout",
+      "ca.key",
+      "-out",
+      "ca.pem",
+      "-days",
+      "2",
+      "-subj",
+      "/CN=twinmill test CA",
+      "-addext",
+      "basicConstraints=critical,CA:TRUE",
+      "-addext",
+      "keyUsage=critical,keyCertSign,cRLSign",
+    );
+  }
+  await Deno.writeTextFile(
+    `${dir}/server.ext`,
+    "basicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1,DNS:localhost\n",
+  );
+  await Deno.writeTextFile(
+    `${dir}/client.ext`,
+    "basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n",
+  );
+  const sign = async (name: string, cn: string, ext: string) => {
+    await openssl(
+      dir,
+      "req",
+      ...ec,
+      "-keyout",
+      `${name}.key`,
+      "-out",
+      `${name}.csr`,
+      "-subj",
+      `/CN=${cn}`,
+    );
+    await openssl(
+      dir,
+      "x509",
+      "-req",
+      "-in",
+      `${name}.csr`,
+      "-CA",
+      "ca.pem",
+      "-CAkey",
+      "ca.key",
+      "-CAcreateserial",
+      "-out",
+      `${name}.pem`,
+      "-days",
+      "2",
+      "-extfile",
+      ext,
+    );
+  };
+  await sign(server, "localhost", "server.ext");
+  for (const t of twins) await sign(t, t, "client.ext");
+}
+
+async function serial(dir: string, name: string): Promise<string> {
+  const out = await new Deno.Command("openssl", {
+    args: ["x509", "-in", `${name}.pem`, "-noout", "-serial"],
+    cwd: dir,
+    stdout: "piped",
+  }).output();
+  return new TextDecoder().decode(out.stdout).trim().replace("serial=", "");
+}
+
+Deno.test("tls: mTLS devices, revocation, tokens over TLS, HTTPS, SIGHUP reload", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "twinmill-tls-" });
+  try {
+    await issue(dir, ["press-9", "press-10"]);
+    await using node = await startNode({
+      TWINMILL_MQTT_AUTH: "on",
+      TWINMILL_TLS_CERT: `${dir}/server.pem`,
+      TWINMILL_TLS_KEY: `${dir}/server.key`,
+      TWINMILL_TLS_CA: `${dir}/ca.pem`,
+    });
+    assert.ok(node.httpUrl.startsWith("https://"));
+    const ca = await Deno.readTextFile(`${dir}/ca.pem`);
+    const client = Deno.createHttpClient({ caCerts: [ca] });
+    const https = async (path: string, init: RequestInit = {}) => {
+      const r = await fetch(`${node.httpUrl}${path}`, { ...init, client });
+      return { status: r.status, body: r.status === 204 ? null : await r.json() };
+    };
+    assert.equal((await https("/healthz")).status, 200);
+    const url = `mqtts://127.0.0.1:${node.mqttsPort}`;
+    const files = async (name: string) => ({
+      ca,
+      cert: await Deno.readTextFile(`${dir}/${name}.pem`),
+      key: await Deno.readTextFile(`${dir}/${name}.key`),
+    });
+
+    // a device with its certificate: no token
+    const dev9 = await mqtt.connectAsync(url, { ...await files("press-9"), reconnectPeriod: 0 });
+    await dev9.publishAsync("twins/press-9/telemetry", '{"temp":20}', { qos: 1 });
+    await waitFor(async () => (await https("/v1/twins/press-9")).body?.version === 1);
+    // its certificate names press-9: it cannot act as press-10
+    await dev9.publishAsync("twins/press-10/telemetry", '{"temp":99}', { qos: 1 });
+    assert.equal((await https("/v1/twins/press-10")).status, 404);
+    await dev9.endAsync();
+    await assert.rejects(
+      mqtt.connectAsync(url, {
+        ...await files("press-9"),
+        username: "press-10",
+        password: "x",
+        reconnectPeriod: 0,
+      }),
+      /Bad username or password/,
+    );
+
+    // revocation: the connected device is dropped, the next connect refused
+    const dev10 = await mqtt.connectAsync(url, { ...await files("press-10"), reconnectPeriod: 0 });
+    const closed = new Promise<void>((r) => dev10.once("close", () => r()));
+    const s10 = await serial(dir, "press-10");
+    const rev = await https("/v1/revocations", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ serial: s10 }),
+    });
+    assert.equal(rev.status, 201, JSON.stringify(rev.body));
+    await closed;
+    await assert.rejects(
+      mqtt.connectAsync(url, { ...await files("press-10"), reconnectPeriod: 0 }),
+      /Bad username or password/,
+    );
+    assert.ok(node.logs.some((l) => l.includes("certificate_revoked")));
+
+    // a token works over TLS too; no certificate, no token: refused
+    await https("/v1/twins/press-11", {
+      method: "PUT",
+      headers: { "content-type": "application/json" },
+      body: '{"attributes":{}}',
+    });
+    const cred = await https("/v1/twins/press-11/credentials", { method: "POST" });
+    const dev11 = await mqtt.connectAsync(url, {
+      ca,
+      username: "press-11",
+      password: cred.body.credentials.token,
+      reconnectPeriod: 0,
+    });
+    await dev11.endAsync();
+    await assert.rejects(mqtt.connectAsync(url, { ca, reconnectPeriod: 0 }), /Bad username/);
+
+    // SIGHUP: a new server certificate for new connections, no restart
+    const before = await peerSerial(node.mqttsPort!, ca);
+    await issue(dir, [], "server");
+    Deno.kill(node.pid, "SIGHUP");
+    await waitFor(async () => (await peerSerial(node.mqttsPort!, ca)) !== before, {
+      message: "the new certificate is served",
+    });
+    assert.equal(await peerSerial(node.mqttsPort!, ca), await serial(dir, "server"));
+    client.close();
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+/** Serial of the certificate the TLS listener presents now. */
+function peerSerial(port: number, ca: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const s = tls.connect({ host: "127.0.0.1", port, ca }, () => {
+      const serial = s.getPeerCertificate().serialNumber.toUpperCase();
+      s.end();
+      resolve(serial);
+    });
+    s.once("error", reject);
+  });
+}
