@@ -17,6 +17,7 @@ BINARIES=(
   "wrk:wrk"
   "hey:hey"
   "docker-compose:docker-compose"
+  "openssl:openssl"
 )
 SEARCH_PATH="${PATH}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
