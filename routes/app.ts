@@ -19,7 +19,9 @@ import type { Transport } from "../src/transport/port.ts";
 import type { Metrics } from "../src/obs/metrics.ts";
 import type { Logger } from "../src/obs/log.ts";
 import { validationHook } from "./validation.ts";
-import { authMiddleware, type AuthOptions } from "./auth.ts";
+import { authMiddleware, type AuthOptions, principalOf } from "./auth.ts";
+import type { Context } from "hono";
+import type { Principal } from "../src/security/principal.ts";
 
 /** What the gateway needs. */
 export interface AppDeps {
@@ -31,6 +33,8 @@ export interface AppDeps {
   ready(): boolean;
   /** Authentication, roles, scopes and rate limits of `/v1/*` (none: anonymous admin). */
   auth?: AuthOptions;
+  /** Called after every mutating `/v1/*` request that passed authentication (audit log). */
+  audit?(c: Context, principal: Principal | undefined, status: number): void;
   /** More route modules by mount path (e.g. `/v1/cluster` in cluster mode). */
   // deno-lint-ignore no-explicit-any
   extra?: Record<string, Hono<any, any, any>>;
@@ -75,6 +79,21 @@ export function createApp(d: AppDeps): OpenAPIHono {
       },
     }),
   );
+  // a request id: the caller's X-Request-Id, else a new one; echoed and in audit entries
+  app.use("*", async (c, next) => {
+    const given = c.req.header("x-request-id");
+    c.header("x-request-id", given && /^[\w.:-]{1,64}$/.test(given) ? given : crypto.randomUUID());
+    await next();
+  });
+  if (d.audit) {
+    const audit = d.audit;
+    app.use("/v1/*", async (c, next) => {
+      await next();
+      if (c.req.method !== "GET" && c.req.method !== "HEAD" && c.get("principal" as never)) {
+        audit(c, principalOf(c), c.res.status);
+      }
+    });
+  }
   if (d.auth) app.use("/v1/*", authMiddleware(d.auth));
   app.route("/", healthRoutes(d.metrics, d.ready));
   app.route("/v1/twins", twinRoutes(d.host, d.history));

@@ -201,3 +201,22 @@ export function ticketRoutes(tickets: Tickets): Hono {
   });
   return app;
 }
+
+/** A dotted audit action for a request, e.g. `desired.patch`, `credential.revoke`. */
+export function auditAction(method: string, path: string): string {
+  const [root, a, b] = path.replace(/\/+$/, "").split("/").slice(2);
+  const verb = ({ POST: "create", PUT: "put", PATCH: "patch", DELETE: "delete" } as Record<
+    string,
+    string
+  >)[method] ?? method.toLowerCase();
+  if (root === "twins" && b === "credentials") {
+    return method === "DELETE" ? "credential.revoke" : `credential.${verb}`;
+  }
+  if (root === "twins" && b === "desired") return "desired.patch";
+  if (root === "twins") return `twin.${verb}`;
+  if (root === "alarms" && a !== undefined) return "alarm.ack";
+  if (root === "profiles") return `profile.${verb}`;
+  if (root === "revocations") return "certificate.revoke";
+  if (root === "stream") return "ticket.create";
+  return `${root}.${verb}`;
+}

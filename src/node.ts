@@ -30,9 +30,11 @@ import { systemClock } from "./runtime/clock.ts";
 import { DeviceAuth } from "./security/device_auth.ts";
 import { denoKvCredentialStore } from "./security/credentials.ts";
 import { credentialRoutes, revocationRoutes } from "../routes/credentials.ts";
-import { type AuthOptions, keyId, ticketRoutes, Tickets } from "../routes/auth.ts";
+import { auditAction, type AuthOptions, keyId, ticketRoutes, Tickets } from "../routes/auth.ts";
 import { createJwtVerifier } from "./security/jwt.ts";
 import { RateLimiter } from "./security/rate_limit.ts";
+import { AuditLog } from "./security/audit.ts";
+import { auditRoutes } from "../routes/audit.ts";
 
 /** A running node. */
 export interface TwinmillNode extends AsyncDisposable {
@@ -190,6 +192,8 @@ export async function startNode(
       metrics,
     });
   }
+  await Deno.mkdir(cfg.dataDir, { recursive: true });
+  const audit = await AuditLog.open(cfg.dataDir);
   let broker: Broker | undefined;
   const downlink = (id: string, desired: JsonObject) => void broker?.publishDesired(id, desired);
   const webhooks = new WebhookSender({
@@ -212,6 +216,14 @@ export async function startNode(
       logger: log.child("mqtt"),
       metrics,
       auth: cfg.mqtt.auth ? core.deviceAuth : undefined,
+      onDenied: (e) =>
+        audit.record({
+          actor: `device:${e.device}`,
+          action: e.action === "connect" ? "mqtt.auth_failure" : "mqtt.acl_denied",
+          target: e.device,
+          result: "denied",
+          detail: { reason: e.reason, operation: e.action },
+        }),
       maxConnections: cfg.maxConnections,
       tls: cfg.tls
         ? {
@@ -250,6 +262,18 @@ export async function startNode(
     limiter: new RateLimiter({ rate: cfg.httpRate }),
     denied: (c, who, status, reason) => {
       metrics.authDenied.inc({ status: String(status) });
+      audit.record({
+        actor: who,
+        action: status === 401
+          ? "auth.failure"
+          : status === 403
+          ? "auth.forbidden"
+          : "auth.rate_limited",
+        target: `${c.req.method} ${c.req.path.slice(0, 200)}`,
+        result: "denied",
+        requestId: c.res.headers.get("x-request-id") ?? undefined,
+        detail: { reason: reason.slice(0, 200) },
+      });
       if (status === 429) metrics.rateLimited.inc({ what: "http_request" });
       httpLog.warn("request refused", {
         status,
@@ -269,6 +293,16 @@ export async function startNode(
   let stopping = false;
   const app = createApp({
     auth,
+    audit: (c, p, status) =>
+      audit.record({
+        actor: p?.id ?? "anonymous",
+        role: p?.role,
+        action: auditAction(c.req.method, c.req.path),
+        target: c.req.path.slice(0, 200),
+        result: status < 400 ? "ok" : "failed",
+        requestId: c.res.headers.get("x-request-id") ?? undefined,
+        detail: { status },
+      }),
     host: core.twins,
     transport: core.transport,
     metrics,
@@ -286,6 +320,7 @@ export async function startNode(
       "/v1/twins": credentialRoutes(core.deviceAuth, core.twins),
       "/v1/stream": ticketRoutes(tickets),
       "/v1/revocations": revocationRoutes(core.deviceAuth),
+      "/v1/audit": auditRoutes(audit),
       "/v1/profiles": profileRoutes(core.profiles),
       "/v1/alarms": alarmRoutes(core.twins),
       ...(core.cluster ? { "/v1/cluster": clusterRoutes(core.cluster) } : {}),
@@ -314,6 +349,7 @@ export async function startNode(
     await broker?.[Symbol.asyncDispose]();
     await core.close(graceful);
     await webhooks.close();
+    await audit.close();
     await influx?.close(5000);
     await server.shutdown();
     log.info("stopped");

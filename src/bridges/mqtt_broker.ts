@@ -89,6 +89,10 @@ export interface BrokerOptions {
   limiter?: RateLimiter;
   /** Also listen with TLS (and mTLS when a CA is given). */
   tls?: TlsListener;
+  /** Every refused connect and ACL denial (audit). */
+  onDenied?(
+    e: { device: string; action: "connect" | "publish" | "subscribe"; reason: string },
+  ): void;
 }
 
 /** What an authenticated device is: its twin and credential (kept on the aedes client). */
@@ -206,6 +210,7 @@ export async function startBroker(o: BrokerOptions): Promise<Broker> {
   const lastDenied = new Map<string, number>();
   const aclDenied = (twin: string, action: "publish" | "subscribe", topic: string) => {
     m.aclDenials.inc({ action });
+    o.onDenied?.({ device: twin, action, reason: `acl: ${topic.slice(0, 200)}` });
     const now = Date.now();
     const k = `${twin}\u0000${action}`;
     if ((lastDenied.get(k) ?? 0) + 60_000 <= now) {
@@ -216,6 +221,7 @@ export async function startBroker(o: BrokerOptions): Promise<Broker> {
   };
   const authFailed = (client: { id: string }, username: string | undefined, reason: string) => {
     m.authFailures.inc({ reason });
+    o.onDenied?.({ device: (username ?? client.id).slice(0, 128), action: "connect", reason });
     const now = Date.now();
     const k = `${username ?? ""}\u0000${reason}`;
     if ((lastDenied.get(k) ?? 0) + 60_000 <= now) {

@@ -123,6 +123,11 @@ Deno.test("device auth: tokens, refused connects, ACL on topics, revocation, no 
   } finally {
     await dev.endAsync(true);
   }
+  // refused connects and ACL denials are in the audit log
+  const audit = await getJson(`${node.httpUrl}/v1/audit?action=mqtt.&limit=1000`);
+  // deno-lint-ignore no-explicit-any
+  const kinds = new Set(audit.body.items.map((e: any) => e.action));
+  assert.deepEqual([...kinds].sort(), ["mqtt.acl_denied", "mqtt.auth_failure"]);
   for (const secret of [token, other.credentials.token]) {
     assert.ok(!node.logs.some((l) => l.includes(secret)), "a token appears in the log");
   }

@@ -110,6 +110,34 @@ Deno.test("http auth: roles, site scopes, JWTs, tickets and rate limits", async 
   for (const r of results) await r.body?.cancel();
   await waitFor(async () => (await fetch(u("/healthz"))).ok);
 
+  // the audit log: changes, credential issue, refusals — admins only
+  assert.equal(await status("/v1/audit", call(OPERATOR)), 403);
+  assert.equal(await status("/v1/audit", call(SITE_A)), 403);
+  const audit = await getJson(u("/v1/audit?limit=1000"), call(ADMIN));
+  assert.equal(audit.status, 200);
+  // deno-lint-ignore no-explicit-any
+  const actions = audit.body.items.map((e: any) => `${e.action}:${e.result}`);
+  for (
+    const a of [
+      "twin.put:ok",
+      "desired.patch:ok",
+      "profile.put:ok",
+      "credential.create:ok",
+      "auth.failure:denied",
+      "auth.forbidden:denied",
+      "auth.rate_limited:denied",
+    ]
+  ) assert.ok(actions.includes(a), `audit has ${a}: ${actions.join(" ")}`);
+  const mine = await getJson(u("/v1/audit?action=credential.&limit=10"), call(ADMIN));
+  // deno-lint-ignore no-explicit-any
+  assert.ok(mine.body.items.every((e: any) => e.action.startsWith("credential.")));
+  assert.ok(mine.body.items[0].actor.startsWith("key:"), "actor is a key fingerprint");
+  assert.ok(mine.body.items[0].requestId, "entries carry the request id");
+  const raw = await Deno.readTextFile(`${node.dataDir}/audit.log`);
+  for (const s of [VIEWER, OPERATOR, ADMIN, SITE_A, cred.body.credentials.token]) {
+    assert.ok(!raw.includes(s), "a secret is in the audit log");
+  }
+
   // no secret in the log: keys, JWTs, the device token
   for (
     const s of [VIEWER, OPERATOR, ADMIN, SITE_A, JWT_SECRET, jwtViewer, cred.body.credentials.token]
