@@ -155,18 +155,30 @@ export async function startBroker(o: BrokerOptions): Promise<Broker> {
     packet.retain = false;
   };
 
+  /** Connections over their message rate, closing. */
+  const tripped = new WeakSet<object>();
+  /** Messages of a connection being made durable (closed over the rate only after them). */
+  const inflight = new WeakMap<object, Set<Promise<void>>>();
+
   const authorizePublish: AuthorizePublishHandler = (client, packet, cb) => {
     const at = Date.now();
     const key = client?.id ?? "unknown";
+    if (client && tripped.has(client)) return; // closing: not acknowledged, resent later
     if (o.limiter && client && o.limiter.take(client.id) > 0) {
-      // no PUBACK: the device is disconnected and resends once it reconnects
       m.rateLimited.inc({ what: "mqtt_message" });
       const twin = identities.get(client)?.twin ?? key;
       if ((lastLogged.get(`rate\u0000${twin}`) ?? 0) + 60_000 <= at) {
         lastLogged.set(`rate\u0000${twin}`, at);
         log.warn("device over its message rate; disconnected", { device: twin });
       }
-      return cb(new Error("rate limited"));
+      // This message and later ones are never acknowledged (the device resends them after
+      // reconnecting); the connection closes once the messages before it are acknowledged.
+      tripped.add(client);
+      Promise.allSettled([...(inflight.get(client) ?? [])]).then(() =>
+        // deno-lint-ignore no-explicit-any
+        (client as any).conn?.end?.()
+      );
+      return;
     }
     const t = parseDeviceTopic(packet.topic);
     if (typeof t === "string") {
@@ -192,7 +204,15 @@ export async function startBroker(o: BrokerOptions): Promise<Broker> {
     }
     m.messagesIn.inc({ kind: t.kind });
     const origin = { clientId: key, messageId: packet.qos > 0 ? packet.messageId : undefined };
-    o.ingest.submit(t, body, packet.topic, payload, at, origin).then(
+    const submitted = o.ingest.submit(t, body, packet.topic, payload, at, origin);
+    if (client && o.limiter) {
+      let set = inflight.get(client);
+      if (!set) inflight.set(client, set = new Set());
+      const s = set;
+      s.add(submitted);
+      submitted.finally(() => s.delete(submitted)).catch(() => {});
+    }
+    submitted.then(
       () => cb(null),
       (err) => {
         // MQTT 3.1.1 has no negative PUBACK: closing the connection makes the device resend
@@ -245,6 +265,12 @@ export async function startBroker(o: BrokerOptions): Promise<Broker> {
       const err = Object.assign(new Error("Bad username or password"), { returnCode: 4 as const });
       done(err, false);
     };
+    if (o.maxConnections !== undefined && live.size >= o.maxConnections) {
+      // CONNACK 3: the device backs off and tries again (another node, later)
+      m.rateLimited.inc({ what: "mqtt_connection" });
+      const err = Object.assign(new Error("Server unavailable"), { returnCode: 3 as const });
+      return done(err as unknown as Error & { returnCode: 4 }, false);
+    }
     if (!o.auth) return done(null, true);
     // deno-lint-ignore no-explicit-any
     const conn = (client as any).conn as {
@@ -291,14 +317,6 @@ export async function startBroker(o: BrokerOptions): Promise<Broker> {
 
   const aedes = await Aedes.createBroker({
     authorizePublish,
-    preConnect: (_client, _packet, cb) => {
-      if (o.maxConnections !== undefined && live.size >= o.maxConnections) {
-        m.rateLimited.inc({ what: "mqtt_connection" });
-        const err = Object.assign(new Error("Server unavailable"), { returnCode: 3 });
-        return cb(err, false);
-      }
-      cb(null, true);
-    },
     authenticate: authenticate as never,
     // nobody may watch the diverted rejects (negative SUBACK, 0x80); with device auth, a
     // device may subscribe only to its own desired state and commands
