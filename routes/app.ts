@@ -50,10 +50,20 @@ export function createApp(d: AppDeps): OpenAPIHono {
   app.notFound((c) =>
     c.json({ error: { code: "not_found", message: `No route ${c.req.method} ${c.req.path}` } }, 404)
   );
+  // One outer middleware (each layer costs a little on every request): the request id — the
+  // caller's X-Request-Id, else a new one, echoed and in audit entries — request metrics, and
+  // the audit entry of a mutating /v1 call that passed authentication.
   // prom-client hashes label objects on every call; keep one child per label set instead.
   const children = new Map<string, { count(): void; observe(s: number): void }>();
+  const idPrefix = crypto.randomUUID().slice(0, 8);
+  let requests = 0;
   app.use("*", async (c, next) => {
     const start = performance.now();
+    const given = c.req.header("x-request-id");
+    c.header(
+      "x-request-id",
+      given && /^[\w.:-]{1,64}$/.test(given) ? given : `${idPrefix}-${(++requests).toString(36)}`,
+    );
     await next();
     // the last matched route that is a handler, not middleware ("ALL"): a bounded label set
     const route = matchedRoutes(c).findLast((r) => r.method !== "ALL")?.path ?? "unmatched";
@@ -69,6 +79,12 @@ export function createApp(d: AppDeps): OpenAPIHono {
     }
     child.count();
     child.observe((performance.now() - start) / 1000);
+    if (
+      d.audit && method !== "GET" && method !== "HEAD" && c.req.path.startsWith("/v1/") &&
+      c.get("principal" as never)
+    ) {
+      d.audit(c, principalOf(c), c.res.status);
+    }
   });
   app.use(
     "/v1/*",
@@ -79,21 +95,6 @@ export function createApp(d: AppDeps): OpenAPIHono {
       },
     }),
   );
-  // a request id: the caller's X-Request-Id, else a new one; echoed and in audit entries
-  app.use("*", async (c, next) => {
-    const given = c.req.header("x-request-id");
-    c.header("x-request-id", given && /^[\w.:-]{1,64}$/.test(given) ? given : crypto.randomUUID());
-    await next();
-  });
-  if (d.audit) {
-    const audit = d.audit;
-    app.use("/v1/*", async (c, next) => {
-      await next();
-      if (c.req.method !== "GET" && c.req.method !== "HEAD" && c.get("principal" as never)) {
-        audit(c, principalOf(c), c.res.status);
-      }
-    });
-  }
   if (d.auth) app.use("/v1/*", authMiddleware(d.auth));
   app.route("/", healthRoutes(d.metrics, d.ready));
   app.route("/v1/twins", twinRoutes(d.host, d.history));
