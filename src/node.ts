@@ -23,7 +23,7 @@ import { type ClusterParts, startCluster } from "./cluster/cluster_mode.ts";
 import { clusterRoutes } from "../routes/cluster.ts";
 import { profileRoutes } from "../routes/profiles.ts";
 import { alarmRoutes } from "../routes/alarms.ts";
-import { profileName, Profiles } from "./rules/profiles.ts";
+import { nodeProfiles, type Profiles } from "./rules/profiles.ts";
 import { denoKvProfileStore } from "./rules/deno_kv_profile_store.ts";
 import { WebhookSender } from "./rules/webhook.ts";
 import { systemClock } from "./runtime/clock.ts";
@@ -89,16 +89,11 @@ async function singleCore(
   const persistence = await denoKvPersistence(join(cfg.dataDir, "twinmill.kv"));
   const profileStore = await denoKvProfileStore(join(cfg.dataDir, "profiles.kv"));
   const transport = memoryTransport();
-  const profiles: Profiles = new Profiles({
+  const profiles = nodeProfiles({
     store: profileStore,
     logger: log.child("profiles"),
-    clock: systemClock,
-    changed: (name) => {
-      metrics.profilesLoaded.set(profiles.size);
-      host.reprofile((s) => profileName(s) === name).catch((err) =>
-        log.warn("cannot apply the profile change to stored twins", { profile: name, err })
-      );
-    },
+    metrics,
+    host: () => host,
   });
   const host = new TwinHost({
     ...hostDefaults(cfg, log, metrics, points),

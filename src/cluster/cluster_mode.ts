@@ -9,7 +9,7 @@ import type { Logger } from "../obs/log.ts";
 import type { Metrics } from "../obs/metrics.ts";
 import { natsTransport } from "../transport/nats.ts";
 import { withEventInterest } from "./interest.ts";
-import { profileName, Profiles } from "../rules/profiles.ts";
+import { nodeProfiles, type Profiles } from "../rules/profiles.ts";
 import { jetstreamProfileStore } from "../rules/jetstream_profile_store.ts";
 import type { WebhookSender } from "../rules/webhook.ts";
 import { DeviceAuth } from "../security/device_auth.ts";
@@ -81,16 +81,11 @@ export async function startCluster(
   await ensureInboundStream(nc, replicas);
   const snapshots = await jetstreamSnapshotStore(nc, { replicas });
   const profileStore = await jetstreamProfileStore(nc, { replicas });
-  const profiles: Profiles = new Profiles({
+  const profiles = nodeProfiles({
     store: profileStore,
     logger: log.child("profiles"),
-    clock: systemClock,
-    changed: (name) => {
-      metrics.profilesLoaded.set(profiles.size);
-      host.reprofile((s) => profileName(s) === name).catch((err) =>
-        log.warn("cannot apply the profile change to stored twins", { profile: name, err })
-      );
-    },
+    metrics,
+    host: () => host,
     // the other nodes re-read it from the store
     announce: (name) => transport.publish(subjects.profiles, { name, node: cfg.nodeId }),
   });

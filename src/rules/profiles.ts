@@ -168,3 +168,30 @@ export class Profiles implements ProfileService {
     return existed || had;
   }
 }
+
+/**
+ * The node's profiles, wired the same way in both modes: the loaded count goes to the
+ * `twinmill_profiles` gauge and every change is applied to the host's twins.
+ */
+export function nodeProfiles(o: {
+  store: ProfileStore;
+  logger: Logger;
+  metrics: { profilesLoaded: { set(n: number): void } };
+  /** The host (read when a profile changes, so it may be created after the profiles). */
+  host(): { reprofile(matches: (s: TwinState) => boolean): Promise<number> };
+  announce?(name: string): void;
+}): Profiles {
+  const profiles: Profiles = new Profiles({
+    store: o.store,
+    logger: o.logger,
+    clock: { now: () => Date.now() },
+    changed: (name) => {
+      o.metrics.profilesLoaded.set(profiles.size);
+      o.host().reprofile((s) => profileName(s) === name).catch((err) =>
+        o.logger.warn("cannot apply the profile change to stored twins", { profile: name, err })
+      );
+    },
+    announce: o.announce,
+  });
+  return profiles;
+}
