@@ -85,6 +85,7 @@ async function singleCore(
     disconnect,
     disconnectCert: (serial) => void broker()?.disconnectCert(serial),
     revokedFile: cfg.tls?.revokedFile,
+    caFile: cfg.tls?.caFile,
   });
   const persistence = await denoKvPersistence(join(cfg.dataDir, "twinmill.kv"));
   const profileStore = await denoKvProfileStore(join(cfg.dataDir, "profiles.kv"));

@@ -102,6 +102,7 @@ export async function startCluster(
     announceRevokedCert: (serial) =>
       transport.publish(subjects.revoked, { serial, node: cfg.nodeId }),
     revokedFile: cfg.tls?.revokedFile,
+    caFile: cfg.tls?.caFile,
   });
   const revokedSub = transport.subscribe(subjects.revoked, (m) => {
     const r = m.data as { twin?: string; id?: string; serial?: string; node: string };

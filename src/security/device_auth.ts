@@ -16,6 +16,7 @@ import {
   newToken,
 } from "./credentials.ts";
 import { BadRequestError } from "../errors.ts";
+import { crlSerials, looksLikeCrl } from "./crl.ts";
 import type { Logger } from "../obs/log.ts";
 
 /** What `POST /v1/twins/{id}/credentials` answers (the only time the token is shown). */
@@ -48,8 +49,13 @@ export interface DeviceAuthOptions {
   announceRevokedCert?(serial: string): void;
   /** Disconnect devices connected with the certificate `serial` on this node. */
   disconnectCert?(serial: string): void;
-  /** Serials revoked by file (`TWINMILL_TLS_REVOKED`), re-read on reload. */
+  /**
+   * Revoked serials by file (`TWINMILL_TLS_REVOKED`), re-read on reload: an X.509 CRL (PEM,
+   * its signature checked against `caFile`) or a list of serials, one per line.
+   */
   revokedFile?: string;
+  /** The CA of device certificates (checks a CRL's signature). */
+  caFile?: string;
 }
 
 /** Normalise a certificate serial: upper-case hex without separators or leading zeros. */
@@ -71,9 +77,14 @@ export class DeviceAuth {
     const all = new Set(serials.map(normSerial));
     if (this.o.revokedFile) {
       const text = await Deno.readTextFile(this.o.revokedFile);
-      for (const line of text.split("\n")) {
-        const t = line.replace(/#.*/, "").trim();
-        if (t) all.add(normSerial(t));
+      if (looksLikeCrl(text)) {
+        const ca = this.o.caFile ? await Deno.readTextFile(this.o.caFile) : undefined;
+        for (const serial of crlSerials(text, ca)) all.add(serial);
+      } else {
+        for (const line of text.split("\n")) {
+          const t = line.replace(/#.*/, "").trim();
+          if (t) all.add(normSerial(t));
+        }
       }
     }
     this.#revoked = all;

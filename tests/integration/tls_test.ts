@@ -197,3 +197,41 @@ function peerSerial(port: number, ca: string): Promise<string> {
     s.once("error", reject);
   });
 }
+
+Deno.test("tls: a CRL file revokes a device certificate; its signature must verify", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "twinmill-crl-" });
+  try {
+    await issue(dir, ["press-20", "press-21"]);
+    await Deno.writeTextFile(`${dir}/index.txt`, "");
+    await Deno.writeTextFile(`${dir}/crlnumber`, "1000\n");
+    await Deno.writeTextFile(
+      `${dir}/ca.cnf`,
+      "[ca]\ndefault_ca=d\n[d]\ndatabase=index.txt\ncrlnumber=crlnumber\ndefault_md=sha256\n" +
+        "default_crl_days=30\n",
+    );
+    const ca = ["-config", "ca.cnf", "-keyfile", "ca.key", "-cert", "ca.pem"];
+    await openssl(dir, "ca", ...ca, "-revoke", "press-21.pem");
+    await openssl(dir, "ca", ...ca, "-gencrl", "-out", "crl.pem");
+    await using node = await startNode({
+      TWINMILL_MQTT_AUTH: "on",
+      TWINMILL_TLS_CERT: `${dir}/server.pem`,
+      TWINMILL_TLS_KEY: `${dir}/server.key`,
+      TWINMILL_TLS_CA: `${dir}/ca.pem`,
+      TWINMILL_TLS_REVOKED: `${dir}/crl.pem`,
+    });
+    const caPem = await Deno.readTextFile(`${dir}/ca.pem`);
+    const url = `mqtts://127.0.0.1:${node.mqttsPort}`;
+    const opts = async (name: string) => ({
+      ca: caPem,
+      cert: await Deno.readTextFile(`${dir}/${name}.pem`),
+      key: await Deno.readTextFile(`${dir}/${name}.key`),
+      reconnectPeriod: 0,
+    });
+    const ok = await mqtt.connectAsync(url, await opts("press-20"));
+    await ok.endAsync();
+    await assert.rejects(mqtt.connectAsync(url, await opts("press-21")), /Bad username/);
+    assert.ok(node.logs.some((l) => l.includes('"revoked client certificates loaded"')));
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
