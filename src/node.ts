@@ -322,19 +322,25 @@ export async function startNode(
       ...(core.cluster ? { "/v1/cluster": clusterRoutes(core.cluster) } : {}),
     },
   });
-  const server = Deno.serve({
-    hostname: cfg.http.host,
-    port: cfg.http.port,
-    onListen: () => {},
-    ...(cfg.tls
-      ? {
-        cert: await Deno.readTextFile(cfg.tls.certFile),
-        key: await Deno.readTextFile(cfg.tls.keyFile),
-      }
-      : {}),
-  }, app.fetch);
+  // With TLS, a reload starts a second server on the same port (SO_REUSEPORT) with the new
+  // certificate, then drains the old one: no restart, no refused connection.
+  const serve = async (port: number) =>
+    Deno.serve({
+      hostname: cfg.http.host,
+      port,
+      onListen: () => {},
+      ...(cfg.tls
+        ? {
+          cert: await Deno.readTextFile(cfg.tls.certFile),
+          key: await Deno.readTextFile(cfg.tls.keyFile),
+          reusePort: true,
+        }
+        : {}),
+    }, app.fetch);
+  let server = await serve(cfg.http.port);
+  const httpPort = server.addr.port;
   await core.cluster?.members.announce({
-    http: `http://${cfg.http.host}:${server.addr.port}`,
+    http: `${cfg.tls ? "https" : "http"}://${cfg.http.host}:${httpPort}`,
     mqtt: broker ? `mqtt://${cfg.mqtt.host}:${broker.port}` : null,
   });
 
@@ -351,11 +357,17 @@ export async function startNode(
     log.info("stopped");
   };
   return {
-    httpPort: server.addr.port,
+    httpPort,
     mqttPort: broker?.port ?? null,
     mqttsPort: broker?.tlsPort ?? null,
     async reload() {
       await broker?.reloadTls();
+      if (cfg.tls) {
+        const old = server;
+        server = await serve(httpPort);
+        // the old one drains in the background (open WebSockets keep it until they close)
+        old.shutdown().catch((err) => log.warn("old HTTPS server did not shut down", { err }));
+      }
       const n = await core.deviceAuth.loadRevoked();
       log.info("reloaded TLS certificates and revoked serials", { revoked: n });
     },

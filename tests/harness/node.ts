@@ -73,7 +73,7 @@ function nodeEnv(dataDir: string, env: Record<string, string>): Record<string, s
 
 function nodeCommand(env: Record<string, string>, args: string[], main: string): Deno.Command {
   return new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-all", "--unstable-kv", main, ...args],
+    args: ["run", "--allow-all", "--unstable-kv", "--unstable-net", main, ...args],
     cwd: REPO_ROOT,
     env,
     stdin: "null",
@@ -233,7 +233,7 @@ async function launch(
 }
 
 /**
- * Spawns the twinmill node (`deno run --allow-all --unstable-kv main.ts` in the repo
+ * Spawns the twinmill node (`deno run --allow-all --unstable-kv --unstable-net main.ts` in the repo
  * root) with `TWINMILL_HTTP_PORT=0`, `TWINMILL_MQTT_PORT=0`, `TWINMILL_DATA_DIR`,
  * `TWINMILL_LOG=info`, `NO_COLOR=1` and then `env` over them, and resolves when it logs
  * its `ready` line. Rejects with the node's stderr if it exits first or after 30 s.

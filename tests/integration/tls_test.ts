@@ -180,6 +180,17 @@ Deno.test("tls: mTLS devices, revocation, tokens over TLS, HTTPS, SIGHUP reload"
       normSerial(await peerSerial(node.mqttsPort!, ca)),
       normSerial(await serial(dir, "server")),
     );
+    // HTTPS too, and the API still answers
+    await waitFor(
+      async () =>
+        normSerial(await peerSerial(node.httpPort, ca)) === normSerial(await serial(dir, "server")),
+      { message: "HTTPS serves the new certificate" },
+    );
+    const again = Deno.createHttpClient({ caCerts: [ca] });
+    const health = await fetch(`${node.httpUrl}/healthz`, { client: again });
+    assert.equal(health.status, 200);
+    await health.body?.cancel();
+    again.close();
     client.close();
   } finally {
     await Deno.remove(dir, { recursive: true });
