@@ -34,6 +34,7 @@ import { auditAction, type AuthOptions, keyId, ticketRoutes, Tickets } from "../
 import { createJwtVerifier } from "./security/jwt.ts";
 import { RateLimiter } from "./security/rate_limit.ts";
 import { AuditLog } from "./security/audit.ts";
+import { JetStreamAudit } from "./security/jetstream_audit.ts";
 import { auditRoutes } from "../routes/audit.ts";
 
 /** A running node. */
@@ -188,8 +189,6 @@ export async function startNode(
       metrics,
     });
   }
-  await Deno.mkdir(cfg.dataDir, { recursive: true });
-  const audit = await AuditLog.open(cfg.dataDir);
   let broker: Broker | undefined;
   const downlink = (id: string, desired: JsonObject) => void broker?.publishDesired(id, desired);
   const webhooks = new WebhookSender({
@@ -201,6 +200,14 @@ export async function startNode(
   const core = cfg.natsUrl
     ? await clusterCore(cfg, log, metrics, influx, webhooks, disconnect, () => broker)
     : await singleCore(cfg, log, metrics, influx, downlink, webhooks, disconnect, () => broker);
+  // the audit log: a file under the data dir; in cluster mode a JetStream stream all nodes read
+  await Deno.mkdir(cfg.dataDir, { recursive: true });
+  const audit: AuditLog | JetStreamAudit = core.cluster
+    ? await JetStreamAudit.open(core.cluster.nc, {
+      nodeId: cfg.nodeId,
+      replicas: Math.min(3, Math.max(1, cfg.natsUrl!.split(",").length)),
+    })
+    : await AuditLog.open(cfg.dataDir);
   const revoked = await core.deviceAuth.loadRevoked();
   if (revoked > 0) log.info("revoked client certificates loaded", { serials: revoked });
 
@@ -349,9 +356,9 @@ export async function startNode(
     stopping = true;
     log.info(graceful && core.cluster ? "leaving the cluster" : "shutting down");
     await broker?.[Symbol.asyncDispose]();
+    await audit.close();
     await core.close(graceful);
     await webhooks.close();
-    await audit.close();
     await influx?.close(5000);
     await server.shutdown();
     log.info("stopped");

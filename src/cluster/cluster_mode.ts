@@ -8,6 +8,7 @@ import type { Config } from "../config/config.ts";
 import type { Logger } from "../obs/log.ts";
 import type { Metrics } from "../obs/metrics.ts";
 import { natsTransport } from "../transport/nats.ts";
+import type { NatsConnection } from "@nats-io/transport-node";
 import { withEventInterest } from "./interest.ts";
 import { nodeProfiles, type Profiles } from "../rules/profiles.ts";
 import { jetstreamProfileStore } from "../rules/jetstream_profile_store.ts";
@@ -34,6 +35,8 @@ import type { JsonObject } from "../../actors/json.ts";
 const CLUSTER_FLUSH_DELAY_MS = 50;
 
 export interface ClusterParts {
+  /** The node's NATS connection (JetStream users that are not cluster parts: the audit log). */
+  nc: NatsConnection;
   transport: Transport;
   host: TwinHost;
   ingest: JetStreamIngest;
@@ -269,6 +272,7 @@ export async function startCluster(
     await statusLoop;
   };
   return {
+    nc,
     transport: gated,
     host,
     ingest,

@@ -81,7 +81,7 @@ const isTime = (t: unknown): t is number => typeof t === "number" && Math.abs(t)
 const optString = (v: unknown) => v === undefined || typeof v === "string";
 
 /** The entry as stored, fields in a fixed order; undefined when it is not an entry. */
-function toEntry(e: Partial<AuditEntry>, ts: number): AuditEntry | undefined {
+export function toEntry(e: Partial<AuditEntry>, ts: number): AuditEntry | undefined {
   if (typeof e.actor !== "string" || typeof e.action !== "string") return undefined;
   if (typeof e.result !== "string" || !RESULTS.has(e.result)) return undefined;
   if (!optString(e.requestId) || !optString(e.role) || !optString(e.target)) return undefined;
@@ -116,7 +116,8 @@ function parseLine(line: string): AuditEntry | undefined {
   return toEntry(e, e.ts);
 }
 
-function matches(e: AuditEntry, q: AuditQuery): boolean {
+/** True when entry `e` passes the filters of `q` (an `action` ending in "." is a prefix). */
+export function matches(e: AuditEntry, q: AuditQuery): boolean {
   if (q.since !== undefined && e.ts < q.since) return false;
   if (q.actor !== undefined && e.actor !== q.actor) return false;
   if (q.action === undefined) return true;

@@ -1,7 +1,7 @@
 /**
  * Device authentication in cluster mode: a token issued through one node logs a device in on
  * another; the ACL applies there too; a revocation made through the first node disconnects
- * the device on the second at once.
+ * the device on the second at once; the audit log (a JetStream stream) is read through any node.
  */
 import assert from "node:assert/strict";
 import mqtt from "mqtt";
@@ -50,5 +50,18 @@ Deno.test("cluster auth: credentials and revocation reach every node", async () 
     /Bad username or password/,
   );
   dev.end(true);
+
+  // the audit log is cluster-wide: node 2 lists what was done through node 1, and node 1
+  // lists the refused connect on node 2
+  const a2 = await getJson(`${n2.httpUrl}/v1/audit?action=credential.&limit=10`);
+  // deno-lint-ignore no-explicit-any
+  assert.deepEqual(a2.body.items.map((e: any) => e.action).sort(), [
+    "credential.create",
+    "credential.revoke",
+  ]);
+  await waitFor(async () => {
+    const a1 = await getJson(`${n1.httpUrl}/v1/audit?action=mqtt.auth_failure&limit=10`);
+    return a1.body.items.length >= 1;
+  }, { message: "node 2's refused connect in the audit read through node 1" });
   for (const n of [n1, n2]) assert.ok(!n.logs.some((l) => l.includes(token)));
 });
