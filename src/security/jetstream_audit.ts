@@ -1,8 +1,10 @@
 /**
  * The audit log of a cluster: JetStream stream `TM_AUDIT` (subject `tm.audit.{node}`, limits
- * retention: 90 days or 1 GiB, oldest first), so any node answers `GET /v1/audit` for every
- * node. Same contract as the file log: `record` never blocks (a bounded queue, overflow
- * dropped and counted), entries are redacted, queries give the newest matches first.
+ * retention: 90 days or 256 MiB, oldest first), so any node answers `GET /v1/audit` for every
+ * node. A stream's `max_bytes` is reserved against the server's JetStream storage: at 1 GiB it
+ * took the test servers' whole file store and a restarted server never caught up `TM_IN`.
+ * Same contract as the file log: `record` never blocks (a bounded queue, overflow dropped and
+ * counted), entries are redacted, queries give the newest matches first.
  * @module
  */
 import type { NatsConnection } from "@nats-io/transport-node";
@@ -52,7 +54,7 @@ export class JetStreamAudit implements AsyncDisposable {
         storage: StorageType.File,
         num_replicas: o.replicas ?? 1,
         max_age: 90 * 24 * 3600 * 1e9,
-        max_bytes: 1024 ** 3,
+        max_bytes: 256 * 1024 ** 2,
         discard: DiscardPolicy.Old,
       }).catch(async (err) => {
         // another node created it meanwhile
