@@ -205,7 +205,7 @@ export async function startNode(
   const audit: AuditLog | JetStreamAudit = core.cluster
     ? await JetStreamAudit.open(core.cluster.nc, {
       nodeId: cfg.nodeId,
-      replicas: Math.min(3, Math.max(1, cfg.natsUrl!.split(",").length)),
+      replicas: core.cluster.replicas,
     })
     : await AuditLog.open(cfg.dataDir);
   const revoked = await core.deviceAuth.loadRevoked();

@@ -133,7 +133,15 @@ export function matchesDropTopic(filter: string): boolean {
 /** Start the embedded broker. */
 export async function startBroker(o: BrokerOptions): Promise<Broker> {
   const { logger: log, metrics: m } = o;
+  /** Log lines keyed by device and kind: at most one per key per minute, bounded in keys. */
   const lastLogged = new Map<string, number>();
+  const oncePerMinute = (key: string): boolean => {
+    const now = Date.now();
+    if ((lastLogged.get(key) ?? 0) + 60_000 > now) return false;
+    if (lastLogged.size > 10_000) lastLogged.clear();
+    lastLogged.set(key, now);
+    return true;
+  };
 
   const reject = (
     packet: { topic: string; retain: boolean },
@@ -141,10 +149,7 @@ export async function startBroker(o: BrokerOptions): Promise<Broker> {
     reason: RejectReason,
   ) => {
     m.messagesRejected.inc({ reason });
-    const now = Date.now();
-    if ((lastLogged.get(key) ?? 0) + 60_000 <= now) {
-      if (lastLogged.size > 10_000) lastLogged.clear();
-      lastLogged.set(key, now);
+    if (oncePerMinute(key)) {
       log.warn("device message rejected", {
         device: key,
         topic: packet.topic.slice(0, 200),
@@ -167,8 +172,7 @@ export async function startBroker(o: BrokerOptions): Promise<Broker> {
     if (o.limiter && client && o.limiter.take(client.id) > 0) {
       m.rateLimited.inc({ what: "mqtt_message" });
       const twin = identities.get(client)?.twin ?? key;
-      if ((lastLogged.get(`rate\u0000${twin}`) ?? 0) + 60_000 <= at) {
-        lastLogged.set(`rate\u0000${twin}`, at);
+      if (oncePerMinute(`rate\u0000${twin}`)) {
         log.warn("device over its message rate; disconnected", { device: twin });
       }
       // This message and later ones are never acknowledged (the device resends them after
@@ -227,25 +231,29 @@ export async function startBroker(o: BrokerOptions): Promise<Broker> {
   };
 
   const live = new Set<Client>();
-  const lastDenied = new Map<string, number>();
+  /** Close the authenticated connections whose identity matches; how many. */
+  const drop = (match: (me: Identity) => boolean): number => {
+    let n = 0;
+    for (const c of live) {
+      const me = identities.get(c);
+      if (me && match(me)) {
+        c.close();
+        n++;
+      }
+    }
+    return n;
+  };
   const aclDenied = (twin: string, action: "publish" | "subscribe", topic: string) => {
     m.aclDenials.inc({ action });
     o.onDenied?.({ device: twin, action, reason: `acl: ${topic.slice(0, 200)}` });
-    const now = Date.now();
-    const k = `${twin}\u0000${action}`;
-    if ((lastDenied.get(k) ?? 0) + 60_000 <= now) {
-      if (lastDenied.size > 10_000) lastDenied.clear();
-      lastDenied.set(k, now);
+    if (oncePerMinute(`${twin}\u0000${action}`)) {
       log.warn("device denied by the ACL", { device: twin, action, topic: topic.slice(0, 200) });
     }
   };
   const authFailed = (client: { id: string }, username: string | undefined, reason: string) => {
     m.authFailures.inc({ reason });
     o.onDenied?.({ device: (username ?? client.id).slice(0, 128), action: "connect", reason });
-    const now = Date.now();
-    const k = `${username ?? ""}\u0000${reason}`;
-    if ((lastDenied.get(k) ?? 0) + 60_000 <= now) {
-      lastDenied.set(k, now);
+    if (oncePerMinute(`${username ?? ""}\u0000${reason}`)) {
       // never the password
       log.warn("device authentication failed", {
         device: username?.slice(0, 128),
@@ -390,25 +398,12 @@ export async function startBroker(o: BrokerOptions): Promise<Broker> {
       });
     },
     disconnect(twin, credential) {
-      let n = 0;
-      for (const c of live) {
-        const me = identities.get(c);
-        if (me && me.twin === twin && me.credential === credential) {
-          c.close();
-          n++;
-        }
-      }
+      const n = drop((me) => me.twin === twin && me.credential === credential);
       if (n > 0) log.info("disconnected devices of a revoked credential", { twin, credential, n });
       return n;
     },
     disconnectCert(serial) {
-      let n = 0;
-      for (const c of live) {
-        if (identities.get(c)?.credential === `cert:${serial}`) {
-          c.close();
-          n++;
-        }
-      }
+      const n = drop((me) => me.credential === `cert:${serial}`);
       if (n > 0) log.info("disconnected devices of a revoked certificate", { serial, n });
       return n;
     },

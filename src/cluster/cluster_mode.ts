@@ -37,6 +37,8 @@ const CLUSTER_FLUSH_DELAY_MS = 50;
 export interface ClusterParts {
   /** The node's NATS connection (JetStream users that are not cluster parts: the audit log). */
   nc: NatsConnection;
+  /** Replicas of the cluster's streams and buckets: one per NATS server given, at most 3. */
+  replicas: number;
   transport: Transport;
   host: TwinHost;
   ingest: JetStreamIngest;
@@ -273,6 +275,7 @@ export async function startCluster(
   };
   return {
     nc,
+    replicas,
     transport: gated,
     host,
     ingest,

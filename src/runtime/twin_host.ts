@@ -231,8 +231,23 @@ export class TwinHost implements TwinService {
     const at = profile ? nextDeadline(profile, rec.rules) : null;
     if (at === null) this.#armed.delete(id);
     else this.#armed.set(id, at);
-    if (at !== null && this.#timer === undefined && !this.#closed) {
-      this.#timer = this.#o.clock.setInterval(() => this.#tickDue(), this.#o.timerEveryMs ?? 1000);
+    if (at !== null) this.#startTimer();
+  }
+
+  /** The timer that ticks due twins; started once, on the first armed twin. */
+  #startTimer(): void {
+    if (this.#timer !== undefined || this.#closed) return;
+    this.#timer = this.#o.clock.setInterval(() => this.#tickDue(), this.#o.timerEveryMs ?? 1000);
+  }
+
+  /** Every persisted twin record, in id order, a page at a time (start-up and rare scans). */
+  async *#stored(): AsyncIterable<TwinRecord> {
+    let after: string | undefined;
+    for (;;) {
+      const page = await this.#o.persistence.snapshots.list(after, 500);
+      if (page.length === 0) return;
+      yield* page;
+      after = page[page.length - 1].state.id;
     }
   }
 
@@ -261,21 +276,16 @@ export class TwinHost implements TwinService {
   async armStored(want: (id: string) => boolean = () => true): Promise<number> {
     const profiles = this.#o.profiles;
     if (!profiles) return 0;
-    let after: string | undefined;
     let n = 0;
-    for (;;) {
-      const page = await this.#o.persistence.snapshots.list(after, 500);
-      if (page.length === 0) return n;
-      for (const r of page) {
-        const id = r.state.id;
-        if (!want(id) || this.#armed.has(id) || this.#sys.peek(id)) continue;
-        const p = profiles.resolve(r.state, r.rules !== undefined);
-        if (!p) continue;
-        this.#arm(id, p, r);
-        if (this.#armed.has(id)) n++;
-      }
-      after = page[page.length - 1].state.id;
+    for await (const r of this.#stored()) {
+      const id = r.state.id;
+      if (!want(id) || this.#armed.has(id) || this.#sys.peek(id)) continue;
+      const p = profiles.resolve(r.state, r.rules !== undefined);
+      if (!p) continue;
+      this.#arm(id, p, r);
+      if (this.#armed.has(id)) n++;
     }
+    return n;
   }
 
   /**
@@ -293,23 +303,16 @@ export class TwinHost implements TwinService {
       if (rec && (matches(rec.state) || rec.rules !== undefined)) soon(id);
     }
     for (const id of this.#armed.keys()) this.#armed.set(id, 0);
-    if (this.#timer === undefined && !this.#closed) {
-      this.#timer = this.#o.clock.setInterval(() => this.#tickDue(), this.#o.timerEveryMs ?? 1000);
-    }
+    this.#startTimer();
     // stored twins using the profile that are not in memory (a scan: profile changes are rare)
     const mine = this.#o.owns ?? (() => true);
-    let after: string | undefined;
-    for (;;) {
-      const page = await this.#o.persistence.snapshots.list(after, 500);
-      if (page.length === 0) return n;
-      for (const r of page) {
-        const id = r.state.id;
-        if (!this.#armed.has(id) && mine(id) && (matches(r.state) || r.rules !== undefined)) {
-          soon(id);
-        }
+    for await (const r of this.#stored()) {
+      const id = r.state.id;
+      if (!this.#armed.has(id) && mine(id) && (matches(r.state) || r.rules !== undefined)) {
+        soon(id);
       }
-      after = page[page.length - 1].state.id;
     }
+    return n;
   }
 
   /** The entry `seq` is retired only once the snapshot of twin `id` holding it is committed. */
@@ -622,12 +625,8 @@ export class TwinHost implements TwinService {
 
   /** Every persisted twin with a non-empty desired state (to republish retained downlinks). */
   async *withDesired(): AsyncIterable<TwinState> {
-    let after: string | undefined;
-    for (;;) {
-      const page = await this.#o.persistence.snapshots.list(after, 500);
-      if (page.length === 0) return;
-      for (const r of page) if (Object.keys(r.state.desired).length > 0) yield r.state;
-      after = page[page.length - 1].state.id;
+    for await (const r of this.#stored()) {
+      if (Object.keys(r.state.desired).length > 0) yield r.state;
     }
   }
 

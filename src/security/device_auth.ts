@@ -109,15 +109,16 @@ export class DeviceAuth {
       throw new BadRequestError("serial must be the certificate serial number in hex");
     }
     let created = false;
-    for (let attempt = 0;; attempt++) {
-      const cur = await this.o.store.getRevoked();
-      if (cur.serials.includes(norm)) break;
-      if (await this.o.store.setRevoked([...cur.serials, norm], cur.version)) {
-        created = true;
-        break;
-      }
-      if (attempt > 10) throw new Error("Cannot revoke: too many concurrent changes");
-    }
+    await compareAndSet(
+      () => this.o.store.getRevoked().then((v) => ({ value: v.serials, version: v.version })),
+      (next, version) => this.o.store.setRevoked(next, version),
+      (serials) => {
+        created = !serials.includes(norm); // set again on every attempt; true once written
+        return created ? [...serials, norm] : undefined;
+      },
+      12,
+      "Cannot revoke: too many concurrent changes",
+    );
     this.certRevoked(norm);
     if (created) {
       this.o.logger.info("client certificate revoked", { serial: norm });
@@ -142,15 +143,15 @@ export class DeviceAuth {
     twin: string,
     f: (list: CredentialRecord[]) => CredentialRecord[],
   ): Promise<CredentialRecord[]> {
-    for (let attempt = 0; attempt < 10; attempt++) {
-      const cur = await this.o.store.get(twin);
-      const next = f(cur.list);
-      if (await this.o.store.set(twin, next, cur.version)) {
-        this.#cache.delete(twin);
-        return cur.list;
-      }
-    }
-    throw new Error(`Cannot change the credentials of "${twin}": too many concurrent changes`);
+    const before = await compareAndSet(
+      () => this.o.store.get(twin).then((v) => ({ value: v.list, version: v.version })),
+      (next, version) => this.o.store.set(twin, next, version),
+      f,
+      10,
+      `Cannot change the credentials of "${twin}": too many concurrent changes`,
+    );
+    this.#cache.delete(twin);
+    return before;
   }
 
   /** Issue a new token for `twin`. */
@@ -223,4 +224,23 @@ export class DeviceAuth {
     if (id) this.#lastUsed.set(`${twin}\u0000${id}`, now);
     return id;
   }
+}
+
+/**
+ * Read, change, write if unchanged since the read; retry on a concurrent change. `change`
+ * returning undefined means nothing to write. Resolves with the value read last.
+ */
+async function compareAndSet<T, V>(
+  read: () => Promise<{ value: T; version: V }>,
+  write: (next: T, version: V) => Promise<boolean>,
+  change: (value: T) => T | undefined,
+  attempts: number,
+  tooMany: string,
+): Promise<T> {
+  for (let attempt = 0; attempt < attempts; attempt++) {
+    const cur = await read();
+    const next = change(cur.value);
+    if (next === undefined || await write(next, cur.version)) return cur.value;
+  }
+  throw new Error(tooMany);
 }
