@@ -20,7 +20,7 @@ import { shardOf } from "../src/sharding/shard.ts";
 import { type BenchRow, num, verdict } from "./report.ts";
 import { wrk, type WrkResult } from "./wrk.ts";
 import { cpuMeter, formatCpu, log, sleep, trackDisposable } from "./proc.ts";
-import { exitedOk, startPub } from "./mosquitto.ts";
+import { type InputKind, median, publishAll, writeInputs } from "./publishers.ts";
 import { type BenchNode, mqttPort, startBenchNode, twinVersion, waitForVersions } from "./node.ts";
 
 /** Parameters of the cluster benches. */
@@ -49,11 +49,6 @@ const INGEST_TARGET = 0.5;
 const ROUNDS = 3;
 /** wrk connections of the routed GET rounds (both paths saturate their node). */
 const CONNECTIONS = 200;
-
-/** The run with the median throughput. */
-function median<T extends { rps: number }>(runs: T[]): T {
-  return [...runs].sort((a, b) => a.rps - b.rps)[Math.floor(runs.length / 2)];
-}
 
 /** Required ratio of routed to local GET throughput. */
 const ROUTED_TARGET = 0.5;
@@ -108,11 +103,11 @@ export async function benchCluster(o: ClusterOptions = {}): Promise<BenchRow[]> 
     log(`cluster: settled (${owned})`);
 
     // Ingest.
-    await writeInputs(dir, n, w, m);
+    await writeInputs(dir, n, { warm: w, run: m });
     const ports = nodes.map(mqttPort);
     const twinIds = (kind: string) => Array.from({ length: n }, (_, k) => `${kind}-${k}`);
     log(`cluster: node warm-up (${n} × ${w})`);
-    await publishAll(dir, ports, n, inflight, "warm");
+    await publishers(dir, ports, n, inflight, "warm");
     await waitVersions(nodes[0].httpUrl, twinIds("warm"), w, 60_000);
     // Interleaved rounds of the baseline (raw JetStream publish to the same cluster, the
     // nodes idle) and the node run (fresh twins each round); medians reported.
@@ -140,7 +135,7 @@ export async function benchCluster(o: ClusterOptions = {}): Promise<BenchRow[]> 
       log(`cluster: node run, round ${round} (${n} × ${m}, publishers spread over 3 nodes)`);
       const cpu = cpuMeter(Object.fromEntries(nodes.map((x, i) => [`node${i + 1}`, x.pid])));
       const t0 = performance.now();
-      await publishAll(dir, ports, n, inflight, "run", prefix);
+      await publishers(dir, ports, n, inflight, "run", prefix);
       const ackSecs = (performance.now() - t0) / 1000;
       log(`cluster: all PUBACKs after ${ackSecs.toFixed(2)} s; waiting for every twin at ${m}`);
       const unavailable = await waitVersions(nodes[0].httpUrl, twinIds(prefix), m, 120_000);
@@ -160,8 +155,8 @@ export async function benchCluster(o: ClusterOptions = {}): Promise<BenchRow[]> 
       );
       runs.push(run);
     }
-    const js = [...bases].sort((a, b) => a.rate - b.rate)[Math.floor(ROUNDS / 2)];
-    const med = [...runs].sort((a, b) => a.applied - b.applied)[Math.floor(ROUNDS / 2)];
+    const js = median(bases, (x) => x.rate);
+    const med = median(runs, (x) => x.applied);
     const { acked, applied, ackSecs, applySecs } = med;
     const ingestCpu = med.cpu;
     const unavailable = runs.reduce((a, x) => a + x.unavailable, 0);
@@ -226,8 +221,8 @@ export async function benchCluster(o: ClusterOptions = {}): Promise<BenchRow[]> 
         await run(`routed, round ${round}`, routed, nodes[1].pid, CONNECTIONS, nodes[0].pid),
       );
     }
-    const l = median(locals);
-    const r = median(routeds);
+    const l = median(locals, (x) => x.rps);
+    const r = median(routeds, (x) => x.rps);
     const l50 = await run("local (node 1), 50 connections", local, nodes[0].pid, 50);
     const r50 = await run("routed, 50 connections", routed, nodes[1].pid, 50, nodes[0].pid);
     const probe = await fetch(routed);
@@ -372,42 +367,24 @@ async function waitVersions(
   return unavailable;
 }
 
-function inputFile(dir: string, kind: "warm" | "run", k: number): string {
-  return `${dir}/${kind}-${k}.txt`;
-}
-
-async function writeInputs(dir: string, n: number, w: number, m: number): Promise<void> {
-  for (let k = 0; k < n; k++) {
-    for (const [kind, count] of [["warm", w], ["run", m]] as const) {
-      const lines: string[] = [];
-      for (let i = 0; i < count; i++) {
-        lines.push(`{"temp":${(20 + (i % 100) / 10).toFixed(1)},"rpm":${1000 + i},"ok":true}`);
-      }
-      await Deno.writeTextFile(inputFile(dir, kind, k), lines.join("\n") + "\n");
-    }
-  }
-}
-
-/** Starts `n` publishers, publisher k on `ports[k % ports.length]`; resolves when all exit 0. */
-async function publishAll(
+/** Publisher k on node k mod 3, one twin `{prefix}-{k}` each. */
+function publishers(
   dir: string,
   ports: number[],
   n: number,
   inflight: number,
-  kind: "warm" | "run",
+  kind: InputKind,
   prefix: string = kind,
 ): Promise<void> {
-  await Promise.all(Array.from({ length: n }, (_, k) => {
-    const twin = `${prefix}-${k}`;
-    const p = startPub({
-      port: ports[k % ports.length],
-      topic: `twins/${twin}/telemetry`,
-      input: inputFile(dir, kind, k),
-      maxInflight: inflight,
-      clientId: `bench-cluster-${prefix}-${k}`,
-    });
-    return exitedOk(p, `mosquitto_pub ${twin}`);
-  }));
+  return publishAll({
+    dir,
+    ports,
+    n,
+    inflight,
+    kind,
+    twin: (k) => `${prefix}-${k}`,
+    clientId: (k) => `bench-cluster-${prefix}-${k}`,
+  });
 }
 
 /** A measured wrk run with the CPU of the serving node(s). */

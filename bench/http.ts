@@ -11,6 +11,7 @@ import { wrk, type WrkResult } from "./wrk.ts";
 import { type Child, cpuMeter, formatCpu, log, readAll, spawn } from "./proc.ts";
 import { publishOne } from "./mosquitto.ts";
 import { mqttPort, startBenchNode, waitForVersions } from "./node.ts";
+import { median } from "./publishers.ts";
 
 /** Parameters of the http bench. */
 export interface HttpOptions {
@@ -56,8 +57,8 @@ export async function benchHttp(o: HttpOptions = {}): Promise<BenchRow> {
     await hello.child.kill();
   }
 
-  const base = median(bases);
-  const twin = median(twins);
+  const base = median(bases, (r) => r.rps);
+  const twin = median(twins, (r) => r.rps);
   const ratio = twin.rps / base.rps;
   const all = (runs: Measured[]) => runs.map((x) => num(x.rps)).join(", ");
   return {
@@ -77,10 +78,6 @@ export async function benchHttp(o: HttpOptions = {}): Promise<BenchRow> {
 }
 
 type Measured = WrkResult & { cpu: string };
-
-function median(runs: Measured[]): Measured {
-  return [...runs].sort((a, b) => a.rps - b.rps)[Math.floor((runs.length - 1) / 2)];
-}
 
 /** A measured wrk run with the server's CPU use. */
 async function load(

@@ -12,14 +12,9 @@
  */
 import { type BenchRow, num, verdict } from "./report.ts";
 import { cpuMeter, formatCpu, log } from "./proc.ts";
-import {
-  exitedOk,
-  type Mosquitto,
-  startBaselineMosquitto,
-  startCountingSub,
-  startPub,
-} from "./mosquitto.ts";
+import { exitedOk, type Mosquitto, startBaselineMosquitto, startCountingSub } from "./mosquitto.ts";
 import { metric, mqttPort, startBenchNode, waitForVersions } from "./node.ts";
+import { type InputKind, median, publishAll, writeInputs } from "./publishers.ts";
 
 /** Parameters of the ingest bench. */
 export interface IngestOptions {
@@ -57,7 +52,7 @@ export async function benchIngest(o: IngestOptions = {}): Promise<BenchRow> {
   };
   const rounds = o.rounds ?? 3;
   try {
-    await writeInputs(s);
+    await writeInputs(s.dir, s.n, { warm: s.w, run: s.m });
     const bases: Run[] = [];
     const nodes: Run[] = [];
     for (let r = 1; r <= rounds; r++) {
@@ -65,8 +60,8 @@ export async function benchIngest(o: IngestOptions = {}): Promise<BenchRow> {
       bases.push(await baseline(s));
       nodes.push(await twinmill(s));
     }
-    const base = median(bases);
-    const node = median(nodes);
+    const base = median(bases, (r) => r.rate);
+    const node = median(nodes, (r) => r.rate);
     const ratio = node.rate / base.rate;
     const all = (runs: Run[]) => runs.map((x) => num(x.rate)).join(", ");
     return {
@@ -99,51 +94,27 @@ interface Run {
   ackLatencyMs?: number;
 }
 
-function median(runs: Run[]): Run {
-  return [...runs].sort((a, b) => a.rate - b.rate)[Math.floor((runs.length - 1) / 2)];
-}
-
-function inputFile(s: Setup, kind: "warm" | "run", k: number): string {
-  return `${s.dir}/${kind}-${k}.txt`;
-}
-
-async function writeInputs(s: Setup): Promise<void> {
-  for (let k = 0; k < s.n; k++) {
-    for (const [kind, count] of [["warm", s.w], ["run", s.m]] as const) {
-      const lines: string[] = [];
-      for (let i = 0; i < count; i++) {
-        lines.push(`{"temp":${(20 + (i % 100) / 10).toFixed(1)},"rpm":${1000 + i},"ok":true}`);
-      }
-      await Deno.writeTextFile(inputFile(s, kind, k), lines.join("\n") + "\n");
-    }
-  }
-}
-
-/** Starts the N publishers; resolves when all have exited 0. */
-function publishAll(s: Setup, port: number, kind: "warm" | "run"): Promise<void> {
-  const pubs = Array.from({ length: s.n }, (_, k) => {
-    const twin = kind === "warm" ? `warm-${k}` : `dev-${k}`;
-    const p = startPub({
-      port,
-      topic: `twins/${twin}/telemetry`,
-      input: inputFile(s, kind, k),
-      maxInflight: s.inflight,
-      clientId: `bench-${kind}-${k}`,
-    });
-    return exitedOk(p, `mosquitto_pub ${twin}`);
+function publishers(s: Setup, port: number, kind: InputKind): Promise<void> {
+  return publishAll({
+    dir: s.dir,
+    ports: [port],
+    n: s.n,
+    inflight: s.inflight,
+    kind,
+    twin: (k) => kind === "warm" ? `warm-${k}` : `dev-${k}`,
+    clientId: (k) => `bench-${kind}-${k}`,
   });
-  return Promise.all(pubs).then(() => {});
 }
 
 /** One baseline phase: a `-C` subscriber, then the publishers; seconds until it has all. */
-async function pubSub(s: Setup, broker: Mosquitto, kind: "warm" | "run") {
+async function pubSub(s: Setup, broker: Mosquitto, kind: InputKind) {
   const total = s.n * (kind === "warm" ? s.w : s.m);
   const id = `bench-sub-${kind}`;
   const sub = startCountingSub(broker.port, "twins/#", total, id);
   const received = exitedOk(sub, `mosquitto_sub -C ${total}`);
   await broker.subscribed(id);
   const t0 = performance.now();
-  const pubs = publishAll(s, broker.port, kind);
+  const pubs = publishers(s, broker.port, kind);
   await received;
   const secs = (performance.now() - t0) / 1000;
   await pubs;
@@ -175,13 +146,13 @@ async function twinmill(s: Setup): Promise<Run> {
     const port = mqttPort(node);
     const ids = (kind: string) => Array.from({ length: s.n }, (_, k) => `${kind}-${k}`);
     log(`ingest: node warm-up (${s.n} × ${s.w})`);
-    await publishAll(s, port, "warm");
+    await publishers(s, port, "warm");
     await waitForVersions(node.httpUrl, ids("warm"), s.w);
     log(`ingest: node run (${s.n} × ${s.m})`);
     const lat0 = await metric(node.httpUrl, "twinmill_mqtt_ack_latency_seconds_sum");
     const cpu = cpuMeter({ node: node.pid }, { "node main thread": node.pid });
     const t0 = performance.now();
-    await publishAll(s, port, "run");
+    await publishers(s, port, "run");
     const ackSecs = (performance.now() - t0) / 1000;
     await waitForVersions(node.httpUrl, ids("dev"), s.m, 120_000);
     const secs = (performance.now() - t0) / 1000;

@@ -92,3 +92,13 @@ export async function metric(httpUrl: string, name: string): Promise<number> {
   if (!m) throw new Error(`Metric ${name} not found in GET /metrics`);
   return Number(m[1]);
 }
+
+/** Sum of every sample of `name`, labelled or not; 0 while it has none. */
+export async function metricSum(httpUrl: string, name: string): Promise<number> {
+  const text = await (await fetch(`${httpUrl}/metrics`)).text();
+  let sum = 0;
+  for (const m of text.matchAll(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, "gm"))) {
+    sum += Number(m[1]);
+  }
+  return sum;
+}

@@ -10,8 +10,8 @@
  */
 import { type BenchRow, num, verdict } from "./report.ts";
 import { cpuMeter, formatCpu, log } from "./proc.ts";
-import { exitedOk, startPub } from "./mosquitto.ts";
-import { mqttPort, startBenchNode, waitForVersions } from "./node.ts";
+import { metricSum, mqttPort, startBenchNode, waitForVersions } from "./node.ts";
+import { type InputKind, median, publishAll, telemetryLine, writeInputs } from "./publishers.ts";
 
 /** Parameters of the rules bench. */
 export interface RulesBenchOptions {
@@ -103,7 +103,7 @@ export async function benchRules(o: RulesBenchOptions = {}): Promise<BenchRow> {
   };
   const rounds = o.rounds ?? 3;
   try {
-    await writeInputs(s);
+    await writeInputs(s.dir, s.n, { warm: s.w, run: s.m }, line);
     const plain: Run[] = [];
     const ruled: Run[] = [];
     for (let r = 1; r <= rounds; r++) {
@@ -111,8 +111,8 @@ export async function benchRules(o: RulesBenchOptions = {}): Promise<BenchRow> {
       plain.push(await run(s, false));
       ruled.push(await run(s, true));
     }
-    const off = median(plain);
-    const on = median(ruled);
+    const off = median(plain, (r) => r.rate);
+    const on = median(ruled, (r) => r.rate);
     const ratio = on.rate / off.rate;
     const all = (runs: Run[]) => runs.map((x) => num(x.rate)).join(", ");
     return {
@@ -137,49 +137,21 @@ export async function benchRules(o: RulesBenchOptions = {}): Promise<BenchRow> {
   }
 }
 
-/** Sum of every sample of `name` (labelled or not); 0 when it has none yet. */
-async function metric(httpUrl: string, name: string): Promise<number> {
-  const text = await (await fetch(`${httpUrl}/metrics`)).text();
-  let sum = 0;
-  for (const m of text.matchAll(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, "gm"))) {
-    sum += Number(m[1]);
-  }
-  return sum;
+/** Line `i`: the bench's telemetry with `ok` false every 7th line (for the expressions). */
+function line(i: number): string {
+  return telemetryLine(i).replace('"ok":true', `"ok":${i % 7 !== 0}`);
 }
 
-function median(runs: Run[]): Run {
-  return [...runs].sort((a, b) => a.rate - b.rate)[Math.floor((runs.length - 1) / 2)];
-}
-
-function inputFile(s: Setup, kind: "warm" | "run", k: number): string {
-  return `${s.dir}/${kind}-${k}.txt`;
-}
-
-async function writeInputs(s: Setup): Promise<void> {
-  for (let k = 0; k < s.n; k++) {
-    for (const [kind, count] of [["warm", s.w], ["run", s.m]] as const) {
-      const lines: string[] = [];
-      for (let i = 0; i < count; i++) {
-        const ok = i % 7 !== 0;
-        lines.push(`{"temp":${(20 + (i % 100) / 10).toFixed(1)},"rpm":${1000 + i},"ok":${ok}}`);
-      }
-      await Deno.writeTextFile(inputFile(s, kind, k), lines.join("\n") + "\n");
-    }
-  }
-}
-
-function publishAll(s: Setup, port: number, kind: "warm" | "run"): Promise<void> {
-  return Promise.all(Array.from({ length: s.n }, (_, k) => {
-    const twin = `${kind}-${k}`;
-    const p = startPub({
-      port,
-      topic: `twins/${twin}/telemetry`,
-      input: inputFile(s, kind, k),
-      maxInflight: s.inflight,
-      clientId: `bench-rules-${kind}-${k}`,
-    });
-    return exitedOk(p, `mosquitto_pub ${twin}`);
-  })).then(() => {});
+function publishers(s: Setup, port: number, kind: InputKind): Promise<void> {
+  return publishAll({
+    dir: s.dir,
+    ports: [port],
+    n: s.n,
+    inflight: s.inflight,
+    kind,
+    twin: (k) => `${kind}-${k}`,
+    clientId: (k) => `bench-rules-${kind}-${k}`,
+  });
 }
 
 async function put(url: string, body: unknown): Promise<void> {
@@ -204,19 +176,19 @@ async function run(s: Setup, rules: boolean): Promise<Run> {
       await put(`${node.httpUrl}/v1/twins/${id}`, { attributes: { type: "bench" } });
     }
     log(`rules: ${what} warm-up (${s.n} × ${s.w})`);
-    await publishAll(s, port, "warm");
+    await publishers(s, port, "warm");
     await waitForVersions(node.httpUrl, ids("warm"), s.w + 1);
     log(`rules: ${what} run (${s.n} × ${s.m})`);
-    const alarms0 = await metric(node.httpUrl, "twinmill_alarm_transitions_total");
-    const sup0 = await metric(node.httpUrl, "twinmill_telemetry_fields_suppressed_total");
+    const alarms0 = await metricSum(node.httpUrl, "twinmill_alarm_transitions_total");
+    const sup0 = await metricSum(node.httpUrl, "twinmill_telemetry_fields_suppressed_total");
     const cpu = cpuMeter({ node: node.pid }, { "node main thread": node.pid });
     const t0 = performance.now();
-    await publishAll(s, port, "run");
+    await publishers(s, port, "run");
     await waitForVersions(node.httpUrl, ids("run"), s.m + 1, 120_000);
     const secs = (performance.now() - t0) / 1000;
     const used = formatCpu(cpu.stop());
-    const alarms = await metric(node.httpUrl, "twinmill_alarm_transitions_total") - alarms0;
-    const suppressed = await metric(node.httpUrl, "twinmill_telemetry_fields_suppressed_total") -
+    const alarms = await metricSum(node.httpUrl, "twinmill_alarm_transitions_total") - alarms0;
+    const suppressed = await metricSum(node.httpUrl, "twinmill_telemetry_fields_suppressed_total") -
       sup0;
     if (rules && (alarms === 0 || suppressed === 0)) {
       throw new Error(`Rules did not run: ${alarms} alarm changes, ${suppressed} suppressed`);
