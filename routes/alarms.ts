@@ -2,7 +2,7 @@
  * Alarm routes: list with filters and cursor paging, acknowledge. Times go out as RFC 3339.
  * @module
  */
-import { createRoute, type Hook, OpenAPIHono, z } from "@hono/zod-openapi";
+import { createRoute, type Hook, OpenAPIHono } from "@hono/zod-openapi";
 import type { MiddlewareHandler } from "hono";
 import type { Alarm } from "../actors/rules/mod.ts";
 import { BadRequestError } from "../src/errors.ts";
@@ -14,6 +14,8 @@ import {
   AlarmQueryParams,
   AlarmSchema,
   errors,
+  iso,
+  json,
   notFound,
 } from "./schemas.ts";
 import { validationHook } from "./validation.ts";
@@ -40,13 +42,6 @@ const blankJsonIsEmpty: MiddlewareHandler = async (c, next) => {
   }
   await next();
 };
-
-const json = (schema: z.ZodType, description: string) => ({
-  description,
-  content: { "application/json": { schema } },
-});
-
-const iso = (ms: number) => new Date(ms).toISOString();
 
 /** An alarm with its times as RFC 3339 (`clearedAt` null stays null). */
 export function alarmView(a: Alarm) {

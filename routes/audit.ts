@@ -5,7 +5,7 @@
  */
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import type { AuditEntry, AuditQuery } from "../src/security/audit.ts";
-import { errors } from "./schemas.ts";
+import { errors, iso } from "./schemas.ts";
 import { validationHook } from "./validation.ts";
 
 /** What the routes read from: an {@linkcode AuditLog} or a fake. */
@@ -74,7 +74,7 @@ const listAudit = createRoute({
 });
 
 /** An entry with `ts` as RFC 3339. */
-export const auditView = (e: AuditEntry) => ({ ...e, ts: new Date(e.ts).toISOString() });
+export const auditView = (e: AuditEntry) => ({ ...e, ts: iso(e.ts) });
 
 /** Audit routes, mounted at `/v1/audit`. */
 export function auditRoutes(log: AuditSource): OpenAPIHono {

@@ -8,10 +8,8 @@ import type { DeviceAuth } from "../src/security/device_auth.ts";
 import type { TwinService } from "../src/runtime/twin_service.ts";
 import { BadRequestError, TwinNotFoundError } from "../src/errors.ts";
 import { Hono } from "hono";
-import { errors, IdParam, notFound } from "./schemas.ts";
+import { errors, IdParam, iso, json, notFound } from "./schemas.ts";
 import { validationHook } from "./validation.ts";
-
-const iso = (ms: number) => new Date(ms).toISOString();
 
 const Issued = z.object({
   id: z.string(),
@@ -34,11 +32,6 @@ const Info = z.object({
 const CredParams = IdParam.extend({
   credId: z.string().regex(/^cred_[0-9a-f]{12}$/, "credential id looks like cred_0123456789ab")
     .openapi({ param: { name: "credId", in: "path" } }),
-});
-
-const json = (schema: z.ZodType, description: string) => ({
-  description,
-  content: { "application/json": { schema } },
 });
 
 const create = createRoute({

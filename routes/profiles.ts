@@ -3,11 +3,13 @@
  * the service's (`profile_invalid`, naming the first bad field); this layer checks the name.
  * @module
  */
-import { createRoute, type Hook, OpenAPIHono, z } from "@hono/zod-openapi";
+import { createRoute, type Hook, OpenAPIHono } from "@hono/zod-openapi";
 import { BadRequestError, TwinmillError } from "../src/errors.ts";
 import type { ProfileService, ProfileView } from "../src/rules/service.ts";
 import {
   errors,
+  iso,
+  json,
   notFound,
   ProfileBody,
   ProfileList,
@@ -33,13 +35,6 @@ const hook: Hook<any, any, any, any> = (result, c) => {
   }
   return validationHook(result, c);
 };
-
-const json = (schema: z.ZodType, description: string) => ({
-  description,
-  content: { "application/json": { schema } },
-});
-
-const iso = (ms: number) => new Date(ms).toISOString();
 
 /** A profile with its times as RFC 3339. */
 const view = (p: ProfileView) => ({

@@ -207,3 +207,12 @@ export const AlarmPage = z.object({
 export const AckBody = z.object({
   comment: z.string().max(MAX_ACK_COMMENT).optional(),
 }).openapi("AlarmAck");
+
+/** An OpenAPI JSON response: `schema` under `application/json`. */
+export const json = (schema: z.ZodType, description: string) => ({
+  description,
+  content: { "application/json": { schema } },
+});
+
+/** A time (ms since the epoch) as the API shows it: RFC 3339. */
+export const iso = (ms: number) => new Date(ms).toISOString();

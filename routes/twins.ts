@@ -12,6 +12,7 @@ import {
   HistoryParams,
   HistorySchema,
   IdParam,
+  json,
   MergePatch,
   TwinPage,
   TwinSchema,
@@ -21,11 +22,6 @@ import { validationHook } from "./validation.ts";
 import { alarmView } from "./alarms.ts";
 
 const view = (s: TwinState) => ({ ...s, alarms: (s.alarms ?? []).map(alarmView) });
-const json = (schema: z.ZodType, description: string) => ({
-  description,
-  content: { "application/json": { schema } },
-});
-
 const getTwin = createRoute({
   method: "get",
   path: "/{id}",
