@@ -43,6 +43,9 @@ export interface AppDeps {
 /** Largest accepted request body. */
 export const MAX_BODY_BYTES = 1024 * 1024;
 
+/** Routes that stream large bodies and enforce their own limits (firmware upload, bulk). */
+const LARGE_BODY_ROUTES = /^\/v1\/(firmware\/?$|twins:bulk$)/;
+
 /** Build the gateway. Tests call `app.request(...)` directly. */
 export function createApp(d: AppDeps): OpenAPIHono {
   const app = new OpenAPIHono({ defaultHook: validationHook });
@@ -86,15 +89,14 @@ export function createApp(d: AppDeps): OpenAPIHono {
       d.audit(c, principalOf(c), c.res.status);
     }
   });
-  app.use(
-    "/v1/*",
-    bodyLimit({
-      maxSize: MAX_BODY_BYTES,
-      onError: () => {
-        throw new HTTPException(413, { message: "Request body is too large" });
-      },
-    }),
-  );
+  const limit = bodyLimit({
+    maxSize: MAX_BODY_BYTES,
+    onError: () => {
+      throw new HTTPException(413, { message: "Request body is too large" });
+    },
+  });
+  // firmware images and bulk provisioning files are streamed and bounded by their own routes
+  app.use("/v1/*", (c, next) => LARGE_BODY_ROUTES.test(c.req.path) ? next() : limit(c, next));
   if (d.auth) app.use("/v1/*", authMiddleware(d.auth));
   app.route("/", healthRoutes(d.metrics, d.ready));
   app.route("/v1/twins", twinRoutes(d.host, d.history));

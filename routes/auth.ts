@@ -67,6 +67,11 @@ interface Access {
   stream?: boolean;
   /** `PUT /v1/twins/{id}`: the new attributes' site must be in scope too. */
   provision?: boolean;
+  /**
+   * The handler authenticates the caller itself: `POST /v1/provision` (a provisioning key) and,
+   * with `Authorization: Basic`, a device downloading firmware (twin id and device token).
+   */
+  self?: "always" | "basic";
 }
 
 const seg = (s: string) => decodeURIComponent(s);
@@ -80,7 +85,9 @@ export function accessOf(method: string, path: string): Access {
     case "twins":
       if (a === undefined) return read ? { role: "viewer", list: true } : { role: "admin" };
       if (b === "credentials") return { role: "admin", twin: seg(a) };
-      if (b === "desired") return { role: read ? "viewer" : "operator", twin: seg(a) };
+      if (b === "desired" || b === "commands") {
+        return { role: read ? "viewer" : "operator", twin: seg(a) };
+      }
       if (b === undefined && !read) return { role: "admin", twin: seg(a), provision: true };
       return { role: read ? "viewer" : "admin", twin: seg(a) };
     case "alarms":
@@ -95,6 +102,14 @@ export function accessOf(method: string, path: string): Access {
       return { role: "admin", unscoped: true };
     case "cluster":
       return { role: "viewer" };
+    case "provision":
+      return { role: "admin", self: "always" };
+    case "firmware":
+      if (b === "download") return { role: "viewer", self: "basic" };
+      return read ? { role: "viewer" } : { role: "admin", unscoped: true };
+    case "configs":
+    case "campaigns":
+      return read ? { role: "viewer" } : { role: "admin", unscoped: true };
     default:
       return { role: "admin", unscoped: true };
   }
@@ -136,6 +151,13 @@ export function principalOf(c: Context): Principal {
 /** The middleware for `/v1/*`. */
 export function authMiddleware(o: AuthOptions): MiddlewareHandler {
   return async (c, next) => {
+    const self = accessOf(c.req.method, c.req.path).self;
+    if (
+      self === "always" ||
+      (self === "basic" && /^Basic\s/i.test(c.req.header("authorization") ?? ""))
+    ) {
+      return await next(); // the handler authenticates (provisioning key, device token)
+    }
     let p: Principal;
     try {
       p = await authenticate(o, c);

@@ -36,6 +36,7 @@ import { RateLimiter } from "./security/rate_limit.ts";
 import { AuditLog } from "./security/audit.ts";
 import { JetStreamAudit } from "./security/jetstream_audit.ts";
 import { auditRoutes } from "../routes/audit.ts";
+import { denoKvDocStores, type DocStores, jetstreamDocStores } from "./persistence/doc_store.ts";
 
 /** A running node. */
 export interface TwinmillNode extends AsyncDisposable {
@@ -208,6 +209,10 @@ export async function startNode(
       replicas: core.cluster.replicas,
     })
     : await AuditLog.open(cfg.dataDir);
+  // small documents of device management (configs, provisioning keys, firmware, campaigns)
+  const docs: DocStores = core.cluster
+    ? jetstreamDocStores(core.cluster.nc, { replicas: core.cluster.replicas })
+    : await denoKvDocStores(join(cfg.dataDir, "docs.kv"));
   const revoked = await core.deviceAuth.loadRevoked();
   if (revoked > 0) log.info("revoked client certificates loaded", { serials: revoked });
 
@@ -326,6 +331,7 @@ export async function startNode(
       "/v1/audit": auditRoutes(audit),
       "/v1/profiles": profileRoutes(core.profiles),
       "/v1/alarms": alarmRoutes(core.twins),
+      // device management (issue 7): each part mounts its routes here
       ...(core.cluster ? { "/v1/cluster": clusterRoutes(core.cluster) } : {}),
     },
   });
@@ -358,6 +364,7 @@ export async function startNode(
     await broker?.[Symbol.asyncDispose]();
     await audit.close();
     await core.close(graceful);
+    await docs[Symbol.asyncDispose]();
     await webhooks.close();
     await influx?.close(5000);
     await server.shutdown();
