@@ -89,11 +89,36 @@ export interface BrokerOptions {
   limiter?: RateLimiter;
   /** Also listen with TLS (and mTLS when a CA is given). */
   tls?: TlsListener;
+  /**
+   * Zero-touch provisioning over MQTT: a client logs in with username `$provision` and a
+   * provisioning key as password, subscribes to `provision/{clientId}/response`, publishes its
+   * request on `provision/{clientId}/request` and gets the answer on the response topic.
+   */
+  provisioning?: ProvisioningPort;
   /** Every refused connect and ACL denial (audit). */
   onDenied?(
     e: { device: string; action: "connect" | "publish" | "subscribe"; reason: string },
   ): void;
 }
+
+/** What the broker needs for provisioning over MQTT (see `BrokerOptions.provisioning`). */
+export interface ProvisioningPort {
+  /** Null when `key` may provision now; else the reason it may not (logged, never the key). */
+  check(key: string): Promise<string | null>;
+  /** Answer one request; the result is published as JSON on the client's response topic. */
+  handle(key: string, clientId: string, payload: Uint8Array): Promise<unknown>;
+}
+
+/** Username of a client that logs in with a provisioning key. */
+export const PROVISION_USERNAME = "$provision";
+
+/** The request and response topics of a provisioning client. */
+export function provisionTopics(clientId: string): { request: string; response: string } {
+  return { request: `provision/${clientId}/request`, response: `provision/${clientId}/response` };
+}
+
+/** Provisioning keys of clients logged in as `$provision` (only in memory, never logged). */
+const provisioners = new WeakMap<object, string>();
 
 /** What an authenticated device is: its twin and credential (kept on the aedes client). */
 interface Identity {
@@ -169,6 +194,8 @@ export async function startBroker(o: BrokerOptions): Promise<Broker> {
     const at = Date.now();
     const key = client?.id ?? "unknown";
     if (client && tripped.has(client)) return; // closing: not acknowledged, resent later
+    const pkey = client ? provisioners.get(client) : undefined;
+    if (pkey !== undefined && client) return provisionRequest(client, pkey, packet, cb);
     if (o.limiter && client && o.limiter.take(client.id) > 0) {
       m.rateLimited.inc({ what: "mqtt_message" });
       const twin = identities.get(client)?.twin ?? key;
@@ -230,6 +257,42 @@ export async function startBroker(o: BrokerOptions): Promise<Broker> {
     );
   };
 
+  /** A provisioning client's publish: only its request topic, answered on its response topic. */
+  const provisionRequest = (
+    client: Client,
+    pkey: string,
+    packet: Parameters<AuthorizePublishHandler>[1],
+    cb: Parameters<AuthorizePublishHandler>[2],
+  ) => {
+    const topics = provisionTopics(client.id);
+    if (packet.topic !== topics.request) {
+      aclDenied(PROVISION_USERNAME, "publish", packet.topic);
+      reject(packet, client.id, "acl_denied");
+      return cb(null);
+    }
+    const payload = packet.payload instanceof Uint8Array
+      ? packet.payload
+      : Buffer.from(String(packet.payload));
+    packet.topic = DROP_TOPIC; // the request goes to nobody else
+    packet.retain = false;
+    o.provisioning!.handle(pkey, client.id, payload).then(
+      (answer) => answer,
+      (err) => {
+        log.error("provisioning request failed", { client: client.id.slice(0, 128), err });
+        return { status: "error", error: { code: "internal", message: "Provisioning failed" } };
+      },
+    ).then((answer) => {
+      aedes.publish({
+        cmd: "publish",
+        topic: topics.response,
+        payload: Buffer.from(JSON.stringify(answer)),
+        qos: 1,
+        retain: false,
+        dup: false,
+      }, () => cb(null));
+    });
+  };
+
   const live = new Set<Client>();
   /** Close the authenticated connections whose identity matches; how many. */
   const drop = (match: (me: Identity) => boolean): number => {
@@ -278,6 +341,23 @@ export async function startBroker(o: BrokerOptions): Promise<Broker> {
       m.rateLimited.inc({ what: "mqtt_connection" });
       const err = Object.assign(new Error("Server unavailable"), { returnCode: 3 as const });
       return done(err as unknown as Error & { returnCode: 4 }, false);
+    }
+    if (username === PROVISION_USERNAME) {
+      if (!o.provisioning) return refuse("provisioning_disabled");
+      if (!password || password.length === 0) return refuse("missing_provisioning_key");
+      // the client id is a level of its topics
+      if (!/^[\w.:-]{1,128}$/.test(client.id)) return refuse("bad_client_id");
+      const key = password.toString();
+      o.provisioning.check(key).then((why) => {
+        if (why) return refuse(why);
+        provisioners.set(client, key);
+        done(null, true);
+      }, (err) => {
+        log.error("cannot check a provisioning key", { err });
+        const e = Object.assign(new Error("Server unavailable"), { returnCode: 3 as const });
+        done(e as unknown as Error & { returnCode: 4 }, false);
+      });
+      return;
     }
     if (!o.auth) return done(null, true);
     // deno-lint-ignore no-explicit-any
@@ -330,6 +410,12 @@ export async function startBroker(o: BrokerOptions): Promise<Broker> {
     // device may subscribe only to its own desired state and commands
     authorizeSubscribe: (client, sub, cb) => {
       if (matchesDropTopic(sub.topic)) return cb(null, null);
+      if (provisioners.has(client)) {
+        // a provisioning client hears only its own answers
+        if (sub.topic === provisionTopics(client.id).response) return cb(null, sub);
+        aclDenied(PROVISION_USERNAME, "subscribe", sub.topic);
+        return cb(null, null);
+      }
       if (o.auth) {
         const me = identities.get(client);
         if (!me || !deviceMaySubscribe(me.twin, sub.topic)) {
