@@ -14,7 +14,7 @@ import type { Logger } from "../src/obs/log.ts";
 import { BadRequestError } from "../src/errors.ts";
 import { isValidTwinId } from "../actors/validate.ts";
 
-const TYPES: EventType[] = ["telemetry", "state", "alarm"];
+const TYPES: EventType[] = ["telemetry", "state", "alarm", "command", "campaign"];
 
 /** Options of the stream route. */
 export interface StreamOptions {
@@ -82,7 +82,8 @@ export function streamRoutes(o: StreamOptions): Hono {
       counted = true;
       o.metrics.wsClients.inc();
       for (const type of types as EventType[]) {
-        if (twins.length === 0) {
+        // campaign events are not about one twin: `twins=` does not filter them
+        if (twins.length === 0 || type === "campaign") {
           subs.push(o.transport.subscribe(subjects.eventsOf(type, "*"), (m) => send(m.data)));
         }
         for (const id of twins) {

@@ -213,6 +213,9 @@ export async function startNode(
   const docs: DocStores = core.cluster
     ? jetstreamDocStores(core.cluster.nc, { replicas: core.cluster.replicas })
     : await denoKvDocStores(join(cfg.dataDir, "docs.kv"));
+  // the twins as the gateway and device management see them (remote configuration wraps
+  // `putAttributes`, so a newly provisioned twin gets the configs that target it)
+  const twins: TwinService = core.twins;
   const revoked = await core.deviceAuth.loadRevoked();
   if (revoked > 0) log.info("revoked client certificates loaded", { serials: revoked });
 
@@ -311,7 +314,7 @@ export async function startNode(
         requestId: c.res.headers.get("x-request-id") ?? undefined,
         detail: { status },
       }),
-    host: core.twins,
+    host: twins,
     transport: core.transport,
     metrics,
     logger: log.child("http"),

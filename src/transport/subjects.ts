@@ -10,7 +10,7 @@ export function idToken(id: string): string {
 }
 
 /** Twin event types on the event subjects. */
-export type EventType = "telemetry" | "state" | "alarm";
+export type EventType = "telemetry" | "state" | "alarm" | "command" | "campaign";
 
 /** Subjects of the twinmill transport. */
 export const subjects = {
