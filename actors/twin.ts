@@ -11,6 +11,7 @@ import type { CompiledProfile } from "./rules/compile.ts";
 import { evaluate, tick } from "./rules/engine.ts";
 import type { RulesState } from "./rules/state.ts";
 import { acknowledge, type AlarmChange, applyOutcome } from "./twin_rules.ts";
+import { type Command, complete, enqueue, expire, isOpen, markDelivered } from "./commands.ts";
 
 /** Per-field metadata: when the value last changed (ms since epoch). */
 export interface FieldMeta {
@@ -59,6 +60,30 @@ export interface TwinRecord {
   cleared?: Alarm[];
   /** Alarms opened so far (the sequence in alarm ids). */
   alarmSeq?: number;
+  /** Commands: the open ones and the last finished ones, oldest first. */
+  commands?: Command[];
+  /** Device traffic, for diagnostics. */
+  traffic?: Traffic;
+}
+
+/** Device messages seen by a twin (diagnostics: last seen, message rate). */
+export interface Traffic {
+  /** When the last device message arrived (ms). */
+  lastSeen: number;
+  /** Start of the current minute (ms) and messages in it; messages in the minute before. */
+  minute: number;
+  count: number;
+  previous: number;
+  /** Every device message applied. */
+  total: number;
+}
+
+function countMessage(t: Traffic | undefined, at: number): Traffic {
+  const minute = at - (at % 60_000);
+  if (!t) return { lastSeen: at, minute, count: 1, previous: 0, total: 1 };
+  if (minute === t.minute) return { ...t, lastSeen: at, count: t.count + 1, total: t.total + 1 };
+  const previous = minute - t.minute === 60_000 ? t.count : 0;
+  return { lastSeen: Math.max(at, t.lastSeen), minute, count: 1, previous, total: t.total + 1 };
 }
 
 /** How many message keys a twin remembers to recognise a device's resend. */
@@ -85,11 +110,17 @@ export type TwinMessage =
   | { type: "put_attributes"; attributes: JsonObject }
   /** Time passes: rules with durations (forSeconds, stale, windows) may fire. */
   | { type: "tick" }
-  | { type: "ack_alarm"; id: string; comment?: string };
+  | { type: "ack_alarm"; id: string; comment?: string }
+  /** Queue a command for the device (delivered at once if it listens). */
+  | { type: "command"; command: Command }
+  /** These commands were handed to the device's MQTT session. */
+  | { type: "commands_delivered"; ids: string[]; at: number }
+  /** The device (re)subscribed to its commands: deliver every open one. */
+  | { type: "commands_listening" };
 
 /** A twin event as streamed to WebSocket clients. */
 export interface TwinEvent {
-  type: "telemetry" | "state" | "alarm";
+  type: "telemetry" | "state" | "alarm" | "command";
   twin: string;
   version: number;
   ts: number;
@@ -110,6 +141,8 @@ export type TwinEffect =
   | { type: "desired"; desired: JsonObject }
   | { type: "alarm"; alarm: Alarm; change: AlarmChange }
   | { type: "command"; rule: string; name: string; args: JsonObject }
+  /** Hand these commands to the device, if it listens. */
+  | { type: "deliver"; commands: Command[] }
   | {
     type: "webhook";
     rule: string;
@@ -132,7 +165,8 @@ export interface TwinResult {
   /** Set when the message was refused (e.g. stale `If-Match`); state is unchanged. */
   error?:
     | { code: "version_conflict"; expected: number; actual: number }
-    | { code: "alarm_not_found"; id: string };
+    | { code: "alarm_not_found"; id: string }
+    | { code: "command_queue_full"; open: number };
 }
 
 /** The twin before any message: version 0, empty maps. */
@@ -226,10 +260,18 @@ export function applyTwin(
         return { record: { ...rec, seqs }, effects: [], duplicate: true, resend: true };
       }
       const keep = msg.key === undefined ? undefined : remember(rec.recent, msg.key);
+      const traffic = countMessage(rec.traffic, msg.at);
       const wrap = (state: TwinState): TwinRecord =>
-        keep ? { ...rec, state, seqs, recent: keep } : { ...rec, state, seqs };
+        keep ? { ...rec, state, seqs, recent: keep, traffic } : { ...rec, state, seqs, traffic };
       const b = msg.body;
-      if (b.kind === "command_result") return { record: wrap(s), effects: [] };
+      if (b.kind === "command_result") {
+        const done = complete(rec.commands ?? [], b.cmdId, b.result, msg.at);
+        if (!done) return { record: wrap(s), effects: [] }; // unknown, finished or expired
+        return {
+          record: { ...wrap(s), commands: done.list },
+          effects: [commandEvent(s, done.command, now)],
+        };
+      }
       if (b.kind === "status") {
         const status = b.online ? "online" : "offline";
         const connectivity: Connectivity = s.connectivity.status === status
@@ -313,13 +355,52 @@ export function applyTwin(
         ],
       };
     }
-    case "tick": {
-      if (!profile) return { record: rec, effects: [] };
-      const out = tick(profile, rec.rules, now);
-      if (out.state === rec.rules && out.transitions.length === 0 && out.points.length === 0) {
-        return { record: rec, effects: [] };
+    case "command": {
+      const list = enqueue(rec.commands, msg.command);
+      if (!list) {
+        const open = (rec.commands ?? []).filter(isOpen).length;
+        return { record: rec, effects: [], error: { code: "command_queue_full", open } };
       }
-      return applyOutcome(rec, out, now, pointTags(s));
+      if (list === rec.commands) return { record: rec, effects: [] };
+      return {
+        record: { ...rec, commands: list },
+        effects: [
+          commandEvent(s, msg.command, now),
+          { type: "deliver", commands: [msg.command] },
+        ],
+      };
+    }
+    case "commands_delivered": {
+      const before = rec.commands ?? [];
+      const list = markDelivered(before, msg.ids, msg.at);
+      const changed = list.filter((c, i) => c !== before[i]);
+      if (changed.length === 0) return { record: rec, effects: [] };
+      return {
+        record: { ...rec, commands: list },
+        effects: changed.map((c) => commandEvent(s, c, now)),
+      };
+    }
+    case "commands_listening": {
+      const open = (rec.commands ?? []).filter(isOpen);
+      return { record: rec, effects: open.length ? [{ type: "deliver", commands: open }] : [] };
+    }
+    case "tick": {
+      let r = rec;
+      const effects: TwinEffect[] = [];
+      if (rec.commands) {
+        const e = expire(rec.commands, now);
+        if (e.expired.length > 0) {
+          r = { ...rec, commands: e.list };
+          for (const c of e.expired) effects.push(commandEvent(s, c, now));
+        }
+      }
+      if (!profile) return { record: r, effects };
+      const out = tick(profile, r.rules, now);
+      if (out.state === r.rules && out.transitions.length === 0 && out.points.length === 0) {
+        return { record: r, effects };
+      }
+      const ruled = applyOutcome(r, out, now, pointTags(s));
+      return { record: ruled.record, effects: [...effects, ...ruled.effects] };
     }
     case "ack_alarm": {
       const r = acknowledge(rec, msg.id, now, msg.comment);
@@ -338,6 +419,22 @@ export function applyTwin(
       };
     }
   }
+}
+
+function commandEvent(state: TwinState, c: Command, ts: number): TwinEffect {
+  const data: JsonObject = {
+    id: c.id,
+    name: c.name,
+    status: c.status,
+    source: c.source,
+    createdAt: c.createdAt,
+    expiresAt: c.expiresAt,
+  };
+  if (c.deliveredAt !== undefined) data.deliveredAt = c.deliveredAt;
+  if (c.finishedAt !== undefined) data.finishedAt = c.finishedAt;
+  if (c.result !== undefined) data.result = c.result;
+  if (c.error !== undefined) data.error = c.error;
+  return event(state, "command", ts, data);
 }
 
 function event(

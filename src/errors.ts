@@ -94,3 +94,37 @@ export class RateLimitedError extends TwinmillError {
     super("rate_limited", 429, message);
   }
 }
+
+/** A twin's command queue is full. */
+export class CommandQueueFullError extends TwinmillError {
+  override name = "CommandQueueFullError";
+  constructor(id: string, open: number) {
+    super(
+      "command_queue_full",
+      409,
+      `Twin "${id}" already has ${open} open commands (the most it queues); wait for some to ` +
+        `finish or expire`,
+    );
+  }
+}
+
+/** No command with that id (it never existed, or was dropped from the twin's history). */
+export class CommandNotFoundError extends TwinmillError {
+  override name = "CommandNotFoundError";
+  constructor(twin: string, id: string) {
+    super("command_not_found", 404, `Twin "${twin}" has no command "${id}"`);
+  }
+}
+
+/** A sync command got no result in time. */
+export class CommandTimeoutError extends TwinmillError {
+  override name = "CommandTimeoutError";
+  constructor(twin: string, id: string, status: string, ms: number) {
+    super(
+      "command_timeout",
+      504,
+      `Command "${id}" of twin "${twin}" got no result within ${ms} ms (it is ${status}; it ` +
+        `expires now and is not delivered later)`,
+    );
+  }
+}

@@ -36,7 +36,11 @@ import { RateLimiter } from "./security/rate_limit.ts";
 import { AuditLog } from "./security/audit.ts";
 import { JetStreamAudit } from "./security/jetstream_audit.ts";
 import { auditRoutes } from "../routes/audit.ts";
+import { commandRoutes } from "../routes/commands.ts";
+import { OpenAPIHono } from "@hono/zod-openapi";
 import { denoKvDocStores, type DocStores, jetstreamDocStores } from "./persistence/doc_store.ts";
+import { ConfigService, withConfigs } from "./mgmt/configs.ts";
+import { configRoutes } from "../routes/configs.ts";
 
 /** A running node. */
 export interface TwinmillNode extends AsyncDisposable {
@@ -67,6 +71,8 @@ interface Core {
   /** Stop taking messages and persist (single node) — cluster mode: close or leave. */
   close(graceful: boolean): Promise<void>;
 }
+
+const none = () => Promise.resolve([] as string[]);
 
 async function singleCore(
   cfg: Config,
@@ -105,6 +111,7 @@ async function singleCore(
     downlink,
     profiles,
     webhooks,
+    commands: { deliver: (twin, cmds) => broker()?.deliverCommands(twin, cmds) ?? none() },
   });
   metrics.profilesLoaded.set(await profiles.load());
   const replayed = await host.replay();
@@ -215,7 +222,8 @@ export async function startNode(
     : await denoKvDocStores(join(cfg.dataDir, "docs.kv"));
   // the twins as the gateway and device management see them (remote configuration wraps
   // `putAttributes`, so a newly provisioned twin gets the configs that target it)
-  const twins: TwinService = core.twins;
+  const configs = await ConfigService.open(docs, core.twins, log.child("configs"));
+  const twins: TwinService = withConfigs(core.twins, configs);
   const revoked = await core.deviceAuth.loadRevoked();
   if (revoked > 0) log.info("revoked client certificates loaded", { serials: revoked });
 
@@ -246,11 +254,16 @@ export async function startNode(
         }
         : undefined,
       limiter: cfg.deviceRate > 0 ? new RateLimiter({ rate: cfg.deviceRate }) : undefined,
+      onCommandsListening: (twin) =>
+        void core.twins.commandsListening(twin).catch((err) =>
+          log.warn("cannot deliver queued commands", { twin, err })
+        ),
     });
     const b = broker;
     const n = await core.republish((id, d) => b.publishDesired(id, d));
     if (n > 0) log.info("republished retained desired state", { twins: n });
     core.cluster?.onDownlink(downlink);
+    core.cluster?.onCommands((twin, cmds) => b.deliverCommands(twin, cmds));
   }
 
   const tickets = new Tickets();
@@ -301,6 +314,11 @@ export async function startNode(
     });
   }
 
+  // the routes under /v1/twins/{id}/ beyond the twin itself
+  const twinExtras = new OpenAPIHono();
+  twinExtras.route("/", credentialRoutes(core.deviceAuth, core.twins));
+  twinExtras.route("/", commandRoutes(core.twins, core.transport));
+
   let stopping = false;
   const app = createApp({
     auth,
@@ -328,13 +346,14 @@ export async function startNode(
       : undefined,
     ready: () => !stopping && core.ready(),
     extra: {
-      "/v1/twins": credentialRoutes(core.deviceAuth, core.twins),
+      "/v1/twins": twinExtras,
       "/v1/stream": ticketRoutes(tickets),
       "/v1/revocations": revocationRoutes(core.deviceAuth),
       "/v1/audit": auditRoutes(audit),
       "/v1/profiles": profileRoutes(core.profiles),
       "/v1/alarms": alarmRoutes(core.twins),
       // device management (issue 7): each part mounts its routes here
+      "/v1/configs": configRoutes(configs),
       ...(core.cluster ? { "/v1/cluster": clusterRoutes(core.cluster) } : {}),
     },
   });

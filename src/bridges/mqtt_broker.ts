@@ -24,6 +24,7 @@ import type { IngestPort } from "./ingest.ts";
 import type { Logger } from "../obs/log.ts";
 import type { Metrics } from "../obs/metrics.ts";
 import type { RateLimiter } from "../security/rate_limit.ts";
+import { type Command, commandPayload } from "../../actors/commands.ts";
 
 /** A running broker. */
 export interface Broker extends AsyncDisposable {
@@ -38,6 +39,43 @@ export interface Broker extends AsyncDisposable {
   tlsPort?: number;
   /** Re-read the TLS certificate, key and CA (SIGHUP); new connections use them. */
   reloadTls(): Promise<void>;
+  /**
+   * Publish commands (QoS 1) to `twins/{twin}/commands/{id}` if a client of the twin listens
+   * there; the ids published (none when nobody listens: they stay queued).
+   */
+  deliverCommands(twin: string, commands: Command[]): Promise<string[]>;
+  /** The twin's live MQTT session on this node, if any (diagnostics). */
+  connection(twin: string): ConnectionInfo | null;
+  /** The twin's recently rejected messages on this node, newest last (diagnostics). */
+  rejections(twin: string): Rejection[];
+}
+
+/** A device's live MQTT session. */
+export interface ConnectionInfo {
+  clientId: string;
+  /** e.g. `mqtt 3.1.1` or `mqtts 3.1.1`. */
+  protocol: string;
+  /** ms since the epoch. */
+  connectedAt: number;
+  /** True when it listens for commands. */
+  commands: boolean;
+}
+
+/** A rejected device message. */
+export interface Rejection {
+  at: number;
+  reason: RejectReason;
+  topic: string;
+}
+
+/** Rejections kept per device, and devices with rejections kept per node. */
+const KEEP_REJECTIONS = 10;
+const MAX_REJECTING_DEVICES = 10_000;
+
+/** The twin whose commands an MQTT subscription filter receives, if it names one. */
+export function commandListenerOf(filter: string): string | undefined {
+  const m = /^twins\/([^/]+)\/(commands\/(\+|#)|#)$/.exec(filter);
+  return m && isValidTwinId(m[1]) ? m[1] : undefined;
 }
 
 /** Device authentication: the credential id a token belongs to for a twin, or null. */
@@ -95,6 +133,8 @@ export interface BrokerOptions {
    * request on `provision/{clientId}/request` and gets the answer on the response topic.
    */
   provisioning?: ProvisioningPort;
+  /** A client subscribed to a twin's commands (deliver what is queued). */
+  onCommandsListening?(twin: string): void;
   /** Every refused connect and ACL denial (audit). */
   onDenied?(
     e: { device: string; action: "connect" | "publish" | "subscribe"; reason: string },
@@ -168,12 +208,20 @@ export async function startBroker(o: BrokerOptions): Promise<Broker> {
     return true;
   };
 
+  const rejected = new Map<string, Rejection[]>();
   const reject = (
     packet: { topic: string; retain: boolean },
     key: string,
     reason: RejectReason,
   ) => {
     m.messagesRejected.inc({ reason });
+    let ring = rejected.get(key);
+    if (!ring) {
+      if (rejected.size >= MAX_REJECTING_DEVICES) rejected.delete(rejected.keys().next().value!);
+      rejected.set(key, ring = []);
+    }
+    ring.push({ at: Date.now(), reason, topic: packet.topic.slice(0, 200) });
+    if (ring.length > KEEP_REJECTIONS) ring.shift();
     if (oncePerMinute(key)) {
       log.warn("device message rejected", {
         device: key,
@@ -234,6 +282,7 @@ export async function startBroker(o: BrokerOptions): Promise<Broker> {
       return cb(null);
     }
     m.messagesIn.inc({ kind: t.kind });
+    if (client) seen(client, t.twin);
     const origin = { clientId: key, messageId: packet.qos > 0 ? packet.messageId : undefined };
     const submitted = o.ingest.submit(t, body, packet.topic, payload, at, origin);
     if (client && o.limiter) {
@@ -294,6 +343,17 @@ export async function startBroker(o: BrokerOptions): Promise<Broker> {
   };
 
   const live = new Set<Client>();
+  /** The twin each client last spoke for, and each twin's latest session on this node. */
+  const twinOf = new WeakMap<Client, string>();
+  const sessions = new Map<string, { client: Client; since: number }>();
+  const seen = (c: Client, twin: string) => {
+    if (twinOf.get(c) === twin && sessions.get(twin)?.client === c) return;
+    twinOf.set(c, twin);
+    sessions.set(twin, { client: c, since: Date.now() });
+  };
+  /** Clients listening for commands, by twin; twins each client listens for. */
+  const listeners = new Map<string, Set<Client>>();
+  const listening = new WeakMap<Client, Set<string>>();
   /** Close the authenticated connections whose identity matches; how many. */
   const drop = (match: (me: Identity) => boolean): number => {
     let n = 0;
@@ -431,8 +491,46 @@ export async function startBroker(o: BrokerOptions): Promise<Broker> {
     drainTimeout: 5000,
     concurrency: 1000,
   });
-  aedes.on("client", (c) => (live.add(c), m.mqttConnections.inc()));
-  aedes.on("clientDisconnect", (c) => (live.delete(c), m.mqttConnections.dec()));
+  aedes.on("client", (c) => {
+    live.add(c);
+    m.mqttConnections.inc();
+    const me = identities.get(c);
+    if (me) seen(c, me.twin);
+  });
+  aedes.on("clientDisconnect", (c) => {
+    live.delete(c);
+    m.mqttConnections.dec();
+    const twin = twinOf.get(c);
+    if (twin && sessions.get(twin)?.client === c) sessions.delete(twin);
+    for (const t of listening.get(c) ?? []) listeners.get(t)?.delete(c);
+    for (const t of listening.get(c) ?? []) if (listeners.get(t)?.size === 0) listeners.delete(t);
+    listening.delete(c);
+  });
+  aedes.on("subscribe", (subs, c) => {
+    if (!c) return;
+    for (const sub of subs) {
+      const twin = commandListenerOf(sub.topic);
+      if (!twin) continue;
+      seen(c, twin);
+      let set = listening.get(c);
+      if (!set) listening.set(c, set = new Set());
+      set.add(twin);
+      let who = listeners.get(twin);
+      if (!who) listeners.set(twin, who = new Set());
+      who.add(c);
+      o.onCommandsListening?.(twin);
+    }
+  });
+  aedes.on("unsubscribe", (topics, c) => {
+    if (!c) return;
+    for (const topic of topics) {
+      const twin = commandListenerOf(topic);
+      if (!twin) continue;
+      listening.get(c)?.delete(twin);
+      listeners.get(twin)?.delete(c);
+      if (listeners.get(twin)?.size === 0) listeners.delete(twin);
+    }
+  });
 
   const server: Server = createServer(aedes.handle);
   await new Promise<void>((resolve, rejectP) => {
@@ -493,6 +591,39 @@ export async function startBroker(o: BrokerOptions): Promise<Broker> {
       if (n > 0) log.info("disconnected devices of a revoked certificate", { serial, n });
       return n;
     },
+    async deliverCommands(twin, commands) {
+      if (!listeners.get(twin)?.size) return [];
+      const sent = await Promise.all(commands.map((c) =>
+        new Promise<string | null>((resolve) => {
+          aedes.publish({
+            cmd: "publish",
+            topic: `twins/${twin}/commands/${c.id}`,
+            payload: Buffer.from(JSON.stringify(commandPayload(c))),
+            qos: 1,
+            retain: false,
+            dup: false,
+          }, (err?: Error) => {
+            if (err) log.error("cannot publish a command to its device", { device: twin, err });
+            resolve(err ? null : c.id);
+          });
+        })
+      ));
+      return sent.filter((id): id is string => id !== null);
+    },
+    connection(twin) {
+      const s = sessions.get(twin);
+      if (!s) return null;
+      // deno-lint-ignore no-explicit-any
+      const c = s.client as any;
+      const version = c.version === 5 ? "5" : c.version === 3 ? "3.1" : "3.1.1";
+      return {
+        clientId: String(c.id),
+        protocol: `${c.conn?.encrypted ? "mqtts" : "mqtt"} ${version}`,
+        connectedAt: s.since,
+        commands: listeners.get(twin)?.has(s.client) ?? false,
+      };
+    },
+    rejections: (twin) => [...(rejected.get(twin) ?? [])],
     tlsPort,
     async reloadTls() {
       if (!tlsServer || !o.tls) return;

@@ -29,6 +29,8 @@ import { ownerOf } from "../sharding/placement.ts";
 import { subjects } from "../transport/subjects.ts";
 import type { Subscription, Transport } from "../transport/port.ts";
 import type { JsonObject } from "../../actors/json.ts";
+import type { Command } from "../../actors/commands.ts";
+import { TransportError } from "../transport/port.ts";
 
 /** Everything cluster mode adds to a node. */
 /** Delay of the snapshot group commit in cluster mode (ms). */
@@ -52,6 +54,11 @@ export interface ClusterParts {
   republishDesired(publish: (id: string, desired: JsonObject) => Promise<void>): Promise<number>;
   /** Deliver desired-state changes of any twin to the local broker. */
   onDownlink(publish: (id: string, desired: JsonObject) => void): void;
+  /**
+   * Deliver commands of any twin through the local broker: `deliver` returns the ids handed
+   * to a device listening on this node (none: this node stays silent, another may answer).
+   */
+  onCommands(deliver: (twin: string, commands: Command[]) => Promise<string[]>): void;
   /** Graceful leave: hand off every shard, then close. */
   leave(): Promise<void>;
   /** Close without handing off. */
@@ -144,6 +151,20 @@ export async function startCluster(
     profiles,
     webhooks,
     downlink: (id, desired) => transport.publish(subjects.downlink(id), { id, desired }),
+    commands: {
+      // the node whose broker has the device listening answers; no answer: not listening
+      async deliver(twin, commands) {
+        try {
+          const rep = await transport.request(subjects.commands(twin), { twin, commands }, {
+            timeoutMs: 1_000,
+          }) as { ids: string[] };
+          return rep.ids;
+        } catch (err) {
+          if (err instanceof TransportError) return [];
+          throw err;
+        }
+      },
+    },
   });
 
   // after acquiring shards: arm the rule timers of their stored twins (one scan per burst)
@@ -258,10 +279,12 @@ export async function startCluster(
   })();
 
   let downSub: Subscription | undefined;
+  let cmdSub: Subscription | undefined;
   const close = async () => {
     coordinator.stop();
     members.stop();
     downSub?.unsubscribe();
+    cmdSub?.unsubscribe();
     nodeSub.unsubscribe();
     profileSub.unsubscribe();
     revokedSub.unsubscribe();
@@ -292,6 +315,15 @@ export async function startCluster(
         n++;
       }
       return n;
+    },
+    onCommands(deliver) {
+      cmdSub = transport.subscribe(subjects.commandsAll, (m) => {
+        const d = m.data as { twin: string; commands: Command[] };
+        deliver(d.twin, d.commands).then(
+          (ids) => ids.length > 0 && m.respond({ ids }),
+          (err) => log.warn("cannot deliver commands", { twin: d.twin, err }),
+        );
+      });
     },
     onDownlink(publish) {
       downSub = transport.subscribe(subjects.downlinkAll, (m) => {

@@ -18,6 +18,7 @@ import type { RuleStatus } from "../../actors/rules/state.ts";
 import type { AlarmQuery } from "../rules/service.ts";
 import type { SnapshotStore } from "../persistence/port.ts";
 import { listAlarms, listTwins } from "../runtime/list_twins.ts";
+import type { Command } from "../../actors/commands.ts";
 
 type Req =
   | { op: "get"; id: string }
@@ -25,10 +26,20 @@ type Req =
   | { op: "ack"; id: string; alarm: string; comment?: string }
   | { op: "rules"; id: string }
   | { op: "put"; id: string; attributes: JsonObject }
-  | { op: "patch"; id: string; patch: JsonObject; ifMatch?: number };
+  | { op: "patch"; id: string; patch: JsonObject; ifMatch?: number }
+  | { op: "command"; id: string; command: Command }
+  | { op: "commands"; id: string }
+  | { op: "listening"; id: string };
 type Failure = { code: string; status: number; message: string };
 type Rep =
-  | { ok: true; state: TwinState | null; alarm?: Alarm; rules?: RuleStatus[] | null }
+  | {
+    ok: true;
+    state: TwinState | null;
+    alarm?: Alarm;
+    rules?: RuleStatus[] | null;
+    command?: Command;
+    commands?: Command[] | null;
+  }
   | { ok: false; error: Failure };
 /** Reply to `gets`: one entry per id, in order. */
 type Reps = { ok: true; results: Array<{ state: TwinState | null } | { error: Failure }> };
@@ -80,6 +91,16 @@ export function serveShard(transport: Transport, shard: number, host: TwinHost):
       ? host.patchDesired(req.id, req.patch, req.ifMatch).then((state) => ({ ok: true, state }))
       : req.op === "ack"
       ? host.ackAlarm(req.alarm, req.comment).then((alarm) => ({ ok: true, state: null, alarm }))
+      : req.op === "command"
+      ? host.sendCommand(req.id, req.command).then((command) => ({
+        ok: true,
+        state: null,
+        command,
+      }))
+      : req.op === "commands"
+      ? host.commands(req.id).then((commands) => ({ ok: true, state: null, commands }))
+      : req.op === "listening"
+      ? host.commandsListening(req.id).then(() => ({ ok: true, state: null }))
       : host.ruleStatus(req.id).then((rules) => ({ ok: true, state: null, rules }));
     run.then(
       (rep) => m.respond(rep),
@@ -192,6 +213,21 @@ export class ClusterTwins implements TwinService {
       return this.o.host.ackAlarm(alarm, comment);
     }
     return (await this.#ask({ op: "ack", id: parts.twin, alarm, comment })).alarm!;
+  }
+
+  async sendCommand(id: string, command: Command): Promise<Command> {
+    if (this.o.owns(shardOf(id, this.o.shards))) return this.o.host.sendCommand(id, command);
+    return (await this.#ask({ op: "command", id, command })).command!;
+  }
+
+  async commands(id: string): Promise<Command[] | null> {
+    if (this.o.owns(shardOf(id, this.o.shards))) return this.o.host.commands(id);
+    return (await this.#ask({ op: "commands", id })).commands ?? null;
+  }
+
+  async commandsListening(id: string): Promise<void> {
+    if (this.o.owns(shardOf(id, this.o.shards))) return this.o.host.commandsListening(id);
+    await this.#ask({ op: "listening", id });
   }
 
   async ruleStatus(twin: string): Promise<RuleStatus[] | null> {

@@ -206,6 +206,12 @@ export function createMetrics() {
       labelNames: ["type"] as const,
       registers: r,
     }),
+    commands: new client.Counter({
+      name: "twinmill_commands_total",
+      help: "Device commands by outcome (queued, delivered, succeeded, failed, expired, timeout)",
+      labelNames: ["status"] as const,
+      registers: r,
+    }),
     ruleTicks: new client.Counter({
       name: "twinmill_rule_ticks_total",
       help: "Time-driven rule evaluations (forSeconds, stale, window close)",

@@ -35,12 +35,14 @@ import type { Logger } from "../obs/log.ts";
 import type { Metrics } from "../obs/metrics.ts";
 import {
   AlarmNotFoundError,
+  CommandQueueFullError,
   TwinmillError,
   TwinNotFoundError,
   VersionConflictError,
 } from "../errors.ts";
 import type { TwinService } from "./twin_service.ts";
 import { listAlarms, listTwins } from "./list_twins.ts";
+import { type Command, isOpen, newCommand, nextExpiry } from "../../actors/commands.ts";
 
 /** A point as the InfluxDB writer takes it. */
 export interface PointSink {
@@ -92,6 +94,13 @@ export interface TwinHostOptions {
   owns?(id: string): boolean;
   /** How often due rule timers are checked (ms). Default 1000. */
   timerEveryMs?: number;
+  /**
+   * Hand commands to a twin's device: resolves with the ids handed to a live MQTT session of
+   * it (none when the device is not listening; they stay queued).
+   */
+  commands?: { deliver(twin: string, commands: Command[]): Promise<string[]> };
+  /** Commands a rule action sends expire after this long (ms). Default 1 hour. */
+  ruleCommandTtlMs?: number;
 }
 
 type Reply = { state: TwinState; record: TwinRecord; error?: NonNullable<TwinResult["error"]> };
@@ -228,7 +237,9 @@ export class TwinHost implements TwinService {
   #timer?: unknown;
 
   #arm(id: string, profile: CompiledProfile | undefined, rec: TwinRecord): void {
-    const at = profile ? nextDeadline(profile, rec.rules) : null;
+    const rules = profile ? nextDeadline(profile, rec.rules) : null;
+    const cmds = nextExpiry(rec.commands);
+    const at = rules === null ? cmds : cmds === null ? rules : Math.min(rules, cmds);
     if (at === null) this.#armed.delete(id);
     else this.#armed.set(id, at);
     if (at !== null) this.#startTimer();
@@ -275,13 +286,12 @@ export class TwinHost implements TwinService {
    */
   async armStored(want: (id: string) => boolean = () => true): Promise<number> {
     const profiles = this.#o.profiles;
-    if (!profiles) return 0;
     let n = 0;
     for await (const r of this.#stored()) {
       const id = r.state.id;
       if (!want(id) || this.#armed.has(id) || this.#sys.peek(id)) continue;
-      const p = profiles.resolve(r.state, r.rules !== undefined);
-      if (!p) continue;
+      const p = profiles?.resolve(r.state, r.rules !== undefined);
+      if (!p && !r.commands?.some(isOpen)) continue;
       this.#arm(id, p, r);
       if (this.#armed.has(id)) n++;
     }
@@ -343,6 +353,10 @@ export class TwinHost implements TwinService {
         break;
       case "event":
         this.#o.transport.publish(subjects.event(e.event.type, id), e.event);
+        if (e.event.type === "command") {
+          const status = e.event.data.status as string;
+          if (status !== "pending" && status !== "delivered") m.commands.inc({ status });
+        }
         break;
       case "desired":
         this.#o.downlink?.(id, e.desired);
@@ -386,14 +400,27 @@ export class TwinHost implements TwinService {
         if (!queued) m.webhooks.inc({ outcome: "dropped" });
         break;
       }
-      case "command":
-        // commands to devices arrive with device management; until then the action is logged
+      case "command": {
+        // a rule's command action: queued like an API command (async)
         m.ruleActions.inc({ type: "command" });
-        this.#log.info("rule command action (not sent: commands are not available yet)", {
-          twin: id,
-          rule: e.rule,
-          command: e.name,
+        const now = this.#o.clock.now();
+        const command = newCommand({
+          name: e.name,
+          args: e.args,
+          mode: "async",
+          source: `rule:${e.rule}`,
+          now,
+          ttlMs: this.#o.ruleCommandTtlMs ?? 3_600_000,
         });
+        this.#sys.send(id, { type: "command", command }).then((r) => {
+          if (r.error) {
+            this.#log.warn("rule command not queued", { twin: id, rule: e.rule, ...r.error });
+          }
+        }, (err) => this.#log.warn("rule command not queued", { twin: id, rule: e.rule, err }));
+        break;
+      }
+      case "deliver":
+        this.#deliver(id, e.commands);
         break;
       case "fault":
         m.ruleFaults.inc();
@@ -407,6 +434,19 @@ export class TwinHost implements TwinService {
         }
         break;
     }
+  }
+
+  /** Hand commands to the device; mark the ones that reached a live session delivered. */
+  #deliver(id: string, commands: Command[]): void {
+    const link = this.#o.commands;
+    if (!link) return;
+    link.deliver(id, commands).then((ids) => {
+      if (ids.length === 0) return;
+      this.#o.metrics.commands.inc({ status: "delivered" }, ids.length);
+      return this.#sys.send(id, { type: "commands_delivered", ids, at: this.#o.clock.now() });
+    }).catch((err) =>
+      this.#log.warn("commands not delivered; they stay queued", { twin: id, err })
+    );
   }
 
   #done(seq: number): void {
@@ -589,6 +629,39 @@ export class TwinHost implements TwinService {
     const alarm = alarmsOf(r.record).find((a) => a.id === id);
     if (!alarm) throw new AlarmNotFoundError(id);
     return alarm;
+  }
+
+  /**
+   * Queue a command for a twin's device (delivered at once when it listens); durable on
+   * return. Throws `twin_not_found`, or `command_queue_full` (409).
+   */
+  async sendCommand(id: string, command: Command): Promise<Command> {
+    if (!(await this.get(id))) throw new TwinNotFoundError(id);
+    const r = await this.#sys.send(id, { type: "command", command });
+    if (r.error?.code === "command_queue_full") throw new CommandQueueFullError(id, r.error.open);
+    await this.flush();
+    this.#o.metrics.commands.inc({ status: "queued" });
+    return r.record.commands?.find((c) => c.id === command.id) ?? command;
+  }
+
+  /** A twin's commands (open and recent, oldest first), or null if it does not exist. */
+  async commands(id: string): Promise<Command[] | null> {
+    const rec = await this.#record(id);
+    return rec ? rec.commands ?? [] : null;
+  }
+
+  /** The device of `id` subscribed to its commands: deliver the open ones. */
+  async commandsListening(id: string): Promise<void> {
+    const rec = await this.#record(id);
+    if (!rec?.commands?.some(isOpen)) return;
+    await this.#sys.send(id, { type: "commands_listening" });
+  }
+
+  /** The freshest record of a twin (memory, commit queue, store), or null if none exists. */
+  async #record(id: string): Promise<TwinRecord | null> {
+    const rec = this.#sys.peek(id) ?? this.#dirty.get(id) ?? this.#committing.get(id) ??
+      (await this.#o.persistence.snapshots.load(id));
+    return rec && rec.state.version > 0 ? rec : null;
   }
 
   /** Status of a twin's rules (faults, pending timers), or null if it does not exist. */

@@ -6,6 +6,7 @@
 import type { TwinState } from "../../actors/twin.ts";
 import type { JsonObject } from "../../actors/json.ts";
 import type { AlarmService } from "../rules/service.ts";
+import type { Command } from "../../actors/commands.ts";
 
 /** Twin reads and changes, and the alarms of the twins' profile rules. */
 export interface TwinService extends AlarmService {
@@ -15,6 +16,15 @@ export interface TwinService extends AlarmService {
   putAttributes(id: string, attributes: JsonObject): Promise<TwinState>;
   /** Merge-patch desired state (only at version `ifMatch` if given); durable on return. */
   patchDesired(id: string, patch: JsonObject, ifMatch?: number): Promise<TwinState>;
+  /**
+   * Queue a command for the twin's device, delivered at once when it listens; durable on
+   * return. Throws `twin_not_found` (404) or `command_queue_full` (409).
+   */
+  sendCommand(id: string, command: Command): Promise<Command>;
+  /** The twin's open and recent commands, oldest first; null if the twin does not exist. */
+  commands(id: string): Promise<Command[] | null>;
+  /** The twin's device subscribed to its commands: deliver what is queued for it. */
+  commandsListening(id: string): Promise<void>;
   /** A page of twins in id order whose attributes match `filter`. */
   list(
     after: string | undefined,

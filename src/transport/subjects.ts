@@ -29,6 +29,10 @@ export const subjects = {
   node: (nodeId: string) => `tm.node.${idToken(nodeId)}`,
   /** Downlink of a twin's desired state to whichever node its device is connected to. */
   downlink: (id: string) => `tm.down.${idToken(id)}`,
+  /** Commands for a twin's device, to whichever node its device listens on (request/reply). */
+  commands: (id: string) => `tm.cmd.${idToken(id)}`,
+  /** Every command subject. */
+  commandsAll: "tm.cmd.*",
   /** A device profile changed on some node (the others reload it from the store). */
   profiles: "tm.profiles",
   /** A device credential was revoked (every node disconnects its devices using it). */
