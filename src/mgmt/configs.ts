@@ -8,7 +8,7 @@
  * written with compare-and-set. Removing a template does not roll back any desired state.
  * @module
  */
-import { deepEqual, type JsonObject, mergePatch } from "../../actors/json.ts";
+import { deepEqual, isObject, type JsonObject, mergePatch } from "../../actors/json.ts";
 import type { TwinState } from "../../actors/twin.ts";
 import { TwinmillError } from "../errors.ts";
 import type { Logger } from "../obs/log.ts";
@@ -21,6 +21,7 @@ import {
   desiredPatch,
   parseConfig,
   selects,
+  STATUS_KEY,
 } from "./config_match.ts";
 
 export * from "./config_match.ts";
@@ -286,22 +287,24 @@ export class ConfigService {
   }
 
   /**
-   * Apply to twin `id` the templates that select `now` but did not select `before` (every
-   * matching one for a new twin), in name order. Failures are logged, not thrown: the
-   * attributes are stored already, and the template's status shows the twin as pending.
+   * Apply to a twin whose attributes were just written the templates that select it, in name
+   * order, except those whose current version it got already (its desired state holds their
+   * version marker): re-provisioning a twin does not undo what an operator changed since.
+   * Failures are logged, not thrown: the attributes are stored already, and the template's
+   * status shows the twin as pending.
    */
-  async onAttributes(id: string, before: JsonObject | null, now: TwinState): Promise<void> {
-    let desired = now.desired;
-    for (const c of await this.matching(now.attributes)) {
-      if (before && selects(c.selector, before)) continue;
-      const patch = desiredPatch(c);
-      if (deepEqual(mergePatch(desired, patch), desired)) continue;
+  async onAttributes(twin: TwinState): Promise<void> {
+    let desired = twin.desired;
+    for (const c of await this.matching(twin.attributes)) {
+      const marks = desired[STATUS_KEY];
+      const mark = isObject(marks) ? marks[c.name] : undefined;
+      if (isObject(mark) && mark.version === c.version) continue;
       try {
-        desired = (await this.#o.twins.patchDesired(id, patch)).desired;
+        desired = (await this.#o.twins.patchDesired(twin.id, desiredPatch(c))).desired;
       } catch (err) {
         this.#o.logger.warn("cannot apply config to a provisioned twin", {
           config: c.name,
-          twin: id,
+          twin: twin.id,
           err: message(err),
         });
       }
@@ -311,15 +314,16 @@ export class ConfigService {
 
 /**
  * `twins`, except that `putAttributes` then applies the config templates that newly select
- * the twin (see {@linkcode ConfigService.onAttributes}). It resolves with the twin as
+ * the twin (see {@linkcode ConfigService.onAttributes}). The templates are read after the
+ * attributes are durable and a template's PUT lists the twins after storing it, so a twin
+ * provisioned while a template is stored gets it from one side or the other. It resolves with the twin as
  * provisioned (its `version` says whether it was created); the templates' patches follow it.
  * Every other method is `twins`' own, including ones added to {@linkcode TwinService} later.
  */
 export function withConfigs(twins: TwinService, configs: ConfigService): TwinService {
   const putAttributes = async (id: string, attributes: JsonObject): Promise<TwinState> => {
-    const before = await twins.get(id);
     const state = await twins.putAttributes(id, attributes);
-    await configs.onAttributes(id, before?.attributes ?? null, state);
+    await configs.onAttributes(state);
     return state;
   };
   return new Proxy(twins, {

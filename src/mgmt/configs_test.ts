@@ -275,7 +275,7 @@ Deno.test("status: counts applied, pending, failed of the targeted twins", async
   await assert.rejects(s.configs.status("nope"), code("config_not_found"));
 });
 
-Deno.test("apply: a failed patch is counted with its twin; the others are applied", async () => {
+Deno.test("apply: a failed patch is counted with its twin; the others are applied; re-provisioning heals it", async () => {
   await using s = await setup();
   for (const id of ["a", "b", "c"]) await s.host.putAttributes(id, { type: "press" });
   const flaky = {
@@ -283,8 +283,9 @@ Deno.test("apply: a failed patch is counted with its twin; the others are applie
     patchDesired: (id: string, patch: Record<string, unknown>) =>
       id === "b" ? Promise.reject(new Error("mailbox full")) : s.host.patchDesired(id, patch),
   };
+  const store = await memoryDocStores().open<ConfigTemplate>("configs");
   const svc = new ConfigService({
-    store: await memoryDocStores().open("configs"),
+    store,
     twins: flaky as unknown as TwinService,
     logger: silentLogger,
     concurrency: 2,
@@ -297,6 +298,10 @@ Deno.test("apply: a failed patch is counted with its twin; the others are applie
     errors: [{ id: "b", error: "mailbox full" }],
   });
   assert.deepEqual((await s.host.get("b"))!.desired, {});
+  // re-provisioning the twin gives it the version it missed
+  const healthy = new ConfigService({ store, twins: s.host, logger: silentLogger });
+  await withConfigs(s.host, healthy).putAttributes("b", { type: "press" });
+  assert.deepEqual((await s.host.get("b"))!.desired, { x: 1, configStatus: { c: { version: 1 } } });
 });
 
 Deno.test("names: bad ones are bad_config_name; delete reports whether it existed", async () => {
