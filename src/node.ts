@@ -37,10 +37,15 @@ import { AuditLog } from "./security/audit.ts";
 import { JetStreamAudit } from "./security/jetstream_audit.ts";
 import { auditRoutes } from "../routes/audit.ts";
 import { commandRoutes } from "../routes/commands.ts";
+import { diagnosticsRoutes } from "../routes/diagnostics.ts";
+import { Diagnostics, type SessionReport } from "./mgmt/diagnostics.ts";
 import { OpenAPIHono } from "@hono/zod-openapi";
 import { denoKvDocStores, type DocStores, jetstreamDocStores } from "./persistence/doc_store.ts";
 import { ConfigService, withConfigs } from "./mgmt/configs.ts";
 import { configRoutes } from "../routes/configs.ts";
+import { Provisioning } from "./mgmt/provisioning.ts";
+import { provisioningKeyRoutes, provisionRoutes } from "../routes/provisioning.ts";
+import { bulkRoutes } from "../routes/bulk.ts";
 
 /** A running node. */
 export interface TwinmillNode extends AsyncDisposable {
@@ -224,6 +229,14 @@ export async function startNode(
   // `putAttributes`, so a newly provisioned twin gets the configs that target it)
   const configs = await ConfigService.open(docs, core.twins, log.child("configs"));
   const twins: TwinService = withConfigs(core.twins, configs);
+  // zero-touch provisioning: keys in `docs`, over MQTT ($provision) and POST /v1/provision
+  const provisioning = await Provisioning.open({
+    docs,
+    twins,
+    credentials: core.deviceAuth,
+    audit,
+    logger: log.child("provisioning"),
+  });
   const revoked = await core.deviceAuth.loadRevoked();
   if (revoked > 0) log.info("revoked client certificates loaded", { serials: revoked });
 
@@ -254,6 +267,7 @@ export async function startNode(
         }
         : undefined,
       limiter: cfg.deviceRate > 0 ? new RateLimiter({ rate: cfg.deviceRate }) : undefined,
+      provisioning,
       onCommandsListening: (twin) =>
         void core.twins.commandsListening(twin).catch((err) =>
           log.warn("cannot deliver queued commands", { twin, err })
@@ -314,10 +328,26 @@ export async function startNode(
     });
   }
 
+  // what this node's broker knows of a device (diagnostics)
+  const sessionHere = (twin: string): SessionReport => ({
+    node: cfg.nodeId,
+    connection: broker?.connection(twin) ?? null,
+    rejections: broker?.rejections(twin) ?? [],
+  });
+  core.cluster?.onSessions(sessionHere);
+  const diagnostics = new Diagnostics({
+    twins: core.twins,
+    sessions: core.cluster
+      ? (twin) => core.cluster!.sessions(twin)
+      : (twin) => Promise.resolve([sessionHere(twin)]),
+    influx,
+  });
+
   // the routes under /v1/twins/{id}/ beyond the twin itself
   const twinExtras = new OpenAPIHono();
   twinExtras.route("/", credentialRoutes(core.deviceAuth, core.twins));
   twinExtras.route("/", commandRoutes(core.twins, core.transport));
+  twinExtras.route("/", diagnosticsRoutes(diagnostics));
 
   let stopping = false;
   const app = createApp({
@@ -354,6 +384,15 @@ export async function startNode(
       "/v1/alarms": alarmRoutes(core.twins),
       // device management (issue 7): each part mounts its routes here
       "/v1/configs": configRoutes(configs),
+      "/v1/provisioning-keys": provisioningKeyRoutes(provisioning),
+      "/v1/provision": provisionRoutes(provisioning),
+      // POST /v1/twins:bulk (the route's own path: see routes/bulk.ts)
+      "/v1": bulkRoutes({
+        twins,
+        credentials: core.deviceAuth,
+        audit,
+        logger: log.child("bulk"),
+      }),
       ...(core.cluster ? { "/v1/cluster": clusterRoutes(core.cluster) } : {}),
     },
   });

@@ -194,6 +194,12 @@ export class InfluxWriter {
     });
   }
 
+  /** How long the oldest unwritten point has waited (ms); 0 when none waits. */
+  lagMs(now = Date.now()): number {
+    const c = this.#chunks[0];
+    return c ? Math.max(0, now - c.since) : 0;
+  }
+
   /** Points queued or in flight. */
   get buffered(): number {
     return this.#count;

@@ -30,6 +30,7 @@ import { subjects } from "../transport/subjects.ts";
 import type { Subscription, Transport } from "../transport/port.ts";
 import type { JsonObject } from "../../actors/json.ts";
 import type { Command } from "../../actors/commands.ts";
+import type { SessionReport } from "../mgmt/diagnostics.ts";
 import { TransportError } from "../transport/port.ts";
 
 /** Everything cluster mode adds to a node. */
@@ -59,6 +60,10 @@ export interface ClusterParts {
    * to a device listening on this node (none: this node stays silent, another may answer).
    */
   onCommands(deliver: (twin: string, commands: Command[]) => Promise<string[]>): void;
+  /** Answer other nodes' diagnostics with what this node's broker knows of a device. */
+  onSessions(local: (twin: string) => SessionReport): void;
+  /** What every node's broker knows of a device (this node's included), within 300 ms. */
+  sessions(twin: string): Promise<SessionReport[]>;
   /** Graceful leave: hand off every shard, then close. */
   leave(): Promise<void>;
   /** Close without handing off. */
@@ -280,11 +285,14 @@ export async function startCluster(
 
   let downSub: Subscription | undefined;
   let cmdSub: Subscription | undefined;
+  let diagSub: Subscription | undefined;
+  let local: ((twin: string) => SessionReport) | undefined;
   const close = async () => {
     coordinator.stop();
     members.stop();
     downSub?.unsubscribe();
     cmdSub?.unsubscribe();
+    diagSub?.unsubscribe();
     nodeSub.unsubscribe();
     profileSub.unsubscribe();
     revokedSub.unsubscribe();
@@ -315,6 +323,33 @@ export async function startCluster(
         n++;
       }
       return n;
+    },
+    onSessions(fn) {
+      local = fn;
+      diagSub = transport.subscribe(subjects.diagnostics("*"), (m) => {
+        const r = fn((m.data as { twin: string }).twin);
+        if (r.connection || r.rejections.length > 0) m.respond(r);
+      });
+    },
+    async sessions(twin) {
+      const mine = local?.(twin);
+      const out: SessionReport[] = [];
+      const enc = new TextEncoder();
+      const dec = new TextDecoder();
+      try {
+        const replies = await nc.requestMany(
+          subjects.diagnostics(twin),
+          enc.encode(JSON.stringify({ twin })),
+          { strategy: "timer", maxWait: 300 },
+        );
+        for await (const m of replies) {
+          const r = JSON.parse(dec.decode(m.data)) as SessionReport;
+          if (r.node !== cfg.nodeId) out.push(r);
+        }
+      } catch (err) {
+        log.debug("diagnostics: no answer from other nodes", { twin, err });
+      }
+      return mine ? [mine, ...out] : out;
     },
     onCommands(deliver) {
       cmdSub = transport.subscribe(subjects.commandsAll, (m) => {

@@ -8,7 +8,7 @@
 import type { TwinState } from "../../actors/twin.ts";
 import type { JsonObject } from "../../actors/json.ts";
 import type { TwinService } from "../runtime/twin_service.ts";
-import type { TwinHost } from "../runtime/twin_host.ts";
+import type { HostDiagnostics, TwinHost } from "../runtime/twin_host.ts";
 import { type Subscription, type Transport, TransportError } from "../transport/port.ts";
 import { subjects } from "../transport/subjects.ts";
 import { shardOf } from "../sharding/shard.ts";
@@ -29,7 +29,8 @@ type Req =
   | { op: "patch"; id: string; patch: JsonObject; ifMatch?: number }
   | { op: "command"; id: string; command: Command }
   | { op: "commands"; id: string }
-  | { op: "listening"; id: string };
+  | { op: "listening"; id: string }
+  | { op: "diag"; id: string };
 type Failure = { code: string; status: number; message: string };
 type Rep =
   | {
@@ -39,6 +40,7 @@ type Rep =
     rules?: RuleStatus[] | null;
     command?: Command;
     commands?: Command[] | null;
+    diag?: HostDiagnostics | null;
   }
   | { ok: false; error: Failure };
 /** Reply to `gets`: one entry per id, in order. */
@@ -101,6 +103,8 @@ export function serveShard(transport: Transport, shard: number, host: TwinHost):
       ? host.commands(req.id).then((commands) => ({ ok: true, state: null, commands }))
       : req.op === "listening"
       ? host.commandsListening(req.id).then(() => ({ ok: true, state: null }))
+      : req.op === "diag"
+      ? host.diagnostics(req.id).then((diag) => ({ ok: true, state: null, diag }))
       : host.ruleStatus(req.id).then((rules) => ({ ok: true, state: null, rules }));
     run.then(
       (rep) => m.respond(rep),
@@ -228,6 +232,11 @@ export class ClusterTwins implements TwinService {
   async commandsListening(id: string): Promise<void> {
     if (this.o.owns(shardOf(id, this.o.shards))) return this.o.host.commandsListening(id);
     await this.#ask({ op: "listening", id });
+  }
+
+  async diagnostics(id: string): Promise<HostDiagnostics | null> {
+    if (this.o.owns(shardOf(id, this.o.shards))) return this.o.host.diagnostics(id);
+    return (await this.#ask({ op: "diag", id })).diag ?? null;
   }
 
   async ruleStatus(twin: string): Promise<RuleStatus[] | null> {

@@ -7,6 +7,8 @@
 import { z } from "zod";
 import { type Role, ROLES } from "../security/principal.ts";
 import { hostname } from "node:os";
+import { createPublicKey } from "node:crypto";
+import { basename, extname } from "node:path";
 
 /** A configuration problem, naming the variable. */
 export class ConfigError extends Error {
@@ -88,6 +90,12 @@ const schema = z.object({
   }).default("info"),
   TWINMILL_IDLE_SECONDS: int(600, 1, 86_400 * 30),
   TWINMILL_MAX_PENDING: int(100_000, 100, 10_000_000),
+  TWINMILL_FIRMWARE_MAX_BYTES: int(256 * 1024 * 1024, 1, 16 * 1024 ** 3),
+  TWINMILL_FIRMWARE_STORE_MAX_BYTES: int(4 * 1024 ** 3, 1, 1024 ** 5),
+  TWINMILL_FIRMWARE_KEYS: z.string().optional(),
+  TWINMILL_FIRMWARE_REQUIRE_SIGNED: z.enum(["true", "false"], {
+    message: 'must be "true" or "false"',
+  }).default("false"),
 });
 
 /** The validated node configuration. */
@@ -134,6 +142,13 @@ export interface Config {
   idleMs: number;
   /** Unretired inbound messages above which acknowledgements are held back. */
   maxPending: number;
+  /** Firmware images: size bounds, Ed25519 public key files, unsigned images refused. */
+  firmware: {
+    maxBytes: number;
+    storeMaxBytes: number;
+    keyFiles: string[];
+    requireSigned: boolean;
+  };
 }
 
 const LOOPBACK = new Set(["127.0.0.1", "::1", "localhost"]);
@@ -174,6 +189,44 @@ function parseApiKeys(v: string | undefined): Map<string, { role: Role; site?: s
     out.set(key, site === undefined ? { role: role as Role } : { role: role as Role, site });
   }
   return out;
+}
+
+/**
+ * `TWINMILL_FIRMWARE_KEYS`: comma-separated PEM files, each an Ed25519 public key; a key's name
+ * is its file's base name, so names must differ.
+ */
+function firmwareKeys(v: string | undefined): string[] {
+  const files = (v ?? "").split(",").map((f) => f.trim()).filter(Boolean);
+  const names = new Set<string>();
+  for (const file of files) {
+    let text: string;
+    try {
+      text = Deno.readTextFileSync(file);
+    } catch {
+      throw new ConfigError("TWINMILL_FIRMWARE_KEYS", `cannot read file "${file}"`);
+    }
+    let type: string | undefined;
+    try {
+      // a private key would parse too: only the public half belongs on the node
+      if (text.includes("-----BEGIN PUBLIC KEY-----")) {
+        type = createPublicKey(text).asymmetricKeyType;
+      }
+    } catch {
+      type = undefined;
+    }
+    if (type !== "ed25519") {
+      throw new ConfigError(
+        "TWINMILL_FIRMWARE_KEYS",
+        `"${file}" is not an Ed25519 public key in PEM (openssl pkey -pubout)`,
+      );
+    }
+    const name = basename(file, extname(file));
+    if (names.has(name)) {
+      throw new ConfigError("TWINMILL_FIRMWARE_KEYS", `two key files are named "${name}"`);
+    }
+    names.add(name);
+  }
+  return files;
 }
 
 /** Parse and check the environment. Throws {@linkcode ConfigError}. */
@@ -253,6 +306,12 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       "bridging an external broker is not available in this version",
     );
   }
+  if (e.TWINMILL_FIRMWARE_REQUIRE_SIGNED === "true" && !e.TWINMILL_FIRMWARE_KEYS) {
+    throw new ConfigError(
+      "TWINMILL_FIRMWARE_REQUIRE_SIGNED",
+      "needs the public keys to verify with (TWINMILL_FIRMWARE_KEYS)",
+    );
+  }
   if (e.INFLUX_URL && e.INFLUX_API === "v2" && !e.INFLUX_BUCKET) {
     throw new ConfigError("INFLUX_BUCKET", "required when INFLUX_API=v2");
   }
@@ -296,5 +355,11 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     log: e.TWINMILL_LOG,
     idleMs: e.TWINMILL_IDLE_SECONDS * 1000,
     maxPending: e.TWINMILL_MAX_PENDING,
+    firmware: {
+      maxBytes: e.TWINMILL_FIRMWARE_MAX_BYTES,
+      storeMaxBytes: e.TWINMILL_FIRMWARE_STORE_MAX_BYTES,
+      keyFiles: firmwareKeys(e.TWINMILL_FIRMWARE_KEYS),
+      requireSigned: e.TWINMILL_FIRMWARE_REQUIRE_SIGNED === "true",
+    },
   };
 }

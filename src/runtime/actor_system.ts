@@ -99,6 +99,12 @@ export class ActorSystem<S, M, R> {
     return c?.loaded ? c.state : undefined;
   }
 
+  /** A resident actor's mailbox depth (queued and waiting senders) and activity; null if none. */
+  info(id: string): { depth: number; lastActive: number } | null {
+    const c = this.#cells.get(id);
+    return c ? { depth: c.queue.length + c.blocked.length, lastActive: c.lastActive } : null;
+  }
+
   /** Ids of resident actors. */
   ids(): IterableIterator<string> {
     return this.#cells.keys();

@@ -101,18 +101,52 @@ export interface TwinHostOptions {
   commands?: { deliver(twin: string, commands: Command[]): Promise<string[]> };
   /** Commands a rule action sends expire after this long (ms). Default 1 hour. */
   ruleCommandTtlMs?: number;
+  /** This node's name (diagnostics). */
+  nodeId?: string;
+}
+
+/** What the node hosting a twin knows about it (see `GET /v1/twins/{id}/diagnostics`). */
+export interface HostDiagnostics {
+  /** The node hosting the twin. */
+  node: string;
+  version: number;
+  connectivity: TwinState["connectivity"];
+  traffic: TwinRecord["traffic"] | null;
+  actor: {
+    resident: boolean;
+    mailboxDepth: number;
+    /** Last message handled (ms), while resident. */
+    lastActive: number | null;
+    /** When its rules or commands next need a tick (ms), if armed. */
+    timerAt: number | null;
+  };
+  snapshot: {
+    /** Version in the snapshot store. */
+    persistedVersion: number | null;
+    /** Changes not yet committed. */
+    unpersisted: number;
+    /** Last commit of its snapshot by this node (ms), while resident. */
+    savedAt: number | null;
+  };
+  commands: Command[];
+  alarms: Alarm[];
+  rules: RuleStatus[];
 }
 
 type Reply = { state: TwinState; record: TwinRecord; error?: NonNullable<TwinResult["error"]> };
 
 /** The host options every node mode sets the same way from its configuration. */
 export function hostDefaults(
-  cfg: { idleMs: number; maxPending: number },
+  cfg: { idleMs: number; maxPending: number; nodeId?: string },
   logger: Logger,
   metrics: Metrics,
   points: PointSink | undefined,
-): Pick<TwinHostOptions, "clock" | "logger" | "metrics" | "points" | "idleMs" | "maxPending"> {
+): Pick<
+  TwinHostOptions,
+  "clock" | "logger" | "metrics" | "points" | "idleMs" | "maxPending" | "nodeId"
+> {
   return {
+    nodeId: cfg.nodeId,
     clock: systemClock,
     logger: logger.child("twins"),
     metrics,
@@ -194,7 +228,11 @@ export class TwinHost implements TwinService {
 
   async #passivate(id: string): Promise<void> {
     while (this.#dirty.has(id) || this.#committing.has(id)) await this.flush();
+    this.#savedAt.delete(id);
   }
+
+  /** When each resident twin's snapshot was last committed (ms); bounded by residency. */
+  readonly #savedAt = new Map<string, number>();
 
   #receive(id: string, rec: TwinRecord, msg: TwinMessage): { state: TwinRecord; reply: Reply } {
     const now = this.#o.clock.now();
@@ -557,6 +595,8 @@ export class TwinHost implements TwinService {
           try {
             await this.#o.persistence.snapshots.saveMany([...batch.values()]);
             this.#o.metrics.snapshotsWritten.inc(batch.size);
+            const at = this.#o.clock.now();
+            for (const id of batch.keys()) if (this.#sys.peek(id)) this.#savedAt.set(id, at);
           } catch (err) {
             this.#log.error("cannot persist twin snapshots; will retry", {
               count: batch.size,
@@ -655,6 +695,34 @@ export class TwinHost implements TwinService {
     const rec = await this.#record(id);
     if (!rec?.commands?.some(isOpen)) return;
     await this.#sys.send(id, { type: "commands_listening" });
+  }
+
+  /** What this node knows about a twin it hosts, or null if the twin does not exist. */
+  async diagnostics(id: string): Promise<HostDiagnostics | null> {
+    const rec = await this.#record(id);
+    if (!rec) return null;
+    const stored = await this.#o.persistence.snapshots.load(id);
+    const info = this.#sys.info(id);
+    return {
+      node: this.#o.nodeId ?? "local",
+      version: rec.state.version,
+      connectivity: rec.state.connectivity,
+      traffic: rec.traffic ?? null,
+      actor: {
+        resident: this.#sys.peek(id) !== undefined,
+        mailboxDepth: info?.depth ?? 0,
+        lastActive: info?.lastActive ?? null,
+        timerAt: this.#armed.get(id) ?? null,
+      },
+      snapshot: {
+        persistedVersion: stored?.state.version ?? null,
+        unpersisted: rec.state.version - (stored?.state.version ?? 0),
+        savedAt: this.#savedAt.get(id) ?? null,
+      },
+      commands: (rec.commands ?? []).slice(-10),
+      alarms: alarmsOf(rec).filter((a) => a.state !== "cleared"),
+      rules: ruleStatus(rec.rules),
+    };
   }
 
   /** The freshest record of a twin (memory, commit queue, store), or null if none exists. */

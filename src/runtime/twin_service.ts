@@ -7,6 +7,7 @@ import type { TwinState } from "../../actors/twin.ts";
 import type { JsonObject } from "../../actors/json.ts";
 import type { AlarmService } from "../rules/service.ts";
 import type { Command } from "../../actors/commands.ts";
+import type { HostDiagnostics } from "./twin_host.ts";
 
 /** Twin reads and changes, and the alarms of the twins' profile rules. */
 export interface TwinService extends AlarmService {
@@ -25,6 +26,8 @@ export interface TwinService extends AlarmService {
   commands(id: string): Promise<Command[] | null>;
   /** The twin's device subscribed to its commands: deliver what is queued for it. */
   commandsListening(id: string): Promise<void>;
+  /** What the node hosting the twin knows about it; null if the twin does not exist. */
+  diagnostics(id: string): Promise<HostDiagnostics | null>;
   /** A page of twins in id order whose attributes match `filter`. */
   list(
     after: string | undefined,

@@ -33,6 +33,8 @@ export const subjects = {
   commands: (id: string) => `tm.cmd.${idToken(id)}`,
   /** Every command subject. */
   commandsAll: "tm.cmd.*",
+  /** Diagnostics: nodes holding a device's MQTT session (or its rejects) answer. */
+  diagnostics: (id: string | "*") => `tm.diag.${id === "*" ? "*" : idToken(id)}`,
   /** A device profile changed on some node (the others reload it from the store). */
   profiles: "tm.profiles",
   /** A device credential was revoked (every node disconnects its devices using it). */

@@ -1,0 +1,77 @@
+/**
+ * `GET /v1/twins/{id}/diagnostics`: why is this device quiet? See `src/mgmt/diagnostics.ts`.
+ * @module
+ */
+import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
+import type { Diagnostics } from "../src/mgmt/diagnostics.ts";
+import { errors, IdParam, json } from "./schemas.ts";
+import { validationHook } from "./validation.ts";
+
+const Time = z.string().nullable();
+const DiagnosticsSchema = z.object({
+  twin: z.string(),
+  summary: z.string().openapi({
+    example: "quiet: last message 12 min ago; no MQTT session on any node",
+  }),
+  connectivity: z.object({
+    online: z.boolean().openapi({ description: "An MQTT session of the device is open now" }),
+    reported: z.object({ status: z.enum(["online", "offline", "unknown"]), since: Time })
+      .openapi({ description: "What the device said on `twins/{id}/status` (or its will)" }),
+    session: z.object({
+      node: z.string().nullable(),
+      clientId: z.string(),
+      protocol: z.string(),
+      connectedAt: Time,
+      listensForCommands: z.boolean(),
+    }).nullable(),
+    lastSeen: Time,
+    silentForSeconds: z.number().nullable(),
+  }),
+  messages: z.object({
+    total: z.number(),
+    lastMinute: z.number().openapi({ description: "Messages applied in the current minute" }),
+    previousMinute: z.number(),
+  }),
+  rejected: z.array(z.object({ at: Time, reason: z.string(), topic: z.string(), node: z.string() }))
+    .openapi({ description: "Recently rejected messages (last 10 per node, newest last)" }),
+  actor: z.object({
+    node: z.string(),
+    version: z.number(),
+    resident: z.boolean(),
+    mailboxDepth: z.number(),
+    lastActive: Time,
+    timerAt: Time,
+  }),
+  snapshot: z.object({
+    persistedVersion: z.number().nullable(),
+    unpersistedChanges: z.number(),
+    savedAt: Time,
+  }),
+  influx: z.object({
+    configured: z.boolean(),
+    bufferedPoints: z.number(),
+    writeLagMs: z.number(),
+  }),
+  commands: z.array(z.record(z.string(), z.unknown())),
+  alarms: z.array(z.record(z.string(), z.unknown())),
+  ruleFaults: z.array(z.record(z.string(), z.unknown())),
+}).openapi("Diagnostics");
+
+const diagnose = createRoute({
+  method: "get",
+  path: "/{id}/diagnostics",
+  tags: ["twins"],
+  summary: "Why is this device quiet? Connectivity, traffic, rejects, actor, commands, alarms",
+  request: { params: IdParam },
+  responses: { 200: json(DiagnosticsSchema, "Diagnostics"), ...errors(400, 404) },
+});
+
+/** Diagnostics route, mounted at `/v1/twins`. */
+export function diagnosticsRoutes(d: Diagnostics): OpenAPIHono {
+  const app = new OpenAPIHono({ defaultHook: validationHook });
+  app.openapi(diagnose, async (c) => {
+    const { id } = c.req.valid("param");
+    return c.json(await d.of(id), 200);
+  });
+  return app;
+}

@@ -1,0 +1,183 @@
+/**
+ * Device diagnostics: everything an engineer needs to answer "why is this device quiet?"
+ * without a shell on the server. Three sources, merged:
+ * - the node hosting the twin (routed in cluster mode): connectivity as the device reported
+ *   it, last seen, message counts, mailbox depth, residency, snapshot, commands, alarms, rules;
+ * - the node(s) holding the device's MQTT session: client id, protocol, since when, whether
+ *   it listens for commands, and the messages of it that were rejected there (with reasons);
+ * - this node's InfluxDB writer: points waiting and how long the oldest has waited.
+ * A one-line `summary` says what stands out.
+ * @module
+ */
+import type { TwinService } from "../runtime/twin_service.ts";
+import type { HostDiagnostics } from "../runtime/twin_host.ts";
+import type { ConnectionInfo, Rejection } from "../bridges/mqtt_broker.ts";
+import { TwinNotFoundError } from "../errors.ts";
+
+/** What one node knows about a device's MQTT session. */
+export interface SessionReport {
+  node: string;
+  connection: ConnectionInfo | null;
+  rejections: Rejection[];
+}
+
+/** Options of {@linkcode Diagnostics}. */
+export interface DiagnosticsOptions {
+  twins: TwinService;
+  /** Session reports of every node that has something on the device (this one included). */
+  sessions(twin: string): Promise<SessionReport[]>;
+  /** This node's InfluxDB writer, when telemetry goes to InfluxDB. */
+  influx?: { buffered: number; lagMs(now?: number): number };
+  now?: () => number;
+  /** A device silent this long counts as quiet in the summary (ms). Default 5 minutes. */
+  quietAfterMs?: number;
+}
+
+const iso = (ms: number | null | undefined) => ms == null ? null : new Date(ms).toISOString();
+
+function ago(ms: number): string {
+  const s = Math.round(ms / 1000);
+  if (s < 120) return `${s} s`;
+  if (s < 7200) return `${Math.round(s / 60)} min`;
+  return `${Math.round(s / 3600)} h`;
+}
+
+/** Builds the diagnostics of one device. */
+export class Diagnostics {
+  constructor(readonly o: DiagnosticsOptions) {}
+
+  async of(id: string) {
+    const now = (this.o.now ?? Date.now)();
+    const [host, reports] = await Promise.all([
+      this.o.twins.diagnostics(id),
+      this.o.sessions(id).catch(() => [] as SessionReport[]),
+    ]);
+    if (!host) throw new TwinNotFoundError(id);
+    const session = reports.find((r) => r.connection)?.connection ?? null;
+    const sessionNode = reports.find((r) => r.connection)?.node ?? null;
+    const rejected = reports.flatMap((r) => r.rejections.map((x) => ({ ...x, node: r.node })))
+      .sort((a, b) => a.at - b.at).slice(-20);
+    const t = host.traffic;
+    const minute = now - (now % 60_000);
+    // counts of the current and previous minute as of now (old counts have aged out)
+    const lastMinute = t && t.minute === minute ? t.count : 0;
+    const previousMinute = t
+      ? (t.minute === minute ? t.previous : t.minute === minute - 60_000 ? t.count : 0)
+      : 0;
+    const open = host.commands.filter((c) => c.status === "pending" || c.status === "delivered");
+    const faults = host.rules.filter((r) => (r as { faults?: number }).faults);
+    return {
+      twin: id,
+      summary: summarise({
+        now,
+        quietAfter: this.o.quietAfterMs ?? 300_000,
+        online: session !== null,
+        reported: host.connectivity,
+        lastSeen: t?.lastSeen ?? null,
+        rejected: rejected.length,
+        lastReject: rejected.at(-1)?.reason,
+        pending: open.filter((c) => c.status === "pending").length,
+        listens: session?.commands ?? false,
+        mailbox: host.actor.mailboxDepth,
+        unpersisted: host.snapshot.unpersisted,
+        influxLagMs: this.o.influx?.lagMs(now) ?? 0,
+      }),
+      connectivity: {
+        online: session !== null,
+        reported: {
+          status: host.connectivity.status,
+          since: iso(host.connectivity.since),
+        },
+        session: session
+          ? {
+            node: sessionNode,
+            clientId: session.clientId,
+            protocol: session.protocol,
+            connectedAt: iso(session.connectedAt),
+            listensForCommands: session.commands,
+          }
+          : null,
+        lastSeen: iso(t?.lastSeen),
+        silentForSeconds: t ? Math.max(0, Math.round((now - t.lastSeen) / 1000)) : null,
+      },
+      messages: { total: t?.total ?? 0, lastMinute, previousMinute },
+      rejected: rejected.map((r) => ({
+        at: iso(r.at),
+        reason: r.reason,
+        topic: r.topic,
+        node: r.node,
+      })),
+      actor: {
+        node: host.node,
+        version: host.version,
+        resident: host.actor.resident,
+        mailboxDepth: host.actor.mailboxDepth,
+        lastActive: iso(host.actor.lastActive),
+        timerAt: iso(host.actor.timerAt),
+      },
+      snapshot: {
+        persistedVersion: host.snapshot.persistedVersion,
+        unpersistedChanges: host.snapshot.unpersisted,
+        savedAt: iso(host.snapshot.savedAt),
+      },
+      influx: this.o.influx
+        ? {
+          configured: true,
+          bufferedPoints: this.o.influx.buffered,
+          writeLagMs: this.o.influx.lagMs(now),
+        }
+        : { configured: false, bufferedPoints: 0, writeLagMs: 0 },
+      commands: host.commands.slice().reverse().map((c) => ({
+        id: c.id,
+        name: c.name,
+        status: c.status,
+        createdAt: iso(c.createdAt),
+        finishedAt: iso(c.finishedAt),
+        deliveries: c.deliveries,
+        ...(c.error !== undefined ? { error: c.error } : {}),
+      })),
+      alarms: host.alarms,
+      ruleFaults: faults,
+    };
+  }
+}
+
+/** One sentence on what stands out, most likely cause of silence first. */
+function summarise(d: {
+  now: number;
+  quietAfter: number;
+  online: boolean;
+  reported: HostDiagnostics["connectivity"];
+  lastSeen: number | null;
+  rejected: number;
+  lastReject?: string;
+  pending: number;
+  listens: boolean;
+  mailbox: number;
+  unpersisted: number;
+  influxLagMs: number;
+}): string {
+  const notes: string[] = [];
+  if (d.lastSeen === null) notes.push("no message from the device was ever applied");
+  else if (d.now - d.lastSeen > d.quietAfter) {
+    notes.push(`quiet: last message ${ago(d.now - d.lastSeen)} ago`);
+  }
+  if (!d.online) {
+    notes.push(
+      d.reported.status === "offline" && d.reported.since
+        ? `no MQTT session; the device said offline ${ago(d.now - d.reported.since)} ago`
+        : "no MQTT session on any node",
+    );
+  }
+  if (d.rejected > 0) notes.push(`${d.rejected} recent messages rejected (last: ${d.lastReject})`);
+  if (d.pending > 0) {
+    notes.push(
+      `${d.pending} commands queued${
+        d.online && !d.listens ? " (not subscribed to commands)" : ""
+      }`,
+    );
+  }
+  if (d.mailbox > 100) notes.push(`mailbox backlog ${d.mailbox}`);
+  if (d.influxLagMs > 60_000) notes.push(`InfluxDB writes ${ago(d.influxLagMs)} behind`);
+  return notes.length === 0 ? "ok: online and sending" : notes.join("; ");
+}
