@@ -276,3 +276,24 @@ Deno.test("zero-touch provisioning end to end, refusals, audit, no secret logged
     }
   });
 });
+
+Deno.test("provisioning over MQTT: the answer reaches only the asking client (no device auth)", async () => {
+  await using node = await startNode({ TWINMILL_MQTT_AUTH: "off" });
+  const k = await createKey(node, { name: "open floor", quota: 5 });
+  const spy = await mqtt.connectAsync(node.mqttUrl!, { clientId: "spy", reconnectPeriod: 0 });
+  try {
+    const heard: string[] = [];
+    spy.on("message", (topic, payload) => heard.push(`${topic} ${payload}`));
+    await spy.subscribeAsync(["#", "provision/+/response"], { qos: 1 });
+    const a = await provisionOverMqtt(node, "meter-1", k.key, {});
+    assert.equal(a.status, "ok");
+    // a marker published after the answer: once the spy has it, it would have had the answer
+    const marker = await mqtt.connectAsync(node.mqttUrl!, { clientId: "m", reconnectPeriod: 0 });
+    await marker.publishAsync("twins/marker-1/telemetry", '{"x":1}', { qos: 1 });
+    await marker.endAsync(true);
+    await waitFor(() => heard.some((h) => h.startsWith("twins/marker-1/")));
+    assert.deepEqual(heard, ['twins/marker-1/telemetry {"x":1}']);
+  } finally {
+    await spy.endAsync(true);
+  }
+});
