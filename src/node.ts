@@ -8,7 +8,7 @@
 import { join } from "node:path";
 import type { Config } from "./config/config.ts";
 import { createLogger, type Logger } from "./obs/log.ts";
-import { createMetrics, type Metrics } from "./obs/metrics.ts";
+import { createMetrics, type Metrics, monitorEventLoop } from "./obs/metrics.ts";
 import { denoKvPersistence } from "./persistence/deno_kv.ts";
 import { memoryTransport } from "./transport/memory.ts";
 import { hostDefaults, type PointSink, TwinHost } from "./runtime/twin_host.ts";
@@ -418,9 +418,14 @@ export async function startNode(
     mqtt: broker ? `mqtt://${cfg.mqtt.host}:${broker.port}` : null,
   });
 
+  metrics.sources.devicesConnected = () => broker?.devicesConnected ?? 0;
+  metrics.sources.mailboxDepth = () => core.host.mailboxDepth;
+  const stopLagMonitor = monitorEventLoop(metrics);
+
   const stop = async (graceful: boolean) => {
     if (stopping) return;
     stopping = true;
+    stopLagMonitor();
     log.info(graceful && core.cluster ? "leaving the cluster" : "shutting down");
     await broker?.[Symbol.asyncDispose]();
     await audit.close();

@@ -44,6 +44,8 @@ export interface Broker extends AsyncDisposable {
    * there; the ids published (none when nobody listens: they stay queued).
    */
   deliverCommands(twin: string, commands: Command[]): Promise<string[]>;
+  /** Devices with a session on this node (clients that spoke for a twin). */
+  readonly devicesConnected: number;
   /** The twin's live MQTT session on this node, if any (diagnostics). */
   connection(twin: string): ConnectionInfo | null;
   /** The twin's recently rejected messages on this node, newest last (diagnostics). */
@@ -324,6 +326,8 @@ export async function startBroker(o: BrokerOptions): Promise<Broker> {
       : Buffer.from(String(packet.payload));
     packet.topic = DROP_TOPIC; // the request goes to nobody else
     packet.retain = false;
+    // deno-lint-ignore no-explicit-any
+    if ((client as any).closed) return cb(null); // its will message: nobody would hear the answer
     o.provisioning!.handle(pkey, client.id, payload).then(
       (answer) => answer,
       (err) => {
@@ -331,7 +335,10 @@ export async function startBroker(o: BrokerOptions): Promise<Broker> {
         return { status: "error", error: { code: "internal", message: "Provisioning failed" } };
       },
     ).then((answer) => {
-      aedes.publish({
+      // straight to this client, not through the topic tree: the answer holds its token, and
+      // another client subscribed to `#` or `provision/+/response` (no device auth) must not
+      // hear it
+      client.publish({
         cmd: "publish",
         topic: topics.response,
         payload: Buffer.from(JSON.stringify(answer)),
@@ -624,6 +631,9 @@ export async function startBroker(o: BrokerOptions): Promise<Broker> {
       };
     },
     rejections: (twin) => [...(rejected.get(twin) ?? [])],
+    get devicesConnected() {
+      return sessions.size;
+    },
     tlsPort,
     async reloadTls() {
       if (!tlsServer || !o.tls) return;

@@ -132,6 +132,7 @@ export async function startCluster(
     if (node === cfg.nodeId) return;
     profiles.reload(name).catch((err) => log.warn("profile reload failed", { name, err }));
   });
+  const routerLog = log.child("cluster").child("router");
   const acks = new AckRegistry();
   const consumers = new Map<number, ShardConsumer>();
   const served = new Map<number, Subscription>();
@@ -208,7 +209,7 @@ export async function startCluster(
     runtime: {
       async start(shard, epoch) {
         epochs.set(shard, epoch);
-        served.set(shard, serveShard(transport, shard, host));
+        served.set(shard, serveShard(transport, shard, host, routerLog));
         const c = new ShardConsumer({
           nc,
           shard,
@@ -255,7 +256,13 @@ export async function startCluster(
     owns: (s) => coordinator.owns(s),
     ownerHint: (s) => coordinator.ownerHint(s),
   });
-  const nodeSub = serveNode(transport, cfg.nodeId, host, (id) => coordinator.owns(shardOfId(id)));
+  const nodeSub = serveNode(
+    transport,
+    cfg.nodeId,
+    host,
+    (id) => coordinator.owns(shardOfId(id)),
+    routerLog,
+  );
   const ingest = new JetStreamIngest(nc, cfg.shards, metrics);
   // lag is read from JetStream when Prometheus scrapes
   const jsm = await jetstreamManager(nc);

@@ -7,6 +7,7 @@
  * @module
  */
 import { headers, type NatsConnection } from "@nats-io/transport-node";
+import { continueTrace, currentTrace, traceparentOf } from "../obs/trace.ts";
 import { type BatchEntry, encodeBatch, MAX_BATCH_BYTES, MAX_BATCH_ENTRIES } from "./batch.ts";
 import {
   jetstream,
@@ -138,6 +139,8 @@ export class JetStreamIngest implements IngestPort {
     q.inFlight++;
     const h = headers();
     h.set(H_BATCH, String(batch.length));
+    // one trace per record: the owner's log lines while applying it carry its trace id
+    h.set("traceparent", traceparentOf(currentTrace() ?? continueTrace(null)));
     this.#js.publish(subjects.inbound(shard), encodeBatch(batch.map((w) => w.entry)), {
       headers: h,
     }).then(

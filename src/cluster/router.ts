@@ -19,6 +19,7 @@ import type { AlarmQuery } from "../rules/service.ts";
 import type { SnapshotStore } from "../persistence/port.ts";
 import { listAlarms, listTwins } from "../runtime/list_twins.ts";
 import type { Command } from "../../actors/commands.ts";
+import type { Logger } from "../obs/log.ts";
 
 type Req =
   | { op: "get"; id: string }
@@ -78,9 +79,19 @@ function readAll(host: TwinHost, ids: string[], mine: (id: string) => boolean): 
 const NOT_OWNER: Failure = { code: "not_owner", status: 503, message: "Not the owner" };
 
 /** Serve a shard's requests from the local host while this node owns it. */
-export function serveShard(transport: Transport, shard: number, host: TwinHost): Subscription {
+export function serveShard(
+  transport: Transport,
+  shard: number,
+  host: TwinHost,
+  log?: Logger,
+): Subscription {
   return transport.subscribe(subjects.shard(shard), (m) => {
     const req = m.data as Req;
+    log?.debug("routed request", {
+      shard,
+      op: req.op,
+      ...(req.op === "gets" ? { twins: req.ids.length } : { twin: req.id }),
+    });
     if (req.op === "gets") {
       readAll(host, req.ids, () => true).then((rep) => m.respond(rep));
       return;
@@ -122,9 +133,11 @@ export function serveNode(
   nodeId: string,
   host: TwinHost,
   owns: (id: string) => boolean,
+  log?: Logger,
 ): Subscription {
   return transport.subscribe(subjects.node(nodeId), (m) => {
     const req = m.data as Req;
+    log?.debug("routed read batch", { twins: req.op === "gets" ? req.ids.length : 0 });
     if (req.op !== "gets") {
       const error = { code: "bad_request", status: 400, message: "Node subjects take reads only" };
       return m.respond({ ok: false, error } satisfies Rep);

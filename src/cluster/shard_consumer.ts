@@ -18,6 +18,7 @@ import {
 } from "@nats-io/jetstream";
 import { H_AT, H_BATCH, H_TOPIC, INBOUND_STREAM } from "./inbound.ts";
 import { type BatchEntry, decodeBatch, entrySeq, streamSeqOf } from "./batch.ts";
+import { continueTrace, withTrace } from "../obs/trace.ts";
 import { subjects } from "../transport/subjects.ts";
 import { parseDeviceBody, parseDeviceTopic } from "../../actors/validate.ts";
 import type { Accepted } from "../bridges/ingest.ts";
@@ -179,7 +180,17 @@ export class ShardConsumer {
       batch.push({ entry, topic: t, body, key: e.key });
     }
     if (!this.o.acks.add(m, this.o.shard, batch.length)) return; // still being applied
-    if (batch.length > 0) this.o.dispatch(batch);
+    if (batch.length === 0) return;
+    const tp = m.headers?.get("traceparent");
+    if (!tp) return this.o.dispatch(batch);
+    withTrace(continueTrace(tp), () => {
+      this.o.logger.debug("applying inbound record", {
+        shard: this.o.shard,
+        seq: m.seq,
+        messages: batch.length,
+      });
+      this.o.dispatch(batch);
+    });
   }
 
   /** Stop taking new messages (handoff step "stop intake"). */

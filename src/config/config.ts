@@ -7,6 +7,7 @@
 import { z } from "zod";
 import { type Role, ROLES } from "../security/principal.ts";
 import { hostname } from "node:os";
+import { parseLogSpec } from "../obs/log.ts";
 import { createPublicKey } from "node:crypto";
 import { basename, extname } from "node:path";
 
@@ -85,9 +86,16 @@ const schema = z.object({
   TWINMILL_MQTTS_PORT: int(8883, 0, 65535),
   TWINMILL_DEVICE_RATE: int(0, 0, 1_000_000),
   TWINMILL_MAX_CONNECTIONS: int(10_000, 1, 1_000_000),
-  TWINMILL_LOG: z.enum(["debug", "info", "warn", "error"], {
-    message: "must be debug, info, warn or error",
-  }).default("info"),
+  TWINMILL_LOG: z.string().default("info").superRefine((v, ctx) => {
+    try {
+      parseLogSpec(v);
+    } catch (err) {
+      ctx.addIssue({
+        code: "custom",
+        message: `${(err as Error).message} (e.g. info or info,mqtt=debug,cluster=warn)`,
+      });
+    }
+  }),
   TWINMILL_IDLE_SECONDS: int(600, 1, 86_400 * 30),
   TWINMILL_MAX_PENDING: int(100_000, 100, 10_000_000),
   TWINMILL_FIRMWARE_MAX_BYTES: int(256 * 1024 * 1024, 1, 16 * 1024 ** 3),
@@ -137,7 +145,8 @@ export interface Config {
     revokedFile?: string;
     mqttsPort: number;
   };
-  log: "debug" | "info" | "warn" | "error";
+  /** `TWINMILL_LOG`: a level, or a level and module overrides (`info,mqtt=debug`). */
+  log: string;
   /** Idle time before a twin is passivated (ms). */
   idleMs: number;
   /** Unretired inbound messages above which acknowledgements are held back. */

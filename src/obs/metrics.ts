@@ -10,8 +10,33 @@ import client from "prom-client";
 export function createMetrics() {
   const registry = new client.Registry();
   const r = [registry];
+  /** Read at scrape time; the node sets them once its parts exist. */
+  const sources: { devicesConnected?: () => number; mailboxDepth?: () => number } = {};
   const m = {
     registry,
+    sources,
+    devicesConnected: new client.Gauge({
+      name: "twinmill_devices_connected",
+      help: "Devices with an MQTT session on this node (clients that spoke for a twin)",
+      registers: r,
+      collect() {
+        if (sources.devicesConnected) this.set(sources.devicesConnected());
+      },
+    }),
+    mailboxDepth: new client.Gauge({
+      name: "twinmill_actor_mailbox_depth",
+      help: "Messages waiting in twin mailboxes on this node",
+      registers: r,
+      collect() {
+        if (sources.mailboxDepth) this.set(sources.mailboxDepth());
+      },
+    }),
+    eventLoopLag: new client.Histogram({
+      name: "twinmill_event_loop_lag_seconds",
+      help: "How late a 100 ms timer fires (event-loop lag), sampled every 100 ms",
+      buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers: r,
+    }),
     mqttConnections: new client.Gauge({
       name: "twinmill_mqtt_connections",
       help: "MQTT clients connected to this node",
@@ -236,6 +261,22 @@ export function createMetrics() {
   };
   client.collectDefaultMetrics({ register: registry, prefix: "twinmill_" });
   return m;
+}
+
+/**
+ * Sample event-loop lag into `twinmill_event_loop_lag_seconds`: a 100 ms timer measures how
+ * late it fires. Returns the stop function.
+ */
+export function monitorEventLoop(m: { eventLoopLag: { observe(v: number): void } }): () => void {
+  const every = 100;
+  let last = performance.now();
+  const timer = setInterval(() => {
+    const now = performance.now();
+    m.eventLoopLag.observe(Math.max(0, now - last - every) / 1000);
+    last = now;
+  }, every);
+  Deno.unrefTimer(timer);
+  return () => clearInterval(timer);
 }
 
 /** The node's metric set. */

@@ -99,6 +99,13 @@ export class ActorSystem<S, M, R> {
     return c?.loaded ? c.state : undefined;
   }
 
+  /** Messages waiting in every mailbox (queued and blocked senders). */
+  get queued(): number {
+    let n = 0;
+    for (const c of this.#cells.values()) n += c.queue.length + c.blocked.length;
+    return n;
+  }
+
   /** A resident actor's mailbox depth (queued and waiting senders) and activity; null if none. */
   info(id: string): { depth: number; lastActive: number } | null {
     const c = this.#cells.get(id);

@@ -211,6 +211,11 @@ export class TwinHost implements TwinService {
     return this.#needs.size;
   }
 
+  /** Messages waiting in twin mailboxes. */
+  get mailboxDepth(): number {
+    return this.#sys.queued;
+  }
+
   /** Resident twin actors. */
   get resident(): number {
     return this.#sys.size;

@@ -11,6 +11,7 @@ import {
   ClosedConnectionError,
   connect,
   DrainingConnectionError,
+  headers,
   type Msg,
   type NatsConnection,
   NoRespondersError,
@@ -19,6 +20,13 @@ import {
   TimeoutError,
 } from "@nats-io/transport-node";
 import type { Logger } from "../obs/log.ts";
+import {
+  continueTrace,
+  currentTrace,
+  type TraceContext,
+  traceparentOf,
+  withTrace,
+} from "../obs/trace.ts";
 import { type Message, type Subscription, type Transport, TransportError } from "./port.ts";
 
 /** Options of {@linkcode natsTransport}. */
@@ -87,6 +95,14 @@ export async function natsTransport(
     }
   })();
 
+  /** W3C `traceparent` (and the request id) of a request made inside a trace. */
+  const traceHeaders = (t: TraceContext) => {
+    const h = headers();
+    h.set("traceparent", traceparentOf(t));
+    if (t.requestId) h.set("x-request-id", t.requestId);
+    return h;
+  };
+
   let closing: Promise<void> | undefined;
   const isClosed = () => closing !== undefined || nc.isClosed();
 
@@ -137,8 +153,16 @@ export async function natsTransport(
               }
             },
           };
+          // a request made inside a trace carries it: this node's log lines join that trace
+          const tp = msg.headers?.get("traceparent");
           try {
-            cb(m); // a throw here would reach nats.js's parser and break the connection
+            // a throw here would reach nats.js's parser and break the connection
+            if (tp) {
+              withTrace(
+                continueTrace(tp, msg.headers?.get("x-request-id") || undefined),
+                () => cb(m),
+              );
+            } else cb(m);
           } catch (error) {
             log.error("subscriber threw", { subject: msg.subject, error });
           }
@@ -156,7 +180,11 @@ export async function natsTransport(
       if (isClosed()) throw new TransportError("closed", "Transport is closed");
       let msg: Msg;
       try {
-        msg = await nc.request(subject, encode(data), { timeout: ropts.timeoutMs ?? 5000 });
+        const trace = currentTrace();
+        msg = await nc.request(subject, encode(data), {
+          timeout: ropts.timeoutMs ?? 5000,
+          ...(trace ? { headers: traceHeaders(trace) } : {}),
+        });
       } catch (err) {
         throw toTransportError(err, subject);
       }
