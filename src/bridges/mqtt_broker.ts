@@ -504,6 +504,12 @@ export async function startBroker(o: BrokerOptions): Promise<Broker> {
     const me = identities.get(c);
     if (me) seen(c, me.twin);
   });
+  // a persistent session (clean = false) gets its subscriptions back without a SUBSCRIBE;
+  // once it has its CONNACK, it hears what is queued for it
+  aedes.on("clientReady", (c) => {
+    // deno-lint-ignore no-explicit-any
+    for (const topic of Object.keys((c as any).subscriptions ?? {})) listen(c, topic);
+  });
   aedes.on("clientDisconnect", (c) => {
     live.delete(c);
     m.mqttConnections.dec();
@@ -513,20 +519,20 @@ export async function startBroker(o: BrokerOptions): Promise<Broker> {
     for (const t of listening.get(c) ?? []) if (listeners.get(t)?.size === 0) listeners.delete(t);
     listening.delete(c);
   });
+  const listen = (c: Client, topic: string) => {
+    const twin = commandListenerOf(topic);
+    if (!twin) return;
+    seen(c, twin);
+    let set = listening.get(c);
+    if (!set) listening.set(c, set = new Set());
+    set.add(twin);
+    let who = listeners.get(twin);
+    if (!who) listeners.set(twin, who = new Set());
+    who.add(c);
+    o.onCommandsListening?.(twin);
+  };
   aedes.on("subscribe", (subs, c) => {
-    if (!c) return;
-    for (const sub of subs) {
-      const twin = commandListenerOf(sub.topic);
-      if (!twin) continue;
-      seen(c, twin);
-      let set = listening.get(c);
-      if (!set) listening.set(c, set = new Set());
-      set.add(twin);
-      let who = listeners.get(twin);
-      if (!who) listeners.set(twin, who = new Set());
-      who.add(c);
-      o.onCommandsListening?.(twin);
-    }
+    if (c) for (const sub of subs) listen(c, sub.topic);
   });
   aedes.on("unsubscribe", (topics, c) => {
     if (!c) return;

@@ -239,3 +239,22 @@ Deno.test("commands: queued while offline, delivered on subscribe (mosquitto_sub
     return l.body.items.filter((c: { status: string }) => c.status === "succeeded").length === 16;
   });
 });
+
+Deno.test("commands: a device with a persistent session gets queued commands on reconnect without subscribing again", async () => {
+  await using node = await startNode();
+  await provision(node, "press-4");
+  const opts = { clientId: "press-4-persistent", clean: false, reconnectPeriod: 0 };
+  const first = await mqtt.connectAsync(node.mqttUrl!, opts);
+  await first.subscribeAsync("twins/press-4/commands/+", { qos: 1 });
+  await first.endAsync(true);
+  const q = await getJson(`${node.httpUrl}/v1/twins/press-4/commands`, post({ name: "wake" }));
+  assert.equal(q.status, 202);
+  assert.equal(q.body.status, "pending");
+  const again = await mqtt.connectAsync(node.mqttUrl!, opts); // no SUBSCRIBE this time
+  const got: string[] = [];
+  again.on("message", (_t, p) => got.push(JSON.parse(p.toString()).name));
+  await waitFor(() => got.length === 1, { message: "the queued command arrives" });
+  assert.deepEqual(got, ["wake"]);
+  assert.equal((await command(node, "press-4", q.body.id)).status, "delivered");
+  await again.endAsync(true);
+});
