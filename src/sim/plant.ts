@@ -301,14 +301,14 @@ export class DeviceSim {
       const decimals = specs.find((f) => f.name === hot.field)!.decimals;
       const shape = overheatShape((t - oh.start) / oh.seconds);
       fields[hot.field] = round(fields[hot.field] + peak * shape, decimals);
-    } else if (oh) {
+    } else if (oh && t >= oh.start + oh.seconds) {
       this.#overheat = undefined;
     }
     const st = this.#stuck;
     if (st && t >= st.start && t < st.start + st.seconds) {
       if (st.value === undefined) st.value = fields[st.field];
       fields[st.field] = st.value;
-    } else if (st) {
+    } else if (st && t >= st.start + st.seconds) {
       this.#stuck = undefined;
     }
     return { fields, mode };
