@@ -530,10 +530,12 @@ export function step(
   };
 
   // 4. move on
+  // a state event when the state changes (a new reason alone is not news: waves have events)
   const to = (state: CampaignState, reason: string, patch: Partial<Campaign> = {}) => {
     if (next.state === state && next.reason === reason) return;
+    const changed = next.state !== state;
     next = { ...next, ...patch, state, reason };
-    events.push(stateEvent(next));
+    if (changed) events.push(stateEvent(next));
   };
   const wave = (i: number, w: Partial<Wave>) => {
     next = { ...next, waves: next.waves.map((x, j) => j === i ? { ...x, ...w } : x) };

@@ -1,0 +1,398 @@
+/**
+ * Runs campaigns: on every tick, for each active campaign this node drives, it reads the twins
+ * of the devices in flight, feeds what it saw to the pure {@linkcode step}, stores the result
+ * (compare-and-set), and only then makes the offers and withdrawals it asked for. The results
+ * of those go into the next step.
+ *
+ * Which node drives a campaign: the one whose `owns(id)` is true — in cluster mode the owner of
+ * the campaign id's shard, so exactly one node drives it while shard ownership is settled;
+ * during a handoff two may overlap briefly, and compare-and-set on every write makes the loser
+ * re-read and redo its step instead of overwriting. A restarted node picks up every active
+ * campaign from the store.
+ * @module
+ */
+import type { Clock, TimerId } from "../runtime/clock.ts";
+import type { Logger } from "../obs/log.ts";
+import type { Transport } from "../transport/port.ts";
+import { subjects } from "../transport/subjects.ts";
+import type { TwinState } from "../../actors/twin.ts";
+import type { JsonObject } from "../../actors/json.ts";
+import { TwinmillError } from "../errors.ts";
+import {
+  type Action,
+  begin,
+  type Campaign,
+  type CampaignEvent,
+  type DeviceRecord,
+  eventOf,
+  interpret,
+  isInFlight,
+  isTerminal,
+  LIMITS,
+  type Observation,
+  step,
+  type StepResult,
+} from "./campaigns.ts";
+import { CampaignStore, CHUNK, type ChunkRef, type Version } from "./campaign_store.ts";
+
+/** What the driver needs of the twins. */
+export interface CampaignTwins {
+  get(id: string): Promise<TwinState | null>;
+  patchDesired(id: string, patch: JsonObject, ifMatch?: number): Promise<TwinState>;
+  list(
+    after: string | undefined,
+    limit: number,
+    filter: Record<string, string>,
+  ): Promise<{ items: TwinState[]; next?: string }>;
+}
+
+/** What the driver needs of the firmware store. */
+export interface FirmwareLookup {
+  get(id: string): Promise<{ id: string } | null>;
+}
+
+/** Options of {@linkcode CampaignDriver}. */
+export interface DriverOptions {
+  store: CampaignStore;
+  twins: CampaignTwins;
+  firmware: FirmwareLookup;
+  transport: Transport;
+  logger: Logger;
+  clock: Clock;
+  /** Time between ticks (ms). */
+  tickMs: number;
+  /** True when this node drives campaign `id` (default: every campaign). */
+  owns?(id: string): boolean;
+  /** Twins read per campaign per tick (default 500). */
+  pollsPerTick?: number;
+  /** Concurrent twin reads and writes (default 16). */
+  concurrency?: number;
+}
+
+/** A driven campaign as this node holds it between ticks. */
+interface Held {
+  c: Campaign;
+  /** The stored version of `c`. */
+  version: Version;
+  devices: DeviceRecord[];
+  chunks: ChunkRef[];
+  /** Observations of the last actions, for the next step. */
+  pending: Observation[];
+  /** Where the next round of twin reads starts. */
+  cursor: number;
+}
+
+/** Steps per campaign per tick (a step's offers are recorded by the next one at once). */
+const STEPS_PER_TICK = 3;
+
+/** Drives the campaigns this node owns. */
+export class CampaignDriver implements AsyncDisposable {
+  readonly #o: DriverOptions;
+  readonly #log: Logger;
+  readonly #held = new Map<string, Held>();
+  /** Ids of campaigns that may need driving (from the last listing, plus pokes). */
+  readonly #active = new Set<string>();
+  #timer: TimerId | undefined;
+  #running: Promise<void> | undefined;
+  #stopped = false;
+  #lastList = -Infinity;
+
+  constructor(o: DriverOptions) {
+    this.#o = o;
+    this.#log = o.logger;
+  }
+
+  /** Start ticking. */
+  start(): void {
+    this.#schedule(0);
+  }
+
+  /** Campaign `id` was created or changed here: look at it on the next tick. */
+  poke(id: string): void {
+    this.#active.add(id);
+  }
+
+  /** Campaigns held in memory (tests, metrics). */
+  get held(): number {
+    return this.#held.size;
+  }
+
+  #schedule(ms: number): void {
+    if (this.#stopped) return;
+    this.#timer = this.#o.clock.setTimeout(() => {
+      this.#running = this.tick().finally(() => {
+        this.#running = undefined;
+        this.#schedule(this.#o.tickMs);
+      });
+    }, ms);
+  }
+
+  /** One tick over every active campaign this node drives. Tests call it directly. */
+  async tick(): Promise<void> {
+    const now = this.#o.clock.now();
+    try {
+      if (now - this.#lastList >= Math.max(1000, this.#o.tickMs * 10)) {
+        this.#lastList = now;
+        for (const d of await this.#o.store.list()) {
+          if (active(d.value)) this.#active.add(d.key);
+        }
+      }
+    } catch (err) {
+      this.#log.warn("cannot list campaigns", { err });
+    }
+    for (const id of [...this.#active]) {
+      if (this.#stopped) return;
+      if (!(this.#o.owns?.(id) ?? true)) {
+        this.#held.delete(id);
+        continue;
+      }
+      try {
+        if (!(await this.#drive(id))) {
+          this.#active.delete(id);
+          this.#held.delete(id);
+        }
+      } catch (err) {
+        this.#held.delete(id); // re-read everything next time
+        this.#log.warn("campaign tick failed", { campaign: id, err });
+      }
+    }
+  }
+
+  /** Drive one campaign; false when it needs no more driving. */
+  async #drive(id: string): Promise<boolean> {
+    const doc = await this.#o.store.get(id);
+    if (!doc) return false;
+    let h = this.#held.get(id);
+    if (!h || h.version !== doc.version) {
+      // first look, or someone else wrote it (a user action, another node): re-read all
+      if (!active(doc.value)) return false;
+      const { devices, chunks } = doc.value.state === "scheduled"
+        ? { devices: [], chunks: [] }
+        : await this.#o.store.devices(doc.value);
+      h = {
+        c: doc.value,
+        version: doc.version,
+        devices,
+        chunks,
+        pending: h?.pending ?? [],
+        cursor: h?.cursor ?? 0,
+      };
+      this.#held.set(id, h);
+    }
+    if (!active(h.c)) return false;
+    if (h.c.state === "scheduled") return await this.#begin(h);
+    const obs = [...h.pending.splice(0), ...await this.#poll(h)];
+    for (let i = 0; i < STEPS_PER_TICK; i++) {
+      const now = this.#o.clock.now();
+      const r = step(h.c, h.devices, i === 0 ? obs : h.pending.splice(0), now);
+      if (!(await this.#commit(h, r, now))) return true;
+      if (r.actions.length === 0) break;
+      await this.#act(h, r.actions);
+    }
+    return active(h.c);
+  }
+
+  /** Resolve the targets of a scheduled campaign whose time has come. */
+  async #begin(h: Held): Promise<boolean> {
+    const now = this.#o.clock.now();
+    const c = h.c;
+    if (c.spec.startAt !== undefined && now < c.spec.startAt) return true;
+    let r: ReturnType<typeof begin>;
+    if (!(await this.#o.firmware.get(c.spec.firmware.id))) {
+      const failed: Campaign = {
+        ...c,
+        state: "failed",
+        reason: `firmware "${c.spec.firmware.id}" no longer exists`,
+        finishedAt: now,
+      };
+      r = { campaign: failed, devices: [], events: [] };
+      r.events.push({ event: "state", state: "failed", reason: failed.reason, wave: null });
+    } else {
+      r = begin(c, await this.#targets(c), now);
+    }
+    // chunks first: a campaign document never names chunks that do not exist (a chunk left
+    // by an earlier attempt that lost its campaign write is replaced)
+    const chunks: ChunkRef[] = [];
+    for (let n = 0; n * CHUNK < r.devices.length; n++) {
+      const old = await this.#o.store.chunk(c.id, n);
+      const rev = (old?.value.rev ?? 0) + 1;
+      const devices = r.devices.slice(n * CHUNK, (n + 1) * CHUNK);
+      const v = await this.#o.store.putChunk(c.id, n, { rev, devices }, old?.version ?? null);
+      if (v === null) return true; // someone else is at it; look again next tick
+      chunks.push({ rev, version: v });
+    }
+    const next = { ...r.campaign, revision: c.revision + 1, updatedAt: now };
+    const v = await this.#o.store.put(next, h.version);
+    if (v === null) {
+      this.#held.delete(c.id);
+      return true;
+    }
+    Object.assign(h, { c: next, version: v, devices: r.devices, chunks });
+    this.#publish(next, r.events, 0);
+    return active(next);
+  }
+
+  /** The targets: twins matching the selector, in id order, at most one more than allowed. */
+  async #targets(c: Campaign): Promise<string[]> {
+    const filter = Object.fromEntries(
+      Object.entries(c.spec.selector).map(([k, v]) => [k, String(v)]),
+    );
+    const ids: string[] = [];
+    let after: string | undefined;
+    do {
+      const page = await this.#o.twins.list(after, 1000, filter);
+      for (const t of page.items) ids.push(t.id);
+      after = page.next;
+    } while (after !== undefined && ids.length <= LIMITS.maxTargets);
+    return ids.slice(0, LIMITS.maxTargets + 1);
+  }
+
+  /** Read the twins of devices in flight (a bounded round per tick). */
+  async #poll(h: Held): Promise<Observation[]> {
+    const flying: number[] = [];
+    for (let i = 0; i < h.devices.length; i++) if (isInFlight(h.devices[i].state)) flying.push(i);
+    if (flying.length === 0) return [];
+    const max = this.#o.pollsPerTick ?? 500;
+    let start = flying.findIndex((i) => i >= h.cursor);
+    if (start < 0) start = 0;
+    const pick = flying.length <= max ? flying : [...flying, ...flying].slice(start, start + max);
+    h.cursor = (pick[pick.length - 1] ?? 0) + 1;
+    const out: Observation[] = [];
+    await this.#each(pick, async (i) => {
+      const twin = await this.#o.twins.get(h.devices[i].id);
+      out.push(twin ? reportOf(i, twin) : { kind: "gone", device: i });
+    }, "cannot read twin");
+    return out;
+  }
+
+  /** Store a step's result; false when someone else wrote first (re-read next tick). */
+  async #commit(h: Held, r: StepResult, now: number): Promise<boolean> {
+    const changed = r.updates.size > 0 || JSON.stringify(r.campaign) !== JSON.stringify(h.c);
+    if (!changed) return true;
+    const touched = [...new Set([...r.updates.keys()].map((i) => Math.floor(i / CHUNK)))];
+    for (const n of touched) {
+      const devices = h.devices.slice(n * CHUNK, (n + 1) * CHUNK)
+        .map((d, j) => r.updates.get(n * CHUNK + j) ?? d);
+      const rev = h.chunks[n].rev + 1;
+      const v = await this.#o.store.putChunk(h.c.id, n, { rev, devices }, h.chunks[n].version);
+      if (v === null) {
+        this.#held.delete(h.c.id);
+        return false;
+      }
+      h.chunks[n] = { rev, version: v };
+      h.devices.splice(n * CHUNK, devices.length, ...devices);
+    }
+    const next: Campaign = { ...r.campaign, revision: h.c.revision + 1, updatedAt: now };
+    const v = await this.#o.store.put(next, h.version);
+    if (v === null) {
+      this.#held.delete(h.c.id);
+      return false;
+    }
+    h.c = next;
+    h.version = v;
+    this.#publish(next, r.events, r.droppedEvents);
+    return true;
+  }
+
+  /** Make the offers and withdrawals; their outcomes go to the next step. */
+  async #act(h: Held, actions: Action[]): Promise<void> {
+    const fw = h.c.spec.firmware;
+    const offer = {
+      firmware: {
+        version: fw.version,
+        url: `/v1/firmware/${encodeURIComponent(fw.id)}/download`,
+        sha256: fw.sha256,
+        size: fw.size,
+        // null removes a signature left by an earlier offer (merge patch)
+        signature: fw.signature ?? null,
+        campaign: h.c.id,
+      },
+    };
+    await this.#each(actions, async (a) => {
+      if (a.kind === "offer") {
+        try {
+          await this.#o.twins.patchDesired(a.twin, offer);
+          h.pending.push({ kind: "offered", device: a.device, ts: this.#o.clock.now() });
+        } catch (err) {
+          const code = err instanceof TwinmillError ? err.code : undefined;
+          h.pending.push({
+            kind: "offer_failed",
+            device: a.device,
+            error: code === "twin_not_found" ? "the twin no longer exists" : String(err),
+            permanent: code === "twin_not_found",
+          });
+        }
+        return;
+      }
+      // withdraw, unless a last look shows the device has started
+      const twin = await this.#o.twins.get(a.twin);
+      if (twin) {
+        const report = reportOf(a.device, twin);
+        if (interpret(h.c, h.devices[a.device], report.firmware, report.changedAt)) {
+          h.pending.push(report);
+          return;
+        }
+        const offered = (twin.desired.firmware as JsonObject | undefined)?.campaign;
+        if (offered === h.c.id) {
+          await this.#o.twins.patchDesired(a.twin, { firmware: null }, twin.version);
+        }
+      }
+      h.pending.push({ kind: "withdrawn", device: a.device, ts: this.#o.clock.now() });
+    }, "cannot withdraw offer");
+  }
+
+  #publish(c: Campaign, events: CampaignEvent[], dropped: number): void {
+    const ts = this.#o.clock.now();
+    for (const e of events) {
+      this.#o.transport.publish(subjects.event("campaign", c.id), eventOf(c, e, ts));
+      if (e.event === "device") this.#log.debug("campaign device", { campaign: c.id, ...e });
+      else {this.#log.info(e.event === "state" ? "campaign state" : "campaign wave", {
+          campaign: c.id,
+          ...e,
+        });}
+    }
+    if (dropped > 0) {
+      this.#log.info("campaign device events not sent (too many in one step)", {
+        campaign: c.id,
+        dropped,
+      });
+    }
+  }
+
+  /** Run `fn` over `items`, a few at a time; failures are logged, not thrown. */
+  async #each<T>(items: T[], fn: (x: T) => Promise<void>, what: string): Promise<void> {
+    let next = 0;
+    const worker = async () => {
+      while (next < items.length) {
+        const x = items[next++];
+        try {
+          await fn(x);
+        } catch (err) {
+          this.#log.debug(what, { err });
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: this.#o.concurrency ?? 16 }, worker));
+  }
+
+  /** Stop ticking; waits for a tick under way. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    this.#stopped = true;
+    if (this.#timer !== undefined) this.#o.clock.clear(this.#timer);
+    await this.#running;
+  }
+}
+
+/** A campaign that needs driving. */
+function active(c: Campaign): boolean {
+  return !isTerminal(c.state) || (c.state === "cancelled" && c.cleanup);
+}
+
+function reportOf(device: number, twin: TwinState): Observation & { kind: "report" } {
+  return {
+    kind: "report",
+    device,
+    firmware: twin.reported.firmware,
+    changedAt: twin.metadata.reported.firmware?.ts ?? null,
+  };
+}
