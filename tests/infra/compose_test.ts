@@ -69,13 +69,16 @@ Deno.test("compose: docker-compose config -q validates the file", async () => {
 });
 
 Deno.test("compose: refused without a secret, naming the variable and where to set it", async () => {
-  for (const name of Object.keys(SECRETS)) {
+  const names = Object.keys(SECRETS);
+  const results = await Promise.all(names.map((name) => {
     const env: Record<string, string> = { ...SECRETS };
     delete env[name];
-    const r = await composeConfig(env, ["-q"]);
-    assert.notEqual(r.code, 0, `config passes without ${name}`);
-    assert.ok(r.stderr.includes(`set ${name} in infra/.env`), `${name}: ${r.stderr}`);
-  }
+    return composeConfig(env, ["-q"]);
+  }));
+  results.forEach((r, n) => {
+    assert.notEqual(r.code, 0, `config passes without ${names[n]}`);
+    assert.ok(r.stderr.includes(`set ${names[n]} in infra/.env`), `${names[n]}: ${r.stderr}`);
+  });
   // an empty value (an unfilled .env.example) is refused too
   const r = await composeConfig({ ...SECRETS, TWINMILL_API_KEYS: "" }, ["-q"]);
   assert.notEqual(r.code, 0);
