@@ -98,6 +98,7 @@ const schema = z.object({
   }),
   TWINMILL_IDLE_SECONDS: int(600, 1, 86_400 * 30),
   TWINMILL_MAX_PENDING: int(100_000, 100, 10_000_000),
+  TWINMILL_CAMPAIGN_TICK_MS: int(1000, 10, 3_600_000),
   TWINMILL_FIRMWARE_MAX_BYTES: int(256 * 1024 * 1024, 1, 16 * 1024 ** 3),
   TWINMILL_FIRMWARE_STORE_MAX_BYTES: int(4 * 1024 ** 3, 1, 1024 ** 5),
   TWINMILL_FIRMWARE_KEYS: z.string().optional(),
@@ -151,6 +152,8 @@ export interface Config {
   idleMs: number;
   /** Unretired inbound messages above which acknowledgements are held back. */
   maxPending: number;
+  /** Time between two ticks of the firmware campaign driver (ms). */
+  campaignTickMs: number;
   /** Firmware images: size bounds, Ed25519 public key files, unsigned images refused. */
   firmware: {
     maxBytes: number;
@@ -364,6 +367,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     log: e.TWINMILL_LOG,
     idleMs: e.TWINMILL_IDLE_SECONDS * 1000,
     maxPending: e.TWINMILL_MAX_PENDING,
+    campaignTickMs: e.TWINMILL_CAMPAIGN_TICK_MS,
     firmware: {
       maxBytes: e.TWINMILL_FIRMWARE_MAX_BYTES,
       storeMaxBytes: e.TWINMILL_FIRMWARE_STORE_MAX_BYTES,
