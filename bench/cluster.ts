@@ -21,7 +21,13 @@ import { type BenchRow, num, verdict } from "./report.ts";
 import { wrk, type WrkResult } from "./wrk.ts";
 import { cpuMeter, formatCpu, log, sleep, trackDisposable } from "./proc.ts";
 import { type InputKind, median, publishAll, writeInputs } from "./publishers.ts";
-import { type BenchNode, mqttPort, startBenchNode, twinVersion, waitForVersions } from "./node.ts";
+import {
+  type BenchNode,
+  mqttPort,
+  startClusterNodes,
+  twinVersion,
+  waitForVersions,
+} from "./node.ts";
 
 /** Parameters of the cluster benches. */
 export interface ClusterOptions {
@@ -41,12 +47,16 @@ export interface ClusterOptions {
   shards?: number;
   /** wrk duration of each measured run, seconds. Default 6. */
   seconds?: number;
+  /** wrk warm-up of each GET path, seconds. Default 2. */
+  warmupSeconds?: number;
+  /** Interleaved rounds of each measurement; medians reported. Default 3. */
+  rounds?: number;
+  /** Also one GET round at 50 connections (in the notes). Default true. */
+  at50?: boolean;
 }
 
 /** Required ratio of node ingest to raw JetStream publish throughput. */
 const INGEST_TARGET = 0.5;
-/** Interleaved rounds of each measurement. */
-const ROUNDS = 3;
 /** wrk connections of the routed GET rounds (both paths saturate their node). */
 const CONNECTIONS = 200;
 
@@ -70,6 +80,9 @@ export async function benchCluster(o: ClusterOptions = {}): Promise<BenchRow[]> 
   const inflight = o.maxInflight ?? 100;
   const shards = o.shards ?? 16;
   const secs = o.seconds ?? 6;
+  const warmSecs = o.warmupSeconds ?? 2;
+  const rounds = o.rounds ?? 3;
+  const at50 = o.at50 ?? true;
   const dir = await Deno.makeTempDir({ prefix: "twinmill-bench-cluster-" });
   log("cluster: starting a 3-server NATS JetStream cluster");
   const nats = trackDisposable("nats cluster", await startNatsCluster(3));
@@ -78,26 +91,9 @@ export async function benchCluster(o: ClusterOptions = {}): Promise<BenchRow[]> 
     // Three nodes on the cluster.
     const ids = ["bench-1", "bench-2", "bench-3"];
     log(`cluster: starting 3 twinmill nodes (${shards} shards)`);
-    for (const id of ids) {
-      const env: Record<string, string> = {
-        NATS_URL: nats.urls,
-        TWINMILL_NODE_ID: id,
-        TWINMILL_SHARDS: String(shards),
-      };
-      // profiling: e.g. BENCH_NODE_V8_FLAGS=--prof writes V8 logs in the working directory
-      const v8 = Deno.env.get("BENCH_NODE_V8_FLAGS");
-      if (v8) env.DENO_V8_FLAGS = v8;
-      for (let attempt = 1;; attempt++) {
-        try {
-          nodes.push(await startBenchNode(env));
-          break;
-        } catch (err) {
-          // Seen now and then on a busy machine: the node dies by SIGTERM (143) during start.
-          if (attempt >= 3) throw err;
-          log(`cluster: ${id} did not start (${String(err).split("\n")[0]}); retrying`);
-        }
-      }
-    }
+    // profiling: e.g. BENCH_NODE_V8_FLAGS=--prof writes V8 logs in the working directory
+    const v8 = Deno.env.get("BENCH_NODE_V8_FLAGS");
+    nodes.push(...await startClusterNodes(nats.urls, ids, shards, v8 ? { DENO_V8_FLAGS: v8 } : {}));
     const view = await waitSettled(nodes, ids, shards);
     const owned = view.nodes.map((x) => `${x.id}: ${x.shards.length}`).join(", ");
     log(`cluster: settled (${owned})`);
@@ -122,7 +118,7 @@ export async function benchCluster(o: ClusterOptions = {}): Promise<BenchRow[]> 
         unavailable: number;
       }
     > = [];
-    for (let round = 1; round <= ROUNDS; round++) {
+    for (let round = 1; round <= rounds; round++) {
       log(
         `cluster: JetStream baseline, round ${round} (${
           num(jsN)
@@ -168,7 +164,7 @@ export async function benchCluster(o: ClusterOptions = {}): Promise<BenchRow[]> 
       ratio: `${ingestRatio.toFixed(2)}× (acked ${(acked / js.rate).toFixed(2)}×)`,
       target: verdict(`≥ ${INGEST_TARGET}×`, ingestRatio >= INGEST_TARGET),
       notes: [
-        `${ROUNDS} interleaved rounds, medians reported (baseline ` +
+        `${rounds} interleaved rounds, medians reported (baseline ` +
         `${bases.map((x) => num(x.rate)).join(", ")}; node applied ` +
         `${runs.map((x) => num(x.applied)).join(", ")} msgs/s).`,
         `baseline: ${num(jsN)} × ~40-byte messages to stream \`BENCH\` (\`bench.>\`, 3 replicas, ` +
@@ -190,10 +186,10 @@ export async function benchCluster(o: ClusterOptions = {}): Promise<BenchRow[]> 
 
     // Routed GET: ownership may have moved during the ingest, so read it again.
     const after = await waitSettled(nodes, ids, shards);
-    const twins = twinIds(`r${ROUNDS}`).filter((id) =>
+    const twins = twinIds(`r${rounds}`).filter((id) =>
       after.shards[shardOf(id, shards)]?.owner === ids[0]
     );
-    if (twins.length === 0) throw new Error(`No twin r${ROUNDS}-* is owned by ${ids[0]}`);
+    if (twins.length === 0) throw new Error(`No twin r${rounds}-* is owned by ${ids[0]}`);
     const twinShards = [...new Set(twins.map((id) => shardOf(id, shards)))].sort((a, b) => a - b);
     const paths = twins.map((id) => `/v1/twins/${id}`);
     const local = `${nodes[0].httpUrl}${paths[0]}`;
@@ -204,9 +200,9 @@ export async function benchCluster(o: ClusterOptions = {}): Promise<BenchRow[]> 
         throw new Error(`GET ${nodes[1].httpUrl}/v1/twins/${id}: version ${v}, not ${m}`);
       }
     }
-    log(`cluster: GET warm-up (2 s each) on ${twins.length} twins owned by ${ids[0]}`);
-    await wrk(local, 2, true, paths);
-    await wrk(routed, 2, true, paths);
+    log(`cluster: GET warm-up (${warmSecs} s each) on ${twins.length} twins owned by ${ids[0]}`);
+    await wrk(local, warmSecs, true, paths);
+    await wrk(routed, warmSecs, true, paths);
     const natsPids = nats.servers.map((x) => x.pid);
     // Interleaved rounds, medians: one run on this shared 2-core machine varies by ±30 %.
     // Measured at CONNECTIONS connections, where both paths saturate their node; at 50 the
@@ -215,7 +211,7 @@ export async function benchCluster(o: ClusterOptions = {}): Promise<BenchRow[]> 
     const routeds: Array<WrkResult & { cpu: string }> = [];
     const run = (what: string, url: string, pid: number, c: number, owner?: number) =>
       load(what, url, pid, secs, paths, natsPids, c, owner);
-    for (let round = 1; round <= ROUNDS; round++) {
+    for (let round = 1; round <= rounds; round++) {
       locals.push(await run(`local (node 1), round ${round}`, local, nodes[0].pid, CONNECTIONS));
       routeds.push(
         await run(`routed, round ${round}`, routed, nodes[1].pid, CONNECTIONS, nodes[0].pid),
@@ -223,15 +219,19 @@ export async function benchCluster(o: ClusterOptions = {}): Promise<BenchRow[]> 
     }
     const l = median(locals, (x) => x.rps);
     const r = median(routeds, (x) => x.rps);
-    const l50 = await run("local (node 1), 50 connections", local, nodes[0].pid, 50);
-    const r50 = await run("routed, 50 connections", routed, nodes[1].pid, 50, nodes[0].pid);
+    const l50 = at50
+      ? await run("local (node 1), 50 connections", local, nodes[0].pid, 50)
+      : undefined;
+    const r50 = at50
+      ? await run("routed, 50 connections", routed, nodes[1].pid, 50, nodes[0].pid)
+      : undefined;
     const probe = await fetch(routed);
     const probeText = `${probe.status} ${(await probe.text()).slice(0, 200)}`;
     const warnings = nodes.slice(0, 2).flatMap((x, i) =>
       x.logs.filter((line) => /"level":"(warn|error)"/.test(line)).slice(-2)
         .map((line) => `node ${i + 1}: ${line.slice(0, 240)}`)
     );
-    const clean = [...locals, ...routeds, l50, r50].every((x) =>
+    const clean = [...locals, ...routeds, ...(l50 && r50 ? [l50, r50] : [])].every((x) =>
       x.non2xx === 0 && x.socketErrors === ""
     );
     const getRatio = r.rps / l.rps;
@@ -244,15 +244,20 @@ export async function benchCluster(o: ClusterOptions = {}): Promise<BenchRow[]> 
       target: verdict(`≥ ${ROUTED_TARGET}×`, getRatio >= ROUTED_TARGET && clean),
       notes: [
         `\`wrk -t2 -c${CONNECTIONS} -d${secs}s\`, each connection reading in turn the ${twins.length} twins ` +
-        `r${ROUNDS}-* owned by ${ids[0]} (shards ${
+        `r${rounds}-* owned by ${ids[0]} (shards ${
           twinShards.join(", ")
-        }), after a 2 s warm-up of ` +
-        `each; ${ROUNDS} interleaved rounds, medians reported (local ` +
+        }), after a ${warmSecs} s warm-up of ` +
+        `each; ${rounds} interleaved rounds, medians reported (local ` +
         `${locals.map((x) => num(x.rps)).join(", ")}; routed ` +
         `${routeds.map((x) => num(x.rps)).join(", ")} req/s).`,
-        `at 50 connections (one round): local ${num(l50.rps)}, routed ${num(r50.rps)} req/s ` +
-        `(${(r50.rps / l50.rps).toFixed(2)}×; routed latency ${r50.latency}, serving node ` +
-        `CPU ${r50.cpu}) — there the routed path waits on the NATS round trip with CPU to spare.`,
+        ...(l50 && r50
+          ? [
+            `at 50 connections (one round): local ${num(l50.rps)}, routed ${num(r50.rps)} ` +
+            `req/s (${(r50.rps / l50.rps).toFixed(2)}×; routed latency ${r50.latency}, serving ` +
+            `node CPU ${r50.cpu}) — there the routed path waits on the NATS round trip with CPU ` +
+            `to spare.`,
+          ]
+          : []),
         `local (median round): latency ${l.latency}; CPU ${l.cpu}.`,
         `routed (median round): ${
           num(r.requests)
@@ -317,7 +322,7 @@ async function jetStreamBaseline(
  * from KV key listings, which now and then come back incomplete or with a node twice while
  * heartbeats are written, so such views are skipped, not trusted.
  */
-async function waitSettled(nodes: BenchNode[], ids: string[], shards: number) {
+export async function waitSettled(nodes: BenchNode[], ids: string[], shards: number) {
   const deadline = Date.now() + 60_000;
   const good = new Map<number, ClusterView>();
   let glitches = 0;

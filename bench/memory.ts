@@ -22,6 +22,8 @@ export interface MemoryOptions {
   clients?: number;
   /** QoS 1 messages in flight per client. Default 500. */
   inflight?: number;
+  /** Pause before the final RSS reading, ms. Default 30,000 (env `BENCH_SETTLE_MS`). */
+  settleMs?: number;
 }
 
 /** Budget for 100k twins, MiB over idle. */
@@ -34,6 +36,7 @@ export async function benchMemory(o: MemoryOptions = {}): Promise<BenchRow> {
   const twins = o.twins ?? 100_000;
   const clients = o.clients ?? 4;
   const inflight = o.inflight ?? 500;
+  const settleMs = o.settleMs ?? SETTLE_MS;
   log("memory: starting a node with TWINMILL_IDLE_SECONDS=3600");
   const node = await startBenchNode({ TWINMILL_IDLE_SECONDS: "3600" });
   try {
@@ -49,7 +52,7 @@ export async function benchMemory(o: MemoryOptions = {}): Promise<BenchRow> {
     const secs = (performance.now() - t0) / 1000;
     const used = formatCpu(cpu.stop());
     const loaded = memMiB(node.pid);
-    await sleep(SETTLE_MS);
+    await sleep(settleMs);
     const settled = memMiB(node.pid);
     const peak = memMiB(node.pid, "VmHWM");
     const heap = await heapMiB(node.httpUrl);
@@ -70,7 +73,7 @@ export async function benchMemory(o: MemoryOptions = {}): Promise<BenchRow> {
         `with ≤ ${inflight} QoS 1 messages in flight each: acknowledged in ` +
         `${pubSecs.toFixed(1)} s, all twins active and log drained after ${secs.toFixed(1)} s ` +
         `(${num(twins / secs)} twins/s); CPU ${used}.`,
-        `RSS right when drained ${num(loaded, 1)} MiB, ${SETTLE_MS / 1000} s later ` +
+        `RSS right when drained ${num(loaded, 1)} MiB, ${settleMs / 1000} s later ` +
         `${num(settled, 1)} MiB (reported), peak (VmHWM) ${num(peak, 1)} MiB.`,
         `V8 heap used/total (node's own metrics): idle ${heapIdle.used.toFixed(1)}/` +
         `${heapIdle.total.toFixed(1)} MiB, with the twins ${heap.used.toFixed(1)}/` +

@@ -1,16 +1,22 @@
 /**
- * twinmill benchmarks: `deno task bench [ingest] [memory] [http] [rules] [cluster]` (all when none is
+ * twinmill benchmarks: `deno task bench [--quick] [--out=FILE] [bench…]` (all when none is
  * named).
  *
  * Each bench measures its own baseline in the same run and reports the ratio. The table is
- * printed on stdout and written to `bench/results.md` with the date, the Deno version and
- * the CPU model; progress goes to stderr. Every process a bench starts is stopped at the end,
- * also on error and on Ctrl-C.
+ * printed on stdout and written to `bench/RESULTS.md` (with `--quick`: `bench/RESULTS.quick.md`,
+ * git-ignored; `--out=FILE` elsewhere) with the machine, the date, the versions of Deno and of
+ * the servers, and the load average before and after; progress goes to stderr. Every process
+ * a bench starts is stopped at the end, also on error and on Ctrl-C.
+ *
+ * `--quick` runs every bench in a small form (small counts, one round, short wrk runs): the
+ * whole suite in about a minute and a half, to prove that it works; its figures are marked
+ * and not comparable with a full run.
  *
  * @example
  * ```sh
- * deno task bench          # ingest, memory, http and cluster (about 4 minutes)
- * deno task bench ingest   # only the ingest bench
+ * deno task bench                 # every bench (about 12 minutes on 2 cores)
+ * deno task bench ingest fanout   # only the named benches
+ * deno task bench --quick         # everything, small and fast
  * ```
  * @module
  */
@@ -19,39 +25,90 @@ import { benchMemory } from "./memory.ts";
 import { benchHttp } from "./http.ts";
 import { benchCluster } from "./cluster.ts";
 import { benchRules } from "./rules.ts";
-import { type BenchRow, document, environment, notes, table } from "./report.ts";
+import { benchFanout } from "./fanout.ts";
+import { benchInflux } from "./influx.ts";
+import { benchFailover } from "./failover.ts";
+import { type BenchRow, document, environment, loadAverage, notes, table } from "./report.ts";
 import { cleanup, log } from "./proc.ts";
 
+type Bench = (quick: boolean) => Promise<BenchRow | BenchRow[]>;
+
 /** The benches, in the order they run; a bench may give more than one row. */
-export const BENCHES: Record<string, () => Promise<BenchRow | BenchRow[]>> = {
-  ingest: () => benchIngest(),
-  memory: () => benchMemory(),
-  http: () => benchHttp(),
-  rules: () => benchRules(),
-  cluster: () => benchCluster(),
+export const BENCHES: Record<string, Bench> = {
+  ingest: (q) => benchIngest(q ? { publishers: 10, messages: 300, warmup: 50, rounds: 1 } : {}),
+  memory: (q) => benchMemory(q ? { twins: 10_000, clients: 2, inflight: 200, settleMs: 2000 } : {}),
+  http: (q) => benchHttp(q ? { seconds: 2, warmupSeconds: 1, rounds: 1 } : {}),
+  rules: (q) => benchRules(q ? { publishers: 10, messages: 300, warmup: 50, rounds: 1 } : {}),
+  cluster: (q) =>
+    benchCluster(
+      q
+        ? {
+          jsMessages: 3000,
+          publishers: 9,
+          messages: 200,
+          warmup: 20,
+          rounds: 1,
+          seconds: 2,
+          warmupSeconds: 1,
+          at50: false,
+        }
+        : {},
+    ),
+  fanout: (q) => benchFanout(q ? { messages: 500, warmup: 100, rounds: 1 } : {}),
+  influx: (q) => benchInflux(q ? { points: 20_000, rounds: 1 } : {}),
+  failover: (q) => benchFailover(q ? { natsServers: 1, nodes: 2, twins: 100, rounds: 1 } : {}),
 };
 
-/** Where the results are written. */
-const RESULTS = new URL("./results.md", import.meta.url);
+/** Where a full run's results are written. */
+export const RESULTS = new URL("./RESULTS.md", import.meta.url);
+/** Where a quick run's results are written (git-ignored). */
+export const QUICK_RESULTS = new URL("./RESULTS.quick.md", import.meta.url);
 
-/** Runs the benches named in `args` (all if empty); returns the process exit code. */
+/** Parsed command line. */
+interface Args {
+  quick: boolean;
+  out: string;
+  names: string[];
+}
+
+function parseArgs(args: string[]): Args | string {
+  let quick = false;
+  let out: string | undefined;
+  const names: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i];
+    if (a === "--quick") quick = true;
+    else if (a.startsWith("--out=")) out = a.slice("--out=".length);
+    else if (a === "--out" && i + 1 < args.length) out = args[++i];
+    else if (a.startsWith("-")) return `Unknown option "${a}": use --quick, --out=FILE`;
+    else if (!(a in BENCHES)) {
+      return `Unknown bench "${a}": choose from ${Object.keys(BENCHES).join(", ")}`;
+    } else names.push(a);
+  }
+  if (out === "") return "--out needs a file name";
+  return { quick, out: out ?? (quick ? QUICK_RESULTS : RESULTS).pathname, names };
+}
+
+/** Runs the benches named in `args` (all if none); returns the process exit code. */
 export async function main(args: string[]): Promise<number> {
-  const unknown = args.filter((a) => !(a in BENCHES));
-  if (unknown.length > 0) {
-    console.error(
-      `Unknown bench "${unknown[0]}": choose from ${Object.keys(BENCHES).join(", ")}`,
-    );
+  const parsed = parseArgs(args);
+  if (typeof parsed === "string") {
+    console.error(parsed);
     return 2;
   }
-  const names = args.length > 0 ? Object.keys(BENCHES).filter((b) => args.includes(b)) : Object
-    .keys(BENCHES);
+  const { quick, out } = parsed;
+  const names = parsed.names.length > 0
+    ? Object.keys(BENCHES).filter((b) => parsed.names.includes(b))
+    : Object.keys(BENCHES);
+  const loadBefore = loadAverage();
   const rows: BenchRow[] = [];
   let failed = false;
   const t0 = performance.now();
   for (const name of names) {
-    log(`${name}: start`);
+    log(`${name}: start${quick ? " (quick)" : ""}`);
+    const started = performance.now();
     try {
-      rows.push(...[await BENCHES[name]()].flat());
+      rows.push(...[await BENCHES[name](quick)].flat());
     } catch (err) {
       failed = true;
       const msg = err instanceof Error ? err.message : String(err);
@@ -67,19 +124,30 @@ export async function main(args: string[]): Promise<number> {
     } finally {
       await cleanup();
     }
+    log(`${name}: ${((performance.now() - started) / 1000).toFixed(0)} s`);
   }
-  log(`done in ${((performance.now() - t0) / 1000).toFixed(0)} s`);
-  const env = environment();
-  console.log(`\n${env.date} — ${env.deno} — ${env.cpu}\n`);
+  const secs = (performance.now() - t0) / 1000;
+  log(`done in ${secs.toFixed(0)} s`);
+  if (quick) { for (const r of rows) r.bench += " (quick)"; }
+  const env = environment({
+    loadBefore,
+    quick,
+    duration: `${quick ? "`--quick`, " : ""}${names.join(", ")} in ${Math.round(secs)} s`,
+  });
+  console.log(
+    `\n${env.date} — ${env.deno} — ${env.cpu} — load ${env.loadBefore} → ` +
+      `${env.loadAfter}${quick ? " — QUICK RUN" : ""}\n`,
+  );
   console.log(table(rows));
   console.log(`\n${notes(rows)}\n`);
-  await Deno.writeTextFile(RESULTS, document(rows, env));
+  await Deno.writeTextFile(out, document(rows, env));
   // Format it as `deno fmt --check` (in `deno task ok`) expects.
   await new Deno.Command(Deno.execPath(), {
-    args: ["fmt", "--quiet", RESULTS.pathname],
+    args: ["fmt", "--quiet", out],
     stdout: "null",
+    stderr: "null",
   }).output();
-  log(`wrote ${RESULTS.pathname}`);
+  log(`wrote ${out}`);
   return failed ? 1 : 0;
 }
 

@@ -4,7 +4,7 @@
  * @module
  */
 import { type NodeProcess, startNode } from "../tests/harness/mod.ts";
-import { sleep, trackDisposable } from "./proc.ts";
+import { log, sleep, trackDisposable } from "./proc.ts";
 
 /** A node that {@linkcode cleanup} stops; `dispose()` stops it earlier. */
 export type BenchNode = NodeProcess & { dispose(): Promise<void> };
@@ -13,6 +13,34 @@ export type BenchNode = NodeProcess & { dispose(): Promise<void> };
 export async function startBenchNode(env: Record<string, string> = {}): Promise<BenchNode> {
   const node = await startNode(env);
   return trackDisposable(`twinmill node (pid ${node.pid})`, node);
+}
+
+/**
+ * Starts one cluster node per id (`TWINMILL_NODE_ID`) on `natsUrl` with `shards` shards, all at
+ * once (a node started alone first would take every shard and hand most off again), each tried
+ * up to 3 times: now and then a node dies by SIGTERM (143) during start on a busy machine.
+ */
+export function startClusterNodes(
+  natsUrl: string,
+  ids: string[],
+  shards: number,
+  env: Record<string, string> = {},
+): Promise<BenchNode[]> {
+  return Promise.all(ids.map(async (id) => {
+    for (let attempt = 1;; attempt++) {
+      try {
+        return await startBenchNode({
+          NATS_URL: natsUrl,
+          TWINMILL_NODE_ID: id,
+          TWINMILL_SHARDS: String(shards),
+          ...env,
+        });
+      } catch (err) {
+        if (attempt >= 3) throw err;
+        log(`${id} did not start (${String(err).split("\n")[0]}); retrying`);
+      }
+    }
+  }));
 }
 
 /** The node's MQTT port; throws if its MQTT listener is off. */

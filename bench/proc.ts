@@ -133,6 +133,26 @@ export function machineCpu(): { busy: number; total: number } {
   return { busy: (total - idle) / TICKS_PER_SECOND, total: total / TICKS_PER_SECOND };
 }
 
+/**
+ * Pids of this process's children whose command name (`/proc/<pid>/comm`) is `comm`, e.g. a
+ * server the test harness started (the harness does not expose its pid); newest last.
+ */
+export function childPids(comm: string): number[] {
+  const out: number[] = [];
+  for (const e of Deno.readDirSync("/proc")) {
+    if (!/^\d+$/.test(e.name)) continue;
+    try {
+      const stat = Deno.readTextFileSync(`/proc/${e.name}/stat`);
+      const name = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
+      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+      if (name === comm && ppid === Deno.pid) out.push(Number(e.name));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return out.sort((a, b) => a - b);
+}
+
 /** A `VmRSS` / `VmHWM` style field of `/proc/<pid>/status`, in MiB. */
 export function memMiB(pid: number, field: "VmRSS" | "VmHWM" = "VmRSS"): number {
   const status = Deno.readTextFileSync(`/proc/${pid}/status`);
