@@ -11,6 +11,7 @@
  * campaign from the store.
  * @module
  */
+import { randomBytes } from "node:crypto";
 import type { Clock, TimerId } from "../runtime/clock.ts";
 import type { Logger } from "../obs/log.ts";
 import type { Transport } from "../transport/port.ts";
@@ -180,7 +181,11 @@ export class CampaignDriver implements AsyncDisposable {
       this.#held.set(id, h);
     }
     if (!active(h.c)) return false;
-    if (h.c.state === "scheduled") return await this.#begin(h);
+    if (h.c.state === "scheduled") {
+      const more = await this.#begin(h);
+      // begun: go on to the first offers in the same tick
+      if (!more || this.#held.get(id) !== h || h.c.state === "scheduled") return more;
+    }
     const obs = [...h.pending.splice(0), ...await this.#poll(h)];
     for (let i = 0; i < STEPS_PER_TICK; i++) {
       const now = this.#o.clock.now();
@@ -208,22 +213,25 @@ export class CampaignDriver implements AsyncDisposable {
       r = { campaign: failed, devices: [], events: [] };
       r.events.push({ event: "state", state: "failed", reason: failed.reason, wave: null });
     } else {
-      r = begin(c, await this.#targets(c), now);
+      r = begin(c, await this.#targets(c), now, randomBytes(4).toString("hex"));
     }
-    // chunks first: a campaign document never names chunks that do not exist (a chunk left
-    // by an earlier attempt that lost its campaign write is replaced)
+    // records first, under a set of their own: the campaign document never names records that
+    // do not exist, and a driver that loses the race below leaves only its own set behind
+    const set = r.campaign;
     const chunks: ChunkRef[] = [];
     for (let n = 0; n * CHUNK < r.devices.length; n++) {
-      const old = await this.#o.store.chunk(c.id, n);
-      const rev = (old?.value.rev ?? 0) + 1;
       const devices = r.devices.slice(n * CHUNK, (n + 1) * CHUNK);
-      const v = await this.#o.store.putChunk(c.id, n, { rev, devices }, old?.version ?? null);
-      if (v === null) return true; // someone else is at it; look again next tick
-      chunks.push({ rev, version: v });
+      const v = await this.#o.store.putChunk(set, n, { rev: 1, devices }, null);
+      if (v === null) {
+        await this.#o.store.deleteChunks(set, n);
+        return true; // try again next tick
+      }
+      chunks.push({ rev: 1, version: v });
     }
     const next = { ...r.campaign, revision: c.revision + 1, updatedAt: now };
     const v = await this.#o.store.put(next, h.version);
     if (v === null) {
+      await this.#o.store.deleteChunks(set, chunks.length);
       this.#held.delete(c.id);
       return true;
     }
@@ -274,7 +282,7 @@ export class CampaignDriver implements AsyncDisposable {
       const devices = h.devices.slice(n * CHUNK, (n + 1) * CHUNK)
         .map((d, j) => r.updates.get(n * CHUNK + j) ?? d);
       const rev = h.chunks[n].rev + 1;
-      const v = await this.#o.store.putChunk(h.c.id, n, { rev, devices }, h.chunks[n].version);
+      const v = await this.#o.store.putChunk(h.c, n, { rev, devices }, h.chunks[n].version);
       if (v === null) {
         this.#held.delete(h.c.id);
         return false;

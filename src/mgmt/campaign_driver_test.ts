@@ -118,10 +118,10 @@ Deno.test("driver: waves go out one after the other, records and events are stor
   const d = s.driver();
   const c = await s.service.create(INPUT);
   assert.equal(c.state, "scheduled");
-  await d.tick(); // targets resolved
+  await d.tick(); // targets resolved, wave 1 offered
   assert.equal((await s.service.get(c.id)).state, "running");
   assert.equal((await s.service.get(c.id)).total, 6, "robot-1 does not match");
-  await d.tick(); // wave 1 offered and recorded
+  await d.tick(); // nothing new
   assert.deepEqual(s.twins.offered("press-1"), {
     version: "2.0.0",
     url: "/v1/firmware/press-2.0.0/download",
@@ -186,7 +186,11 @@ Deno.test("driver: two drivers at once never lose or duplicate a transition", as
   const c = await s.service.create({ ...INPUT, waves: [{ count: 30 }, { percent: 100 }] });
   const a = s.driver();
   const b = s.driver();
+  let lost = 0;
+  const del = s.store.deleteChunks.bind(s.store);
+  s.store.deleteChunks = (c, n) => (lost++, del(c, n));
   for (let i = 0; i < 4; i++) await Promise.all([a.tick(), b.tick()]);
+  assert.equal(lost, 1, "both started it; one lost and removed its records");
   for (let i = 1; i <= 30; i++) s.twins.report(`press-${i}`, done());
   for (let i = 0; i < 4; i++) await Promise.all([a.tick(), b.tick()]);
   for (let i = 31; i <= 60; i++) s.twins.report(`press-${i}`, done());
@@ -199,6 +203,8 @@ Deno.test("driver: two drivers at once never lose or duplicate a transition", as
     assert.deepEqual(dev.history.map((h) => h.state), ["sent", "done"], dev.id);
   }
   assert.ok(CHUNK < 30, "the waves span several chunks");
+  const sets = new Set((await s.store.chunks.list()).map((x) => x.key.split(".")[1]));
+  assert.deepEqual([...sets], [got.chunkSet], "the loser of the start left no records behind");
   const states = s.events.filter((e) => e.data.event === "state").map((e) => e.data.state);
   assert.deepEqual(states, ["scheduled", "running", "completed"], "each transition once");
   await a[Symbol.asyncDispose]();
@@ -232,8 +238,10 @@ Deno.test("driver: cancel withdraws offers not yet acted on", async () => {
   await d.tick();
   assert.equal(s.twins.patches, patches, "nothing more to do");
   await assert.rejects(() => s.service.pause(c.id), /is cancelled; it cannot be paused/);
+  const stored = await s.service.get(c.id);
+  assert.ok(await s.store.chunk(stored, 0));
   await s.service.delete(c.id);
-  assert.equal(await s.store.chunk(c.id, 0), null, "device records deleted too");
+  assert.equal(await s.store.chunk(stored, 0), null, "device records deleted too");
   await assert.rejects(() => s.service.get(c.id), /not found/);
   await d[Symbol.asyncDispose]();
 });

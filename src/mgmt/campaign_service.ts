@@ -200,7 +200,7 @@ export class CampaignService {
     for (let scanned = 0; i < c.total && scanned < MAX_SCAN_CHUNKS; scanned++) {
       const n = Math.floor(i / CHUNK);
       if (n >= chunks) break;
-      const chunk = await this.o.store.chunk(id, n);
+      const chunk = await this.o.store.chunk(c, n);
       if (!chunk) break;
       for (; i < Math.min(c.total, (n + 1) * CHUNK); i++) {
         const d = chunk.value.devices[i - n * CHUNK];

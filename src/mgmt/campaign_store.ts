@@ -1,7 +1,7 @@
 /**
  * Where campaigns live: one document per campaign in the `campaigns` kind (small: the spec,
  * state and per-wave counts), and its per-device records in chunks of {@linkcode CHUNK} in the
- * `campaign_devices` kind under `{campaign}.{n}` (a Deno KV value holds at most 64 KiB; a
+ * `campaign_devices` kind under `{campaign}.{set}.{n}` (a Deno KV value holds at most 64 KiB; a
  * chunk stays well below that even with full histories). Chunk `n` holds targets
  * `[n·CHUNK, (n+1)·CHUNK)`.
  *
@@ -70,9 +70,9 @@ export class CampaignStore {
     return Math.ceil(total / CHUNK);
   }
 
-  /** Chunk `n` of campaign `id`. */
-  chunk(id: string, n: number): Promise<Doc<Chunk> | null> {
-    return this.chunks.get(`${id}.${n}`);
+  /** Chunk `n` of a campaign's device records. */
+  chunk(c: ChunkOwner, n: number): Promise<Doc<Chunk> | null> {
+    return this.chunks.get(chunkKey(c, n));
   }
 
   /**
@@ -80,12 +80,12 @@ export class CampaignStore {
    * null when someone else wrote it meanwhile.
    */
   async putChunk(
-    id: string,
+    c: ChunkOwner,
     n: number,
     chunk: Chunk,
     version: Version | null,
   ): Promise<Version | null> {
-    const key = `${id}.${n}`;
+    const key = chunkKey(c, n);
     if (!(await this.chunks.put(key, chunk, version))) return null;
     const back = await this.chunks.get(key);
     return back && back.value.rev === chunk.rev ? back.version : null;
@@ -98,7 +98,7 @@ export class CampaignStore {
     const n = CampaignStore.chunkCount(c.total);
     for (let i = 0; i < n; i += 16) {
       const page = await Promise.all(
-        Array.from({ length: Math.min(16, n - i) }, (_, j) => this.chunk(c.id, i + j)),
+        Array.from({ length: Math.min(16, n - i) }, (_, j) => this.chunk(c, i + j)),
       );
       for (const [j, d] of page.entries()) {
         if (!d) throw new Error(`Campaign "${c.id}": device chunk ${i + j} is missing`);
@@ -109,13 +109,22 @@ export class CampaignStore {
     return { devices, chunks };
   }
 
+  /** Delete the first `count` chunks of a set (best effort: a missing one is fine). */
+  async deleteChunks(c: ChunkOwner, count: number): Promise<void> {
+    for (let i = 0; i < count; i++) await this.chunks.delete(chunkKey(c, i));
+  }
+
   /** Delete a campaign and its chunks (chunks first: a half-done delete can be repeated). */
   async delete(c: Campaign): Promise<boolean> {
-    const n = CampaignStore.chunkCount(c.total);
-    for (let i = 0; i < n; i++) await this.chunks.delete(`${c.id}.${i}`);
+    await this.deleteChunks(c, CampaignStore.chunkCount(c.total));
     return await this.headers.delete(c.id);
   }
 }
+
+/** What names a set of chunks. */
+export type ChunkOwner = Pick<Campaign, "id" | "chunkSet">;
+
+const chunkKey = (c: ChunkOwner, n: number) => `${c.id}.${c.chunkSet}.${n}`;
 
 /** What the driver knows of a stored chunk. */
 export interface ChunkRef {

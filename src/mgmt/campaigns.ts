@@ -151,6 +151,11 @@ export interface Campaign {
   total: number;
   /** Cancelled, and offers not yet started remain to be withdrawn. */
   cleanup: boolean;
+  /**
+   * Names the device records written when the targets were resolved (chosen per attempt, so a
+   * second driver that loses the race never overwrites the winner's records).
+   */
+  chunkSet: string;
   createdAt: number;
   updatedAt: number;
   startedAt: number | null;
@@ -263,12 +268,13 @@ export function createCampaign(id: string, spec: CampaignSpec, now: number): Cam
     state: "scheduled",
     reason: spec.startAt && spec.startAt > now
       ? `starts at ${new Date(spec.startAt).toISOString()}`
-      : "waiting for its first tick",
+      : "waiting to start",
     pausedBy: null,
     wave: -1,
     waves: [],
     total: 0,
     cleanup: false,
+    chunkSet: "",
     createdAt: now,
     updatedAt: now,
     startedAt: null,
@@ -297,12 +303,13 @@ export function waveSizes(total: number, specs: WaveSpec[]): number[] {
 /**
  * Resolve the targets (twin ids in id order, at most {@linkcode LIMITS.maxTargets} + 1 so
  * "too many" can be told): the waves are cut and the campaign runs, or fails when there is
- * nothing (or too much) to update. The device records are new.
+ * nothing (or too much) to update. The device records are new, stored under `chunkSet`.
  */
 export function begin(
   c: Campaign,
   ids: string[],
   now: number,
+  chunkSet = "0",
 ): { campaign: Campaign; devices: DeviceRecord[]; events: CampaignEvent[] } {
   const fail = (reason: string) => {
     const campaign: Campaign = { ...c, state: "failed", reason, finishedAt: now, updatedAt: now };
@@ -343,6 +350,7 @@ export function begin(
     wave: 0,
     waves,
     total: ids.length,
+    chunkSet,
     startedAt: now,
     updatedAt: now,
   };
