@@ -11,7 +11,7 @@ import {
 } from "./firmware_blobs.ts";
 
 /** `n` random bytes. */
-export function randomImage(n: number): Uint8Array<ArrayBuffer> {
+function randomImage(n: number): Uint8Array<ArrayBuffer> {
   const out = new Uint8Array(n);
   for (let i = 0; i < n; i += 65536) crypto.getRandomValues(out.subarray(i, i + 65536));
   return out;
