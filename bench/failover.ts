@@ -44,6 +44,8 @@ const LEASE_MS = 3000;
 const TARGET_S = 5;
 /** GETs in flight while polling. */
 const CONCURRENCY = 32;
+/** Pause between polling passes over the twins still unavailable, ms. */
+const POLL_PAUSE_MS = 25;
 
 interface Round {
   victim: string;
@@ -136,7 +138,7 @@ export async function benchFailover(o: FailoverOptions = {}): Promise<BenchRow> 
         `median reported (${results.map((x) => `${(x.ms / 1000).toFixed(2)} s`).join(", ")}).`,
         `time from \`kill -9\` until every twin answers \`GET /v1/twins/{id}\` 200 at its ` +
         `version through a surviving node (${CONCURRENCY} GETs in flight, the ones still ` +
-        `failing polled again); median round: ${med.victim} killed (${med.shards} shards, ` +
+        `failing polled again ${POLL_PAUSE_MS} ms later); median round: ${med.victim} killed (${med.shards} shards, ` +
         `${num(med.affected)} twins unavailable), read via ${med.via}; all shards owned again ` +
         `in its \`/v1/cluster\` after ${(med.ownedMs / 1000).toFixed(2)} s; failed answers ` +
         `while polling: ${statuses(med)}.`,
@@ -223,7 +225,7 @@ async function pollAll(httpUrl: string, names: string[], version: number, since:
     if (performance.now() > deadline) {
       throw new Error(`${left.length} twins still unavailable 60 s after the kill: ${left[0]}…`);
     }
-    await sleep(10);
+    await sleep(POLL_PAUSE_MS);
   }
   return { ms: performance.now() - since, affected, statuses };
 }
