@@ -14,9 +14,11 @@
 import { createHash, randomBytes } from "node:crypto";
 import { basename, extname } from "node:path";
 import { BadRequestError, TwinmillError, UnavailableError } from "../errors.ts";
-import type { DocStore } from "../persistence/doc_store.ts";
+import { join } from "node:path";
+import type { NatsConnection } from "@nats-io/transport-node";
+import type { DocStore, DocStores } from "../persistence/doc_store.ts";
 import type { Logger } from "../obs/log.ts";
-import type { BlobStore } from "./firmware_blobs.ts";
+import { type BlobStore, directoryBlobStore, objectBlobStore } from "./firmware_blobs.ts";
 
 /** A stored firmware image as the API shows it. */
 export interface FirmwareMeta {
@@ -359,6 +361,44 @@ export class FirmwareImages implements FirmwareService {
     if (n > 0) o.logger.info("orphan firmware blobs removed", { count: n });
     return n;
   }
+}
+
+/** What {@linkcode openFirmware} needs: the node's settings and stores. */
+export interface OpenFirmwareOptions {
+  docs: DocStores;
+  /** Single node: images go to `{dataDir}/firmware/`. */
+  dataDir: string;
+  /** Cluster mode: images go to the JetStream object store `tm_firmware`. */
+  nc?: NatsConnection;
+  replicas?: number;
+  maxBytes: number;
+  storeMaxBytes: number;
+  keyFiles: string[];
+  requireSigned: boolean;
+  logger: Logger;
+}
+
+/**
+ * The node's firmware images: metadata in `docs` (kind `firmware`), bytes in a directory
+ * (single node) or the object store (cluster mode); orphans of crashed uploads swept.
+ */
+export async function openFirmware(o: OpenFirmwareOptions): Promise<FirmwareImages> {
+  const keys = await loadFirmwareKeys(o.keyFiles);
+  const blobs = o.nc
+    ? await objectBlobStore(o.nc, { replicas: o.replicas })
+    : await directoryBlobStore(join(o.dataDir, "firmware"));
+  const fw = new FirmwareImages({
+    docs: await o.docs.open<StoredFirmware>("firmware"),
+    blobs,
+    keys,
+    maxBytes: o.maxBytes,
+    storeMaxBytes: o.storeMaxBytes,
+    requireSigned: o.requireSigned,
+    logger: o.logger,
+  });
+  if (keys.length > 0) o.logger.info("firmware keys loaded", { keys: fw.keyNames });
+  await fw.sweep().catch((err) => o.logger.warn("cannot sweep orphan firmware blobs", { err }));
+  return fw;
 }
 
 /** A base64 Ed25519 signature (64 bytes). */
