@@ -86,6 +86,23 @@ interface Held {
 /** Steps per campaign per tick (a step's offers are recorded by the next one at once). */
 const STEPS_PER_TICK = 3;
 
+/** Device-record chunks written at once. */
+const WRITERS = 16;
+
+/** `fn` over `items`, at most `n` at a time; the results in order (the first error throws). */
+async function pool<T, R>(items: T[], n: number, fn: (x: T) => Promise<R>): Promise<R[]> {
+  const out: R[] = new Array(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i]);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(n, items.length) }, worker));
+  return out;
+}
+
 /** Drives the campaigns this node owns. */
 export class CampaignDriver implements AsyncDisposable {
   readonly #o: DriverOptions;
@@ -218,16 +235,17 @@ export class CampaignDriver implements AsyncDisposable {
     // records first, under a set of their own: the campaign document never names records that
     // do not exist, and a driver that loses the race below leaves only its own set behind
     const set = r.campaign;
-    const chunks: ChunkRef[] = [];
-    for (let n = 0; n * CHUNK < r.devices.length; n++) {
+    const count = Math.ceil(r.devices.length / CHUNK);
+    const written = await pool(Array.from({ length: count }, (_, n) => n), WRITERS, (n) => {
       const devices = r.devices.slice(n * CHUNK, (n + 1) * CHUNK);
-      const v = await this.#o.store.putChunk(set, n, { rev: 1, devices }, null);
-      if (v === null) {
-        await this.#o.store.deleteChunks(set, n);
-        return true; // try again next tick
-      }
-      chunks.push({ rev: 1, version: v });
+      // thousands of chunks for a large campaign: each version is learnt when first needed
+      return this.#o.store.putChunk(set, n, { rev: 1, devices }, null, false);
+    });
+    if (written.some((v) => v === null)) {
+      await this.#o.store.deleteChunks(set, count);
+      return true; // try again next tick
     }
+    const chunks: ChunkRef[] = written.map(() => ({ rev: 1, version: undefined }));
     const next = { ...r.campaign, revision: c.revision + 1, updatedAt: now };
     const v = await this.#o.store.put(next, h.version);
     if (v === null) {
@@ -278,17 +296,23 @@ export class CampaignDriver implements AsyncDisposable {
     const changed = r.updates.size > 0 || JSON.stringify(r.campaign) !== JSON.stringify(h.c);
     if (!changed) return true;
     const touched = [...new Set([...r.updates.keys()].map((i) => Math.floor(i / CHUNK)))];
-    for (const n of touched) {
+    const ok = await pool(touched, WRITERS, async (n) => {
       const devices = h.devices.slice(n * CHUNK, (n + 1) * CHUNK)
         .map((d, j) => r.updates.get(n * CHUNK + j) ?? d);
-      const rev = h.chunks[n].rev + 1;
-      const v = await this.#o.store.putChunk(h.c, n, { rev, devices }, h.chunks[n].version);
-      if (v === null) {
-        this.#held.delete(h.c.id);
-        return false;
-      }
+      const ref = h.chunks[n];
+      const at = ref.version ?? await this.#o.store.versionOf(h.c, n, ref.rev);
+      if (at === null) return false;
+      const rev = ref.rev + 1;
+      const v = await this.#o.store.putChunk(h.c, n, { rev, devices }, at);
+      if (!v) return false;
       h.chunks[n] = { rev, version: v };
       h.devices.splice(n * CHUNK, devices.length, ...devices);
+      return true;
+    });
+    if (ok.includes(false)) {
+      // what was written are facts (reports, offers made); the next tick re-reads all of it
+      this.#held.delete(h.c.id);
+      return false;
     }
     const next: Campaign = { ...r.campaign, revision: h.c.revision + 1, updatedAt: now };
     const v = await this.#o.store.put(next, h.version);

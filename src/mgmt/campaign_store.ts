@@ -77,18 +77,30 @@ export class CampaignStore {
 
   /**
    * Write chunk `n` if still at `version` (null: create only). Returns its new version, or
-   * null when someone else wrote it meanwhile.
+   * null when someone else wrote it meanwhile; `readBack: false` skips learning the version
+   * (returns `undefined` on success: see {@linkcode ChunkRef}).
    */
   async putChunk(
     c: ChunkOwner,
     n: number,
     chunk: Chunk,
     version: Version | null,
-  ): Promise<Version | null> {
+    readBack = true,
+  ): Promise<Version | null | undefined> {
     const key = chunkKey(c, n);
     if (!(await this.chunks.put(key, chunk, version))) return null;
+    if (!readBack) return undefined;
     const back = await this.chunks.get(key);
     return back && back.value.rev === chunk.rev ? back.version : null;
+  }
+
+  /**
+   * The version of chunk `n` if it is still at `rev` (the one we wrote), else null (someone
+   * else wrote it since).
+   */
+  async versionOf(c: ChunkOwner, n: number, rev: number): Promise<Version | null> {
+    const d = await this.chunks.get(chunkKey(c, n));
+    return d && d.value.rev === rev ? d.version : null;
   }
 
   /** Every device record of `c` with its chunks' versions; throws when a chunk is missing. */
@@ -129,5 +141,6 @@ const chunkKey = (c: ChunkOwner, n: number) => `${c.id}.${c.chunkSet}.${n}`;
 /** What the driver knows of a stored chunk. */
 export interface ChunkRef {
   rev: number;
-  version: Version;
+  /** Undefined: not learnt yet (written without reading back); read before the next write. */
+  version: Version | undefined;
 }
