@@ -32,7 +32,7 @@ export interface FanoutOptions {
   messages?: number;
   /** Messages before the measurement. Default 300. */
   warmup?: number;
-  /** Messages ahead of the slowest subscriber. Default 20. */
+  /** Messages ahead of the slowest subscriber. Default 50. */
   window?: number;
   /** Interleaved rounds; medians reported. Default 3. */
   rounds?: number;
@@ -52,7 +52,7 @@ export async function benchFanout(o: FanoutOptions = {}): Promise<BenchRow> {
   const subs = o.subscribers ?? 100;
   const messages = o.messages ?? 3000;
   const warmup = o.warmup ?? 300;
-  const window = o.window ?? 20;
+  const window = o.window ?? 50;
   const rounds = o.rounds ?? 3;
   const base: Omit<ClientOptions, "mode" | "pids" | "mainThreads"> = {
     subscribers: subs,
