@@ -6,7 +6,7 @@
  * uploaded through one node downloaded through another.
  */
 import assert from "node:assert/strict";
-import { getJson, metric, startNats, startNode, waitFor } from "../harness/mod.ts";
+import { getJson, metric, runNode, startNats, startNode, waitFor } from "../harness/mod.ts";
 
 const ADMIN = "admin-key-0123456789abcdef";
 const VIEWER = "viewer-key-0123456789abcdef";
@@ -265,4 +265,43 @@ Deno.test("firmware in cluster mode: uploaded through one node, downloaded throu
     204,
   );
   assert.equal((await getJson(`${n1.httpUrl}/v1/firmware/conveyor-7/download`)).status, 404);
+});
+
+Deno.test("firmware settings: a bad value stops start-up with one line naming the variable", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "twinmill-fw-cfg-" });
+  try {
+    await run("openssl", ["genpkey", "-algorithm", "ed25519", "-out", "private.pem"], { cwd: dir });
+    await run("openssl", [
+      "genpkey",
+      "-algorithm",
+      "rsa",
+      "-pkeyopt",
+      "rsa_keygen_bits:1024",
+      "-out",
+      "rsa.pem",
+    ], { cwd: dir });
+    await run("openssl", ["pkey", "-in", "rsa.pem", "-pubout", "-out", "rsa.pub.pem"], {
+      cwd: dir,
+    });
+    const cases: [Record<string, string>, string, RegExp][] = [
+      [{ TWINMILL_FIRMWARE_KEYS: `${dir}/missing.pem` }, "TWINMILL_FIRMWARE_KEYS", /cannot read/],
+      // the private key by mistake: it never belongs on the node
+      [{ TWINMILL_FIRMWARE_KEYS: `${dir}/private.pem` }, "TWINMILL_FIRMWARE_KEYS", /Ed25519/],
+      [{ TWINMILL_FIRMWARE_KEYS: `${dir}/rsa.pub.pem` }, "TWINMILL_FIRMWARE_KEYS", /Ed25519/],
+      [{ TWINMILL_FIRMWARE_REQUIRE_SIGNED: "true" }, "TWINMILL_FIRMWARE_REQUIRE_SIGNED", /KEYS/],
+      [{ TWINMILL_FIRMWARE_REQUIRE_SIGNED: "yes" }, "TWINMILL_FIRMWARE_REQUIRE_SIGNED", /true/],
+      [{ TWINMILL_FIRMWARE_MAX_BYTES: "1G" }, "TWINMILL_FIRMWARE_MAX_BYTES", /integer/],
+    ];
+    const results = await Promise.all(cases.map(([env]) => runNode(env)));
+    results.forEach((r, i) => {
+      const [, variable, why] = cases[i];
+      assert.equal(r.code, 2, `${variable}: ${r.stderr}`);
+      const lines = r.stderr.trim().split("\n");
+      assert.equal(lines.length, 1, r.stderr);
+      assert.match(lines[0], new RegExp(`^twinmill: Invalid configuration: ${variable}: `));
+      assert.match(lines[0], why);
+    });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
