@@ -46,6 +46,13 @@ import { configRoutes } from "../routes/configs.ts";
 import { Provisioning } from "./mgmt/provisioning.ts";
 import { provisioningKeyRoutes, provisionRoutes } from "../routes/provisioning.ts";
 import { bulkRoutes } from "../routes/bulk.ts";
+import { openFirmware } from "./mgmt/firmware.ts";
+import { firmwareRoutes } from "../routes/firmware.ts";
+import { CampaignStore } from "./mgmt/campaign_store.ts";
+import { CampaignDriver } from "./mgmt/campaign_driver.ts";
+import { CampaignService } from "./mgmt/campaign_service.ts";
+import { campaignRoutes } from "../routes/campaigns.ts";
+import { shardOf } from "./sharding/shard.ts";
 
 /** A running node. */
 export interface TwinmillNode extends AsyncDisposable {
@@ -237,6 +244,36 @@ export async function startNode(
     audit,
     logger: log.child("provisioning"),
   });
+  // firmware images: metadata in `docs`, bytes under the data dir or in a JetStream object store
+  const firmware = await openFirmware({
+    ...cfg.firmware,
+    docs,
+    dataDir: cfg.dataDir,
+    nc: core.cluster?.nc,
+    replicas: core.cluster?.replicas,
+    logger: log.child("firmware"),
+  });
+  // FOTA campaigns: each driven by the node owning the shard of its id (a single node: all)
+  const campaignStore = await CampaignStore.open(docs);
+  const cluster = core.cluster;
+  const campaignDriver = new CampaignDriver({
+    store: campaignStore,
+    twins,
+    firmware,
+    transport: core.transport,
+    logger: log.child("campaigns"),
+    clock: systemClock,
+    tickMs: cfg.campaignTickMs,
+    owns: cluster ? (id) => cluster.coordinator.owns(shardOf(id, cfg.shards)) : undefined,
+  });
+  const campaigns = new CampaignService({
+    store: campaignStore,
+    firmware,
+    transport: core.transport,
+    clock: systemClock,
+    logger: log.child("campaigns"),
+    poke: (id) => campaignDriver.poke(id),
+  });
   const revoked = await core.deviceAuth.loadRevoked();
   if (revoked > 0) log.info("revoked client certificates loaded", { serials: revoked });
 
@@ -386,6 +423,13 @@ export async function startNode(
       "/v1/configs": configRoutes(configs),
       "/v1/provisioning-keys": provisioningKeyRoutes(provisioning),
       "/v1/provision": provisionRoutes(provisioning),
+      "/v1/firmware": firmwareRoutes({
+        firmware,
+        deviceAuth: core.deviceAuth,
+        registry: metrics.registry,
+        denied: (c, who, reason) => auth.denied?.(c, who, 401, reason),
+      }),
+      "/v1/campaigns": campaignRoutes(campaigns),
       // POST /v1/twins:bulk (the route's own path: see routes/bulk.ts)
       "/v1": bulkRoutes({
         twins,
@@ -421,12 +465,14 @@ export async function startNode(
   metrics.sources.devicesConnected = () => broker?.devicesConnected ?? 0;
   metrics.sources.mailboxDepth = () => core.host.mailboxDepth;
   const stopLagMonitor = monitorEventLoop(metrics);
+  campaignDriver.start();
 
   const stop = async (graceful: boolean) => {
     if (stopping) return;
     stopping = true;
     stopLagMonitor();
     log.info(graceful && core.cluster ? "leaving the cluster" : "shutting down");
+    await campaignDriver[Symbol.asyncDispose]();
     await broker?.[Symbol.asyncDispose]();
     await audit.close();
     await core.close(graceful);
