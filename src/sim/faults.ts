@@ -83,7 +83,8 @@ function num(kind: string, what: string, s: string, min: number, max: number): n
 }
 
 /**
- * Parse `--faults`: `none`, `all`, or a comma list of `name[=a[:b]]`:
+ * Parse `--faults`: `none`, or a comma list of `all` (every fault at its default) and
+ * `name[=a[:b]]` (later items override earlier ones):
  * `overheat|stuck|dropout=PER_DEVICE_PER_MINUTE[:MEAN_SECONDS]`, `storm=EVERY_SECONDS[:FRACTION]`,
  * `malformed=FRACTION`.
  *
@@ -96,7 +97,8 @@ export function parseFaults(spec: string): FaultConfig {
   const s = spec.trim();
   if (s === "none") return { ...NO_FAULTS };
   const out: FaultConfig = { ...NO_FAULTS };
-  const items = s === "all" ? [...FAULT_KINDS] : s.split(",").map((x) => x.trim());
+  // "all" may start a list whose later items override it: "all,storm=10:0.5"
+  const items = s.split(",").map((x) => x.trim()).flatMap((x) => x === "all" ? FAULT_KINDS : [x]);
   for (const item of items) {
     const [name, value] = item.split("=", 2) as [string, string | undefined];
     const [a, b, extra] = value === undefined ? [] : value.split(":");
@@ -128,7 +130,7 @@ export function parseFaults(spec: string): FaultConfig {
         break;
       default:
         throw new FaultSpecError(
-          `--faults: unknown fault "${name}" (expected none, all or ${FAULT_KINDS.join(", ")})`,
+          `--faults: unknown fault "${name}" (expected none, all, ${FAULT_KINDS.join(", ")})`,
         );
     }
   }

@@ -20,6 +20,9 @@ Deno.test("parseFaults: none, all, defaults, rates and lengths", () => {
   assert.equal(some.malformed, 0.02);
   assert.deepEqual(some.stuck, { perMinute: 1, seconds: FAULT_DEFAULTS.stuck.seconds });
   assert.equal(some.overheat, null);
+  const more = parseFaults("all,storm=10:0.5");
+  assert.deepEqual(more.storm, { every: 10, fraction: 0.5 }, "later items override all");
+  assert.deepEqual(more.dropout, FAULT_DEFAULTS.dropout);
 });
 
 Deno.test("parseFaults: one clear message per mistake", () => {

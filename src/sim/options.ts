@@ -64,7 +64,8 @@ Options:
   --sites N          sites, named A, B, ... (default 2, at most ${MAX_SITES})
   --lines N          lines per site (default 4, at most ${MAX_LINES})
   --seed N           seed of the plant, signals and faults (default 1)
-  --faults LIST      none, all, or a comma list of (default ${DEFAULT_FAULTS}):
+  --faults LIST      comma list (default ${DEFAULT_FAULTS}); "none": no faults,
+                     "all": every one at its default; later items override earlier ones:
                        overheat[=PER_DEVICE_PER_MIN[:MEAN_SECONDS]]   (default 0.1:40)
                        stuck[=PER_DEVICE_PER_MIN[:MEAN_SECONDS]]      (default 0.1:20)
                        dropout[=PER_DEVICE_PER_MIN[:MEAN_SECONDS]]    (default 0.05:8)
