@@ -23,9 +23,22 @@ console.log(
 );
 console.log(`  curl -s ${running.at(-1)!.httpUrl}/v1/twins/press-7`);
 console.log(`  curl -s ${running[0].httpUrl}/v1/cluster\n\nCtrl-C stops everything.`);
+console.log("Warnings and errors of the nodes follow (HARNESS_VERBOSE=1 shows every line).\n");
+
+// the nodes' warnings and errors, as they come (their full logs stay in the harness)
+const seen = running.map(() => 0);
+const watch = setInterval(() => {
+  running.forEach((n, i) => {
+    for (const line of n.logs.slice(seen[i])) {
+      if (/"level":"(warn|error)"/.test(line)) console.error(`node-${i + 1}: ${line}`);
+    }
+    seen[i] = n.logs.length;
+  });
+}, 500);
 
 const stop = async () => {
   console.log("\nstopping ...");
+  clearInterval(watch);
   for (const n of running.reverse()) await n[Symbol.asyncDispose]();
   await nats[Symbol.asyncDispose]();
   Deno.exit(0);
