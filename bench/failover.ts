@@ -135,7 +135,12 @@ export async function benchFailover(o: FailoverOptions = {}): Promise<BenchRow> 
         `${nodeN} nodes, ${shards} shards, ${num(twins)} twins with ${messages} telemetry ` +
         `messages each; ${rounds} round${rounds > 1 ? "s" : ""}, a different node killed each ` +
         `(and restarted for the next), ` +
-        `median reported (${results.map((x) => `${(x.ms / 1000).toFixed(2)} s`).join(", ")}).`,
+        `median reported (${
+          results.map((x) =>
+            `${x.victim} with ${x.shards} shards: ${(x.ms / 1000).toFixed(2)} s, all shards ` +
+            `owned after ${(x.ownedMs / 1000).toFixed(2)} s`
+          ).join("; ")
+        }).`,
         `time from \`kill -9\` until every twin answers \`GET /v1/twins/{id}\` 200 at its ` +
         `version through a surviving node (${CONCURRENCY} GETs in flight, the ones still ` +
         `failing polled again ${POLL_PAUSE_MS} ms later); median round: ${med.victim} killed (${med.shards} shards, ` +
