@@ -532,7 +532,7 @@ export async function startBroker(o: BrokerOptions): Promise<Broker> {
     o.onCommandsListening?.(twin);
   };
   aedes.on("subscribe", (subs, c) => {
-    if (c) for (const sub of subs) listen(c, sub.topic);
+    if (c) { for (const sub of subs) listen(c, sub.topic); }
   });
   aedes.on("unsubscribe", (topics, c) => {
     if (!c) return;
