@@ -14,7 +14,7 @@
  *
  * @example
  * ```sh
- * deno task bench                 # every bench (about 12 minutes on 2 cores)
+ * deno task bench                 # every bench (about 6 minutes on 2 cores)
  * deno task bench ingest fanout   # only the named benches
  * deno task bench --quick         # everything, small and fast
  * ```
