@@ -9,7 +9,7 @@
  * a bench starts is stopped at the end, also on error and on Ctrl-C.
  *
  * `--quick` runs every bench in a small form (small counts, one round, short wrk runs): the
- * whole suite in about a minute and a half, to prove that it works; its figures are marked
+ * whole suite in 45 s on an idle 2-core machine, to prove that it works; its figures are marked
  * and not comparable with a full run.
  *
  * @example
