@@ -10,7 +10,7 @@ import { bodyLimit } from "hono/body-limit";
 import { HTTPException } from "hono/http-exception";
 import { matchedRoutes } from "hono/route";
 import { errorHandler } from "./errors.ts";
-import { continueTrace, traceparentOf, withTrace } from "../src/obs/trace.ts";
+import { continueTrace, withTrace } from "../src/obs/trace.ts";
 import { healthRoutes } from "./health.ts";
 import { twinRoutes } from "./twins.ts";
 import { streamRoutes } from "./stream.ts";
@@ -70,9 +70,7 @@ export function createApp(d: AppDeps): OpenAPIHono {
     c.header("x-request-id", requestId);
     // W3C trace context: continue the caller's trace (or start one); log lines of this request
     // on this node and on the nodes it asks over NATS carry its trace id and request id
-    const trace = continueTrace(c.req.header("traceparent"), requestId);
-    c.header("traceparent", traceparentOf(trace));
-    await withTrace(trace, next);
+    await withTrace(continueTrace(c.req.header("traceparent"), requestId), next);
     // the last matched route that is a handler, not middleware ("ALL"): a bounded label set
     const route = matchedRoutes(c).findLast((r) => r.method !== "ALL")?.path ?? "unmatched";
     const method = c.req.method;
