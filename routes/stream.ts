@@ -27,6 +27,20 @@ export interface StreamOptions {
   maxTwins?: number;
 }
 
+/**
+ * JSON of an event, made once however many clients get it: the in-process transport hands
+ * the same object to every subscriber in turn, so the last one serialised is remembered.
+ */
+let lastEvent: unknown;
+let lastJson = "";
+function serialize(data: unknown): string {
+  if (data !== lastEvent) {
+    lastJson = JSON.stringify(data);
+    lastEvent = data;
+  }
+  return lastJson;
+}
+
 /** The WebSocket stream route. */
 export function streamRoutes(o: StreamOptions): Hono {
   const app = new Hono();
@@ -71,7 +85,7 @@ export function streamRoutes(o: StreamOptions): Hono {
         cleanup();
         return;
       }
-      socket.send(JSON.stringify(data));
+      socket.send(serialize(data));
       o.metrics.wsEventsSent.inc();
     };
     const cleanup = () => {
