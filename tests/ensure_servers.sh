@@ -18,6 +18,7 @@ BINARIES=(
   "hey:hey"
   "docker-compose:docker-compose"
   "openssl:openssl"
+  "curl:curl"
 )
 SEARCH_PATH="${PATH}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
