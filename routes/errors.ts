@@ -25,7 +25,11 @@ export function errorHandler(log: Logger) {
       const message = status === 413 ? "Request body is too large (limit 1 MiB)" : err.message;
       return c.json({ error: { code, message } }, status);
     }
-    log.error("unhandled error in HTTP handler", { path: c.req.path, err });
+    log.error("unhandled error in HTTP handler", {
+      path: c.req.path,
+      requestId: c.res.headers.get("x-request-id") ?? undefined,
+      err,
+    });
     return c.json({ error: { code: "internal", message: "Internal error" } }, 500);
   };
 }

@@ -419,7 +419,7 @@ export async function startNode(
       "/v1/audit": auditRoutes(audit),
       "/v1/profiles": profileRoutes(core.profiles),
       "/v1/alarms": alarmRoutes(core.twins),
-      // device management (issue 7): each part mounts its routes here
+      // device management
       "/v1/configs": configRoutes(configs),
       "/v1/provisioning-keys": provisioningKeyRoutes(provisioning),
       "/v1/provision": provisionRoutes(provisioning),

@@ -326,11 +326,20 @@ export function withConfigs(twins: TwinService, configs: ConfigService): TwinSer
     await configs.onAttributes(state);
     return state;
   };
-  return new Proxy(twins, {
-    get(target, prop) {
-      if (prop === "putAttributes") return putAttributes;
-      const v = Reflect.get(target, prop, target);
-      return typeof v === "function" ? v.bind(target) : v;
-    },
-  });
+  // Plain delegation, bound once: every read (`GET /v1/twins/{id}`) goes through here, and a
+  // Proxy that binds on each access cost the hot path measurably. A method added to
+  // TwinService fails to compile here until it is delegated.
+  return {
+    putAttributes,
+    get: (id) => twins.get(id),
+    patchDesired: (id, patch, ifMatch) => twins.patchDesired(id, patch, ifMatch),
+    sendCommand: (id, command) => twins.sendCommand(id, command),
+    commands: (id) => twins.commands(id),
+    commandsListening: (id) => twins.commandsListening(id),
+    diagnostics: (id) => twins.diagnostics(id),
+    list: (after, limit, filter) => twins.list(after, limit, filter),
+    listAlarms: (q) => twins.listAlarms(q),
+    ackAlarm: (id, comment) => twins.ackAlarm(id, comment),
+    ruleStatus: (twin) => twins.ruleStatus(twin),
+  };
 }
