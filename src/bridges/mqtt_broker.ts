@@ -350,13 +350,20 @@ export async function startBroker(o: BrokerOptions): Promise<Broker> {
   };
 
   const live = new Set<Client>();
-  /** The twin each client last spoke for, and each twin's latest session on this node. */
+  /**
+   * The twin each client last spoke for, every twin it spoke for (a gateway speaks for many),
+   * and each twin's latest session on this node.
+   */
   const twinOf = new WeakMap<Client, string>();
+  const twinsOf = new WeakMap<Client, Set<string>>();
   const sessions = new Map<string, { client: Client; since: number }>();
   const seen = (c: Client, twin: string) => {
     if (twinOf.get(c) === twin && sessions.get(twin)?.client === c) return;
     twinOf.set(c, twin);
-    sessions.set(twin, { client: c, since: Date.now() });
+    let all = twinsOf.get(c);
+    if (!all) twinsOf.set(c, all = new Set());
+    all.add(twin);
+    if (sessions.get(twin)?.client !== c) sessions.set(twin, { client: c, since: Date.now() });
   };
   /** Clients listening for commands, by twin; twins each client listens for. */
   const listeners = new Map<string, Set<Client>>();
@@ -513,8 +520,10 @@ export async function startBroker(o: BrokerOptions): Promise<Broker> {
   aedes.on("clientDisconnect", (c) => {
     live.delete(c);
     m.mqttConnections.dec();
-    const twin = twinOf.get(c);
-    if (twin && sessions.get(twin)?.client === c) sessions.delete(twin);
+    for (const twin of twinsOf.get(c) ?? []) {
+      if (sessions.get(twin)?.client === c) sessions.delete(twin);
+    }
+    twinsOf.delete(c);
     for (const t of listening.get(c) ?? []) listeners.get(t)?.delete(c);
     for (const t of listening.get(c) ?? []) if (listeners.get(t)?.size === 0) listeners.delete(t);
     listening.delete(c);

@@ -83,3 +83,30 @@ Deno.test("diagnostics: a device before and after it goes silent", async () => {
   assert.equal(missing.status, 404);
   assert.equal(missing.body.error.code, "twin_not_found");
 });
+
+Deno.test("diagnostics: a gateway speaking for two devices; both sessions end with its connection", async () => {
+  await using node = await startNode();
+  for (const id of ["gw-a", "gw-b"]) {
+    const r = await fetch(`${node.httpUrl}/v1/twins/${id}`, {
+      method: "PUT",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ attributes: {} }),
+    });
+    assert.ok(r.status < 300, await r.text());
+  }
+  const gw = await mqtt.connectAsync(node.mqttUrl!, { clientId: "gateway-1", reconnectPeriod: 0 });
+  for (const id of ["gw-a", "gw-b", "gw-a"]) {
+    await gw.publishAsync(`twins/${id}/telemetry`, '{"v": 1}', { qos: 1 });
+  }
+  const diag = async (id: string) =>
+    (await getJson(`${node.httpUrl}/v1/twins/${id}/diagnostics`)).body;
+  for (const id of ["gw-a", "gw-b"]) {
+    const d = await diag(id);
+    assert.equal(d.connectivity.online, true, id);
+    assert.equal(d.connectivity.session.clientId, "gateway-1");
+  }
+  await gw.endAsync();
+  await waitFor(async () =>
+    !(await diag("gw-a")).connectivity.online && !(await diag("gw-b")).connectivity.online
+  );
+});
