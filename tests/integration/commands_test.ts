@@ -250,9 +250,11 @@ Deno.test("commands: a device with a persistent session gets queued commands on 
   const q = await getJson(`${node.httpUrl}/v1/twins/press-4/commands`, post({ name: "wake" }));
   assert.equal(q.status, 202);
   assert.equal(q.body.status, "pending");
-  const again = await mqtt.connectAsync(node.mqttUrl!, opts); // no SUBSCRIBE this time
+  // no SUBSCRIBE this time; listen before connecting: the command may come with the CONNACK
+  const again = mqtt.connect(node.mqttUrl!, opts);
   const got: string[] = [];
   again.on("message", (_t, p) => got.push(JSON.parse(p.toString()).name));
+  await new Promise((resolve) => again.once("connect", resolve));
   await waitFor(() => got.length === 1, { message: "the queued command arrives" });
   assert.deepEqual(got, ["wake"]);
   assert.equal((await command(node, "press-4", q.body.id)).status, "delivered");
