@@ -6,7 +6,14 @@
  */
 import assert from "node:assert/strict";
 import mqtt from "mqtt";
-import { findBinary, getJson, type NodeProcess, startNode, waitFor } from "../harness/mod.ts";
+import {
+  findBinary,
+  getJson,
+  metric,
+  type NodeProcess,
+  startNode,
+  waitFor,
+} from "../harness/mod.ts";
 
 const post = (body: unknown): RequestInit => ({
   method: "POST",
@@ -247,6 +254,8 @@ Deno.test("commands: a device with a persistent session gets queued commands on 
   const first = await mqtt.connectAsync(node.mqttUrl!, opts);
   await first.subscribeAsync("twins/press-4/commands/+", { qos: 1 });
   await first.endAsync(true);
+  // the device is gone (the node has seen the connection close) before the command is sent
+  await waitFor(async () => (await metric(node, "twinmill_mqtt_connections")) === 0);
   const q = await getJson(`${node.httpUrl}/v1/twins/press-4/commands`, post({ name: "wake" }));
   assert.equal(q.status, 202);
   assert.equal(q.body.status, "pending");
