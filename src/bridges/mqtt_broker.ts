@@ -614,22 +614,32 @@ export async function startBroker(o: BrokerOptions): Promise<Broker> {
       return n;
     },
     async deliverCommands(twin, commands) {
-      if (!listeners.get(twin)?.size) return [];
-      const sent = await Promise.all(commands.map((c) =>
-        new Promise<string | null>((resolve) => {
-          aedes.publish({
-            cmd: "publish",
-            topic: `twins/${twin}/commands/${c.id}`,
-            payload: Buffer.from(JSON.stringify(commandPayload(c))),
-            qos: 1,
-            retain: false,
-            dup: false,
-          }, (err?: Error) => {
-            if (err) log.error("cannot publish a command to its device", { device: twin, err });
-            resolve(err ? null : c.id);
-          });
-        })
-      ));
+      // Straight to the clients listening for this twin's commands, not through the topic
+      // tree: on a session takeover (same client id reconnecting) aedes can drop the new
+      // connection's restored subscription from its matcher, and a command routed there would
+      // reach nobody while counting as delivered. Closing connections are skipped.
+      // deno-lint-ignore no-explicit-any
+      const to = [...(listeners.get(twin) ?? [])].filter((c) => !(c as any).closed);
+      if (to.length === 0) return [];
+      const sent = await Promise.all(commands.map(async (cmd) => {
+        const payload = Buffer.from(JSON.stringify(commandPayload(cmd)));
+        const results = await Promise.all(to.map((client) =>
+          new Promise<boolean>((resolve) => {
+            client.publish({
+              cmd: "publish",
+              topic: `twins/${twin}/commands/${cmd.id}`,
+              payload,
+              qos: 1,
+              retain: false,
+              dup: false,
+            }, (err?: Error) => {
+              if (err) log.warn("cannot publish a command to its device", { device: twin, err });
+              resolve(!err);
+            });
+          })
+        ));
+        return results.some(Boolean) ? cmd.id : null;
+      }));
       return sent.filter((id): id is string => id !== null);
     },
     connection(twin) {

@@ -269,3 +269,22 @@ Deno.test("commands: a device with a persistent session gets queued commands on 
   assert.equal((await command(node, "press-4", q.body.id)).status, "delivered");
   await again.endAsync(true);
 });
+
+Deno.test("commands: a persistent-session device reconnecting at once (session takeover) still gets its command", async () => {
+  await using node = await startNode();
+  await provision(node, "press-5");
+  const opts = { clientId: "press-5-persistent", clean: false, reconnectPeriod: 0 };
+  const first = await mqtt.connectAsync(node.mqttUrl!, opts);
+  await first.subscribeAsync("twins/press-5/commands/+", { qos: 1 });
+  // the command may reach the old connection while it closes; the new one gets it (again)
+  await first.endAsync(true);
+  const q = await getJson(`${node.httpUrl}/v1/twins/press-5/commands`, post({ name: "wake" }));
+  assert.equal(q.status, 202);
+  const again = mqtt.connect(node.mqttUrl!, opts);
+  const got: string[] = [];
+  again.on("message", (_t, p) => got.push(JSON.parse(p.toString()).id));
+  await new Promise((resolve) => again.once("connect", resolve));
+  await waitFor(() => got.length >= 1, { message: "the command arrives on the new connection" });
+  assert.ok(got.every((id) => id === q.body.id), "at least once, the same command id");
+  await again.endAsync(true);
+});
