@@ -144,14 +144,16 @@ function waitFinished(
 ): Promise<Command | null> {
   return new Promise((resolve, reject) => {
     let done = false;
-    const finish = (c: Command | null) => {
+    /** The first outcome wins; the subscription and timers end with it. */
+    const settle = (outcome: () => void) => {
       if (done) return;
       done = true;
       sub.unsubscribe();
       clearTimeout(timer);
       clearInterval(poll);
-      resolve(c);
+      outcome();
     };
+    const finish = (c: Command | null) => settle(() => resolve(c));
     const check = () =>
       twins.commands(twin).then((l) => {
         const c = l?.find((x) => x.id === cmdId);
@@ -160,21 +162,12 @@ function waitFinished(
     // an event says when to look (the twin's state is updated right after it is published);
     // a poll covers a stream subscription still being announced to the owner (cluster)
     const sub = transport.subscribe(subjects.event("command", twin), (m) => {
-      const d = (m.data as { data?: { id?: string; status?: Command["status"] } }).data;
-      if (d?.id === cmdId && d.status !== "pending" && d.status !== "delivered") {
-        setTimeout(check, 0);
-      }
+      const d = (m.data as { data?: Command }).data;
+      if (d?.id === cmdId && !isOpen(d)) setTimeout(check, 0);
     });
     const poll = setInterval(check, 1_000);
     const timer = setTimeout(() => finish(null), ms);
-    sent.then((c) => !isOpen(c) && finish(c), (err) => {
-      if (done) return;
-      done = true;
-      sub.unsubscribe();
-      clearTimeout(timer);
-      clearInterval(poll);
-      reject(err);
-    });
+    sent.then((c) => !isOpen(c) && finish(c), (err) => settle(() => reject(err)));
   });
 }
 

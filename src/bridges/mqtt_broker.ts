@@ -524,10 +524,14 @@ export async function startBroker(o: BrokerOptions): Promise<Broker> {
       if (sessions.get(twin)?.client === c) sessions.delete(twin);
     }
     twinsOf.delete(c);
-    for (const t of listening.get(c) ?? []) listeners.get(t)?.delete(c);
-    for (const t of listening.get(c) ?? []) if (listeners.get(t)?.size === 0) listeners.delete(t);
+    for (const t of listening.get(c) ?? []) unlisten(c, t);
     listening.delete(c);
   });
+  const unlisten = (c: Client, twin: string) => {
+    const who = listeners.get(twin);
+    who?.delete(c);
+    if (who?.size === 0) listeners.delete(twin);
+  };
   const listen = (c: Client, topic: string) => {
     const twin = commandListenerOf(topic);
     if (!twin) return;
@@ -549,8 +553,7 @@ export async function startBroker(o: BrokerOptions): Promise<Broker> {
       const twin = commandListenerOf(topic);
       if (!twin) continue;
       listening.get(c)?.delete(twin);
-      listeners.get(twin)?.delete(c);
-      if (listeners.get(twin)?.size === 0) listeners.delete(twin);
+      unlisten(c, twin);
     }
   });
 

@@ -640,9 +640,7 @@ export class TwinHost implements TwinService {
 
   /** The twin as the API shows it, or null if it does not exist. */
   async get(id: string): Promise<TwinState | null> {
-    const rec = this.#sys.peek(id) ?? this.#dirty.get(id) ?? this.#committing.get(id) ??
-      (await this.#o.persistence.snapshots.load(id));
-    return rec && rec.state.version > 0 ? rec.state : null;
+    return (await this.#record(id))?.state ?? null;
   }
 
   /** Create or replace a twin's attributes. Resolves after the change is durable. */
@@ -739,9 +737,8 @@ export class TwinHost implements TwinService {
 
   /** Status of a twin's rules (faults, pending timers), or null if it does not exist. */
   async ruleStatus(twin: string): Promise<RuleStatus[] | null> {
-    const rec = this.#sys.peek(twin) ?? this.#dirty.get(twin) ?? this.#committing.get(twin) ??
-      (await this.#o.persistence.snapshots.load(twin));
-    return rec && rec.state.version > 0 ? ruleStatus(rec.rules) : null;
+    const rec = await this.#record(twin);
+    return rec ? ruleStatus(rec.rules) : null;
   }
 
   /** Alarms of the twins in the snapshot store (fresher in-memory records win). */
