@@ -12,6 +12,7 @@
 import { Aedes, type AuthorizePublishHandler, type Client } from "aedes";
 import { createServer, type Server } from "node:net";
 import tls from "node:tls";
+import type { Duplex } from "node:stream";
 import { normSerial } from "../security/device_auth.ts";
 import { Buffer } from "node:buffer";
 import {
@@ -195,6 +196,25 @@ export function matchesDropTopic(filter: string): boolean {
     if (i >= DROP_LEVELS.length || (f[i] !== "+" && f[i] !== DROP_LEVELS[i])) return false;
   }
   return f.length === DROP_LEVELS.length;
+}
+
+/**
+ * aedes reads a connection with one `read()` per `'readable'` event and expects it to return
+ * the whole buffer. Deno's `node:net` can push more bytes during that `read()`; they stay
+ * buffered and no further `'readable'` comes, so the connection stalls until the peer gives
+ * up (seen with a 64 KiB PUBLISH about once in 30). Reading until the buffer is empty fixes it.
+ */
+export function readWholeBuffer<S extends Duplex>(sock: S): S {
+  const read = sock.read.bind(sock);
+  sock.read = (n?: number) => {
+    if (n !== undefined && n !== null) return read(n);
+    const first = read();
+    if (first === null) return null;
+    const more: Buffer[] = [];
+    for (let b = read(); b !== null; b = read()) more.push(b);
+    return more.length === 0 ? first : Buffer.concat([first, ...more]);
+  };
+  return sock;
 }
 
 /** Start the embedded broker. */
@@ -557,7 +577,7 @@ export async function startBroker(o: BrokerOptions): Promise<Broker> {
     }
   });
 
-  const server: Server = createServer(aedes.handle);
+  const server: Server = createServer((sock) => aedes.handle(readWholeBuffer(sock)));
   await new Promise<void>((resolve, rejectP) => {
     server.once("error", rejectP);
     server.listen(o.port, o.host, () => resolve());
@@ -576,7 +596,10 @@ export async function startBroker(o: BrokerOptions): Promise<Broker> {
   let tlsPort: number | undefined;
   if (o.tls) {
     const t = o.tls;
-    tlsServer = tls.createServer(await tlsOptions(t), aedes.handle);
+    tlsServer = tls.createServer(
+      await tlsOptions(t),
+      (sock) => aedes.handle(readWholeBuffer(sock)),
+    );
     const srv = tlsServer;
     await new Promise<void>((resolve, rejectP) => {
       srv.once("error", rejectP);

@@ -1,9 +1,9 @@
 /**
-import { Buffer } from "node:buffer";
  * The single node as a user runs it: a real `main.ts` process, devices over MQTT
  * (`mosquitto_pub` and npm:mqtt), apps over HTTP.
  */
 import assert from "node:assert/strict";
+import { Buffer } from "node:buffer";
 import mqtt from "mqtt";
 import { metric, mosquittoPub, runNode, startNode, waitFor } from "../harness/mod.ts";
 
@@ -198,6 +198,27 @@ Deno.test("malformed, non-object, oversized payloads, bad ids and unknown topics
   await waitFor(() => seen.length >= 2, { message: "watcher gets valid messages" });
   assert.deepEqual(seen, ['twins/m1/telemetry {"temp":1}', 'twins/m1/telemetry {"temp":2}']);
   await watcher.endAsync();
+});
+
+Deno.test("a large message sent right after connecting is acknowledged (the read does not stall)", async () => {
+  await using node = await startNode();
+  // 40 KiB: over one socket read, under the size limit (a twin message is at most 64 KiB)
+  const body = JSON.stringify({ blob: "x".repeat(40 * 1024) });
+  for (let i = 1; i <= 100; i++) {
+    const c = await mqtt.connectAsync(node.mqttUrl!, { reconnectPeriod: 0 });
+    try {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([
+        c.publishAsync("twins/big1/telemetry", body, { qos: 1 }),
+        new Promise((_, reject) => {
+          timer = setTimeout(() => reject(new Error(`no PUBACK for message ${i} in 10 s`)), 10_000);
+        }),
+      ]).finally(() => clearTimeout(timer));
+    } finally {
+      await c.endAsync(true);
+    }
+  }
+  assert.equal((await twin(node.httpUrl, "big1"))?.version, 100);
 });
 
 Deno.test("status and will message drive connectivity; reported is a merge patch", async () => {
