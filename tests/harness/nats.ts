@@ -110,7 +110,9 @@ class Member {
   }
 
   async start(): Promise<void> {
-    await this.spawn().waitReady(() => healthy(this.monitorUrl), "/healthz is ok");
+    // a restarted member reports healthy only once it has caught up every stream, which
+    // under traffic on 2 busy cores has taken over 20 s
+    await this.spawn().waitReady(() => healthy(this.monitorUrl), "/healthz is ok", 60_000);
   }
 
   async stop(): Promise<void> {
