@@ -112,7 +112,18 @@ class Member {
   async start(): Promise<void> {
     // a restarted member reports healthy only once it has caught up every stream, which
     // under traffic on 2 busy cores has taken over 20 s
-    await this.spawn().waitReady(() => healthy(this.monitorUrl), "/healthz is ok", 60_000);
+    let last = "";
+    await this.spawn().waitReady(
+      async () => {
+        const res = await fetch(`${this.monitorUrl}/healthz`);
+        last = await res.text();
+        return res.ok && JSON.parse(last).status === "ok";
+      },
+      "/healthz is ok",
+      60_000,
+    ).catch((err) => {
+      throw new Error(`${err.message}; last /healthz: ${last.slice(0, 300)}`);
+    });
   }
 
   async stop(): Promise<void> {
