@@ -464,6 +464,7 @@ export async function startNode(
 
   metrics.sources.devicesConnected = () => broker?.devicesConnected ?? 0;
   metrics.sources.mailboxDepth = () => core.host.mailboxDepth;
+  metrics.sources.campaigns = () => campaignDriver.counts();
   const stopLagMonitor = monitorEventLoop(metrics);
   campaignDriver.start();
 

@@ -23,8 +23,12 @@ import {
   type Action,
   begin,
   type Campaign,
+  CAMPAIGN_STATES,
   type CampaignEvent,
+  type CampaignState,
+  DEVICE_STATES,
   type DeviceRecord,
+  type DeviceState,
   eventOf,
   interpret,
   isInFlight,
@@ -133,6 +137,22 @@ export class CampaignDriver implements AsyncDisposable {
   /** Campaigns held in memory (tests, metrics). */
   get held(): number {
     return this.#held.size;
+  }
+
+  /**
+   * The unfinished campaigns this node drives, and their devices, by state (every state
+   * present, zero when none). A campaign leaves these counts once it ends.
+   */
+  counts(): { campaigns: Record<CampaignState, number>; devices: Record<DeviceState, number> } {
+    const zeros = <S extends string>(states: readonly S[]) =>
+      Object.fromEntries(states.map((s) => [s, 0])) as Record<S, number>;
+    const campaigns = zeros(CAMPAIGN_STATES);
+    const devices = zeros(DEVICE_STATES);
+    for (const h of this.#held.values()) {
+      campaigns[h.c.state]++;
+      for (const d of h.devices) devices[d.state]++;
+    }
+    return { campaigns, devices };
   }
 
   #schedule(ms: number): void {

@@ -11,7 +11,14 @@ export function createMetrics() {
   const registry = new client.Registry();
   const r = [registry];
   /** Read at scrape time; the node sets them once its parts exist. */
-  const sources: { devicesConnected?: () => number; mailboxDepth?: () => number } = {};
+  const sources: {
+    devicesConnected?: () => number;
+    mailboxDepth?: () => number;
+    campaigns?: () => {
+      campaigns: Record<string, number>;
+      devices: Record<string, number>;
+    };
+  } = {};
   const m = {
     registry,
     sources,
@@ -29,6 +36,30 @@ export function createMetrics() {
       registers: r,
       collect() {
         if (sources.mailboxDepth) this.set(sources.mailboxDepth());
+      },
+    }),
+    campaigns: new client.Gauge({
+      name: "twinmill_campaigns",
+      help: "Unfinished FOTA campaigns driven by this node, by state",
+      labelNames: ["state"] as const,
+      registers: r,
+      collect() {
+        if (!sources.campaigns) return;
+        for (const [state, n] of Object.entries(sources.campaigns().campaigns)) {
+          this.set({ state }, n);
+        }
+      },
+    }),
+    campaignDevices: new client.Gauge({
+      name: "twinmill_campaign_devices",
+      help: "Devices in the unfinished FOTA campaigns driven by this node, by their campaign state",
+      labelNames: ["state"] as const,
+      registers: r,
+      collect() {
+        if (!sources.campaigns) return;
+        for (const [state, n] of Object.entries(sources.campaigns().devices)) {
+          this.set({ state }, n);
+        }
       },
     }),
     eventLoopLag: new client.Histogram({

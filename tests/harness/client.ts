@@ -52,6 +52,23 @@ export async function metric(node: HasHttp, name: string): Promise<number> {
   return sum;
 }
 
+/** A labelled metric's values by one label's value, e.g. `{ running: 1, paused: 0 }`. */
+export async function metricBy(
+  node: HasHttp,
+  name: string,
+  label: string,
+): Promise<Record<string, number>> {
+  const text = await (await fetch(`${node.httpUrl}/metrics`)).text();
+  const out: Record<string, number> = {};
+  for (const line of text.split("\n")) {
+    const m = /^([A-Za-z_:][A-Za-z0-9_:]*)\{([^}]*)\}\s+(\S+)/.exec(line);
+    if (!m || m[1] !== name) continue;
+    const v = new RegExp(`(?:^|,)${label}="([^"]*)"`).exec(m[2]);
+    if (v) out[v[1]] = (out[v[1]] ?? 0) + Number(m[3]);
+  }
+  return out;
+}
+
 /** Fetch and parse a JSON answer (any status); throws naming the request if it is not JSON. */
 export async function getJson(
   url: string,

@@ -49,4 +49,5 @@ export {
   type HasHttp,
   type HasMqtt,
   metric,
+  metricBy,
 } from "./client.ts";

@@ -9,7 +9,7 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import mqtt from "mqtt";
-import { getJson, metric, type NodeProcess, startNode, waitFor } from "../harness/mod.ts";
+import { getJson, metric, metricBy, type NodeProcess, startNode, waitFor } from "../harness/mod.ts";
 
 const TICK_MS = "100";
 
@@ -192,6 +192,15 @@ Deno.test("campaigns: waves, thresholds, automatic pause, restart, maintenance w
         assert.equal(dev(id).offers.length, 0, id);
         assert.equal(await desiredFirmware(node, id), undefined, id);
       }
+      // what Prometheus sees: one campaign running, its 6 devices by state
+      const campaigns = await metricBy(node, "twinmill_campaigns", "state");
+      assert.equal(campaigns.running, 1);
+      assert.equal(campaigns.paused, 0);
+      const inCampaign = await metricBy(node, "twinmill_campaign_devices", "state");
+      assert.deepEqual(
+        [inCampaign.done, inCampaign.downloading, inCampaign.pending, inCampaign.failed],
+        [1, 1, 4, 0],
+      );
 
       await dev("a-2").report({ version: "2.0.0", state: "done", progress: 100 });
       const wave2 = range("a", 6).slice(2);
@@ -274,6 +283,12 @@ Deno.test("campaigns: waves, thresholds, automatic pause, restart, maintenance w
       await dev("b-2").report({ version: "2.0.0", state: "done" });
       await seen(node, b, "b-2", "done");
       assert.equal((await campaign(node, b)).state, "paused");
+      // Prometheus sees it paused once the driver has looked at it again
+      await waitFor(
+        async () => (await metricBy(node, "twinmill_campaigns", "state")).paused === 1,
+        { message: 'twinmill_campaigns{state="paused"} is 1' },
+      );
+      assert.ok((await metricBy(node, "twinmill_campaign_devices", "state")).failed >= 1);
       for (const id of ["b-3", "b-4"]) {
         assert.equal(dev(id).offers.length, 0, id);
         assert.equal(await desiredFirmware(node, id), undefined, id);
