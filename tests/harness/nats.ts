@@ -26,8 +26,12 @@ export interface NatsClusterMember {
   readonly pid: number;
   /** Stops this member (SIGTERM, then SIGKILL after 5 s); its JetStream data stays. */
   stop(): Promise<void>;
-  /** Starts it again with the same ports and data; resolves when `/healthz` is ok. */
-  start(): Promise<void>;
+  /**
+   * Starts it again with the same ports and data; resolves when `/healthz` is ok, or with
+   * `{ until: "serving" }` once it serves clients and has found the JetStream meta leader (its
+   * streams and consumers may still be catching up).
+   */
+  start(opts?: { until?: "healthy" | "serving" }): Promise<void>;
 }
 
 /** A running nats-server cluster with JetStream. */
@@ -109,17 +113,20 @@ class Member {
     return this.proc;
   }
 
-  async start(): Promise<void> {
+  async start(opts: { until?: "healthy" | "serving" } = {}): Promise<void> {
+    const serving = opts.until === "serving";
     // a restarted member reports healthy only once it has caught up every stream, which
     // under traffic on 2 busy cores has taken over 20 s
     let last = "";
     await this.spawn().waitReady(
       async () => {
-        const res = await fetch(`${this.monitorUrl}/healthz`);
+        const res = await fetch(
+          `${this.monitorUrl}/healthz${serving ? "?js-server-only=true" : ""}`,
+        );
         last = await res.text();
         return res.ok && JSON.parse(last).status === "ok";
       },
-      "/healthz is ok",
+      serving ? "/healthz?js-server-only=true is ok" : "/healthz is ok",
       60_000,
     ).catch((err) => {
       throw new Error(`${err.message}; last /healthz: ${last.slice(0, 300)}`);
@@ -220,7 +227,7 @@ export function startNatsCluster(n = 3): Promise<NatsCluster> {
             return m.proc && !m.proc.exited ? m.proc.pid : 0;
           },
           stop: () => m.stop(),
-          start: () => m.start(),
+          start: (opts) => m.start(opts),
         })),
         urls: all.map((p) => `nats://127.0.0.1:${p.port}`).join(","),
         async [Symbol.asyncDispose]() {
