@@ -25,6 +25,9 @@ import type { Accepted } from "../bridges/ingest.ts";
 import type { InboundLog } from "../persistence/port.ts";
 import type { Logger } from "../obs/log.ts";
 
+/** How long one pull waits on the server (idle heartbeats every half of it). */
+const PULL_EXPIRES_MS = 5_000;
+
 /**
  * Stream records dispatched but not yet acked, across all shards of a node. A record holds
  * one or more log entries (`batch.ts`); as the twin host's {@linkcode InboundLog}, "retire"
@@ -143,7 +146,10 @@ export class ShardConsumer {
       });
     }
     const consumer = await jetstream(nc).consumers.get(INBOUND_STREAM, name);
-    const iter = await consumer.consume({ max_messages: 256 });
+    // Pulls expire after 5 s, so idle heartbeats come every 2.5 s and a pull lost with its
+    // consumer leader (a NATS server restarting) is noticed after 2 missed ones and re-issued:
+    // with the default 30 s, the shard stalled for ~30-40 s after a NATS server restart.
+    const iter = await consumer.consume({ max_messages: 256, expires: PULL_EXPIRES_MS });
     if (this.#stopped) return iter.stop(); // stopped while starting
     this.#iter = iter;
     this.#loop = (async () => {
