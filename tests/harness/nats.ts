@@ -79,12 +79,6 @@ function config(dir: string, me: MemberPorts, jetstream: boolean, peers: MemberP
   return lines.join("\n") + "\n";
 }
 
-async function healthy(monitorUrl: string): Promise<boolean> {
-  const res = await fetch(`${monitorUrl}/healthz`);
-  const body = await res.text();
-  return res.ok && JSON.parse(body).status === "ok";
-}
-
 async function metaLeader(monitorUrl: string): Promise<string | undefined> {
   const jsz = JSON.parse(await httpText(`${monitorUrl}/jsz`));
   return jsz.meta_cluster?.leader || undefined;
