@@ -140,16 +140,23 @@ export class CampaignDriver implements AsyncDisposable {
   }
 
   /**
-   * The unfinished campaigns this node drives, and their devices, by state (every state
-   * present, zero when none). A campaign leaves these counts once it ends.
+   * The unfinished campaigns this node drives, by state (scheduled, running, waiting_window,
+   * paused), and their devices by state; every state is present, zero when none. A campaign
+   * leaves these counts once it ends (completed, cancelled or failed).
    */
-  counts(): { campaigns: Record<CampaignState, number>; devices: Record<DeviceState, number> } {
+  counts(): {
+    campaigns: Partial<Record<CampaignState, number>>;
+    devices: Record<DeviceState, number>;
+  } {
     const zeros = <S extends string>(states: readonly S[]) =>
       Object.fromEntries(states.map((s) => [s, 0])) as Record<S, number>;
-    const campaigns = zeros(CAMPAIGN_STATES);
+    const campaigns: Partial<Record<CampaignState, number>> = zeros(
+      CAMPAIGN_STATES.filter((s) => !isTerminal(s)),
+    );
     const devices = zeros(DEVICE_STATES);
     for (const h of this.#held.values()) {
-      campaigns[h.c.state]++;
+      if (isTerminal(h.c.state)) continue; // a cancelled one withdrawing its offers
+      campaigns[h.c.state] = (campaigns[h.c.state] ?? 0) + 1;
       for (const d of h.devices) devices[d.state]++;
     }
     return { campaigns, devices };

@@ -132,6 +132,10 @@ Deno.test("driver: waves go out one after the other, records and events are stor
   assert.equal(s.twins.offered("press-3"), null);
   let got = await s.service.get(c.id);
   assert.deepEqual(got.waves.map((w) => [w.counts.sent, w.counts.pending]), [[2, 0], [0, 4]]);
+  // what the metrics read
+  let counts = d.counts();
+  assert.deepEqual(counts.campaigns, { scheduled: 0, running: 1, waiting_window: 0, paused: 0 });
+  assert.deepEqual([counts.devices.sent, counts.devices.pending, counts.devices.done], [2, 4, 0]);
 
   s.twins.report("press-1", { version: "2.0.0", state: "downloading", progress: 50 });
   s.twins.report("press-2", done());
@@ -161,6 +165,9 @@ Deno.test("driver: waves go out one after the other, records and events are stor
   assert.deepEqual(versions, [...versions].sort((a, b) => a - b), "revisions only grow");
   assert.ok(s.events.every((e) => e.type === "campaign" && e.twin === c.id));
   assert.equal(d.held, 0, "a completed campaign is let go");
+  counts = d.counts();
+  assert.equal(counts.campaigns.running, 0);
+  assert.equal(counts.devices.done, 0, "its devices leave the counts with it");
   await d[Symbol.asyncDispose]();
 });
 
@@ -237,6 +244,13 @@ Deno.test("driver: cancel withdraws offers not yet acted on", async () => {
   const patches = s.twins.patches;
   await d.tick();
   assert.equal(s.twins.patches, patches, "nothing more to do");
+  assert.deepEqual(d.counts().campaigns, {
+    scheduled: 0,
+    running: 0,
+    waiting_window: 0,
+    paused: 0,
+  });
+  assert.equal(d.counts().devices.cancelled, 0, "a cancelled campaign is not counted");
   await assert.rejects(() => s.service.pause(c.id), /is cancelled; it cannot be paused/);
   const stored = await s.service.get(c.id);
   assert.ok(await s.store.chunk(stored, 0));
