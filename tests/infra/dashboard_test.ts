@@ -16,6 +16,7 @@ import {
   startVictoriaMetrics,
   waitFor,
 } from "../harness/mod.ts";
+import { declaredLabels, importScrape, labelsIn, metricsIn, scrape } from "./promql.ts";
 
 // deno-lint-ignore no-explicit-any
 type Json = any;
@@ -51,17 +52,6 @@ function expand(q: string, device: string): string {
   return q.replaceAll("$__rate_interval", "1m").replaceAll("$__range", "1h")
     .replaceAll("$__interval", "10s").replaceAll("$node", ".*").replaceAll("$device", device)
     .replaceAll("$timeFilter", "time > now() - 1h");
-}
-
-/** Label names of each metric as `src/obs/metrics.ts` declares them. */
-async function declaredLabels(): Promise<Map<string, string[]>> {
-  const src = await Deno.readTextFile(`${REPO_ROOT}/src/obs/metrics.ts`);
-  const out = new Map<string, string[]>();
-  for (const m of src.matchAll(/name: "([a-z0-9_]+)",([^}]*?)registers/gs)) {
-    const labels = /labelNames: \[([^\]]*)\]/.exec(m[2]);
-    out.set(m[1], labels ? [...labels[1].matchAll(/"([^"]+)"/g)].map((x) => x[1]) : []);
-  }
-  return out;
 }
 
 Deno.test("dashboard: valid Grafana JSON with the fleet, node, writer, cluster and device rows", async () => {
@@ -140,21 +130,8 @@ Deno.test("dashboard: its queries read what a real node and InfluxDB hold", asyn
     return r.results[0].series?.[0].values[0][1] >= 2;
   }, { message: "the alarm's raise and clear in InfluxDB" });
 
-  const res = await fetch(`${node.httpUrl}/metrics`);
-  const text = await res.text();
-  assert.equal(res.status, 200);
-  const names = new Set<string>();
-  const sampleLabels = new Map<string, Set<string>>();
-  for (const line of text.split("\n")) {
-    const type = /^# TYPE (\S+) /.exec(line);
-    if (type) names.add(type[1]);
-    const s = /^([a-zA-Z_:][\w:]*)(?:\{([^}]*)\})? /.exec(line);
-    if (!s) continue;
-    names.add(s[1]);
-    const set = sampleLabels.get(s[1]) ?? new Set<string>();
-    for (const l of (s[2] ?? "").matchAll(/(\w+)="/g)) set.add(l[1]);
-    sampleLabels.set(s[1], set);
-  }
+  const scraped = await scrape(node);
+  const { names, labels: sampleLabels } = scraped;
   const declared = await declaredLabels();
   assert.ok(declared.get("twinmill_alarm_transitions_total")?.includes("severity"));
 
@@ -172,8 +149,7 @@ Deno.test("dashboard: its queries read what a real node and InfluxDB hold", asyn
 
   // every metric and label the PromQL queries name exists on the node
   for (const q of prom) {
-    const used = [...q.text.matchAll(/\b([a-zA-Z_:][\w:]*)\{/g)].map((m) => m[1])
-      .filter((n) => !["by", "sum", "rate", "increase", "count"].includes(n));
+    const used = metricsIn(q.text);
     assert.ok(used.length > 0, `${q.panel}: ${q.text}`);
     const base = (n: string) => n.replace(/_(bucket|sum|count)$/, "");
     const allowed = new Set(["job", "instance", "le"]);
@@ -183,31 +159,14 @@ Deno.test("dashboard: its queries read what a real node and InfluxDB hold", asyn
       for (const l of declared.get(base(n)) ?? declared.get(n) ?? []) allowed.add(l);
       for (const l of sampleLabels.get(n) ?? []) allowed.add(l);
     }
-    const labels = [
-      ...[...q.text.matchAll(/\bby \(([^)]*)\)/g)].flatMap((m) =>
-        m[1].split(",").map((x) => x.trim())
-      ),
-      ...[...q.text.matchAll(/\{([^}]*)\}/g)].flatMap((m) =>
-        [...m[1].matchAll(/(\w+)=~?"/g)].map((x) => x[1])
-      ),
-    ];
+    const labels = labelsIn(q.text);
     for (const l of labels) {
       assert.ok(allowed.has(l), `${q.panel}: label "${l}" on ${used.join(", ")}`);
     }
   }
 
   // the node's samples in a PromQL engine, labelled as Prometheus's DNS SD job labels them
-  const imp = await fetch(
-    `${vm.url}/api/v1/import/prometheus?extra_label=job=twinmill&extra_label=instance=10.0.0.2:8080`,
-    { method: "POST", body: text },
-  );
-  await imp.body?.cancel();
-  assert.equal(imp.status, 204);
-  await waitFor(async () => {
-    await vm.flush();
-    return (await vm.query(`twinmill_process_start_time_seconds{job="twinmill"}`)).data.result
-      .length;
-  }, { message: "the node's samples in VictoriaMetrics" });
+  await importScrape(vm, scraped);
   for (const q of prom) {
     // Grafana's label_values(selector, label): the selector must find series with that label
     const lv = /^label_values\((.*), (\w+)\)$/.exec(q.text);
