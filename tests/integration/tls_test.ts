@@ -125,6 +125,20 @@ Deno.test("tls: mTLS devices, revocation, tokens over TLS, HTTPS, SIGHUP reload"
     await dev9.publishAsync("twins/press-10/telemetry", '{"temp":99}', { qos: 1 });
     assert.equal((await https("/v1/twins/press-10")).status, 404);
     await dev9.endAsync();
+    // a large message right after connecting is acknowledged over TLS too
+    const big = JSON.stringify({ blob: "x".repeat(40 * 1024) });
+    for (let i = 0; i < 20; i++) {
+      const c = await mqtt.connectAsync(url, { ...await files("press-9"), reconnectPeriod: 0 });
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([
+        c.publishAsync("twins/press-9/telemetry", big, { qos: 1 }),
+        new Promise((_, reject) => {
+          timer = setTimeout(() => reject(new Error(`no PUBACK for large message ${i}`)), 10_000);
+        }),
+      ]).finally(() => clearTimeout(timer));
+      await c.endAsync(true);
+    }
+    await waitFor(async () => (await https("/v1/twins/press-9")).body?.version === 21);
     await assert.rejects(
       mqtt.connectAsync(url, {
         ...await files("press-9"),
