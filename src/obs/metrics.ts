@@ -38,6 +38,11 @@ export function createMetrics() {
         if (sources.mailboxDepth) this.set(sources.mailboxDepth());
       },
     }),
+    auditSuppressed: new client.Counter({
+      name: "twinmill_audit_entries_suppressed_total",
+      help: "Audit entries of refusals left out: more than 50/s (burst 1000) on this node",
+      registers: r,
+    }),
     campaigns: new client.Gauge({
       name: "twinmill_campaigns",
       help: "Unfinished FOTA campaigns driven by this node, by state",

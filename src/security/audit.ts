@@ -6,6 +6,8 @@
  * @module
  */
 
+import type { DenialGate } from "./audit_gate.ts";
+
 /** One audited action. */
 export interface AuditEntry {
   /** ms since the epoch. */
@@ -246,8 +248,19 @@ export class AuditLog implements AsyncDisposable {
     }
   }
 
-  /** Enqueue an entry (never blocks, never throws); dropped and counted when the queue is full. */
+  /** Bounds the entries of refusals (see {@linkcode DenialGate}); none by default. */
+  gate?: DenialGate;
+
+  /**
+   * Enqueue an entry (never blocks, never throws), through {@linkcode gate} when set; dropped
+   * and counted when the queue is full.
+   */
   record(e: AuditInput): void {
+    if (!this.gate) return this.#enqueue(e);
+    for (const x of this.gate.admit(e)) this.#enqueue(x);
+  }
+
+  #enqueue(e: AuditInput): void {
     if (this.#closing !== null || this.#queue.length >= this.#maxQueue) {
       this.dropped++;
       return;

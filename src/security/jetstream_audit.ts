@@ -18,6 +18,7 @@ import {
   StorageType,
 } from "@nats-io/jetstream";
 import { type AuditEntry, type AuditInput, type AuditQuery, matches, toEntry } from "./audit.ts";
+import type { DenialGate } from "./audit_gate.ts";
 
 /** Name of the audit stream. */
 export const AUDIT_STREAM = "TM_AUDIT";
@@ -65,8 +66,19 @@ export class JetStreamAudit implements AsyncDisposable {
     return new JetStreamAudit(nc, jetstream(nc), `tm.audit.${token}`, o.maxQueue ?? 10_000);
   }
 
-  /** Enqueue (never blocks, never throws); dropped and counted when the queue is full. */
+  /** Bounds the entries of refusals (see {@linkcode DenialGate}); none by default. */
+  gate?: DenialGate;
+
+  /**
+   * Enqueue (never blocks, never throws), through {@linkcode gate} when set; dropped and
+   * counted when the queue is full.
+   */
   record(e: AuditInput): void {
+    if (!this.gate) return this.#enqueue(e);
+    for (const x of this.gate.admit(e)) this.#enqueue(x);
+  }
+
+  #enqueue(e: AuditInput): void {
     const entry = this.#closed || this.#queue.length >= this.maxQueue
       ? undefined
       : toEntry(e, typeof e.ts === "number" ? e.ts : Date.now());
