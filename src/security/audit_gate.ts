@@ -15,6 +15,7 @@
  * @module
  */
 import type { AuditInput } from "./audit.ts";
+import { RateLimiter } from "./rate_limit.ts";
 
 /** Options of {@linkcode DenialGate}. */
 export interface DenialGateOptions {
@@ -36,8 +37,8 @@ const SUMMARY_EVERY_MS = 10_000;
 export class DenialGate {
   readonly #o: DenialGateOptions;
   readonly #now: () => number;
-  #tokens: number;
-  #at: number;
+  /** One bucket for every refusal of the node (key `""`). */
+  readonly #bucket: RateLimiter;
   #suppressed = 0;
   #since = 0;
   #lastSummary = -Infinity;
@@ -46,8 +47,7 @@ export class DenialGate {
     if (!(o.perSecond > 0 && o.burst >= 1)) throw new RangeError("perSecond > 0 and burst >= 1");
     this.#o = o;
     this.#now = o.now ?? Date.now;
-    this.#tokens = o.burst;
-    this.#at = this.#now();
+    this.#bucket = new RateLimiter({ rate: o.perSecond, burst: o.burst, now: this.#now });
   }
 
   /** Entries left out since the last summary. */
@@ -59,17 +59,11 @@ export class DenialGate {
   admit(e: AuditInput): AuditInput[] {
     if (e.result === "ok") return [e];
     const now = this.#now();
-    this.#tokens = Math.min(
-      this.#o.burst,
-      this.#tokens + (now - this.#at) / 1000 * this.#o.perSecond,
-    );
-    this.#at = now;
-    if (this.#tokens < 1) {
+    if (this.#bucket.take("") > 0) {
       if (this.#suppressed++ === 0) this.#since = now;
       this.#o.onSuppressed?.();
       return [];
     }
-    this.#tokens -= 1;
     if (this.#suppressed === 0 || now - this.#lastSummary < SUMMARY_EVERY_MS) return [e];
     const summary: AuditInput = {
       ts: now,
