@@ -476,7 +476,8 @@ export async function startNode(
 
   metrics.sources.devicesConnected = () => broker?.devicesConnected ?? 0;
   metrics.sources.mailboxDepth = () => core.host.mailboxDepth;
-  metrics.sources.campaigns = () => campaignDriver.counts();
+  metrics.sources.campaignsByState = () => campaignDriver.campaignCounts();
+  metrics.sources.campaignDevicesByState = () => campaignDriver.deviceCounts();
   const stopLagMonitor = monitorEventLoop(metrics);
   campaignDriver.start();
 

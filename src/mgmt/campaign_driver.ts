@@ -141,25 +141,27 @@ export class CampaignDriver implements AsyncDisposable {
 
   /**
    * The unfinished campaigns this node drives, by state (scheduled, running, waiting_window,
-   * paused), and their devices by state; every state is present, zero when none. A campaign
-   * leaves these counts once it ends (completed, cancelled or failed).
+   * paused); every state is present, zero when none. A campaign leaves these counts once it
+   * ends (completed, cancelled or failed).
    */
-  counts(): {
-    campaigns: Partial<Record<CampaignState, number>>;
-    devices: Record<DeviceState, number>;
-  } {
-    const zeros = <S extends string>(states: readonly S[]) =>
-      Object.fromEntries(states.map((s) => [s, 0])) as Record<S, number>;
-    const campaigns: Partial<Record<CampaignState, number>> = zeros(
+  campaignCounts(): Partial<Record<CampaignState, number>> {
+    const counts: Partial<Record<CampaignState, number>> = zeros(
       CAMPAIGN_STATES.filter((s) => !isTerminal(s)),
     );
-    const devices = zeros(DEVICE_STATES);
-    for (const h of this.#held.values()) {
-      if (isTerminal(h.c.state)) continue; // a cancelled one withdrawing its offers
-      campaigns[h.c.state] = (campaigns[h.c.state] ?? 0) + 1;
-      for (const d of h.devices) devices[d.state]++;
-    }
-    return { campaigns, devices };
+    for (const c of this.#unfinished()) counts[c.c.state] = (counts[c.c.state] ?? 0) + 1;
+    return counts;
+  }
+
+  /** The devices of {@linkcode campaignCounts}' campaigns by state (every state present). */
+  deviceCounts(): Record<DeviceState, number> {
+    const counts = zeros(DEVICE_STATES);
+    for (const h of this.#unfinished()) for (const d of h.devices) counts[d.state]++;
+    return counts;
+  }
+
+  /** Held campaigns that have not ended (a cancelled one may still be withdrawing offers). */
+  #unfinished(): Held[] {
+    return [...this.#held.values()].filter((h) => !isTerminal(h.c.state));
   }
 
   #schedule(ms: number): void {
@@ -440,6 +442,11 @@ export class CampaignDriver implements AsyncDisposable {
     if (this.#timer !== undefined) this.#o.clock.clear(this.#timer);
     await this.#running;
   }
+}
+
+/** Each of `states` with a count of 0. */
+function zeros<S extends string>(states: readonly S[]): Record<S, number> {
+  return Object.fromEntries(states.map((s) => [s, 0])) as Record<S, number>;
 }
 
 /** A campaign that needs driving. */

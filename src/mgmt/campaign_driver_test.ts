@@ -133,9 +133,9 @@ Deno.test("driver: waves go out one after the other, records and events are stor
   let got = await s.service.get(c.id);
   assert.deepEqual(got.waves.map((w) => [w.counts.sent, w.counts.pending]), [[2, 0], [0, 4]]);
   // what the metrics read
-  let counts = d.counts();
-  assert.deepEqual(counts.campaigns, { scheduled: 0, running: 1, waiting_window: 0, paused: 0 });
-  assert.deepEqual([counts.devices.sent, counts.devices.pending, counts.devices.done], [2, 4, 0]);
+  assert.deepEqual(d.campaignCounts(), { scheduled: 0, running: 1, waiting_window: 0, paused: 0 });
+  const devices = d.deviceCounts();
+  assert.deepEqual([devices.sent, devices.pending, devices.done], [2, 4, 0]);
 
   s.twins.report("press-1", { version: "2.0.0", state: "downloading", progress: 50 });
   s.twins.report("press-2", done());
@@ -165,9 +165,8 @@ Deno.test("driver: waves go out one after the other, records and events are stor
   assert.deepEqual(versions, [...versions].sort((a, b) => a - b), "revisions only grow");
   assert.ok(s.events.every((e) => e.type === "campaign" && e.twin === c.id));
   assert.equal(d.held, 0, "a completed campaign is let go");
-  counts = d.counts();
-  assert.equal(counts.campaigns.running, 0);
-  assert.equal(counts.devices.done, 0, "its devices leave the counts with it");
+  assert.equal(d.campaignCounts().running, 0);
+  assert.equal(d.deviceCounts().done, 0, "its devices leave the counts with it");
   await d[Symbol.asyncDispose]();
 });
 
@@ -244,13 +243,13 @@ Deno.test("driver: cancel withdraws offers not yet acted on", async () => {
   const patches = s.twins.patches;
   await d.tick();
   assert.equal(s.twins.patches, patches, "nothing more to do");
-  assert.deepEqual(d.counts().campaigns, {
+  assert.deepEqual(d.campaignCounts(), {
     scheduled: 0,
     running: 0,
     waiting_window: 0,
     paused: 0,
   });
-  assert.equal(d.counts().devices.cancelled, 0, "a cancelled campaign is not counted");
+  assert.equal(d.deviceCounts().cancelled, 0, "a cancelled campaign is not counted");
   await assert.rejects(() => s.service.pause(c.id), /is cancelled; it cannot be paused/);
   const stored = await s.service.get(c.id);
   assert.ok(await s.store.chunk(stored, 0));

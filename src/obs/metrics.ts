@@ -14,11 +14,24 @@ export function createMetrics() {
   const sources: {
     devicesConnected?: () => number;
     mailboxDepth?: () => number;
-    campaigns?: () => {
-      campaigns: Record<string, number>;
-      devices: Record<string, number>;
-    };
+    campaignsByState?: () => Record<string, number>;
+    campaignDevicesByState?: () => Record<string, number>;
   } = {};
+  /** A gauge per state, read at scrape time from `sources[source]` (once the node set it). */
+  const byState = (
+    name: string,
+    help: string,
+    source: "campaignsByState" | "campaignDevicesByState",
+  ) =>
+    new client.Gauge({
+      name,
+      help,
+      labelNames: ["state"] as const,
+      registers: r,
+      collect() {
+        for (const [state, n] of Object.entries(sources[source]?.() ?? {})) this.set({ state }, n);
+      },
+    });
   const m = {
     registry,
     sources,
@@ -43,30 +56,16 @@ export function createMetrics() {
       help: "Audit entries of refusals left out: more than 50/s (burst 1000) on this node",
       registers: r,
     }),
-    campaigns: new client.Gauge({
-      name: "twinmill_campaigns",
-      help: "Unfinished FOTA campaigns driven by this node, by state",
-      labelNames: ["state"] as const,
-      registers: r,
-      collect() {
-        if (!sources.campaigns) return;
-        for (const [state, n] of Object.entries(sources.campaigns().campaigns)) {
-          this.set({ state }, n);
-        }
-      },
-    }),
-    campaignDevices: new client.Gauge({
-      name: "twinmill_campaign_devices",
-      help: "Devices in the unfinished FOTA campaigns driven by this node, by their campaign state",
-      labelNames: ["state"] as const,
-      registers: r,
-      collect() {
-        if (!sources.campaigns) return;
-        for (const [state, n] of Object.entries(sources.campaigns().devices)) {
-          this.set({ state }, n);
-        }
-      },
-    }),
+    campaigns: byState(
+      "twinmill_campaigns",
+      "Unfinished FOTA campaigns driven by this node, by state",
+      "campaignsByState",
+    ),
+    campaignDevices: byState(
+      "twinmill_campaign_devices",
+      "Devices in the unfinished FOTA campaigns driven by this node, by their campaign state",
+      "campaignDevicesByState",
+    ),
     eventLoopLag: new client.Histogram({
       name: "twinmill_event_loop_lag_seconds",
       help: "How late a 100 ms timer fires (event-loop lag), sampled every 100 ms",
