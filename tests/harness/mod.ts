@@ -22,7 +22,7 @@
 
 export { findBinary } from "./binaries.ts";
 export { canConnect, freePort, freePorts } from "./free_port.ts";
-export { waitFor, type WaitForOptions } from "./wait_for.ts";
+export { waitFor, type WaitForOptions, within } from "./wait_for.ts";
 export { ProcessExitedError } from "./process.ts";
 export { mosquittoPub, type MosquittoServer, type PubResult, startMosquitto } from "./mosquitto.ts";
 export { type InfluxServer, startInfluxd } from "./influxd.ts";

@@ -60,3 +60,20 @@ function sleep(ms: number, signal?: AbortSignal): Promise<void> {
     signal?.addEventListener("abort", done, { once: true });
   });
 }
+
+/**
+ * Resolves as `p` does, or rejects with `new Error(message)` if `p` has not settled within
+ * `ms` (for an answer that may never come, such as a PUBACK).
+ *
+ * @example
+ * ```ts
+ * await within(client.publishAsync(topic, body, { qos: 1 }), 10_000, "no PUBACK in 10 s");
+ * ```
+ */
+export function within<T>(p: Promise<T>, ms: number, message: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(message)), ms);
+  });
+  return Promise.race([p, late]).finally(() => clearTimeout(timer));
+}

@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import mqtt from "mqtt";
-import { metric, mosquittoPub, runNode, startNode, waitFor } from "../harness/mod.ts";
+import { metric, mosquittoPub, runNode, startNode, waitFor, within } from "../harness/mod.ts";
 
 type Twin = {
   version: number;
@@ -207,13 +207,11 @@ Deno.test("a large message sent right after connecting is acknowledged (the read
   for (let i = 1; i <= 100; i++) {
     const c = await mqtt.connectAsync(node.mqttUrl!, { reconnectPeriod: 0 });
     try {
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      await Promise.race([
+      await within(
         c.publishAsync("twins/big1/telemetry", body, { qos: 1 }),
-        new Promise((_, reject) => {
-          timer = setTimeout(() => reject(new Error(`no PUBACK for message ${i} in 10 s`)), 10_000);
-        }),
-      ]).finally(() => clearTimeout(timer));
+        10_000,
+        `no PUBACK for message ${i} in 10 s`,
+      );
     } finally {
       await c.endAsync(true);
     }

@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import tls from "node:tls";
 import mqtt from "mqtt";
-import { startNode, waitFor } from "../harness/mod.ts";
+import { startNode, waitFor, within } from "../harness/mod.ts";
 import { normSerial } from "../../src/security/device_auth.ts";
 
 async function openssl(dir: string, ...args: string[]): Promise<void> {
@@ -129,13 +129,11 @@ Deno.test("tls: mTLS devices, revocation, tokens over TLS, HTTPS, SIGHUP reload"
     const big = JSON.stringify({ blob: "x".repeat(40 * 1024) });
     for (let i = 0; i < 20; i++) {
       const c = await mqtt.connectAsync(url, { ...await files("press-9"), reconnectPeriod: 0 });
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      await Promise.race([
+      await within(
         c.publishAsync("twins/press-9/telemetry", big, { qos: 1 }),
-        new Promise((_, reject) => {
-          timer = setTimeout(() => reject(new Error(`no PUBACK for large message ${i}`)), 10_000);
-        }),
-      ]).finally(() => clearTimeout(timer));
+        10_000,
+        `no PUBACK for large message ${i}`,
+      );
       await c.endAsync(true);
     }
     await waitFor(async () => (await https("/v1/twins/press-9")).body?.version === 21);
