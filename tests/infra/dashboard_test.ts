@@ -206,6 +206,8 @@ Deno.test("dashboard: its queries read what a real node and InfluxDB hold", asyn
   assert.ok(
     rows.length >= 2 && rows.every((r: Json) => r.rule === "overheat" && r.severity === "critical"),
   );
-  assert.ok(rows[0].time >= rows.at(-1).time, "newest first");
+  // InfluxDB trims trailing zeros from RFC 3339 times ("…:05.1Z", "…:05.12Z"): compare instants, not strings
+  const instant = (r: Json) => Date.parse(r.time as string);
+  assert.ok(instant(rows[0]) >= instant(rows.at(-1)), `newest first: ${JSON.stringify(rows)}`);
   assert.equal(rows[0].state, "cleared");
 });
