@@ -24,7 +24,13 @@ export { findBinary } from "./binaries.ts";
 export { canConnect, freePort, freePorts } from "./free_port.ts";
 export { waitFor, type WaitForOptions, within } from "./wait_for.ts";
 export { ProcessExitedError } from "./process.ts";
-export { mosquittoPub, type MosquittoServer, type PubResult, startMosquitto } from "./mosquitto.ts";
+export {
+  mosquittoPub,
+  type MosquittoServer,
+  publishQos1,
+  type PubResult,
+  startMosquitto,
+} from "./mosquitto.ts";
 export { type InfluxServer, startInfluxd } from "./influxd.ts";
 export { startVictoriaMetrics, type VictoriaMetricsServer } from "./victoria_metrics.ts";
 export {

@@ -57,6 +57,40 @@ export function startMosquitto(): Promise<MosquittoServer> {
   });
 }
 
+/**
+ * Publishes one QoS 1 message to a node's MQTT listener on 127.0.0.1 with the
+ * real `mosquitto_pub`, as a device would; `extra` options (client id, username
+ * and password) go before the topic. Resolves with its exit code and output.
+ *
+ * @example
+ * ```ts
+ * const r = await publishQos1(node, "twins/press-7/telemetry", '{"temp":21.5}');
+ * assert.equal(r.code, 0, r.stderr);
+ * ```
+ */
+export function publishQos1(
+  node: { mqttPort?: number },
+  topic: string,
+  message: string,
+  extra: string[] = [],
+): Promise<PubResult> {
+  if (node.mqttPort === undefined) throw new Error("publishQos1: the node has no MQTT listener");
+  const port = String(node.mqttPort);
+  return mosquittoPub([
+    "-h",
+    "127.0.0.1",
+    "-p",
+    port,
+    "-q",
+    "1",
+    ...extra,
+    "-t",
+    topic,
+    "-m",
+    message,
+  ]);
+}
+
 /** Result of {@linkcode mosquittoPub}. */
 export interface PubResult {
   /** Exit code of mosquitto_pub. */

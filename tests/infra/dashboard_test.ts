@@ -9,7 +9,7 @@
 import assert from "node:assert/strict";
 import {
   getJson,
-  mosquittoPub,
+  publishQos1,
   REPO_ROOT,
   startInfluxd,
   startNode,
@@ -113,7 +113,6 @@ Deno.test("dashboard: its queries read what a real node and InfluxDB hold", asyn
     severity: "critical",
   };
   assert.ok((await put("/v1/profiles/press", { rules: [rule] })).status < 300);
-  const port = String(node.mqttPort);
   for (
     const m of [
       '{"temp":21.5,"rpm":1200,"running":true}',
@@ -121,10 +120,10 @@ Deno.test("dashboard: its queries read what a real node and InfluxDB hold", asyn
       '{"temp":70,"mode":"auto"}',
     ]
   ) {
-    const r = await mosquittoPub(["-p", port, "-q", "1", "-t", "twins/press-7/telemetry", "-m", m]);
+    const r = await publishQos1(node, "twins/press-7/telemetry", m);
     assert.equal(r.code, 0, r.stderr);
   }
-  await mosquittoPub(["-p", port, "-q", "1", "-t", "twins/press-7/telemetry", "-m", "not json"]);
+  await publishQos1(node, "twins/press-7/telemetry", "not json");
   await waitFor(async () => {
     const r = await influx.query(`SELECT count("state") FROM "alarms"`, "twinmill");
     return r.results[0].series?.[0].values[0][1] >= 2;

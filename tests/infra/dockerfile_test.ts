@@ -7,7 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { healthUrl } from "../../infra/healthcheck.ts";
-import { mosquittoPub, REPO_ROOT, runNode, startNode } from "../harness/mod.ts";
+import { publishQos1, REPO_ROOT, runNode, startNode } from "../harness/mod.ts";
 import {
   configVariables,
   envOf,
@@ -143,9 +143,9 @@ Deno.test("image: with a key its environment serves, devices must authenticate, 
     await keyed.body?.cancel();
     assert.equal(keyed.status, 200);
 
-    const pub = await mosquittoPub([
-      ...["-h", "127.0.0.1", "-p", String(node.mqttPort), "-i", "anonymous-device"],
-      ...["-q", "1", "-t", "twins/press-7/telemetry", "-m", '{"temp":1}'],
+    const pub = await publishQos1(node, "twins/press-7/telemetry", '{"temp":1}', [
+      "-i",
+      "anonymous-device",
     ]);
     assert.notEqual(pub.code, 0, "an unauthenticated device is refused");
     assert.match(pub.stderr, /not authori[sz]ed|Connection Refused/i);

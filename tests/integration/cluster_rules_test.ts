@@ -4,7 +4,7 @@
  * a stale timer fires on the owner.
  */
 import assert from "node:assert/strict";
-import { getJson, mosquittoPub, startNats, startNode, waitFor } from "../harness/mod.ts";
+import { getJson, publishQos1, startNats, startNode, waitFor } from "../harness/mod.ts";
 import { shardOf } from "../../src/sharding/shard.ts";
 
 const json = (method: string, body: unknown): RequestInit => ({
@@ -45,18 +45,7 @@ Deno.test("cluster rules: profile on every node, alarms listed and acked through
     assert.equal(r.status, 201);
   }
   for (const id of twins) {
-    const r = await mosquittoPub([
-      "-h",
-      "127.0.0.1",
-      "-p",
-      String(n1.mqttPort),
-      "-q",
-      "1",
-      "-t",
-      `twins/${id}/telemetry`,
-      "-m",
-      '{"temp": 95}',
-    ]);
+    const r = await publishQos1(n1, `twins/${id}/telemetry`, '{"temp": 95}');
     assert.equal(r.code, 0, r.stderr);
   }
   for (const node of [n1, n2]) {

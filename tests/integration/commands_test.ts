@@ -10,8 +10,8 @@ import {
   findBinary,
   getJson,
   metric,
-  mosquittoPub,
   type NodeProcess,
+  publishQos1,
   startNode,
   waitFor,
 } from "../harness/mod.ts";
@@ -195,18 +195,11 @@ Deno.test("commands: queued while offline, delivered on subscribe (mosquitto_sub
   assert.deepEqual(JSON.parse(payload), { id: q.body.id, name: "calibrate", args: { axis: "x" } });
   await waitFor(async () => (await command(node, "press-2", q.body.id)).status === "delivered");
   // the device answers later, from another connection
-  const p = await mosquittoPub([
-    "-h",
-    "127.0.0.1",
-    "-p",
-    String(node.mqttPort),
-    "-q",
-    "1",
-    "-t",
+  const p = await publishQos1(
+    node,
     `twins/press-2/commands/${q.body.id}/result`,
-    "-m",
     '{"status":"ok","result":{"offset":0.02}}',
-  ]);
+  );
   assert.equal(p.code, 0, p.stderr);
   await waitFor(async () => (await command(node, "press-2", q.body.id)).status === "succeeded");
   assert.deepEqual((await command(node, "press-2", q.body.id)).result, { offset: 0.02 });

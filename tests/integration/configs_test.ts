@@ -9,8 +9,8 @@ import assert from "node:assert/strict";
 import {
   findBinary,
   getJson,
-  mosquittoPub,
   type NodeProcess,
+  publishQos1,
   startNode,
   waitFor,
 } from "../harness/mod.ts";
@@ -23,9 +23,9 @@ const req = (method: string, body: unknown, headers: Record<string, string> = {}
 
 /** Publish a device's reported state with the real `mosquitto_pub` (QoS 1). */
 async function report(node: NodeProcess, id: string, body: unknown) {
-  const r = await mosquittoPub([
-    ...["-h", "127.0.0.1", "-p", String(node.mqttPort), "-i", id, "-q", "1"],
-    ...["-t", `twins/${id}/reported`, "-m", JSON.stringify(body)],
+  const r = await publishQos1(node, `twins/${id}/reported`, JSON.stringify(body), [
+    "-i",
+    id,
   ]);
   assert.equal(r.code, 0, r.stderr);
 }

@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import mqtt from "mqtt";
-import { getJson, metric, mosquittoPub, startNode, waitFor } from "../harness/mod.ts";
+import { getJson, metric, publishQos1, startNode, waitFor } from "../harness/mod.ts";
 
 const json = (method: string, body?: unknown): RequestInit => ({
   method,
@@ -38,18 +38,7 @@ Deno.test("device auth: tokens, refused connects, ACL on topics, revocation, no 
   );
 
   // anonymous and wrong tokens are refused at CONNECT
-  const anon = await mosquittoPub([
-    "-h",
-    "127.0.0.1",
-    "-p",
-    String(node.mqttPort),
-    "-q",
-    "1",
-    "-t",
-    "twins/press-1/telemetry",
-    "-m",
-    '{"t":1}',
-  ]);
+  const anon = await publishQos1(node, "twins/press-1/telemetry", '{"t":1}');
   assert.notEqual(anon.code, 0, "anonymous publish refused");
   await assert.rejects(
     mqtt.connectAsync(url, { username: "press-1", password: "wrong", reconnectPeriod: 0 }),

@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import mqtt from "mqtt";
-import { metric, mosquittoPub, startNode, waitFor } from "../harness/mod.ts";
+import { metric, publishQos1, startNode, waitFor } from "../harness/mod.ts";
 
 Deno.test("metrics: counters move with traffic, HELP/TYPE everywhere, no device id in labels", async () => {
   await using node = await startNode();
@@ -15,32 +15,10 @@ Deno.test("metrics: counters move with traffic, HELP/TYPE everywhere, no device 
   };
   const ids = Array.from({ length: 20 }, (_, i) => `zz-unique-device-${i}`);
   for (const id of ids) {
-    const r = await mosquittoPub([
-      "-h",
-      "127.0.0.1",
-      "-p",
-      String(node.mqttPort),
-      "-q",
-      "1",
-      "-t",
-      `twins/${id}/telemetry`,
-      "-m",
-      '{"temp": 21.5}',
-    ]);
+    const r = await publishQos1(node, `twins/${id}/telemetry`, '{"temp": 21.5}');
     assert.equal(r.code, 0, r.stderr);
   }
-  await mosquittoPub([
-    "-h",
-    "127.0.0.1",
-    "-p",
-    String(node.mqttPort),
-    "-q",
-    "1",
-    "-t",
-    `twins/${ids[0]}/telemetry`,
-    "-m",
-    "nope",
-  ]);
+  await publishQos1(node, `twins/${ids[0]}/telemetry`, "nope");
   for (const id of ids) await (await fetch(`${node.httpUrl}/v1/twins/${id}`)).body?.cancel();
   const dev = await mqtt.connectAsync(node.mqttUrl!, {
     clientId: "metrics-dev",

@@ -5,7 +5,15 @@
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import mqtt from "mqtt";
-import { metric, mosquittoPub, runNode, startNode, waitFor, within } from "../harness/mod.ts";
+import {
+  metric,
+  mosquittoPub,
+  publishQos1,
+  runNode,
+  startNode,
+  waitFor,
+  within,
+} from "../harness/mod.ts";
 
 type Twin = {
   version: number;
@@ -46,16 +54,11 @@ async function publishAll(url: string, twins: string[], n: number) {
 
 Deno.test("quick start: mosquitto_pub telemetry becomes a twin readable over HTTP", async () => {
   await using node = await startNode();
-  const pub = await mosquittoPub([
-    "-p",
-    String(node.mqttPort),
-    "-q",
-    "1",
-    "-t",
+  const pub = await publishQos1(
+    node,
     "twins/press-7/telemetry",
-    "-m",
     '{"temp":21.5,"rpm":1200,"running":true,"mode":"auto"}',
-  ]);
+  );
   assert.equal(pub.code, 0, pub.stderr);
   const t = await waitFor(() => twin(node.httpUrl, "press-7"), { message: "twin press-7 appears" });
   assert.deepEqual(t!.reported, { temp: 21.5, rpm: 1200, running: true, mode: "auto" });
@@ -135,8 +138,7 @@ Deno.test("kill -9 then restart: every acknowledged message and every 200 desire
 Deno.test("malformed, non-object, oversized payloads, bad ids and unknown topics are rejected, counted, logged once per device per minute", async () => {
   await using node = await startNode();
   const port = String(node.mqttPort);
-  const pub = (topic: string, msg: string, extra: string[] = []) =>
-    mosquittoPub(["-p", port, "-q", "1", "-t", topic, ...extra, "-m", msg]);
+  const pub = (topic: string, msg: string) => publishQos1(node, topic, msg);
   const watcher = await mqtt.connectAsync(node.mqttUrl!, { reconnectPeriod: 0 });
   const seen: string[] = [];
   watcher.on("message", (topic, payload) => seen.push(`${topic} ${payload}`));

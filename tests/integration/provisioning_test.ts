@@ -8,7 +8,7 @@
  */
 import assert from "node:assert/strict";
 import mqtt from "mqtt";
-import { getJson, mosquittoPub, type NodeProcess, startNode, waitFor } from "../harness/mod.ts";
+import { getJson, type NodeProcess, publishQos1, startNode, waitFor } from "../harness/mod.ts";
 
 const ADMIN = "admin-key-0123456789abcdef";
 const auth = { authorization: `Bearer ${ADMIN}` };
@@ -139,9 +139,8 @@ Deno.test("zero-touch provisioning end to end, refusals, audit, no secret logged
     assert.equal(r.status, 201, JSON.stringify(r.body));
     const token = r.body.credentials.token;
     secrets.push(token);
-    const pub = await mosquittoPub([
-      ...["-h", "127.0.0.1", "-p", String(node.mqttPort), "-q", "1", "-i", "press-2"],
-      ...["-u", "press-2", "-P", token, "-t", "twins/press-2/telemetry", "-m", '{"temp":30}'],
+    const pub = await publishQos1(node, "twins/press-2/telemetry", '{"temp":30}', [
+      ...["-i", "press-2", "-u", "press-2", "-P", token],
     ]);
     assert.equal(pub.code, 0, pub.stderr);
     await waitFor(async () => (await twin(node, "press-2")).body.reported?.temp === 30);

@@ -9,8 +9,8 @@ import {
   getJson,
   type InfluxServer,
   metric,
-  mosquittoPub,
   type NodeProcess,
+  publishQos1,
   startInfluxd,
   startNode,
   waitFor,
@@ -24,18 +24,7 @@ const json = (method: string, body: unknown): RequestInit => ({
 
 /** Publish one QoS 1 message with the real `mosquitto_pub`. */
 async function pub(node: NodeProcess, topic: string, body: unknown) {
-  const r = await mosquittoPub([
-    "-h",
-    "127.0.0.1",
-    "-p",
-    String(node.mqttPort),
-    "-q",
-    "1",
-    "-t",
-    topic,
-    "-m",
-    JSON.stringify(body),
-  ]);
+  const r = await publishQos1(node, topic, JSON.stringify(body));
   assert.equal(r.code, 0, r.stderr);
 }
 
