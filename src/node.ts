@@ -35,7 +35,7 @@ import { createJwtVerifier } from "./security/jwt.ts";
 import { RateLimiter } from "./security/rate_limit.ts";
 import { AuditLog } from "./security/audit.ts";
 import { JetStreamAudit } from "./security/jetstream_audit.ts";
-import { DenialGate } from "./security/audit_gate.ts";
+import { DenialGate, NODE_DENIAL_LIMIT } from "./security/audit_gate.ts";
 import { auditRoutes } from "../routes/audit.ts";
 import { commandRoutes } from "../routes/commands.ts";
 import { diagnosticsRoutes } from "../routes/diagnostics.ts";
@@ -231,11 +231,10 @@ export async function startNode(
     : await AuditLog.open(cfg.dataDir);
   // refusals can come from anyone: their entries are bounded so they cannot flush the history
   audit.gate = new DenialGate({
-    perSecond: 50,
-    burst: 1000,
+    ...NODE_DENIAL_LIMIT,
     onSuppressed: () => metrics.auditSuppressed.inc(),
     onSummary: (entries, since) =>
-      log.warn("audit entries of refusals left out (over 50/s)", {
+      log.warn(`audit entries of refusals left out (over ${NODE_DENIAL_LIMIT.perSecond}/s)`, {
         entries,
         since: new Date(since).toISOString(),
       }),

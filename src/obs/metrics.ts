@@ -5,6 +5,7 @@
  * @module
  */
 import client from "prom-client";
+import { NODE_DENIAL_LIMIT } from "../security/audit_gate.ts";
 
 /** Create the node's metric set on a fresh registry. */
 export function createMetrics() {
@@ -53,7 +54,8 @@ export function createMetrics() {
     }),
     auditSuppressed: new client.Counter({
       name: "twinmill_audit_entries_suppressed_total",
-      help: "Audit entries of refusals left out: more than 50/s (burst 1000) on this node",
+      help: `Audit entries of refusals left out: more than ${NODE_DENIAL_LIMIT.perSecond}/s ` +
+        `(burst ${NODE_DENIAL_LIMIT.burst}) on this node`,
       registers: r,
     }),
     campaigns: byState(

@@ -33,6 +33,9 @@ export interface DenialGateOptions {
 
 const SUMMARY_EVERY_MS = 10_000;
 
+/** The node's bound: refusal entries written per second, sustained, and in a burst. */
+export const NODE_DENIAL_LIMIT = { perSecond: 50, burst: 1000 } as const;
+
 /** Decides which audit entries are written. */
 export class DenialGate {
   readonly #o: DenialGateOptions;
