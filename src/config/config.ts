@@ -39,6 +39,9 @@ const int = (def: number, min: number, max: number) =>
     return n;
   });
 
+/** Longest `TWINMILL_STARTUP_TIMEOUT` (30 days; `0` waits forever). */
+const MAX_STARTUP_TIMEOUT_S = 30 * 86_400;
+
 const host = z.string().min(1, "must not be empty").default("127.0.0.1");
 const url = z.string().refine((s) => URL.canParse(s), "must be a URL");
 const onOff = z.enum(["on", "off"], { message: 'must be "on" or "off"' });
@@ -62,6 +65,17 @@ const schema = z.object({
   TWINMILL_MQTT_AUTH: onOff.optional(),
   TWINMILL_MQTT_URL: url.optional(),
   NATS_URL: z.string().optional(),
+  TWINMILL_STARTUP_TIMEOUT: z.string().default("300").transform((s, ctx) => {
+    const n = Number(s);
+    if (!/^\d+$/.test(s) || n > MAX_STARTUP_TIMEOUT_S) {
+      ctx.addIssue({
+        code: "custom",
+        message: `must be whole seconds 0-${MAX_STARTUP_TIMEOUT_S} (0 = wait forever), got "${s}"`,
+      });
+      return z.NEVER;
+    }
+    return n;
+  }),
   TWINMILL_NODE_ID: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, "must be 1-64 of A-Z a-z 0-9 _ . -")
     .optional(),
   TWINMILL_SHARDS: int(64, 1, 4096),
@@ -112,6 +126,11 @@ export interface Config {
   http: { port: number; host: string };
   mqtt: { port: number | null; host: string; auth: boolean; bridgeUrl?: string };
   natsUrl?: string;
+  /**
+   * Cluster mode: how long start-up waits for NATS and JetStream before it gives up (ms;
+   * `TWINMILL_STARTUP_TIMEOUT` in seconds); 0 = wait forever.
+   */
+  startupTimeoutMs: number;
   nodeId: string;
   shards: number;
   dataDir: string;
@@ -331,6 +350,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     http: { port: e.TWINMILL_HTTP_PORT, host: e.TWINMILL_HTTP_HOST },
     mqtt: { port: e.TWINMILL_MQTT_PORT, host: e.TWINMILL_MQTT_HOST, auth: mqttAuth },
     natsUrl: e.NATS_URL,
+    startupTimeoutMs: e.TWINMILL_STARTUP_TIMEOUT * 1000,
     nodeId: e.TWINMILL_NODE_ID ?? `${hostname()}-${Deno.pid}`.replace(/[^A-Za-z0-9_.-]/g, "_"),
     shards: e.TWINMILL_SHARDS,
     dataDir: e.TWINMILL_DATA_DIR,

@@ -52,6 +52,23 @@ Deno.test("each bad value names its variable", () => {
   }
 });
 
+Deno.test("TWINMILL_STARTUP_TIMEOUT: seconds to wait for NATS at start-up, 0 = forever", () => {
+  assert.equal(loadConfig({}).startupTimeoutMs, 300_000);
+  assert.equal(loadConfig({ TWINMILL_STARTUP_TIMEOUT: "20" }).startupTimeoutMs, 20_000);
+  assert.equal(loadConfig({ TWINMILL_STARTUP_TIMEOUT: "0" }).startupTimeoutMs, 0);
+  for (const bad of ["-1", "1.5", "5s", "forever", "99999999999"]) {
+    assert.throws(
+      () => loadConfig({ TWINMILL_STARTUP_TIMEOUT: bad }),
+      (e) =>
+        e instanceof ConfigError && e.variable === "TWINMILL_STARTUP_TIMEOUT" &&
+        e.message ===
+          `Invalid configuration: TWINMILL_STARTUP_TIMEOUT: must be whole seconds 0-2592000 ` +
+            `(0 = wait forever), got "${bad}"`,
+      bad,
+    );
+  }
+});
+
 Deno.test("NATS_URL: comma-separated NATS URLs switch to cluster mode; anything else names the variable", () => {
   assert.equal(loadConfig({}).natsUrl, undefined);
   const c = loadConfig({ NATS_URL: "nats://10.0.0.1:4222,nats://10.0.0.2:4222" });
