@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import mqtt from "mqtt";
 import {
+  canConnect,
   findBinary,
   freePort,
   mosquittoPub,
@@ -143,6 +144,18 @@ Deno.test("nats-server accepts a client and sends INFO", async () => {
   } finally {
     conn.close();
   }
+});
+
+Deno.test("nats-server: a deferred server starts later; stop() and start() keep its port", async () => {
+  await using nats = await startNats({ jetstream: true, deferred: true });
+  assert.equal(await canConnect(nats.port), false, "nothing listens before start()");
+  await nats.start();
+  assert.equal(await canConnect(nats.port), true);
+  await nats.stop();
+  assert.equal(await canConnect(nats.port), false);
+  await nats.start();
+  assert.equal(await canConnect(nats.port), true);
+  assert.equal((await (await fetch(`${nats.monitorUrl}/healthz`)).json()).status, "ok");
 });
 
 Deno.test("3-node nats cluster has a JetStream meta leader and survives a restart", async () => {

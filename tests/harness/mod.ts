@@ -39,6 +39,7 @@ export {
   type NatsServer,
   startNats,
   startNatsCluster,
+  type StartNatsOptions,
 } from "./nats.ts";
 export {
   type NodeProcess,

@@ -10,6 +10,25 @@ export interface NatsServer extends AsyncDisposable {
   url: string;
   /** Monitoring endpoint, `http://127.0.0.1:<monitor port>` (`/healthz`, `/varz`, `/jsz`). */
   monitorUrl: string;
+  /** Stops the server (SIGTERM, then SIGKILL after 5 s); its JetStream data stays. */
+  stop(): Promise<void>;
+  /**
+   * Starts it (again, or for the first time after `startNats({ deferred: true })`) with the
+   * same ports and data; resolves when `/healthz` is ok.
+   */
+  start(): Promise<void>;
+}
+
+/** Options of {@linkcode startNats}. */
+export interface StartNatsOptions {
+  /** Enable JetStream (stored in the server's temp dir). */
+  jetstream?: boolean;
+  /**
+   * Only reserve free ports and write the config: the server is not started until `start()`
+   * (to start a node before its NATS server). The ports were free when reserved; nothing
+   * holds them until then.
+   */
+  deferred?: boolean;
 }
 
 /** One member of a {@linkcode NatsCluster}. */
@@ -134,16 +153,20 @@ class Member {
 
 /**
  * Starts one nats-server on free ports of 127.0.0.1 (with JetStream, stored in a
- * temp dir, when `opts.jetstream`) and resolves once its `/healthz` answers ok.
+ * temp dir, when `opts.jetstream`) and resolves once its `/healthz` answers ok. With
+ * `opts.deferred` it resolves at once with the server's ports and URL, and the server starts
+ * on `start()`.
  *
  * @example
  * ```ts
  * await using nats = await startNats({ jetstream: true });
+ * await nats.stop(); // clients see it go away
+ * await nats.start(); // same port, same JetStream data
  * ```
  */
-export function startNats(opts: { jetstream?: boolean } = {}): Promise<NatsServer> {
+export function startNats(opts: StartNatsOptions = {}): Promise<NatsServer> {
   const bin = findBinary("nats-server", "nats-server");
-  return retryOnExit(async () => {
+  const reserve = async () => {
     const dir = await makeTempDir("nats");
     try {
       const [port, monitor] = await freePorts(2);
@@ -151,18 +174,31 @@ export function startNats(opts: { jetstream?: boolean } = {}): Promise<NatsServe
       const conf = `${dir}/n1.conf`;
       await Deno.writeTextFile(conf, config(dir, ports, opts.jetstream ?? false, []));
       const member = new Member(bin, ports, conf);
-      await member.start();
-      return {
+      const server: NatsServer = {
         port,
         url: `nats://127.0.0.1:${port}`,
         monitorUrl: member.monitorUrl,
+        stop: () => member.stop(),
+        start: () => member.start(),
         async [Symbol.asyncDispose]() {
           await member.stop();
           await removeDir(dir);
         },
       };
+      return server;
     } catch (err) {
       await removeDir(dir);
+      throw err;
+    }
+  };
+  if (opts.deferred) return reserve();
+  return retryOnExit(async () => {
+    const server = await reserve();
+    try {
+      await server.start();
+      return server;
+    } catch (err) {
+      await server[Symbol.asyncDispose]();
       throw err;
     }
   });

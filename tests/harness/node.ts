@@ -57,6 +57,13 @@ export interface StartNodeOptions {
   dataDir?: string;
   /** Entry point to run instead of `<repo>/main.ts` (the harness's own tests use a fake). */
   main?: string;
+  /**
+   * When to resolve: on the `ready` line (default), or on the `http listening` line, as soon
+   * as the gateway answers (a cluster node still waiting for NATS). With `"http"`, `mqttPort`,
+   * `mqttUrl` and `mqttsPort` are undefined: read them from the `ready` line
+   * (`waitForLog`) once it comes.
+   */
+  until?: "ready" | "http";
 }
 
 function nodeEnv(dataDir: string, env: Record<string, string>): Record<string, string> {
@@ -187,12 +194,14 @@ async function launch(
   env: Record<string, string>,
   main: string,
   ownedDir?: string,
+  until: "ready" | "http" = "ready",
 ): Promise<NodeProcess> {
   const proc = new NodeProc(env, main);
+  const line = until === "ready" ? "ready" : "http listening";
   let ready;
   try {
     ready = await proc.waitForLog(
-      (r) => r.msg === "ready" && typeof r.httpPort === "number",
+      (r) => r.msg === line && typeof r.httpPort === "number",
       READY_TIMEOUT_MS,
     );
   } catch (err) {
@@ -222,7 +231,7 @@ async function launch(
       if (!proc.exited) await proc.kill();
       const dir = owned;
       owned = undefined; // the new process removes the temp dir now
-      return await launch(env, main, dir);
+      return await launch(env, main, dir, until);
     },
     async [Symbol.asyncDispose]() {
       await proc.kill();
@@ -236,7 +245,8 @@ async function launch(
  * Spawns the twinmill node (`deno run --allow-all --unstable-kv --unstable-net main.ts` in the repo
  * root) with `TWINMILL_HTTP_PORT=0`, `TWINMILL_MQTT_PORT=0`, `TWINMILL_DATA_DIR`,
  * `TWINMILL_LOG=info`, `NO_COLOR=1` and then `env` over them, and resolves when it logs
- * its `ready` line. Rejects with the node's stderr if it exits first or after 30 s.
+ * its `ready` line (with `opts.until: "http"`: its `http listening` line). Rejects with the
+ * node's stderr if it exits first or after 30 s.
  * Set `HARNESS_VERBOSE=1` to see its log lines.
  *
  * @example
@@ -253,7 +263,12 @@ export async function startNode(
   const owned = given === undefined ? await makeTempDir("node") : undefined;
   const dataDir = given ?? owned!;
   const main = opts.main ?? MAIN;
-  return await launch(nodeEnv(dataDir, { ...env, TWINMILL_DATA_DIR: dataDir }), main, owned);
+  return await launch(
+    nodeEnv(dataDir, { ...env, TWINMILL_DATA_DIR: dataDir }),
+    main,
+    owned,
+    opts.until,
+  );
 }
 
 /** Result of {@linkcode runNode}. */
