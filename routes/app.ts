@@ -11,7 +11,7 @@ import { HTTPException } from "hono/http-exception";
 import { matchedRoutes } from "hono/route";
 import { errorHandler } from "./errors.ts";
 import { continueTrace, withTrace } from "../src/obs/trace.ts";
-import { healthRoutes } from "./health.ts";
+import { healthRoutes, type Readiness } from "./health.ts";
 import { twinRoutes } from "./twins.ts";
 import { streamRoutes } from "./stream.ts";
 import type { HistorySource } from "./history.ts";
@@ -31,7 +31,8 @@ export interface AppDeps {
   metrics: Metrics;
   logger: Logger;
   history?: HistorySource;
-  ready(): boolean;
+  /** `/readyz`: true, false, or why not ({@linkcode Readiness}). */
+  ready(): Readiness;
   /** Authentication, roles, scopes and rate limits of `/v1/*` (none: anonymous admin). */
   auth?: AuthOptions;
   /** Called after every mutating `/v1/*` request that passed authentication (audit log). */

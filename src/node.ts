@@ -54,6 +54,9 @@ import { CampaignDriver } from "./mgmt/campaign_driver.ts";
 import { CampaignService } from "./mgmt/campaign_service.ts";
 import { campaignRoutes } from "../routes/campaigns.ts";
 import { shardOf } from "./sharding/shard.ts";
+import { type NotReady, type Readiness, startingRoutes } from "../routes/health.ts";
+import { connectWhenUp, type Waiting } from "./cluster/startup.ts";
+import { redact } from "./transport/nats.ts";
 
 /** A running node. */
 export interface TwinmillNode extends AsyncDisposable {
@@ -79,7 +82,7 @@ interface Core {
   transport: Transport;
   ingest: IngestPort;
   cluster?: ClusterParts;
-  ready(): boolean;
+  ready(): Readiness;
   republish(publish: (id: string, desired: JsonObject) => Promise<void>): Promise<number>;
   /** Stop taking messages and persist (single node) — cluster mode: close or leave. */
   close(graceful: boolean): Promise<void>;
@@ -174,12 +177,25 @@ async function clusterCore(
   webhooks: WebhookSender,
   disconnect: (twin: string, credential: string) => void,
   broker: () => Broker | undefined,
+  onWaiting: (w: Waiting) => void,
 ): Promise<Core> {
+  // NATS may not be there yet (started after the node, a JetStream cluster electing its
+  // leader): wait for it, up to TWINMILL_STARTUP_TIMEOUT
+  const transport = await connectWhenUp({
+    servers: cfg.natsUrl!,
+    name: cfg.nodeId,
+    replicas: Math.min(3, Math.max(1, cfg.natsUrl!.split(",").length)),
+    timeoutMs: cfg.startupTimeoutMs,
+    logger: log,
+    onWaiting,
+  });
   const cluster = await startCluster(cfg, { http: "", mqtt: null }, points, log, metrics, {
     webhooks,
     disconnect,
     disconnectCert: (serial) => void broker()?.disconnectCert(serial),
+    transport,
   });
+  const at = cfg.natsUrl!.split(",").map((u) => redact(u.trim())).join(",");
   return {
     host: cluster.host,
     twins: cluster.twins,
@@ -188,7 +204,14 @@ async function clusterCore(
     transport: cluster.transport,
     ingest: cluster.ingest,
     cluster,
-    ready: () => cluster.coordinator.settled,
+    ready: () =>
+      !cluster.connected
+        ? {
+          message: `NATS connection lost: reconnecting to ${at}`,
+          waitingFor: { what: "NATS", at },
+        }
+        : cluster.coordinator.settled ||
+          { message: "Shards are moving: not all shards of this node are served yet" },
     republish: (publish) => cluster.republishDesired(publish),
     close: (graceful) => graceful ? cluster.leave() : cluster.close(),
   };
@@ -218,9 +241,48 @@ export async function startNode(
   });
   const disconnect = (twin: string, credential: string) =>
     void broker?.disconnect(twin, credential);
-  const core = cfg.natsUrl
-    ? await clusterCore(cfg, log, metrics, influx, webhooks, disconnect, () => broker)
-    : await singleCore(cfg, log, metrics, influx, downlink, webhooks, disconnect, () => broker);
+
+  // The gateway listens from the start: while the node starts (cluster mode: waits for NATS)
+  // /healthz answers 200 and /readyz 503 saying what it waits for; the full gateway takes
+  // over once every part is up. The MQTT listener opens only then: nothing is acknowledged
+  // to a device before it can be made durable.
+  let starting: NotReady = { message: "Node is starting" };
+  let handler: (req: Request, info: Deno.ServeHandlerInfo) => Response | Promise<Response> =
+    startingRoutes(metrics, () => starting).fetch;
+  // With TLS, a reload starts a second server on the same port (SO_REUSEPORT) with the new
+  // certificate, then drains the old one: no restart, no refused connection.
+  const serve = async (port: number) =>
+    Deno.serve({
+      hostname: cfg.http.host,
+      port,
+      onListen: () => {},
+      ...(cfg.tls
+        ? {
+          cert: await Deno.readTextFile(cfg.tls.certFile),
+          key: await Deno.readTextFile(cfg.tls.keyFile),
+          reusePort: true,
+        }
+        : {}),
+    }, (req, info) => handler(req, info));
+  let server = await serve(cfg.http.port);
+  const httpPort = server.addr.port;
+  const httpUrl = `${cfg.tls ? "https" : "http"}://${cfg.http.host}:${httpPort}`;
+  log.info("http listening", { httpPort, http: httpUrl });
+
+  let core: Core;
+  try {
+    core = cfg.natsUrl
+      ? await clusterCore(cfg, log, metrics, influx, webhooks, disconnect, () => broker, (w) => {
+        starting = { message: `Waiting for ${w.what} at ${w.at}: ${w.reason}`, waitingFor: w };
+      })
+      : await singleCore(cfg, log, metrics, influx, downlink, webhooks, disconnect, () => broker);
+  } catch (err) {
+    await server.shutdown();
+    await webhooks.close();
+    await influx?.close(1000);
+    throw err;
+  }
+  starting = { message: "Node is starting" };
   // the audit log: a file under the data dir; in cluster mode a JetStream stream all nodes read
   await Deno.mkdir(cfg.dataDir, { recursive: true });
   const audit: AuditLog | JetStreamAudit = core.cluster
@@ -451,25 +513,9 @@ export async function startNode(
       ...(core.cluster ? { "/v1/cluster": clusterRoutes(core.cluster) } : {}),
     },
   });
-  // With TLS, a reload starts a second server on the same port (SO_REUSEPORT) with the new
-  // certificate, then drains the old one: no restart, no refused connection.
-  const serve = async (port: number) =>
-    Deno.serve({
-      hostname: cfg.http.host,
-      port,
-      onListen: () => {},
-      ...(cfg.tls
-        ? {
-          cert: await Deno.readTextFile(cfg.tls.certFile),
-          key: await Deno.readTextFile(cfg.tls.keyFile),
-          reusePort: true,
-        }
-        : {}),
-    }, app.fetch);
-  let server = await serve(cfg.http.port);
-  const httpPort = server.addr.port;
+  handler = app.fetch;
   await core.cluster?.members.announce({
-    http: `${cfg.tls ? "https" : "http"}://${cfg.http.host}:${httpPort}`,
+    http: httpUrl,
     mqtt: broker ? `mqtt://${cfg.mqtt.host}:${broker.port}` : null,
   });
 

@@ -42,6 +42,8 @@ export interface ClusterParts {
   nc: NatsConnection;
   /** Replicas of the cluster's streams and buckets: one per NATS server given, at most 3. */
   replicas: number;
+  /** False from a lost NATS connection until nats.js has reconnected (readiness). */
+  readonly connected: boolean;
   transport: Transport;
   host: TwinHost;
   ingest: JetStreamIngest;
@@ -83,10 +85,12 @@ export async function startCluster(
     disconnect?(twin: string, credential: string): void;
     /** Disconnect this node's devices of a revoked client certificate. */
     disconnectCert?(serial: string): void;
+    /** A connection made already (start-up that waits: `connectWhenUp`); else one is made. */
+    transport?: Transport & { nc: NatsConnection };
   } = {},
 ): Promise<ClusterParts> {
   const { webhooks } = extra;
-  const transport = await natsTransport({
+  const transport = extra.transport ?? await natsTransport({
     servers: cfg.natsUrl!,
     name: cfg.nodeId,
     logger: log.child("nats"),
@@ -278,9 +282,12 @@ export async function startCluster(
   };
   coordinator.start();
   // after a reconnect, deliveries lost in transit come again at once, not after the ack wait
+  let connected = true;
   const statusLoop = (async () => {
     for await (const s of nc.status()) {
+      if (s.type === "disconnect") connected = false;
       if (s.type !== "reconnect") continue;
+      connected = true;
       log.info("nats reconnected: restarting shard consumers", { shards: consumers.size });
       await Promise.all(
         [...consumers.values()].map((c) =>
@@ -314,6 +321,9 @@ export async function startCluster(
   return {
     nc,
     replicas,
+    get connected() {
+      return connected && !nc.isClosed();
+    },
     transport: gated,
     host,
     ingest,

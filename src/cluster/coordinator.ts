@@ -197,6 +197,7 @@ export class Coordinator {
     const s = this.#fsm.get(shard);
     const actions = this.#apply(shard, { type: "LeaseLost" });
     if (!actions || actions.length === 0) return;
+    this.#settled = false; // a shard it should own is gone until the next round takes it again
     this.o.hooks?.leaseLost?.();
     this.o.logger.warn("shard lease lost: fenced, twins dropped unpersisted", {
       shard,
