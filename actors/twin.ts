@@ -136,6 +136,11 @@ export type TwinEffect =
     tags: Record<string, string>;
     fields: Record<string, number | boolean | string>;
     ts: number;
+    /**
+     * Nanoseconds within the millisecond `ts` (0–999,999): set from the message's durable
+     * sequence when `ts` is its arrival time, so every message is its own point.
+     */
+    subMs?: number;
   }
   | { type: "event"; event: TwinEvent }
   | { type: "desired"; desired: JsonObject }
@@ -203,8 +208,27 @@ export function telemetryPoint(
   state: TwinState,
   body: Extract<DeviceBody, { kind: "telemetry" }>,
   at: number,
+  seq: number,
 ): Extract<TwinEffect, { type: "point" }> {
-  return { type: "point", tags: pointTags(state), fields: body.fields, ts: body.ts ?? at };
+  const p: Extract<TwinEffect, { type: "point" }> = {
+    type: "point",
+    tags: pointTags(state),
+    fields: body.fields,
+    ts: body.ts ?? at,
+  };
+  // the arrival time is the node's: its sub-ms part comes from the durable sequence (the same
+  // on every replay); a device's own `ts` is kept exactly as sent
+  if (body.ts === undefined) p.subMs = pointSubMs(seq);
+  return p;
+}
+
+/**
+ * Nanoseconds within the millisecond for the point of the message with durable sequence
+ * `seq`: `seq mod 1,000,000`. A device's messages within one millisecond have sequences less
+ * than a million apart, so their points never share a timestamp.
+ */
+export function pointSubMs(seq: number): number {
+  return ((seq % 1_000_000) + 1_000_000) % 1_000_000;
 }
 
 function remember(recent: number[] | undefined, key: number): number[] {
@@ -311,7 +335,7 @@ export function applyTwin(
         return {
           record: wrap(state),
           effects: [
-            telemetryPoint(state, b, msg.at),
+            telemetryPoint(state, b, msg.at, msg.seq),
             event(state, "telemetry", ts, { ...b.fields }),
           ],
         };
@@ -323,7 +347,7 @@ export function applyTwin(
         for (const k in b.fields) if (!out.suppressed.includes(k)) fields[k] = b.fields[k];
       }
       const own: TwinEffect[] = Object.keys(fields).length === 0 ? [] : [
-        telemetryPoint(state, { ...b, fields }, msg.at),
+        telemetryPoint(state, { ...b, fields }, msg.at, msg.seq),
         event(state, "telemetry", ts, { ...fields }),
       ];
       const r = applyOutcome(wrap(state), out, now, pointTags(state));

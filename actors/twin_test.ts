@@ -39,6 +39,27 @@ Deno.test("telemetry emits a point with attribute tags and an event", () => {
   assert.equal(res.effects[1].type, "event");
 });
 
+Deno.test("arrival-time points: one millisecond, distinct sub-ms parts from the sequence", () => {
+  const same = (seq: number) =>
+    ({ ...tel(seq, { temp: seq }), at: 1_700_000_000_000 }) as TwinMessage;
+  let rec = emptyTwin("press-7", 0);
+  const points = [];
+  for (const seq of [999_998, 999_999, 1_000_000, 1_000_001]) {
+    const res = applyTwin(rec, same(seq), 5000);
+    rec = res.record;
+    points.push(res.effects.find((e) => e.type === "point"));
+  }
+  assert.deepEqual(points.map((p) => p?.type === "point" && [p.ts, p.subMs]), [
+    [1_700_000_000_000, 999_998],
+    [1_700_000_000_000, 999_999],
+    [1_700_000_000_000, 0],
+    [1_700_000_000_000, 1],
+  ]);
+  // a device's own ts is its point's time exactly (no sub-ms part)
+  const own = applyTwin(rec, tel(1_000_002, { temp: 1 }, 777), 5000).effects[0];
+  assert.ok(own.type === "point" && own.ts === 777 && own.subMs === undefined);
+});
+
 Deno.test("a redelivered sequence is ignored (exactly-once apply)", () => {
   const r1 = run([tel(1, { temp: 1 }), tel(2, { temp: 2 })]);
   const res = applyTwin(r1, tel(2, { temp: 99 }), 6000);

@@ -133,13 +133,14 @@ export class InfluxWriter {
     this.#timeoutMs = positive(opts.timeoutMs, 10_000, "timeoutMs");
     const base = opts.url.replace(/\/+$/, "");
     if (opts.api === "v1") {
-      const q = new URLSearchParams({ db: this.#db, precision: "ms" });
+      // nanoseconds (InfluxDB 1.x's own default, spelled out): see toLineProtocol
+      const q = new URLSearchParams({ db: this.#db, precision: "ns" });
       this.#writeUrl = `${base}/write?${q}`;
     } else {
       const q = new URLSearchParams();
       if (opts.org !== undefined) q.set("org", opts.org);
       if (opts.bucket !== undefined) q.set("bucket", opts.bucket);
-      q.set("precision", "ms");
+      q.set("precision", "ns");
       this.#writeUrl = `${base}/api/v2/write?${q}`;
     }
     const create = `CREATE DATABASE "${this.#db.replace(/["\\]/g, "\\$&")}"`;

@@ -109,7 +109,7 @@ const point = (i: number): Point => ({
   fields: { temp: i },
   ts: 1_700_000_000_000 + i,
 });
-const lineOf = (i: number) => `telemetry,device=d${i % 3} temp=${i} ${1_700_000_000_000 + i}`;
+const lineOf = (i: number) => `telemetry,device=d${i % 3} temp=${i} ${1_700_000_000_000 + i}000000`;
 const range = (n: number) => Array.from({ length: n }, (_, i) => i);
 
 // ---- tests ------------------------------------------------------------------------------------
@@ -343,7 +343,7 @@ Deno.test("InfluxWriter v1 creates the database, and again after 404 database no
   assert.deepEqual(srv.reqs.map((r) => r.path), ["/query", "/write", "/query", "/write"]);
   const write = srv.writes[1];
   assert.equal(write.params.get("db"), "my db");
-  assert.equal(write.params.get("precision"), "ms");
+  assert.equal(write.params.get("precision"), "ns");
   assert.equal(await value(metrics.influxRetries), 1);
   assert.deepEqual(srv.accepted, [lineOf(1)]);
 });
@@ -380,7 +380,7 @@ Deno.test("InfluxWriter v2 sends Authorization, org and bucket; never logs the t
   assert.equal(req.headers.get("authorization"), `Token ${token}`);
   assert.equal(req.params.get("org"), "acme corp");
   assert.equal(req.params.get("bucket"), "tele&metry");
-  assert.equal(req.params.get("precision"), "ms");
+  assert.equal(req.params.get("precision"), "ns");
   assert.ok(logs.length > 0);
   assert.ok(!JSON.stringify(logs).includes(token));
 });

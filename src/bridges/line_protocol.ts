@@ -1,5 +1,6 @@
 /**
- * InfluxDB line protocol encoding of one point (precision ms).
+ * InfluxDB line protocol encoding of one point, with a nanosecond timestamp: milliseconds
+ * since the epoch plus a sub-millisecond part (see {@linkcode Point.subMs}).
  * @module
  */
 
@@ -13,6 +14,24 @@ export interface Point {
   fields: Record<string, number | boolean | string>;
   /** Timestamp in milliseconds since the epoch. */
   ts: number;
+  /**
+   * Nanoseconds within the millisecond `ts`, 0–999,999 (default 0). The node sets it from the
+   * message's durable sequence for arrival times (`pointSubMs` in `actors/twin.ts`), so two
+   * messages of one device in the same millisecond are two points, and a replay rewrites the
+   * same point.
+   */
+  subMs?: number;
+}
+
+/** Nanoseconds per millisecond: the range of {@linkcode Point.subMs}. */
+export const NS_PER_MS = 1_000_000;
+
+/** `ts` (ms) and `subMs` (ns) as an integer count of nanoseconds, in decimal. */
+export function nanoTimestamp(ts: number, subMs = 0): string {
+  const ms = Math.trunc(ts);
+  const sub = Number.isInteger(subMs) && subMs > 0 && subMs < NS_PER_MS ? subMs : 0;
+  if (ms >= 0) return ms === 0 ? String(sub) : `${ms}${String(sub).padStart(6, "0")}`;
+  return (BigInt(ms) * 1_000_000n + BigInt(sub)).toString();
 }
 
 // A backslash is doubled when it precedes a special character, another backslash or the end:
@@ -45,7 +64,8 @@ function fieldValue(v: number | boolean | string): string | undefined {
 }
 
 /**
- * Encodes `p` as one line of InfluxDB line protocol with a millisecond timestamp.
+ * Encodes `p` as one line of InfluxDB line protocol with a nanosecond timestamp (write it with
+ * precision `ns`).
  *
  * Tags are sorted by key (InfluxDB's preferred order) and empty tag keys or values are
  * omitted; numbers are always written as floats, non-finite numbers are dropped, strings are
@@ -55,7 +75,7 @@ function fieldValue(v: number | boolean | string): string | undefined {
  * @example
  * ```ts
  * toLineProtocol({ measurement: "telemetry", tags: { device: "press 7" }, fields: { temp: 21 }, ts: 1 });
- * // => 'telemetry,device=press\\ 7 temp=21 1'
+ * // => 'telemetry,device=press\\ 7 temp=21 1000000'
  * ```
  */
 export function toLineProtocol(p: Point): string {
@@ -74,6 +94,6 @@ export function toLineProtocol(p: Point): string {
     line += `,${escapeName(k, KEY_RE)}=${escapeName(String(v), KEY_RE)}`;
   }
   line += ` ${fields.join(",")}`;
-  if (Number.isFinite(p.ts)) line += ` ${Math.trunc(p.ts)}`;
+  if (Number.isFinite(p.ts)) line += ` ${nanoTimestamp(p.ts, p.subMs)}`;
   return line;
 }

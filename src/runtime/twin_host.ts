@@ -12,6 +12,7 @@ import { type Clock, systemClock } from "./clock.ts";
 import {
   applyTwin,
   emptyTwin,
+  pointSubMs,
   telemetryPoint,
   type TwinEffect,
   type TwinMessage,
@@ -51,6 +52,8 @@ export interface PointSink {
     tags: Record<string, string>;
     fields: Record<string, number | boolean | string>;
     ts: number;
+    /** Nanoseconds within the millisecond `ts` (see `Point.subMs`). */
+    subMs?: number;
   }): Promise<void>;
   readonly full: boolean;
 }
@@ -183,6 +186,8 @@ export class TwinHost implements TwinService {
   #flushing: Promise<void> | null = null;
   #waiters: Array<() => void> = [];
   #closed = false;
+  /** Sub-ms part of alarm points not caused by a device message (ticks, acks, profiles). */
+  #alarmSeq = 0;
 
   constructor(o: TwinHostOptions) {
     this.#o = o;
@@ -256,7 +261,7 @@ export class TwinHost implements TwinService {
       // Already applied before a restart; its point may not have been written: write it again
       // (InfluxDB overwrites a point with the same series and timestamp).
       if (msg.type === "device" && msg.body.kind === "telemetry") {
-        this.#emitPoint(seq, telemetryPoint(rec.state, msg.body, msg.at));
+        this.#emitPoint(seq, telemetryPoint(rec.state, msg.body, msg.at, msg.seq));
       }
       return { state: rec, reply: { state: rec.state, record: rec } };
     }
@@ -385,6 +390,7 @@ export class TwinHost implements TwinService {
       tags: e.tags,
       fields: e.fields,
       ts: e.ts,
+      subMs: e.subMs,
     }).then(() => seq !== undefined && this.#done(seq));
   }
 
@@ -426,6 +432,8 @@ export class TwinHost implements TwinService {
           tags: { device: id, rule: a.rule, severity: a.severity },
           fields,
           ts: a.updatedAt,
+          // one point per transition: two in one millisecond differ below it
+          subMs: pointSubMs(seq ?? this.#alarmSeq++),
         });
         const version = this.#sys.peek(id)?.state.version ?? 0;
         this.#o.transport.publish(subjects.event("alarm", id), {
