@@ -275,7 +275,7 @@ export class TwinHost implements TwinService {
     }
     if (msg.type === "tick") this.#o.metrics.ruleTicks.inc();
     if (res.suppressed) this.#o.metrics.fieldsSuppressed.inc(res.suppressed);
-    for (const e of res.effects) this.#effect(id, e, seq);
+    for (const e of res.effects) this.#effect(id, e, seq, res.record.state.version);
     this.#arm(id, profile, res.record);
     return { state: res.record, reply: { state: res.record.state, record: res.record } };
   }
@@ -394,7 +394,8 @@ export class TwinHost implements TwinService {
     }).then(() => seq !== undefined && this.#done(seq));
   }
 
-  #effect(id: string, e: TwinEffect, seq: number | undefined): void {
+  /** Runs effect `e` of twin `id`; `version` is the twin's version after the change. */
+  #effect(id: string, e: TwinEffect, seq: number | undefined, version: number): void {
     const m = this.#o.metrics;
     switch (e.type) {
       case "point":
@@ -435,7 +436,7 @@ export class TwinHost implements TwinService {
           // one point per transition: two in one millisecond differ below it
           subMs: pointSubMs(seq ?? this.#alarmSeq++),
         });
-        const version = this.#sys.peek(id)?.state.version ?? 0;
+        // the version after the message that made the transition (read your own writes)
         this.#o.transport.publish(subjects.event("alarm", id), {
           type: "alarm",
           twin: id,

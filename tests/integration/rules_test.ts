@@ -138,9 +138,12 @@ Deno.test("rules: profiles, every rule kind, the alarm lifecycle, restart, hot r
       const twin = await getJson(`${node.httpUrl}/v1/twins/press-1`);
       assert.deepEqual(twin.body.alarms.map((a: { rule: string }) => a.rule), ["overheat"]);
       assert.deepEqual(twin.body.desired, { fan: "max" });
-      await waitFor(() => events.some((e) => e.type === "alarm" && e.data.change === "raised"), {
-        message: "raise event on the WebSocket",
-      });
+      const raised = await waitFor(
+        () => events.find((e) => e.type === "alarm" && e.data.change === "raised"),
+        { message: "raise event on the WebSocket" },
+      );
+      // read your own writes: the event carries the version after the message that raised it
+      assert.equal(raised.version, twin.body.version, JSON.stringify(raised));
     });
 
     await t.step("acknowledge with a comment, then clear below the hysteresis", async () => {
