@@ -60,7 +60,14 @@ export function applyOutcome(
     }
   }
   for (const p of out.points) {
-    effects.push({ type: "point", measurement: p.measurement, tags, fields: p.fields, ts: p.ts });
+    // tagged with the rule: a 1-minute and a 5-minute window of one field start together
+    effects.push({
+      type: "point",
+      measurement: p.measurement,
+      tags: { ...tags, rule: p.rule },
+      fields: p.fields,
+      ts: p.ts,
+    });
   }
   let desiredPatch: JsonObject | undefined;
   for (const { rule, action } of out.actions) {

@@ -130,3 +130,22 @@ Deno.test("twin rules: removing the profile clears the twin's alarms; history is
   }
   assert.equal(rec.cleared?.length, KEEP_CLEARED);
 });
+
+Deno.test("twin rules: rollup points carry their rule, so windows that start together never merge", () => {
+  const windows = profile({
+    rules: [
+      { id: "m1", kind: "window", fields: ["temp"], seconds: 60, aggs: ["avg"] },
+      { id: "m5", kind: "window", fields: ["temp"], seconds: 300, aggs: ["avg"] },
+    ],
+  });
+  const msgs = [0, 30, 90, 200, 310, 400].map((s) => ({
+    ...tel({ temp: s }),
+    body: { kind: "telemetry" as const, fields: { temp: s }, ts: 1_800_000_000_000 + s * 1000 },
+  }));
+  const { effects } = run(emptyTwin("press-7", 0), msgs, windows);
+  const points = effects.filter((e) => e.type === "point" && e.measurement === "rollup");
+  const keys = points.map((p) => p.type === "point" && `${JSON.stringify(p.tags)} ${p.ts}`);
+  assert.ok(points.some((p) => p.type === "point" && p.tags.rule === "m1"), "1-minute rollups");
+  assert.ok(points.some((p) => p.type === "point" && p.tags.rule === "m5"), "5-minute rollups");
+  assert.equal(new Set(keys).size, keys.length, `no two rollups share series and time: ${keys}`);
+});
