@@ -373,7 +373,9 @@ export async function startNode(
           port: cfg.tls.mqttsPort,
           certFile: cfg.tls.certFile,
           keyFile: cfg.tls.keyFile,
-          caFile: cfg.tls.caFile,
+          clientCa: cfg.tls.caFile
+            ? { file: cfg.tls.caFile, isRevoked: (s) => core.deviceAuth.isRevoked(s) }
+            : undefined,
         }
         : undefined,
       limiter: cfg.deviceRate > 0 ? new RateLimiter({ rate: cfg.deviceRate }) : undefined,

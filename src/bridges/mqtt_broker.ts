@@ -14,6 +14,14 @@ import { createServer, type Server } from "node:net";
 import tls from "node:tls";
 import type { Duplex } from "node:stream";
 import { normSerial } from "../security/device_auth.ts";
+import {
+  certificateTwin,
+  handshakeRefusal,
+  isTlsConnection,
+  type TlsListener,
+  tlsServerOptions,
+  verifiedPeerCertificate,
+} from "./mqtt_tls.ts";
 import { Buffer } from "node:buffer";
 import {
   isValidTwinId,
@@ -84,33 +92,9 @@ export function commandListenerOf(filter: string): string | undefined {
 /** Device authentication: the credential id a token belongs to for a twin, or null. */
 export interface DeviceVerifier {
   verify(twin: string, token: string): Promise<string | null>;
-  /** True when a client certificate serial is revoked. */
-  isRevoked(serial: string): Promise<boolean>;
 }
 
-/** The MQTT-over-TLS listener (8883). */
-export interface TlsListener {
-  host: string;
-  port: number;
-  /** PEM files, re-read by `reloadTls()`. */
-  certFile: string;
-  keyFile: string;
-  /** CA of device certificates: devices may then authenticate by certificate (mTLS). */
-  caFile?: string;
-}
-
-/** The twin a client certificate names: a SAN URI `urn:twinmill:twin:{id}`, else its CN. */
-export function certificateTwin(cert: {
-  subject?: { CN?: string | string[] };
-  subjectaltname?: string;
-}): string | undefined {
-  for (const part of (cert.subjectaltname ?? "").split(",")) {
-    const m = /^\s*URI:urn:twinmill:twin:(.+)$/.exec(part);
-    if (m && isValidTwinId(m[1])) return m[1];
-  }
-  const cn = Array.isArray(cert.subject?.CN) ? cert.subject.CN[0] : cert.subject?.CN;
-  return cn && isValidTwinId(cn) ? cn : undefined;
-}
+export { certificateTwin, type ClientCa, type TlsListener } from "./mqtt_tls.ts";
 
 /** Options of {@linkcode startBroker}. */
 export interface BrokerOptions {
@@ -128,7 +112,10 @@ export interface BrokerOptions {
   maxConnections?: number;
   /** Per-connection message rate; over it, the device is disconnected (it resends later). */
   limiter?: RateLimiter;
-  /** Also listen with TLS (and mTLS when a CA is given). */
+  /**
+   * Also listen with TLS. With a client CA that listener is mTLS whatever `auth` says: a
+   * certificate is required, names the twin (its topics only) and is checked for revocation.
+   */
   tls?: TlsListener;
   /**
    * Zero-touch provisioning over MQTT: a client logs in with username `$provision` and a
@@ -255,6 +242,13 @@ export async function startBroker(o: BrokerOptions): Promise<Broker> {
     packet.retain = false;
   };
 
+  /**
+   * Clients held to their own twin's topics: every client with device authentication on, and
+   * a client identified by its certificate (mTLS) whatever device authentication says.
+   */
+  const restricted = (client: Client | null): boolean =>
+    o.auth !== undefined || (client !== null && identities.has(client));
+
   /** Connections over their message rate, closing. */
   const tripped = new WeakSet<object>();
   /** Messages of a connection being made durable (closed over the rate only after them). */
@@ -286,7 +280,7 @@ export async function startBroker(o: BrokerOptions): Promise<Broker> {
       reject(packet, key, t);
       return cb(null);
     }
-    if (o.auth) {
+    if (restricted(client)) {
       const me = client ? identities.get(client) : undefined;
       if (!me || t.twin !== me.twin || !DEVICE_PUBLISH.has(t.kind)) {
         // MQTT 3.1.1 has no negative PUBACK: acknowledged and dropped, as mosquitto does
@@ -407,7 +401,12 @@ export async function startBroker(o: BrokerOptions): Promise<Broker> {
       log.warn("device denied by the ACL", { device: twin, action, topic: topic.slice(0, 200) });
     }
   };
-  const authFailed = (client: { id: string }, username: string | undefined, reason: string) => {
+  const authFailed = (
+    client: { id: string },
+    username: string | undefined,
+    reason: string,
+    error?: string,
+  ) => {
     m.authFailures.inc({ reason });
     o.onDenied?.({ device: (username ?? client.id).slice(0, 128), action: "connect", reason });
     if (oncePerMinute(`${username ?? ""}\u0000${reason}`)) {
@@ -416,6 +415,7 @@ export async function startBroker(o: BrokerOptions): Promise<Broker> {
         device: username?.slice(0, 128),
         client: client.id.slice(0, 128),
         reason,
+        ...(error ? { error } : {}),
       });
     }
   };
@@ -453,24 +453,19 @@ export async function startBroker(o: BrokerOptions): Promise<Broker> {
       });
       return;
     }
-    if (!o.auth) return done(null, true);
     // deno-lint-ignore no-explicit-any
-    const conn = (client as any).conn as {
-      authorized?: boolean;
-      getPeerCertificate?: () => {
-        subject?: { CN?: string };
-        subjectaltname?: string;
-        serialNumber?: string;
-      };
-    };
-    const cert = conn?.authorized ? conn.getPeerCertificate?.() : undefined;
-    if (cert?.serialNumber) {
-      // mTLS: the certificate names the twin; no token needed
+    const conn = (client as any).conn;
+    const mtls = o.tls?.clientCa;
+    if (mtls && isTlsConnection(conn)) {
+      // mTLS, whatever device authentication says: the certificate names the twin, no token
+      // needed. The handshake already required one that the CA issued.
+      const cert = verifiedPeerCertificate(conn);
+      if (!cert?.serialNumber) return refuse("missing_client_certificate");
       const twin = certificateTwin(cert);
       if (!twin) return refuse("certificate_without_twin_id");
       if (username && username !== twin) return refuse("username_is_not_the_certificate_twin");
       const serial = normSerial(cert.serialNumber);
-      o.auth.isRevoked(serial).then((revoked) => {
+      mtls.isRevoked(serial).then((revoked) => {
         if (revoked) return refuse("certificate_revoked");
         identities.set(client, { twin, credential: `cert:${serial}` });
         done(null, true);
@@ -481,6 +476,7 @@ export async function startBroker(o: BrokerOptions): Promise<Broker> {
       });
       return;
     }
+    if (!o.auth) return done(null, true);
     if (!username || !password || password.length === 0) return refuse("missing_credentials");
     if (!isValidTwinId(username)) return refuse("bad_username");
     o.auth.verify(username, password.toString()).then(
@@ -510,7 +506,7 @@ export async function startBroker(o: BrokerOptions): Promise<Broker> {
         aclDenied(PROVISION_USERNAME, "subscribe", sub.topic);
         return cb(null, null);
       }
-      if (o.auth) {
+      if (restricted(client)) {
         const me = identities.get(client);
         if (!me || !deviceMaySubscribe(me.twin, sub.topic)) {
           aclDenied(me?.twin ?? client.id, "subscribe", sub.topic);
@@ -585,22 +581,21 @@ export async function startBroker(o: BrokerOptions): Promise<Broker> {
   const addr = server.address();
   const port = typeof addr === "object" && addr ? addr.port : o.port;
 
-  const tlsOptions = async (t: TlsListener) => ({
-    cert: await Deno.readTextFile(t.certFile),
-    key: await Deno.readTextFile(t.keyFile),
-    ...(t.caFile ? { ca: await Deno.readTextFile(t.caFile), requestCert: true } : {}),
-    // a device without a certificate may still log in with a token
-    rejectUnauthorized: false,
-  });
   let tlsServer: tls.Server | undefined;
   let tlsPort: number | undefined;
   if (o.tls) {
     const t = o.tls;
     tlsServer = tls.createServer(
-      await tlsOptions(t),
+      await tlsServerOptions(t),
       (sock) => aedes.handle(readWholeBuffer(sock)),
     );
     const srv = tlsServer;
+    // a refused handshake (no certificate, one the CA did not issue, a client that does not
+    // trust ours) never reaches CONNECT: count, audit and log it here
+    srv.on("tlsClientError", (err: Error & { code?: string }, sock: tls.TLSSocket) => {
+      const from = { id: `tls:${sock?.remoteAddress ?? "unknown"}` };
+      authFailed(from, undefined, handshakeRefusal(err), err.message);
+    });
     await new Promise<void>((resolve, rejectP) => {
       srv.once("error", rejectP);
       srv.listen(t.port, t.host, () => resolve());
@@ -688,7 +683,7 @@ export async function startBroker(o: BrokerOptions): Promise<Broker> {
     tlsPort,
     async reloadTls() {
       if (!tlsServer || !o.tls) return;
-      tlsServer.setSecureContext(await tlsOptions(o.tls));
+      tlsServer.setSecureContext(await tlsServerOptions(o.tls));
       log.info("TLS certificate reloaded", { certFile: o.tls.certFile });
     },
     async [Symbol.asyncDispose]() {
