@@ -31,6 +31,7 @@ if (import.meta.main) {
     Deno.exit(1);
   }
   log.info("ready", {
+    pid: Deno.pid, // the process to signal: SIGTERM/SIGINT stop, SIGHUP reloads
     httpPort: node.httpPort,
     ...(node.mqttPort !== null ? { mqttPort: node.mqttPort } : {}),
     ...(node.mqttsPort !== null ? { mqttsPort: node.mqttsPort } : {}),
