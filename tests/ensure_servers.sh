@@ -19,6 +19,7 @@ BINARIES=(
   "docker-compose:docker-compose"
   "openssl:openssl"
   "curl:curl"
+  "promtool:prometheus"
 )
 SEARCH_PATH="${PATH}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 

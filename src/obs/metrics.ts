@@ -297,8 +297,21 @@ export function createMetrics() {
     }),
   };
   client.collectDefaultMetrics({ register: registry, prefix: "twinmill_" });
+  for (const name of NOT_PROMTOOL_CLEAN) registry.removeSingleMetric(name);
   return m;
 }
+
+/**
+ * prom-client's default gauges whose names end in `_total`, which Prometheus reserves for
+ * counters (`promtool check metrics` warns). collectDefaultMetrics cannot skip them, so they
+ * are removed right after; each is the sum of its per-type family, which stays
+ * (`sum(twinmill_nodejs_active_handles)`).
+ */
+const NOT_PROMTOOL_CLEAN = [
+  "twinmill_nodejs_active_handles_total",
+  "twinmill_nodejs_active_requests_total",
+  "twinmill_nodejs_active_resources_total",
+];
 
 /**
  * Sample event-loop lag into `twinmill_event_loop_lag_seconds`: a 100 ms timer measures how

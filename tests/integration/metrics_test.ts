@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import mqtt from "mqtt";
-import { metric, publishQos1, startNode, waitFor } from "../harness/mod.ts";
+import { findBinary, getJson, metric, publishQos1, startNode, waitFor } from "../harness/mod.ts";
 
 Deno.test("metrics: counters move with traffic, HELP/TYPE everywhere, no device id in labels", async () => {
   await using node = await startNode();
@@ -62,4 +62,34 @@ Deno.test("metrics: counters move with traffic, HELP/TYPE everywhere, no device 
     if (type === "counter") assert.match(name, /_total$/, line);
     assert.doesNotMatch(name, /_(ms|milliseconds|kb|mb)(_|$)/, line);
   }
+});
+
+Deno.test("metrics: a live scrape with labelled samples passes promtool check metrics, no warning", async () => {
+  const promtool = findBinary("promtool", "prometheus");
+  await using node = await startNode();
+  // traffic that creates labelled samples: an accepted message (kind), a rejected one
+  // (reason), HTTP requests (route, method, status) with a 200 and a 404
+  assert.equal((await publishQos1(node, "twins/promtool-1/telemetry", '{"temp": 20}')).code, 0);
+  await publishQos1(node, "twins/promtool-1/telemetry", '{"a": {"b": 1}}');
+  await waitFor(async () => (await getJson(`${node.httpUrl}/v1/twins/promtool-1`)).status === 200);
+  assert.equal((await getJson(`${node.httpUrl}/v1/twins/promtool-unknown`)).status, 404);
+  await waitFor(async () => (await metric(node, "twinmill_mqtt_messages_rejected_total")) >= 1);
+
+  const scrape = await (await fetch(`${node.httpUrl}/metrics`)).text();
+  for (const labelled of ["kind", "reason", "route"]) {
+    assert.match(scrape, new RegExp(`^twinmill_[a-z_]+\\{[^}]*${labelled}="`, "m"), labelled);
+  }
+  const child = new Deno.Command(promtool, {
+    args: ["check", "metrics"],
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const writer = child.stdin.getWriter();
+  await writer.write(new TextEncoder().encode(scrape));
+  await writer.close();
+  const out = await child.output();
+  const text = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
+  assert.equal(text.trim(), "", `promtool check metrics: ${text}`);
+  assert.equal(out.code, 0, `promtool check metrics exit code: ${text}`);
 });
