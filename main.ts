@@ -35,7 +35,7 @@ if (import.meta.main) {
     httpPort: node.httpPort,
     ...(node.mqttPort !== null ? { mqttPort: node.mqttPort } : {}),
     ...(node.mqttsPort !== null ? { mqttsPort: node.mqttsPort } : {}),
-    http: `http://${cfg.http.host}:${node.httpPort}`,
+    http: `${cfg.tls ? "https" : "http"}://${cfg.http.host}:${node.httpPort}`,
     mqtt: node.mqttPort !== null ? `mqtt://${cfg.mqtt.host}:${node.mqttPort}` : null,
     dataDir: cfg.dataDir,
     influx: cfg.influx ? `${cfg.influx.url} (${cfg.influx.api})` : null,

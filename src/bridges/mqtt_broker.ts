@@ -18,6 +18,7 @@ import {
   certificateTwin,
   handshakeRefusal,
   isTlsConnection,
+  peerAddress,
   type TlsListener,
   tlsServerOptions,
   verifiedPeerCertificate,
@@ -593,7 +594,7 @@ export async function startBroker(o: BrokerOptions): Promise<Broker> {
     // a refused handshake (no certificate, one the CA did not issue, a client that does not
     // trust ours) never reaches CONNECT: count, audit and log it here
     srv.on("tlsClientError", (err: Error & { code?: string }, sock: tls.TLSSocket) => {
-      const from = { id: `tls:${sock?.remoteAddress ?? "unknown"}` };
+      const from = { id: `tls:${peerAddress(sock)}` };
       authFailed(from, undefined, handshakeRefusal(err), err.message);
     });
     await new Promise<void>((resolve, rejectP) => {

@@ -90,6 +90,12 @@ export function isTlsConnection(conn: unknown): boolean {
   return (conn as { encrypted?: boolean } | undefined)?.encrypted === true;
 }
 
+/** The peer address of a TLS socket, also when the handshake failed (Deno keeps it on the parent). */
+export function peerAddress(sock: unknown): string {
+  const s = sock as { remoteAddress?: string; _parent?: { remoteAddress?: string } } | undefined;
+  return s?.remoteAddress ?? s?._parent?.remoteAddress ?? "unknown";
+}
+
 /**
  * The reason a failed TLS handshake is counted under (`twinmill_mqtt_auth_failures_total`):
  * `missing_client_certificate`, else `tls_handshake_failed` (a certificate the CA did not

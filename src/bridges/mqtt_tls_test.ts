@@ -3,6 +3,7 @@ import {
   certificateTwin,
   handshakeRefusal,
   isTlsConnection,
+  peerAddress,
   verifiedPeerCertificate,
 } from "./mqtt_tls.ts";
 
@@ -45,4 +46,10 @@ Deno.test("handshakeRefusal: a missing client certificate is named, the rest is 
   );
   assert.equal(handshakeRefusal({ code: "ECONNRESET" }), "tls_handshake_failed");
   assert.equal(handshakeRefusal({}), "tls_handshake_failed");
+});
+
+Deno.test("peerAddress: the socket's, else its parent's (a failed handshake in Deno)", () => {
+  assert.equal(peerAddress({ remoteAddress: "10.0.0.9" }), "10.0.0.9");
+  assert.equal(peerAddress({ _parent: { remoteAddress: "127.0.0.1" } }), "127.0.0.1");
+  assert.equal(peerAddress(undefined), "unknown");
 });
