@@ -61,6 +61,8 @@ Deno.test("mtls: a client CA requires a certificate and honours revocation, devi
     const client = Deno.createHttpClient({ caCerts: [await Deno.readTextFile(`${dir}/ca.pem`)] });
     const api = (path: string, init: RequestInit = {}) =>
       https(client, `${node.httpUrl}${path}`, init);
+    const ready = await node.waitForLog((r) => r.msg === "ready");
+    assert.ok(ready.http.startsWith("https://"), `the ready line's address: ${ready.http}`);
     const cert = (
       d: string,
       twin: string,
