@@ -10,6 +10,10 @@ import { validationHook } from "./validation.ts";
 const Time = z.string().nullable();
 const DiagnosticsSchema = z.object({
   twin: z.string(),
+  exists: z.boolean().openapi({
+    description: "False for a twin that does not exist yet but whose device a node knows " +
+      "(its messages were rejected, or it has an MQTT session): `actor` and `snapshot` are null",
+  }),
   summary: z.string().openapi({
     example: "quiet: last message 12 min ago; no MQTT session on any node",
   }),
@@ -32,8 +36,13 @@ const DiagnosticsSchema = z.object({
     lastMinute: z.number().openapi({ description: "Messages applied in the current minute" }),
     previousMinute: z.number(),
   }),
-  rejected: z.array(z.object({ at: Time, reason: z.string(), topic: z.string(), node: z.string() }))
-    .openapi({ description: "Recently rejected messages (last 10 per node, newest last)" }),
+  rejected: z.array(z.object({
+    at: Time,
+    reason: z.string().openapi({ example: "bad_field" }),
+    explanation: z.string().openapi({ description: "What the reason means" }),
+    topic: z.string(),
+    node: z.string(),
+  })).openapi({ description: "Recently rejected messages (last 10 per node, newest last)" }),
   actor: z.object({
     node: z.string(),
     version: z.number(),
@@ -41,12 +50,12 @@ const DiagnosticsSchema = z.object({
     mailboxDepth: z.number(),
     lastActive: Time,
     timerAt: Time,
-  }),
+  }).nullable(),
   snapshot: z.object({
     persistedVersion: z.number().nullable(),
     unpersistedChanges: z.number(),
     savedAt: Time,
-  }),
+  }).nullable(),
   influx: z.object({
     configured: z.boolean(),
     bufferedPoints: z.number(),
@@ -62,6 +71,8 @@ const diagnose = createRoute({
   path: "/{id}/diagnostics",
   tags: ["twins"],
   summary: "Why is this device quiet? Connectivity, traffic, rejects, actor, commands, alarms",
+  description: "Also answers for a twin that does not exist yet when a node rejected its " +
+    "messages or holds its MQTT session (`exists: false`); 404 only when no node knows the id.",
   request: { params: IdParam },
   responses: { 200: json(DiagnosticsSchema, "Diagnostics"), ...errors(400, 404) },
 });

@@ -225,11 +225,13 @@ export async function startBroker(o: BrokerOptions): Promise<Broker> {
     reason: RejectReason,
   ) => {
     m.messagesRejected.inc({ reason });
+    // least recently rejecting device first: it is the one forgotten when the map is full
     let ring = rejected.get(key);
-    if (!ring) {
-      if (rejected.size >= MAX_REJECTING_DEVICES) rejected.delete(rejected.keys().next().value!);
-      rejected.set(key, ring = []);
+    if (ring) rejected.delete(key);
+    else if (rejected.size >= MAX_REJECTING_DEVICES) {
+      rejected.delete(rejected.keys().next().value!);
     }
+    rejected.set(key, ring ??= []);
     ring.push({ at: Date.now(), reason, topic: packet.topic.slice(0, 200) });
     if (ring.length > KEEP_REJECTIONS) ring.shift();
     if (oncePerMinute(key)) {
@@ -249,6 +251,19 @@ export async function startBroker(o: BrokerOptions): Promise<Broker> {
    */
   const restricted = (client: Client | null): boolean =>
     o.auth !== undefined || (client !== null && identities.has(client));
+
+  /**
+   * Whose diagnostics show a message with a bad topic: the connection's own twin when it has
+   * one (a restricted client never speaks for others), else the twin the topic names
+   * (`twins/cnc-10/telemetri`), else the client id.
+   */
+  const rejectedAs = (client: Client | null, topic: string, key: string): string => {
+    const me = client ? identities.get(client)?.twin : undefined;
+    if (me !== undefined) return me;
+    if (restricted(client)) return key;
+    const named = topic.split("/", 2);
+    return named[0] === "twins" && isValidTwinId(named[1] ?? "") ? named[1] : key;
+  };
 
   /** Connections over their message rate, closing. */
   const tripped = new WeakSet<object>();
@@ -278,7 +293,7 @@ export async function startBroker(o: BrokerOptions): Promise<Broker> {
     }
     const t = parseDeviceTopic(packet.topic);
     if (typeof t === "string") {
-      reject(packet, key, t);
+      reject(packet, rejectedAs(client, packet.topic, key), t);
       return cb(null);
     }
     if (restricted(client)) {

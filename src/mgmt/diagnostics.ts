@@ -13,6 +13,7 @@ import type { TwinService } from "../runtime/twin_service.ts";
 import type { HostDiagnostics } from "../runtime/twin_host.ts";
 import type { ConnectionInfo, Rejection } from "../bridges/mqtt_broker.ts";
 import { TwinNotFoundError } from "../errors.ts";
+import { explainRejection } from "./reject_reasons.ts";
 
 /** What one node knows about a device's MQTT session. */
 export interface SessionReport {
@@ -46,48 +47,53 @@ function ago(ms: number): string {
 export class Diagnostics {
   constructor(readonly o: DiagnosticsOptions) {}
 
+  /**
+   * The diagnostics of `id`. A twin that does not exist yet but whose device some node knows
+   * (its messages were rejected, or it holds an MQTT session) is explained too, with
+   * `exists: false` and no actor or snapshot; only an id no node knows is `twin_not_found`.
+   */
   async of(id: string) {
     const now = (this.o.now ?? Date.now)();
     const [host, reports] = await Promise.all([
       this.o.twins.diagnostics(id),
       this.o.sessions(id).catch(() => [] as SessionReport[]),
     ]);
-    if (!host) throw new TwinNotFoundError(id);
     const session = reports.find((r) => r.connection)?.connection ?? null;
     const sessionNode = reports.find((r) => r.connection)?.node ?? null;
     const rejected = reports.flatMap((r) => r.rejections.map((x) => ({ ...x, node: r.node })))
       .sort((a, b) => a.at - b.at).slice(-20);
-    const t = host.traffic;
+    if (!host && !session && rejected.length === 0) throw new TwinNotFoundError(id);
+    const t = host?.traffic ?? null;
     const minute = now - (now % 60_000);
     // counts of the current and previous minute as of now (old counts have aged out)
     const lastMinute = t && t.minute === minute ? t.count : 0;
     const previousMinute = t
       ? (t.minute === minute ? t.previous : t.minute === minute - 60_000 ? t.count : 0)
       : 0;
-    const open = host.commands.filter((c) => c.status === "pending" || c.status === "delivered");
-    const faults = host.rules.filter((r) => (r as { faults?: number }).faults);
+    const commands = host?.commands ?? [];
+    const open = commands.filter((c) => c.status === "pending" || c.status === "delivered");
+    const faults = (host?.rules ?? []).filter((r) => (r as { faults?: number }).faults);
+    const reported = host?.connectivity ?? { status: "unknown" as const, since: null };
     return {
       twin: id,
+      exists: host !== null,
       summary: summarise({
         now,
         quietAfter: this.o.quietAfterMs ?? 300_000,
+        exists: host !== null,
         online: session !== null,
-        reported: host.connectivity,
+        reported,
         lastSeen: t?.lastSeen ?? null,
         rejected: rejected.length,
         lastReject: rejected.at(-1)?.reason,
         pending: open.filter((c) => c.status === "pending").length,
         listens: session?.commands ?? false,
-        mailbox: host.actor.mailboxDepth,
-        unpersisted: host.snapshot.unpersisted,
+        mailbox: host?.actor.mailboxDepth ?? 0,
         influxLagMs: this.o.influx?.lagMs(now) ?? 0,
       }),
       connectivity: {
         online: session !== null,
-        reported: {
-          status: host.connectivity.status,
-          since: iso(host.connectivity.since),
-        },
+        reported: { status: reported.status, since: iso(reported.since) },
         session: session
           ? {
             node: sessionNode,
@@ -104,22 +110,27 @@ export class Diagnostics {
       rejected: rejected.map((r) => ({
         at: iso(r.at),
         reason: r.reason,
+        explanation: explainRejection(r.reason),
         topic: r.topic,
         node: r.node,
       })),
-      actor: {
-        node: host.node,
-        version: host.version,
-        resident: host.actor.resident,
-        mailboxDepth: host.actor.mailboxDepth,
-        lastActive: iso(host.actor.lastActive),
-        timerAt: iso(host.actor.timerAt),
-      },
-      snapshot: {
-        persistedVersion: host.snapshot.persistedVersion,
-        unpersistedChanges: host.snapshot.unpersisted,
-        savedAt: iso(host.snapshot.savedAt),
-      },
+      actor: host
+        ? {
+          node: host.node,
+          version: host.version,
+          resident: host.actor.resident,
+          mailboxDepth: host.actor.mailboxDepth,
+          lastActive: iso(host.actor.lastActive),
+          timerAt: iso(host.actor.timerAt),
+        }
+        : null,
+      snapshot: host
+        ? {
+          persistedVersion: host.snapshot.persistedVersion,
+          unpersistedChanges: host.snapshot.unpersisted,
+          savedAt: iso(host.snapshot.savedAt),
+        }
+        : null,
       influx: this.o.influx
         ? {
           configured: true,
@@ -127,7 +138,7 @@ export class Diagnostics {
           writeLagMs: this.o.influx.lagMs(now),
         }
         : { configured: false, bufferedPoints: 0, writeLagMs: 0 },
-      commands: host.commands.slice().reverse().map((c) => ({
+      commands: commands.slice().reverse().map((c) => ({
         id: c.id,
         name: c.name,
         status: c.status,
@@ -136,7 +147,7 @@ export class Diagnostics {
         deliveries: c.deliveries,
         ...(c.error !== undefined ? { error: c.error } : {}),
       })),
-      alarms: host.alarms,
+      alarms: host?.alarms ?? [],
       ruleFaults: faults,
     };
   }
@@ -146,6 +157,7 @@ export class Diagnostics {
 function summarise(d: {
   now: number;
   quietAfter: number;
+  exists: boolean;
   online: boolean;
   reported: HostDiagnostics["connectivity"];
   lastSeen: number | null;
@@ -154,11 +166,11 @@ function summarise(d: {
   pending: number;
   listens: boolean;
   mailbox: number;
-  unpersisted: number;
   influxLagMs: number;
 }): string {
   const notes: string[] = [];
-  if (d.lastSeen === null) notes.push("no message from the device was ever applied");
+  if (!d.exists) notes.push("the twin does not exist yet: no message from the device was applied");
+  else if (d.lastSeen === null) notes.push("no message from the device was ever applied");
   else if (d.now - d.lastSeen > d.quietAfter) {
     notes.push(`quiet: last message ${ago(d.now - d.lastSeen)} ago`);
   }

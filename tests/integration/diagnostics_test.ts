@@ -5,7 +5,15 @@
  */
 import assert from "node:assert/strict";
 import mqtt from "mqtt";
-import { getJson, startNode, waitFor } from "../harness/mod.ts";
+import {
+  getJson,
+  mosquittoPub,
+  publishQos1,
+  startNats,
+  startNode,
+  waitFor,
+} from "../harness/mod.ts";
+import { shardOf } from "../../src/sharding/shard.ts";
 
 Deno.test("diagnostics: a device before and after it goes silent", async () => {
   await using node = await startNode();
@@ -109,4 +117,92 @@ Deno.test("diagnostics: a gateway speaking for two devices; both sessions end wi
   await waitFor(async () =>
     !(await diag("gw-a")).connectivity.online && !(await diag("gw-b")).connectivity.online
   );
+});
+
+Deno.test("diagnostics: a device that only sends bad data is explained before its twin exists", async () => {
+  await using node = await startNode();
+  const diag = (id: string) => getJson(`${node.httpUrl}/v1/twins/${id}/diagnostics`);
+  // as in the README: QoS 0, a nested object (refused: fields are numbers, booleans, strings)
+  const pub = await mosquittoPub([
+    "-h",
+    "127.0.0.1",
+    "-p",
+    String(node.mqttPort),
+    "-t",
+    "twins/cnc-10/telemetry",
+    "-m",
+    '{"a":{"b":1}}',
+  ]);
+  assert.equal(pub.code, 0, pub.stderr);
+  await waitFor(async () => (await diag("cnc-10")).status === 200, {
+    message: "diagnostics of cnc-10 answer",
+  });
+  const d = (await diag("cnc-10")).body;
+  assert.equal(d.twin, "cnc-10");
+  assert.equal(d.exists, false);
+  assert.equal(d.actor, null);
+  assert.equal(d.snapshot, null);
+  assert.equal(d.messages.total, 0);
+  assert.equal(d.connectivity.online, false);
+  assert.equal(d.rejected.length, 1);
+  const [r] = d.rejected;
+  assert.equal(r.reason, "bad_field");
+  assert.equal(r.topic, "twins/cnc-10/telemetry");
+  assert.match(r.explanation, /nested objects/);
+  assert.ok(Math.abs(Date.now() - Date.parse(r.at)) < 10_000, r.at);
+  assert.match(d.summary, /^the twin does not exist yet/);
+  assert.match(d.summary, /1 recent messages rejected \(last: bad_field\)/);
+  assert.equal((await getJson(`${node.httpUrl}/v1/twins/cnc-10`)).status, 404, "not created");
+
+  // a typo in the topic is shown on the twin the topic names
+  const typo = await publishQos1(node, "twins/cnc-11/telemetri", '{"rpm": 1}');
+  assert.equal(typo.code, 0, typo.stderr);
+  const t = (await diag("cnc-11")).body;
+  assert.equal(t.exists, false);
+  assert.deepEqual(
+    t.rejected.map((x: { reason: string; topic: string }) => [x.reason, x.topic]),
+    [["bad_topic", "twins/cnc-11/telemetri"]],
+  );
+
+  // once a message is accepted the twin exists; the rejections stay in its diagnostics
+  assert.equal((await publishQos1(node, "twins/cnc-10/telemetry", '{"a": 1}')).code, 0);
+  const after = (await diag("cnc-10")).body;
+  assert.equal(after.exists, true);
+  assert.equal(after.actor.version, 1);
+  assert.equal(after.rejected.length, 1);
+
+  // an id no node knows (never rejected, no session) is still not found
+  const missing = await diag("cnc-12");
+  assert.equal(missing.status, 404);
+  assert.equal(missing.body.error.code, "twin_not_found");
+});
+
+Deno.test("diagnostics (cluster): rejections on one node are explained by every node", async () => {
+  await using nats = await startNats({ jetstream: true });
+  const env = { NATS_URL: nats.url, TWINMILL_SHARDS: "8" };
+  await using n1 = await startNode({ ...env, TWINMILL_NODE_ID: "d1" });
+  await using n2 = await startNode({ ...env, TWINMILL_NODE_ID: "d2" });
+  const owners = await waitFor(async () => {
+    const c = (await getJson(`${n1.httpUrl}/v1/cluster`)).body;
+    const ok = c.settled && c.nodes.length === 2 &&
+      c.nodes.every((n: { shards: number[] }) => n.shards.length > 0);
+    return ok ? c.nodes as { id: string; shards: number[] }[] : undefined;
+  }, { timeoutMs: 30_000, message: "two nodes share the shards" });
+  // a twin owned by d1, whose device publishes to d2
+  const d1Shards = owners!.find((n) => n.id === "d1")!.shards;
+  const id = Array.from({ length: 100 }, (_, i) => `cnc-c${i}`)
+    .find((x) => d1Shards.includes(shardOf(x, 8)))!;
+  const pub = await publishQos1(n2, `twins/${id}/telemetry`, '{"a":{"b":1}}');
+  assert.equal(pub.code, 0, pub.stderr);
+  for (const node of [n1, n2]) {
+    const d = await getJson(`${node.httpUrl}/v1/twins/${id}/diagnostics`);
+    assert.equal(d.status, 200, JSON.stringify(d.body));
+    assert.equal(d.body.exists, false);
+    assert.deepEqual(
+      d.body.rejected.map((x: { reason: string; node: string }) => [x.reason, x.node]),
+      [["bad_field", "d2"]],
+    );
+  }
+  const missing = await getJson(`${n1.httpUrl}/v1/twins/cnc-nobody/diagnostics`);
+  assert.equal(missing.status, 404);
 });
