@@ -7,7 +7,9 @@
  * @module
  */
 import { createHash, randomBytes } from "node:crypto";
-import { type Context, Hono, type MiddlewareHandler } from "hono";
+import type { Context, MiddlewareHandler } from "hono";
+import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
+import { json } from "./schemas.ts";
 import type { TwinService } from "../src/runtime/twin_service.ts";
 import { hasRole, inScope, type Principal, type Role } from "../src/security/principal.ts";
 import { ForbiddenError, RateLimitedError, UnauthorizedError } from "../src/errors.ts";
@@ -222,10 +224,27 @@ async function checkTwin(
   if (twin && !inScope(p, twin.attributes.site)) throw deny(`Twin "${id}" is not in your sites`);
 }
 
+const issueTicket = createRoute({
+  method: "post",
+  path: "/tickets",
+  tags: ["stream"],
+  summary: "A single-use ticket for GET /v1/stream?ticket= (browsers cannot set headers on a " +
+    "WebSocket); valid 60 s, with the caller's role and sites",
+  responses: {
+    201: json(
+      z.object({
+        ticket: z.string(),
+        expiresAt: z.string().openapi({ example: "2024-05-01T12:01:00.000Z" }),
+      }).openapi("StreamTicket"),
+      "The ticket",
+    ),
+  },
+});
+
 /** `POST /v1/stream/tickets`: a single-use ticket for `/v1/stream?ticket=` (60 s). */
-export function ticketRoutes(tickets: Tickets): Hono {
-  const app = new Hono();
-  app.post("/tickets", (c) => {
+export function ticketRoutes(tickets: Tickets): OpenAPIHono {
+  const app = new OpenAPIHono();
+  app.openapi(issueTicket, (c) => {
     const t = tickets.issue(principalOf(c));
     return c.json({ ticket: t.ticket, expiresAt: new Date(t.expiresAt).toISOString() }, 201);
   });

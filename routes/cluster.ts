@@ -3,13 +3,47 @@
  * shard's owner, epoch and state, and handoffs in progress on this node.
  * @module
  */
-import { Hono } from "hono";
+import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import type { ClusterParts } from "../src/cluster/cluster_mode.ts";
+import { json } from "./schemas.ts";
+
+const Shard = z.object({
+  shard: z.number().int(),
+  owner: z.string().nullable(),
+  epoch: z.number().int().nullable(),
+  state: z.string().openapi({
+    description: "owned, unowned, or this node's handoff state of it (e.g. handing_off)",
+  }),
+});
+
+const ClusterView = z.object({
+  node: z.string().openapi({ description: "The node that answered" }),
+  settled: z.boolean().openapi({ description: "No shard moves pending on the answering node" }),
+  nodes: z.array(z.object({
+    id: z.string(),
+    http: z.string(),
+    mqtt: z.string().nullable(),
+    startedAt: z.string(),
+    lastHeartbeat: z.string(),
+    shards: z.array(z.number().int()),
+  })),
+  shards: z.array(Shard),
+  handoffs: z.array(z.object({ shard: z.number().int(), node: z.string(), epoch: z.number() })),
+}).openapi("Cluster");
+
+const view = createRoute({
+  method: "get",
+  path: "/",
+  tags: ["operations"],
+  summary: "Cluster mode: nodes with their heartbeat and shards, every shard's owner and epoch, " +
+    "handoffs in progress (served only in cluster mode)",
+  responses: { 200: json(ClusterView, "The cluster as this node sees it") },
+});
 
 /** Cluster routes, mounted at `/v1/cluster`. */
-export function clusterRoutes(c: ClusterParts): Hono {
-  const app = new Hono();
-  app.get("/", async (ctx) => {
+export function clusterRoutes(c: ClusterParts): OpenAPIHono {
+  const app = new OpenAPIHono();
+  app.openapi(view, async (ctx) => {
     const [nodes, leases] = await Promise.all([c.members.nodes(), c.leases.all()]);
     const shards: Array<
       { shard: number; owner: string | null; epoch: number | null; state: string }

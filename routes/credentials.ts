@@ -7,7 +7,6 @@ import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import type { DeviceAuth } from "../src/security/device_auth.ts";
 import type { TwinService } from "../src/runtime/twin_service.ts";
 import { BadRequestError, TwinNotFoundError } from "../src/errors.ts";
-import { Hono } from "hono";
 import { errors, IdParam, iso, json, notFound } from "./schemas.ts";
 import { validationHook } from "./validation.ts";
 
@@ -91,17 +90,52 @@ export function credentialRoutes(auth: DeviceAuth, twins: TwinService): OpenAPIH
   return app;
 }
 
+const Serials = z.object({
+  serials: z.array(z.string()).openapi({
+    description: "Revoked serials, upper-case hex without separators, sorted",
+    example: ["1A2B3C4D"],
+  }),
+}).openapi("RevokedCertificates");
+
+const Serial = z.object({
+  serial: z.string().openapi({
+    description: "The certificate's serial number in hex (colons and case are ignored)",
+    example: "1A:2B:3C:4D",
+  }),
+});
+
+const listRevoked = createRoute({
+  method: "get",
+  path: "/",
+  tags: ["security"],
+  summary: "Revoked device certificates (mTLS): their serial numbers",
+  responses: { 200: json(Serials, "Revoked serials") },
+});
+
+const revokeCert = createRoute({
+  method: "post",
+  path: "/",
+  tags: ["security"],
+  summary: "Revoke a device certificate by serial; its connections are closed at once",
+  request: { body: { content: { "application/json": { schema: Serial } }, required: true } },
+  responses: {
+    201: json(Serial, "Revoked now (the serial as stored)"),
+    200: json(Serial, "Already revoked"),
+    ...errors(400),
+  },
+});
+
 /** `POST /v1/revocations {"serial"}` and `GET /v1/revocations`: revoked client certificates. */
-export function revocationRoutes(auth: DeviceAuth): Hono {
-  const app = new Hono();
-  app.get("/", (c) => c.json({ serials: auth.revokedSerials }));
-  app.post("/", async (c) => {
+export function revocationRoutes(auth: DeviceAuth): OpenAPIHono {
+  const app = new OpenAPIHono({ defaultHook: validationHook });
+  app.openapi(listRevoked, (c) => c.json({ serials: auth.revokedSerials }, 200));
+  app.openapi(revokeCert, async (c) => {
     const body = await c.req.json().catch(() => null) as { serial?: unknown } | null;
     if (!body || typeof body.serial !== "string") {
       throw new BadRequestError('Body must be {"serial": "<certificate serial in hex>"}');
     }
     const r = await auth.revokeCertificate(body.serial);
-    return c.json({ serial: r.serial }, r.created ? 201 : 200);
+    return r.created ? c.json({ serial: r.serial }, 201) : c.json({ serial: r.serial }, 200);
   });
   return app;
 }

@@ -6,13 +6,14 @@
  * behind is closed with code 1013 ("try again later") and counted; ingest never waits for it.
  * @module
  */
-import { Hono } from "hono";
+import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import type { Transport } from "../src/transport/port.ts";
 import { type EventType, subjects } from "../src/transport/subjects.ts";
 import type { Metrics } from "../src/obs/metrics.ts";
 import type { Logger } from "../src/obs/log.ts";
 import { BadRequestError } from "../src/errors.ts";
 import { isValidTwinId } from "../actors/validate.ts";
+import { errors } from "./schemas.ts";
 
 const TYPES: EventType[] = ["telemetry", "state", "alarm", "command", "campaign"];
 
@@ -41,11 +42,41 @@ function serialize(data: unknown): string {
   return lastJson;
 }
 
+const stream = createRoute({
+  method: "get",
+  path: "/",
+  tags: ["stream"],
+  summary: "WebSocket of twin events, one JSON object per message: {type, twin, version, ts, data}",
+  description: "Needs a WebSocket upgrade. Authenticate with `Authorization: Bearer` or, from a " +
+    "browser, `?ticket=` (POST /v1/stream/tickets). A client more than 1 MiB behind is closed " +
+    "with code 1013. Campaign events are not filtered by `twins`.",
+  request: {
+    // checked by the handler (bad ids are 400 bad_twin_id), described here
+    query: z.object({
+      twins: z.string().optional().openapi({
+        description: "Comma-separated twin ids (at most 1000); none = every twin",
+        example: "press-7,press-8",
+      }),
+      types: z.string().optional().openapi({
+        description: `Comma-separated event types of ${TYPES.join(", ")}; default telemetry,state`,
+        example: "telemetry,state,alarm",
+      }),
+      ticket: z.string().optional().openapi({
+        description: "A single-use ticket instead of the Authorization header",
+      }),
+    }),
+  },
+  responses: {
+    101: { description: "Switching Protocols: the WebSocket of events" },
+    ...errors(400),
+  },
+});
+
 /** The WebSocket stream route. */
-export function streamRoutes(o: StreamOptions): Hono {
-  const app = new Hono();
+export function streamRoutes(o: StreamOptions): OpenAPIHono {
+  const app = new OpenAPIHono();
   const limit = o.maxBufferedBytes ?? 1024 * 1024;
-  app.get("/", (c) => {
+  app.openapi(stream, (c) => {
     const twinsParam = c.req.query("twins");
     const typesParam = c.req.query("types");
     const twins = twinsParam ? twinsParam.split(",").filter(Boolean) : [];

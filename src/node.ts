@@ -71,6 +71,8 @@ export interface TwinmillNode extends AsyncDisposable {
   logger: Logger;
   /** Cluster mode: hand off every shard, then stop (SIGTERM). Single node: same as dispose. */
   leave(): Promise<void>;
+  /** The gateway as served (`app.routes`, `app.request(...)`: the OpenAPI coverage test). */
+  app: OpenAPIHono;
 }
 
 /** The mode-specific part of a node. */
@@ -562,6 +564,7 @@ export async function startNode(
     metrics,
     logger: log,
     leave: () => stop(true),
+    app,
     [Symbol.asyncDispose]: () => stop(false),
   };
 }
