@@ -1,5 +1,7 @@
 /**
  * Pure JSON helpers: RFC 7396 merge patch, deep equality, and the desired/reported delta.
+ * Keys are data whatever their name: `__proto__` is read and written as an own property,
+ * never as the object's prototype (the JSON intake refuses it anyway).
  * @module
  */
 
@@ -11,13 +13,32 @@ export function isObject(v: unknown): v is JsonObject {
   return v !== null && typeof v === "object" && !Array.isArray(v);
 }
 
-/** Apply a JSON merge patch (RFC 7396) to `target`, returning a new object. `null` deletes. */
+/** The own property `k` of `o` (never one inherited from its prototype). */
+function own(o: JsonObject, k: string): unknown {
+  return Object.hasOwn(o, k) ? o[k] : undefined;
+}
+
+/** Set the own property `k` of `o` as data (`__proto__` included). */
+function put(o: JsonObject, k: string, v: unknown): void {
+  if (k === "__proto__") {
+    Object.defineProperty(o, k, { value: v, writable: true, enumerable: true, configurable: true });
+  } else {
+    o[k] = v;
+  }
+}
+
+/**
+ * Apply a JSON merge patch (RFC 7396) to `target`, returning a new object. `null` deletes;
+ * objects merge key by key; anything else (arrays included) replaces.
+ */
 export function mergePatch(target: JsonObject, patch: JsonObject): JsonObject {
   const out: JsonObject = { ...target };
   for (const [k, v] of Object.entries(patch)) {
     if (v === null) delete out[k];
-    else if (isObject(v)) out[k] = mergePatch(isObject(out[k]) ? out[k] as JsonObject : {}, v);
-    else out[k] = v;
+    else if (isObject(v)) {
+      const t = own(out, k);
+      put(out, k, mergePatch(isObject(t) ? t : {}, v));
+    } else put(out, k, v);
   }
   return out;
 }
@@ -34,7 +55,9 @@ export function deepEqual(a: unknown, b: unknown): boolean {
   const ka = Object.keys(a as JsonObject);
   const kb = Object.keys(b as JsonObject);
   if (ka.length !== kb.length) return false;
-  return ka.every((k) => deepEqual((a as JsonObject)[k], (b as JsonObject)[k]));
+  return ka.every((k) =>
+    Object.hasOwn(b as JsonObject, k) && deepEqual((a as JsonObject)[k], (b as JsonObject)[k])
+  );
 }
 
 /**
@@ -44,12 +67,12 @@ export function deepEqual(a: unknown, b: unknown): boolean {
 export function computeDelta(desired: JsonObject, reported: JsonObject): JsonObject {
   const out: JsonObject = {};
   for (const [k, d] of Object.entries(desired)) {
-    const r = reported[k];
+    const r = own(reported, k);
     if (isObject(d) && isObject(r)) {
       const sub = computeDelta(d, r);
-      if (Object.keys(sub).length > 0) out[k] = sub;
+      if (Object.keys(sub).length > 0) put(out, k, sub);
     } else if (!deepEqual(d, r)) {
-      out[k] = d;
+      put(out, k, d);
     }
   }
   return out;

@@ -1,7 +1,9 @@
 /**
- * Pure validation of device input per the contract: twin ids, topics and payloads.
+ * Pure validation of device input per the contract: twin ids, topics and payloads. Payloads
+ * are read by the one JSON intake (`json_intake.ts`): its limits apply to MQTT as to HTTP.
  * @module
  */
+import { DEFAULT_JSON_LIMITS, type JsonLimits, readJson } from "./json_intake.ts";
 
 /** Largest accepted MQTT payload (64 KiB). */
 export const MAX_PAYLOAD_BYTES = 64 * 1024;
@@ -33,7 +35,19 @@ export type RejectReason =
   | "not_object"
   | "bad_field"
   | "bad_status"
-  | "acl_denied";
+  | "acl_denied"
+  // the JSON intake's limits (see `json_intake.ts`)
+  | "payload_too_deep"
+  | "too_many_keys"
+  | "string_too_long"
+  | "array_too_long"
+  | "bad_number"
+  | "bad_key"
+  // refused by the twin after the broker accepted it
+  /** The change would make the twin larger than its size limit. */
+  | "twin_too_large"
+  /** The twin is quarantined (its snapshot could not be stored). */
+  | "twin_quarantined";
 
 /** Parse a device → twin topic, or return the reject reason. */
 export function parseDeviceTopic(topic: string): DeviceTopic | RejectReason {
@@ -60,13 +74,19 @@ export type DeviceBody =
 
 const decoder = new TextDecoder("utf-8", { fatal: true });
 
-function parseObject(payload: Uint8Array): Record<string, unknown> | RejectReason {
-  let v: unknown;
+function parseObject(
+  payload: Uint8Array,
+  limits: JsonLimits,
+): Record<string, unknown> | RejectReason {
+  let text: string;
   try {
-    v = JSON.parse(decoder.decode(payload));
+    text = decoder.decode(payload);
   } catch {
     return "not_json";
   }
+  const r = readJson(text, limits);
+  if (!r.ok) return r.violation.code;
+  const v = r.value;
   if (v === null || typeof v !== "object" || Array.isArray(v)) return "not_object";
   return v as Record<string, unknown>;
 }
@@ -74,9 +94,13 @@ function parseObject(payload: Uint8Array): Record<string, unknown> | RejectReaso
 /**
  * Validate a payload for its topic. Telemetry: a JSON object of number/boolean/string fields,
  * optional numeric `ts` (ms since epoch). Reported: any JSON object (a merge patch). Status:
- * `online` or `offline` (plain or JSON string).
+ * `online` or `offline` (plain or JSON string). JSON payloads must keep within `limits`.
  */
-export function parseDeviceBody(t: DeviceTopic, payload: Uint8Array): DeviceBody | RejectReason {
+export function parseDeviceBody(
+  t: DeviceTopic,
+  payload: Uint8Array,
+  limits: JsonLimits = DEFAULT_JSON_LIMITS,
+): DeviceBody | RejectReason {
   if (payload.byteLength > MAX_PAYLOAD_BYTES) return "too_large";
   if (t.kind === "status") {
     let s: string;
@@ -95,7 +119,7 @@ export function parseDeviceBody(t: DeviceTopic, payload: Uint8Array): DeviceBody
     if (s === "online" || s === "offline") return { kind: "status", online: s === "online" };
     return "bad_status";
   }
-  const obj = parseObject(payload);
+  const obj = parseObject(payload, limits);
   if (typeof obj === "string") return obj;
   if (t.kind === "reported") return { kind: "reported", patch: obj };
   if (t.kind === "command_result") {

@@ -20,6 +20,8 @@ import type { Transport } from "../src/transport/port.ts";
 import type { Metrics } from "../src/obs/metrics.ts";
 import type { Logger } from "../src/obs/log.ts";
 import { validationHook } from "./validation.ts";
+import { jsonIntake } from "./json_intake.ts";
+import type { JsonLimits } from "../actors/json_intake.ts";
 import { authMiddleware, type AuthOptions, principalOf } from "./auth.ts";
 import type { Context } from "hono";
 import type { Principal } from "../src/security/principal.ts";
@@ -37,6 +39,8 @@ export interface AppDeps {
   auth?: AuthOptions;
   /** Called after every mutating `/v1/*` request that passed authentication (audit log). */
   audit?(c: Context, principal: Principal | undefined, status: number): void;
+  /** Limits of the JSON intake for request bodies (default `DEFAULT_JSON_LIMITS`). */
+  jsonLimits?: JsonLimits;
   /** More route modules by mount path (e.g. `/v1/cluster` in cluster mode). */
   // deno-lint-ignore no-explicit-any
   extra?: Record<string, Hono<any, any, any>>;
@@ -110,6 +114,10 @@ export function createApp(d: AppDeps): OpenAPIHono {
       : limit(c, next);
   });
   if (d.auth) app.use("/v1/*", authMiddleware(d.auth));
+  // every JSON body within the intake's limits before a route sees it (after authentication:
+  // strangers get a 401, not a parse)
+  const intake = jsonIntake(d.jsonLimits);
+  app.use("/v1/*", (c, next) => LARGE_BODY_ROUTES.test(c.req.path) ? next() : intake(c, next));
   app.route("/", healthRoutes(d.metrics, d.ready));
   app.route("/v1/twins", twinRoutes(d.host, d.history));
   for (const [path, routes] of Object.entries(d.extra ?? {})) app.route(path, routes);

@@ -30,6 +30,7 @@ import {
   parseDeviceTopic,
   type RejectReason,
 } from "../../actors/validate.ts";
+import type { JsonLimits } from "../../actors/json_intake.ts";
 import type { IngestPort } from "./ingest.ts";
 import type { Logger } from "../obs/log.ts";
 import type { Metrics } from "../obs/metrics.ts";
@@ -126,6 +127,8 @@ export interface BrokerOptions {
   provisioning?: ProvisioningPort;
   /** A client subscribed to a twin's commands (deliver what is queued). */
   onCommandsListening?(twin: string): void;
+  /** Limits of the JSON intake for device payloads (default `DEFAULT_JSON_LIMITS`). */
+  jsonLimits?: JsonLimits;
   /** Every refused connect and ACL denial (audit). */
   onDenied?(
     e: { device: string; action: "connect" | "publish" | "subscribe"; reason: string },
@@ -308,7 +311,7 @@ export async function startBroker(o: BrokerOptions): Promise<Broker> {
     const payload = packet.payload instanceof Uint8Array
       ? packet.payload
       : Buffer.from(String(packet.payload));
-    const body = parseDeviceBody(t, payload);
+    const body = parseDeviceBody(t, payload, o.jsonLimits);
     if (typeof body === "string") {
       reject(packet, t.twin, body);
       return cb(null);

@@ -21,6 +21,7 @@ import { type BatchEntry, decodeBatch, entrySeq, streamSeqOf } from "./batch.ts"
 import { continueTrace, withTrace } from "../obs/trace.ts";
 import { subjects } from "../transport/subjects.ts";
 import { parseDeviceBody, parseDeviceTopic } from "../../actors/validate.ts";
+import type { JsonLimits } from "../../actors/json_intake.ts";
 import type { Accepted } from "../bridges/ingest.ts";
 import type { InboundLog } from "../persistence/port.ts";
 import type { Logger } from "../obs/log.ts";
@@ -109,6 +110,8 @@ export interface ShardConsumerOptions {
   acks: AckRegistry;
   dispatch(batch: Accepted[]): void;
   logger: Logger;
+  /** Limits of the JSON intake (the broker that took the message applied the same). */
+  jsonLimits?: JsonLimits;
 }
 
 /** Consumes one shard's inbound subject while this node owns the shard. */
@@ -173,7 +176,7 @@ export class ShardConsumer {
     const batch: Accepted[] = [];
     for (const [i, e] of entries.entries()) {
       const t = parseDeviceTopic(e.topic);
-      const body = typeof t === "string" ? t : parseDeviceBody(t, e.payload);
+      const body = typeof t === "string" ? t : parseDeviceBody(t, e.payload, this.o.jsonLimits);
       if (typeof t === "string" || typeof body === "string") {
         this.o.logger.error("invalid message in the inbound stream; dropped", {
           shard: this.o.shard,

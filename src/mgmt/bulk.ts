@@ -9,6 +9,7 @@
  * @module
  */
 import { isValidTwinId } from "../../actors/validate.ts";
+import { readJson } from "../../actors/json_intake.ts";
 import { BadRequestError, TwinmillError } from "../errors.ts";
 import { checkAttributes, type CredentialIssuer, type ProvisionTwins } from "./provisioning.ts";
 
@@ -243,13 +244,14 @@ export async function* ndjsonRows(
       yield rowError(l.line, "row_too_long", `The line is over ${limits.maxRowChars} characters`);
       continue;
     }
-    let v: unknown;
-    try {
-      v = JSON.parse(l.text);
-    } catch {
-      yield rowError(l.line, "bad_row", "The line is not JSON");
+    // each line goes through the one JSON intake (its default limits)
+    const r = readJson(l.text);
+    if (!r.ok) {
+      const why = r.violation.code === "not_json" ? "The line is not JSON" : r.violation.message;
+      yield rowError(l.line, r.violation.code === "not_json" ? "bad_row" : r.violation.code, why);
       continue;
     }
+    const v = r.value;
     if (v === null || typeof v !== "object" || Array.isArray(v)) {
       yield rowError(l.line, "bad_row", 'The line must be a JSON object {"id", "attributes"}');
       continue;

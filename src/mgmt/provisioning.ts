@@ -18,6 +18,7 @@
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 import { Buffer } from "node:buffer";
 import { isValidTwinId, MAX_PAYLOAD_BYTES } from "../../actors/validate.ts";
+import { readJson } from "../../actors/json_intake.ts";
 import type { JsonObject } from "../../actors/json.ts";
 import type { TwinState } from "../../actors/twin.ts";
 import { BadRequestError, TwinmillError } from "../errors.ts";
@@ -291,10 +292,15 @@ export function parseRequest(payload: Uint8Array, clientId: string): ProvisionRe
     return `The request is over ${MAX_PAYLOAD_BYTES} bytes`;
   }
   let v: unknown = {};
-  try {
-    if (payload.byteLength > 0) v = JSON.parse(new TextDecoder().decode(payload));
-  } catch {
-    return "The request is not JSON";
+  if (payload.byteLength > 0) {
+    // the one JSON intake, as for device messages (its default limits)
+    const r = readJson(new TextDecoder().decode(payload));
+    if (!r.ok) {
+      return r.violation.code === "not_json"
+        ? "The request is not JSON"
+        : `The request is refused: ${r.violation.message}`;
+    }
+    v = r.value;
   }
   if (v === null || typeof v !== "object" || Array.isArray(v)) {
     return 'The request must be a JSON object {"id", "attributes"}';

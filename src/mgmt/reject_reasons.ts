@@ -18,6 +18,18 @@ export const REJECT_EXPLANATIONS: Readonly<Record<RejectReason, string>> = {
     "ts is not a non-negative number, or the message has no field",
   bad_status: "the status is neither online nor offline",
   acl_denied: "the connection may not publish on this topic (another twin's topics)",
+  payload_too_deep: "the JSON nests objects/arrays deeper than TWINMILL_JSON_MAX_DEPTH " +
+    "(default 32) levels",
+  too_many_keys: "a JSON object has more keys than TWINMILL_JSON_MAX_KEYS (default 1,000)",
+  string_too_long: "a JSON string or key is longer than TWINMILL_JSON_MAX_STRING (default " +
+    "65,536) characters",
+  array_too_long: "a JSON array has more elements than TWINMILL_JSON_MAX_ARRAY (default 10,000)",
+  bad_number: "a number is not finite (e.g. 1e400, which JavaScript reads as Infinity)",
+  bad_key: 'the JSON has a "__proto__" key',
+  twin_too_large: "applying it would make the twin larger than TWINMILL_TWIN_MAX_BYTES " +
+    "(default 256 KiB of attributes, reported and desired state); remove fields first",
+  twin_quarantined: "the twin is quarantined: its state could not be stored (see the " +
+    "diagnostics' quarantine) and it takes no changes until the quarantine ends",
 };
 
 /** The explanation of a reject reason; a reason this version does not know is named as is. */
