@@ -21,6 +21,17 @@ if (import.meta.main) {
     throw err;
   }
   const log = createLogger(cfg.log);
+  // Last resort: every failure of a request or a device message is contained where it happens
+  // (the actor runtime, the effect executor, the persistence loop); a promise rejection that
+  // still escapes is a bug, but it left no half-done state behind: log it and go on. A
+  // synchronous exception nobody caught may have: log it and let the process end (exit 1).
+  globalThis.addEventListener("unhandledrejection", (e) => {
+    e.preventDefault();
+    log.error("unhandled promise rejection (a bug); the node goes on", { err: e.reason });
+  });
+  globalThis.addEventListener("error", (e) => {
+    log.error("uncaught exception (a bug); the node stops", { err: e.error ?? e.message });
+  });
   let node;
   try {
     node = await startNode(cfg, log);

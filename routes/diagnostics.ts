@@ -42,7 +42,10 @@ const DiagnosticsSchema = z.object({
     explanation: z.string().openapi({ description: "What the reason means" }),
     topic: z.string(),
     node: z.string(),
-  })).openapi({ description: "Recently rejected messages (last 10 per node, newest last)" }),
+  })).openapi({
+    description: "Recently rejected messages, by the broker (invalid) or by the twin " +
+      "(`twin_too_large`, `twin_quarantined`); newest last",
+  }),
   actor: z.object({
     node: z.string(),
     version: z.number(),
@@ -64,6 +67,20 @@ const DiagnosticsSchema = z.object({
   commands: z.array(z.record(z.string(), z.unknown())),
   alarms: z.array(z.record(z.string(), z.unknown())),
   ruleFaults: z.array(z.record(z.string(), z.unknown())),
+  quarantine: z.object({
+    active: z.boolean().openapi({ description: "True while the twin takes no changes" }),
+    since: Time,
+    until: Time,
+    reason: z.string().openapi({ description: "Why its snapshot could not be stored" }),
+    droppedVersion: z.number().openapi({ description: "The version that was not stored" }),
+    droppedMessages: z.number().openapi({
+      description: "Device messages dropped with it (applied since the last stored snapshot)",
+    }),
+  }).nullable().openapi({
+    description: "The twin's last quarantine on its node, or null: a twin whose snapshot " +
+      "cannot be stored drops its unsaved changes and takes none for a while; the rest of " +
+      "the node goes on",
+  }),
 }).openapi("Diagnostics");
 
 const diagnose = createRoute({

@@ -128,3 +128,34 @@ export class CommandTimeoutError extends TwinmillError {
     );
   }
 }
+
+/** The change would make the twin's state larger than its size limit (413). */
+export class TwinTooLargeError extends TwinmillError {
+  override name = "TwinTooLargeError";
+  constructor(id: string, readonly size: number, readonly limit: number) {
+    super(
+      "twin_too_large",
+      413,
+      `Twin "${id}" would be ${size} bytes (attributes, reported and desired state), over its ` +
+        `limit of ${limit} bytes (TWINMILL_TWIN_MAX_BYTES): the change was not applied; remove ` +
+        `fields first`,
+    );
+  }
+}
+
+/**
+ * The twin is quarantined: a snapshot of it could not be stored, its unsaved changes were
+ * dropped, and it takes no changes until the quarantine ends (503).
+ */
+export class TwinQuarantinedError extends TwinmillError {
+  override name = "TwinQuarantinedError";
+  constructor(id: string, reason: string, until: number, lost = false) {
+    super(
+      "twin_quarantined",
+      503,
+      `Twin "${id}" is quarantined until ${new Date(until).toISOString()}: its snapshot ` +
+        `could not be stored (${reason})` +
+        (lost ? "; this change was not applied" : "; it takes no changes meanwhile"),
+    );
+  }
+}

@@ -236,7 +236,13 @@ export async function startNode(
     });
   }
   let broker: Broker | undefined;
-  const downlink = (id: string, desired: JsonObject) => void broker?.publishDesired(id, desired);
+  // contained: a downlink that fails (or cannot be serialized) is logged, never an unhandled
+  // rejection that ends the process
+  const downlink = (id: string, desired: JsonObject) =>
+    void broker?.publishDesired(id, desired).catch((err) => {
+      metrics.effectFailures.inc({ type: "desired" });
+      log.error("cannot publish desired state to device", { device: id, err });
+    });
   const webhooks = new WebhookSender({
     logger: log.child("webhooks"),
     onOutcome: (o) => metrics.webhooks.inc({ outcome: o.kind }),

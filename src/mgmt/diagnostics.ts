@@ -60,7 +60,9 @@ export class Diagnostics {
     ]);
     const session = reports.find((r) => r.connection)?.connection ?? null;
     const sessionNode = reports.find((r) => r.connection)?.node ?? null;
+    // refused by the broker (invalid), or by the twin after it (size limit, quarantine)
     const rejected = reports.flatMap((r) => r.rejections.map((x) => ({ ...x, node: r.node })))
+      .concat((host?.refused ?? []).map((x) => ({ ...x, node: host!.node })))
       .sort((a, b) => a.at - b.at).slice(-20);
     if (!host && !session && rejected.length === 0) throw new TwinNotFoundError(id);
     const t = host?.traffic ?? null;
@@ -90,6 +92,7 @@ export class Diagnostics {
         listens: session?.commands ?? false,
         mailbox: host?.actor.mailboxDepth ?? 0,
         influxLagMs: this.o.influx?.lagMs(now) ?? 0,
+        quarantinedUntil: host?.quarantine?.active ? host.quarantine.until : null,
       }),
       connectivity: {
         online: session !== null,
@@ -149,6 +152,17 @@ export class Diagnostics {
       })),
       alarms: host?.alarms ?? [],
       ruleFaults: faults,
+      // the twin's last quarantine on its node: its snapshot could not be stored
+      quarantine: host?.quarantine
+        ? {
+          active: host.quarantine.active,
+          since: iso(host.quarantine.since),
+          until: iso(host.quarantine.until),
+          reason: host.quarantine.reason,
+          droppedVersion: host.quarantine.droppedVersion,
+          droppedMessages: host.quarantine.droppedMessages,
+        }
+        : null,
     };
   }
 }
@@ -167,8 +181,15 @@ function summarise(d: {
   listens: boolean;
   mailbox: number;
   influxLagMs: number;
+  quarantinedUntil: number | null;
 }): string {
   const notes: string[] = [];
+  if (d.quarantinedUntil !== null) {
+    notes.push(
+      `quarantined for ${ago(d.quarantinedUntil - d.now)} more: its state could not be ` +
+        "stored; it takes no changes meanwhile",
+    );
+  }
   if (!d.exists) notes.push("the twin does not exist yet: no message from the device was applied");
   else if (d.lastSeen === null) notes.push("no message from the device was ever applied");
   else if (d.now - d.lastSeen > d.quietAfter) {

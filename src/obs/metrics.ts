@@ -132,6 +132,19 @@ export function createMetrics() {
       help: "Actor message handlers that threw; the actor restarted from persisted state",
       registers: r,
     }),
+    effectFailures: new client.Counter({
+      name: "twinmill_effect_failures_total",
+      help: "Effects of a twin change (downlink, event, point, webhook, ...) that threw; the " +
+        "change stands, the node goes on",
+      labelNames: ["type"] as const,
+      registers: r,
+    }),
+    twinsQuarantined: new client.Counter({
+      name: "twinmill_twins_quarantined_total",
+      help: "Twins quarantined because their snapshot could not be stored (their unsaved " +
+        "changes were dropped)",
+      registers: r,
+    }),
     mailboxFull: new client.Counter({
       name: "twinmill_actor_mailbox_full_total",
       help: "Messages refused because an actor mailbox was full",

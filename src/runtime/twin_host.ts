@@ -28,6 +28,8 @@ import { alarmsOf } from "../../actors/twin_rules.ts";
 import type { AlarmQuery } from "../rules/service.ts";
 import type { JsonObject } from "../../actors/json.ts";
 import { parseDeviceBody, parseDeviceTopic } from "../../actors/validate.ts";
+import { DEFAULT_JSON_LIMITS, type JsonLimits } from "../../actors/json_intake.ts";
+import { DEFAULT_TWIN_MAX_BYTES, overSizeLimit } from "../../actors/twin_size.ts";
 import type { Accepted } from "../bridges/ingest.ts";
 import type { LogEntry, Persistence } from "../persistence/port.ts";
 import type { Transport } from "../transport/port.ts";
@@ -39,6 +41,8 @@ import {
   CommandQueueFullError,
   TwinmillError,
   TwinNotFoundError,
+  TwinQuarantinedError,
+  TwinTooLargeError,
   VersionConflictError,
 } from "../errors.ts";
 import type { TwinService } from "./twin_service.ts";
@@ -106,6 +110,32 @@ export interface TwinHostOptions {
   ruleCommandTtlMs?: number;
   /** This node's name (diagnostics). */
   nodeId?: string;
+  /** Size limit of a twin's state in bytes (see `actors/twin_size.ts`). Default 256 KiB. */
+  maxTwinBytes?: number;
+  /** Limits of the JSON intake, for device messages read back from the durable log. */
+  jsonLimits?: JsonLimits;
+  /** How long a twin whose snapshot cannot be stored takes no changes (ms). Default 60 s. */
+  quarantineMs?: number;
+}
+
+/** A twin quarantined because its snapshot could not be stored. */
+export interface Quarantine {
+  /** When it began and ends (ms). */
+  since: number;
+  until: number;
+  /** Why the snapshot could not be stored. */
+  reason: string;
+  /** Version of the state that could not be stored (dropped). */
+  droppedVersion: number;
+  /** Device messages dropped with it (applied since its last stored snapshot). */
+  droppedMessages: number;
+}
+
+/** A device message the twin refused after the broker accepted it (diagnostics). */
+export interface TwinRefusal {
+  at: number;
+  reason: "twin_too_large" | "twin_quarantined";
+  topic: string;
 }
 
 /** What the node hosting a twin knows about it (see `GET /v1/twins/{id}/diagnostics`). */
@@ -134,19 +164,82 @@ export interface HostDiagnostics {
   commands: Command[];
   alarms: Alarm[];
   rules: RuleStatus[];
+  /** The twin's last quarantine on this node (`active` while it lasts), or null. */
+  quarantine: (Quarantine & { active: boolean }) | null;
+  /** Device messages the twin refused lately (size limit, quarantine), oldest first. */
+  refused: TwinRefusal[];
 }
 
-type Reply = { state: TwinState; record: TwinRecord; error?: NonNullable<TwinResult["error"]> };
+/** Why the host refused a change the twin itself would take. */
+type HostRefusal =
+  | { code: "twin_too_large"; size: number; limit: number }
+  | { code: "twin_quarantined"; reason: string; until: number };
+
+type Reply = {
+  state: TwinState;
+  record: TwinRecord;
+  error?: NonNullable<TwinResult["error"]> | HostRefusal;
+  /** The twin's quarantine generation when the change was applied (see `#commit`). */
+  gen: number;
+};
+
+/** Refusals kept per twin, and twins with refusals kept per node (diagnostics). */
+const KEEP_REFUSALS = 20;
+const MAX_REFUSING_TWINS = 1_000;
+/** Quarantine records kept per node (the oldest is forgotten first). */
+const MAX_QUARANTINES = 10_000;
+/** Retry delays of a snapshot store that fails for every twin: doubling, capped. */
+const RETRY_FIRST_MS = 200;
+const RETRY_MAX_MS = 5_000;
+/** Rounds in a row a twin may fail to be stored while others are, before it is quarantined. */
+const MAX_SAVE_ATTEMPTS = 5;
+
+/**
+ * True when `err` saving `rec` is the record's own fault: it cannot be serialized (nested too
+ * deep), or the store says it is too large.
+ */
+function quarantineView(
+  q: (Quarantine & { reset: boolean }) | undefined,
+  now: number,
+): HostDiagnostics["quarantine"] {
+  if (!q) return null;
+  const { reset: _, ...view } = q;
+  return { ...view, active: now < q.until };
+}
+
+function unstorable(rec: TwinRecord, err: unknown): boolean {
+  if (err instanceof RangeError) return true; // stack or string length overflow
+  if (err instanceof TwinmillError && err.code === "snapshot_too_large") return true;
+  try {
+    JSON.stringify(rec);
+    return false;
+  } catch {
+    return true;
+  }
+}
 
 /** The host options every node mode sets the same way from its configuration. */
 export function hostDefaults(
-  cfg: { idleMs: number; maxPending: number; nodeId?: string },
+  cfg: {
+    idleMs: number;
+    maxPending: number;
+    nodeId?: string;
+    limits?: { json: JsonLimits; twinMaxBytes: number };
+  },
   logger: Logger,
   metrics: Metrics,
   points: PointSink | undefined,
 ): Pick<
   TwinHostOptions,
-  "clock" | "logger" | "metrics" | "points" | "idleMs" | "maxPending" | "nodeId"
+  | "clock"
+  | "logger"
+  | "metrics"
+  | "points"
+  | "idleMs"
+  | "maxPending"
+  | "nodeId"
+  | "jsonLimits"
+  | "maxTwinBytes"
 > {
   return {
     nodeId: cfg.nodeId,
@@ -156,6 +249,8 @@ export function hostDefaults(
     points,
     idleMs: cfg.idleMs,
     maxPending: cfg.maxPending,
+    jsonLimits: cfg.limits?.json,
+    maxTwinBytes: cfg.limits?.twinMaxBytes,
   };
 }
 
@@ -188,6 +283,20 @@ export class TwinHost implements TwinService {
   #closed = false;
   /** Sub-ms part of alarm points not caused by a device message (ticks, acks, profiles). */
   #alarmSeq = 0;
+  /** Twins quarantined on this node (their last quarantine), by id. */
+  readonly #quarantine = new Map<string, Quarantine & { reset: boolean }>();
+  /** Quarantines per twin so far: a change applied in an older generation was dropped. */
+  readonly #gen = new Map<string, number>();
+  /** Device messages each twin refused lately (diagnostics). */
+  readonly #refused = new Map<string, TwinRefusal[]>();
+  /** Log lines keyed by twin and kind: at most one per key per minute. */
+  readonly #lastLogged = new Map<string, number>();
+  /** Rounds in a row each twin failed to be stored while others were. */
+  readonly #failures = new Map<string, number>();
+  /** Consecutive commits that failed for the whole store (retry backoff). */
+  #storeFailures = 0;
+  /** When the last "cannot persist" line was logged (ms). */
+  #storeLoggedAt = 0;
 
   constructor(o: TwinHostOptions) {
     this.#o = o;
@@ -232,8 +341,18 @@ export class TwinHost implements TwinService {
   }
 
   async #load(id: string): Promise<TwinRecord> {
+    const q = this.#quarantine.get(id);
+    if (q) q.reset = false; // what is loaded now is the stored state
     return this.#dirty.get(id) ?? this.#committing.get(id) ??
       (await this.#o.persistence.snapshots.load(id)) ?? emptyTwin(id, this.#o.clock.now());
+  }
+
+  /**
+   * A resident twin's in-memory record, unless it is quarantined and still holds the state
+   * that could not be stored (then readers go to the store).
+   */
+  #peek(id: string): TwinRecord | undefined {
+    return this.#quarantine.get(id)?.reset ? undefined : this.#sys.peek(id);
   }
 
   async #passivate(id: string): Promise<void> {
@@ -244,8 +363,35 @@ export class TwinHost implements TwinService {
   /** When each resident twin's snapshot was last committed (ms); bounded by residency. */
   readonly #savedAt = new Map<string, number>();
 
-  #receive(id: string, rec: TwinRecord, msg: TwinMessage): { state: TwinRecord; reply: Reply } {
+  #receive(
+    id: string,
+    rec: TwinRecord,
+    msg: TwinMessage,
+  ): { state: TwinRecord; reply: Reply } | Promise<{ state: TwinRecord; reply: Reply }> {
+    const q = this.#quarantine.get(id);
+    if (!q) return this.#apply(id, rec, msg);
+    if (!q.reset) return this.#quarantined(id, rec, msg);
+    // the resident state is the one that could not be stored: start again from the store
+    return this.#o.persistence.snapshots.load(id).then((stored) => {
+      q.reset = false;
+      return this.#quarantined(id, stored ?? emptyTwin(id, this.#o.clock.now()), msg);
+    });
+  }
+
+  /** A message to a twin with a quarantine record: refused while it lasts, else applied. */
+  #quarantined(id: string, rec: TwinRecord, msg: TwinMessage): { state: TwinRecord; reply: Reply } {
+    const q = this.#quarantine.get(id);
+    const gen = this.#gen.get(id) ?? 0;
+    if (q && this.#o.clock.now() < q.until) {
+      const error: HostRefusal = { code: "twin_quarantined", reason: q.reason, until: q.until };
+      return { state: rec, reply: { state: rec.state, record: rec, error, gen } };
+    }
+    return this.#apply(id, rec, msg); // the quarantine is over (its record stays, for diagnostics)
+  }
+
+  #apply(id: string, rec: TwinRecord, msg: TwinMessage): { state: TwinRecord; reply: Reply } {
     const now = this.#o.clock.now();
+    const gen = this.#gen.get(id) ?? 0;
     const profile = this.#o.profiles?.resolve(rec.state, rec.rules !== undefined);
     const res = applyTwin(rec, msg, now, profile);
     // device messages come from the inbound log: their sequence is the log entry to retire
@@ -255,7 +401,7 @@ export class TwinHost implements TwinService {
       this.#dirty.set(id, res.record);
       if (seq !== undefined) this.#track(id, seq);
       this.#scheduleFlush();
-      return { state: res.record, reply: { state: res.record.state, record: res.record } };
+      return { state: res.record, reply: { state: res.record.state, record: res.record, gen } };
     }
     if (res.duplicate) {
       // Already applied before a restart; its point may not have been written: write it again
@@ -263,10 +409,19 @@ export class TwinHost implements TwinService {
       if (msg.type === "device" && msg.body.kind === "telemetry") {
         this.#emitPoint(seq, telemetryPoint(rec.state, msg.body, msg.at, msg.seq));
       }
-      return { state: rec, reply: { state: rec.state, record: rec } };
+      return { state: rec, reply: { state: rec.state, record: rec, gen } };
     }
     if (res.error) {
-      return { state: rec, reply: { state: rec.state, record: rec, error: res.error } };
+      return { state: rec, reply: { state: rec.state, record: rec, error: res.error, gen } };
+    }
+    if (res.record.state !== rec.state) {
+      // the size limit: checked before anything of the change is kept or done
+      const limit = this.#o.maxTwinBytes ?? DEFAULT_TWIN_MAX_BYTES;
+      const size = overSizeLimit(rec.state, res.record.state, limit);
+      if (size !== null) {
+        const error: HostRefusal = { code: "twin_too_large", size, limit };
+        return { state: rec, reply: { state: rec.state, record: rec, error, gen } };
+      }
     }
     if (res.record !== rec) {
       this.#dirty.set(id, res.record);
@@ -275,9 +430,35 @@ export class TwinHost implements TwinService {
     }
     if (msg.type === "tick") this.#o.metrics.ruleTicks.inc();
     if (res.suppressed) this.#o.metrics.fieldsSuppressed.inc(res.suppressed);
-    for (const e of res.effects) this.#effect(id, e, seq, res.record.state.version);
+    const version = res.record.state.version;
+    for (const e of res.effects) {
+      // an effect that throws (a downlink that cannot be serialized, a transport that fails)
+      // is contained here: the change stands, the other effects and the node go on
+      try {
+        this.#effect(id, e, seq, version);
+      } catch (err) {
+        this.#effectFailed(id, e.type, err);
+      }
+    }
     this.#arm(id, profile, res.record);
-    return { state: res.record, reply: { state: res.record.state, record: res.record } };
+    return { state: res.record, reply: { state: res.record.state, record: res.record, gen } };
+  }
+
+  /** An effect of twin `id` threw: counted, logged once per twin and kind per minute. */
+  #effectFailed(id: string, type: string, err: unknown): void {
+    this.#o.metrics.effectFailures.inc({ type });
+    if (this.#oncePerMinute(`effect\u0000${type}\u0000${id}`)) {
+      this.#log.error("effect of a twin change failed; the change stands", { twin: id, type, err });
+    }
+  }
+
+  /** True at most once per `key` per minute (bounded in keys). */
+  #oncePerMinute(key: string): boolean {
+    const now = this.#o.clock.now();
+    if ((this.#lastLogged.get(key) ?? -Infinity) + 60_000 > now) return false;
+    if (this.#lastLogged.size > 10_000) this.#lastLogged.clear();
+    this.#lastLogged.set(key, now);
+    return true;
   }
 
   /** Twin id -> when its rules next need a tick (ms). */
@@ -316,7 +497,10 @@ export class TwinHost implements TwinService {
     for (const [id, at] of this.#armed) {
       if (at > now || !(this.#o.owns?.(id) ?? true)) continue;
       this.#armed.delete(id);
-      this.#sys.send(id, { type: "tick" }).catch((err) => {
+      this.#sys.send(id, { type: "tick" }).then((r) => {
+        // a quarantined twin's timers wait for the end of its quarantine
+        if (r.error?.code === "twin_quarantined") this.#armed.set(id, r.error.until);
+      }, (err) => {
         this.#armed.set(id, now + 5_000); // try again soon
         this.#log.warn("rule timer tick failed", { twin: id, err });
       });
@@ -337,7 +521,7 @@ export class TwinHost implements TwinService {
     let n = 0;
     for await (const r of this.#stored()) {
       const id = r.state.id;
-      if (!want(id) || this.#armed.has(id) || this.#sys.peek(id)) continue;
+      if (!want(id) || this.#armed.has(id) || this.#peek(id)) continue;
       const p = profiles?.resolve(r.state, r.rules !== undefined);
       if (!p && !r.commands?.some(isOpen)) continue;
       this.#arm(id, p, r);
@@ -357,7 +541,7 @@ export class TwinHost implements TwinService {
       n++;
     };
     for (const id of this.#sys.ids()) {
-      const rec = this.#sys.peek(id);
+      const rec = this.#peek(id);
       if (rec && (matches(rec.state) || rec.rules !== undefined)) soon(id);
     }
     for (const id of this.#armed.keys()) this.#armed.set(id, 0);
@@ -391,7 +575,11 @@ export class TwinHost implements TwinService {
       fields: e.fields,
       ts: e.ts,
       subMs: e.subMs,
-    }).then(() => seq !== undefined && this.#done(seq));
+    }).then(
+      () => seq !== undefined && this.#done(seq),
+      // not retired: the entry is applied again (and its point written) after a restart
+      (err) => this.#effectFailed(e.tags.device ?? "", "point", err),
+    );
   }
 
   /** Runs effect `e` of twin `id`; `version` is the twin's version after the change. */
@@ -477,7 +665,7 @@ export class TwinHost implements TwinService {
       case "fault":
         m.ruleFaults.inc();
         this.#o.profiles?.faulted?.(
-          this.#sys.peek(id)?.state ?? emptyTwin(id, 0).state,
+          this.#peek(id)?.state ?? emptyTwin(id, 0).state,
           e.rule,
           e.message,
         );
@@ -529,7 +717,12 @@ export class TwinHost implements TwinService {
         key: a.key,
       };
       this.#sys.send(a.topic.twin, msg, { wait: true }).then(
-        () => this.#done(seq),
+        (r) => {
+          if (r.error?.code === "twin_too_large" || r.error?.code === "twin_quarantined") {
+            this.#refuse(a.topic.twin, a.entry.topic, r.error);
+          }
+          this.#done(seq);
+        },
         (err) => {
           if (err instanceof TwinmillError && err.code === "shard_moved") {
             this.#forget(seq); // not applied here: the shard's next owner applies it
@@ -547,6 +740,30 @@ export class TwinHost implements TwinService {
     this.#o.metrics.inboundPending.set(this.#needs.size);
   }
 
+  /** A device message the twin refused: counted with the broker's rejections, logged, kept. */
+  #refuse(twin: string, topic: string, error: HostRefusal): void {
+    this.#o.metrics.messagesRejected.inc({ reason: error.code });
+    let ring = this.#refused.get(twin);
+    if (!ring) {
+      if (this.#refused.size >= MAX_REFUSING_TWINS) {
+        this.#refused.delete(this.#refused.keys().next().value!);
+      }
+      this.#refused.set(twin, ring = []);
+    }
+    ring.push({ at: this.#o.clock.now(), reason: error.code, topic: topic.slice(0, 200) });
+    if (ring.length > KEEP_REFUSALS) ring.shift();
+    if (this.#oncePerMinute(`refused\u0000${twin}`)) {
+      this.#log.warn("device message refused by its twin", {
+        device: twin,
+        topic: topic.slice(0, 200),
+        reason: error.code,
+        ...(error.code === "twin_too_large"
+          ? { size: error.size, limit: error.limit }
+          : { until: new Date(error.until).toISOString() }),
+      });
+    }
+  }
+
   /** Re-deliver every unretired log entry (after a restart). Returns how many. */
   async replay(): Promise<number> {
     let n = 0;
@@ -554,7 +771,7 @@ export class TwinHost implements TwinService {
     const decode = (e: LogEntry): Accepted | null => {
       const t = parseDeviceTopic(e.topic);
       if (typeof t === "string") return null;
-      const body = parseDeviceBody(t, e.payload);
+      const body = parseDeviceBody(t, e.payload, this.#o.jsonLimits ?? DEFAULT_JSON_LIMITS);
       return typeof body === "string" ? null : { entry: e, topic: t, body };
     };
     for await (const e of this.#o.persistence.log.replay()) {
@@ -605,37 +822,61 @@ export class TwinHost implements TwinService {
         this.#dirtySeqs = new Map();
         this.#fence(batch, seqs);
         this.#committing = batch;
+        let storeDown = false;
         if (batch.size > 0) {
-          try {
-            await this.#o.persistence.snapshots.saveMany([...batch.values()]);
-            this.#o.metrics.snapshotsWritten.inc(batch.size);
-            const at = this.#o.clock.now();
-            for (const id of batch.keys()) if (this.#sys.peek(id)) this.#savedAt.set(id, at);
-          } catch (err) {
-            this.#log.error("cannot persist twin snapshots; will retry", {
-              count: batch.size,
-              err,
-            });
-            for (const [id, r] of batch) if (!this.#dirty.has(id)) this.#dirty.set(id, r);
-            for (const [id, l] of seqs) {
-              this.#dirtySeqs.set(id, [...l, ...(this.#dirtySeqs.get(id) ?? [])]);
-            }
-            this.#committing = new Map();
-            this.#waiters.unshift(...waiters);
-            await new Promise((r) => setTimeout(r, 200));
-            continue;
-          }
+          const { failed, all } = await this.#save(batch);
           this.#committing = new Map();
-          for (const l of seqs.values()) for (const s of l) this.#done(s);
+          for (const [id, l] of seqs) {
+            if (failed.has(id)) continue;
+            this.#failures.delete(id);
+            for (const s of l) this.#done(s);
+          }
+          for (const [id, err] of failed) {
+            const rec = batch.get(id)!;
+            // a twin is blamed only when others were stored in the same round
+            const n = all ? (this.#failures.get(id) ?? 0) : (this.#failures.get(id) ?? 0) + 1;
+            if (unstorable(rec, err) || n >= MAX_SAVE_ATTEMPTS) {
+              this.#failures.delete(id);
+              this.#quarantineTwin(id, rec, seqs.get(id) ?? [], err);
+              continue;
+            }
+            this.#failures.set(id, n);
+            // kept (a newer record of it may be waiting already) and tried again
+            if (!this.#dirty.has(id)) this.#dirty.set(id, rec);
+            this.#dirtySeqs.set(id, [...seqs.get(id) ?? [], ...(this.#dirtySeqs.get(id) ?? [])]);
+            if (all) storeDown = true;
+          }
+          if (storeDown) {
+            this.#storeFailed(
+              "cannot persist twin snapshots",
+              failed.size,
+              failed.values().next().value,
+            );
+          }
         }
         const retire = this.#retire.splice(0);
         if (retire.length > 0) {
           try {
             await this.#o.persistence.log.retire(retire);
           } catch (err) {
-            this.#log.error("cannot retire inbound log entries; will retry", { err });
+            storeDown = true;
             this.#retire.push(...retire);
+            this.#storeFailed("cannot retire inbound log entries", retire.length, err);
           }
+        }
+        if (storeDown) {
+          // the store fails for every twin (down, full, ...): nothing is dropped, commits
+          // wait and retry, backing off; acknowledgements stay held meanwhile
+          this.#waiters.unshift(...waiters);
+          const delay = Math.min(RETRY_MAX_MS, RETRY_FIRST_MS * 2 ** (this.#storeFailures - 1));
+          await new Promise((r) => setTimeout(r, delay));
+          continue;
+        }
+        if (this.#storeFailures > 0) {
+          this.#log.info("the snapshot store takes commits again", {
+            failedCommits: this.#storeFailures,
+          });
+          this.#storeFailures = 0;
         }
         for (const w of waiters) w();
         if (this.#closed && this.#dirty.size === 0) break;
@@ -647,15 +888,135 @@ export class TwinHost implements TwinService {
     }
   }
 
+  /**
+   * Store a commit batch. When the store refuses the batch, each twin is tried on its own, so
+   * one twin that cannot be stored does not hold back the others. Returns the twins not
+   * stored with their errors, and `all` when none was stored (then the store, not a twin, is
+   * the likely problem).
+   */
+  async #save(batch: Map<string, TwinRecord>): Promise<{
+    failed: Map<string, unknown>;
+    all: boolean;
+  }> {
+    const store = this.#o.persistence.snapshots;
+    const failed = new Map<string, unknown>();
+    const stored = (ids: Iterable<string>) => {
+      let n = 0;
+      const at = this.#o.clock.now();
+      for (const id of ids) {
+        n++;
+        if (this.#sys.peek(id)) this.#savedAt.set(id, at);
+      }
+      this.#o.metrics.snapshotsWritten.inc(n);
+    };
+    try {
+      await store.saveMany([...batch.values()]);
+      stored(batch.keys());
+      return { failed, all: false };
+    } catch (err) {
+      if (batch.size === 1) {
+        failed.set(batch.keys().next().value!, err);
+        return { failed, all: true };
+      }
+    }
+    const results = await Promise.all(
+      [...batch].map(([id, r]) =>
+        store.saveMany([r]).then(() => null, (err: unknown) => [id, err] as const)
+      ),
+    );
+    for (const x of results) if (x) failed.set(x[0], x[1]);
+    stored([...batch.keys()].filter((id) => !failed.has(id)));
+    return { failed, all: failed.size === batch.size };
+  }
+
+  /** The store failed for every twin: log it (the first time, then every 30 s), back off. */
+  #storeFailed(what: string, count: number, err: unknown): void {
+    this.#storeFailures++;
+    const now = this.#o.clock.now();
+    if (this.#storeFailures === 1 || now - this.#storeLoggedAt >= 30_000) {
+      this.#storeLoggedAt = now;
+      this.#log.error(`${what}; will retry`, { count, failures: this.#storeFailures, err });
+    }
+  }
+
+  /**
+   * The snapshot of twin `id` cannot be stored: drop its unsaved changes (their log entries
+   * are retired, counted as lost), serve it from the store again, and refuse changes to it
+   * for the quarantine time. The rest of the node goes on.
+   */
+  #quarantineTwin(id: string, rec: TwinRecord, seqs: number[], err: unknown): void {
+    const now = this.#o.clock.now();
+    // changes applied on top of it since the commit began are lost with it
+    const later = this.#dirtySeqs.get(id) ?? [];
+    const dropped = this.#dirty.get(id) ?? rec;
+    this.#dirty.delete(id);
+    this.#dirtySeqs.delete(id);
+    const lost = [...seqs, ...later];
+    const reason = err instanceof Error ? err.message : String(err);
+    const until = now + (this.#o.quarantineMs ?? 60_000);
+    this.#gen.set(id, (this.#gen.get(id) ?? 0) + 1);
+    if (this.#quarantine.size >= MAX_QUARANTINES && !this.#quarantine.has(id)) {
+      this.#quarantine.delete(this.#quarantine.keys().next().value!);
+    }
+    this.#quarantine.set(id, {
+      since: now,
+      until,
+      reason: reason.slice(0, 500),
+      droppedVersion: dropped.state.version,
+      droppedMessages: lost.length,
+      reset: this.#sys.peek(id) !== undefined,
+    });
+    this.#o.metrics.twinsQuarantined.inc();
+    this.#log.error(
+      "twin quarantined: its snapshot cannot be stored; its unsaved changes are dropped",
+      {
+        twin: id,
+        version: dropped.state.version,
+        droppedMessages: lost.length,
+        until: new Date(until).toISOString(),
+        err,
+      },
+    );
+    // their entries are retired: applied again they would only fail again
+    for (const s of lost) this.#done(s);
+  }
   /** The twin as the API shows it, or null if it does not exist. */
   async get(id: string): Promise<TwinState | null> {
     return (await this.#record(id))?.state ?? null;
   }
 
+  /**
+   * Resolve once the change of reply `r` to twin `id` is durable. Throws when the host refused
+   * it (size limit, quarantine), or when the twin was quarantined before it could be stored:
+   * a change is never acknowledged and then lost.
+   */
+  async #commit(id: string, r: Reply): Promise<void> {
+    this.#refusal(id, r);
+    for (;;) {
+      await this.flush();
+      if ((this.#gen.get(id) ?? 0) !== r.gen) {
+        const q = this.#quarantine.get(id)!;
+        throw new TwinQuarantinedError(id, q.reason, q.until, true);
+      }
+      // still unsaved: the store failed for it and retries (or a newer change came)
+      if (!this.#dirty.has(id) && !this.#committing.has(id)) return;
+    }
+  }
+
+  /** Throw the error of a change the host refused. */
+  #refusal(id: string, r: Reply): void {
+    if (r.error?.code === "twin_too_large") {
+      throw new TwinTooLargeError(id, r.error.size, r.error.limit);
+    }
+    if (r.error?.code === "twin_quarantined") {
+      throw new TwinQuarantinedError(id, r.error.reason, r.error.until);
+    }
+  }
+
   /** Create or replace a twin's attributes. Resolves after the change is durable. */
   async putAttributes(id: string, attributes: JsonObject): Promise<TwinState> {
     const r = await this.#sys.send(id, { type: "put_attributes", attributes });
-    await this.flush();
+    await this.#commit(id, r);
     return r.state;
   }
 
@@ -666,7 +1027,7 @@ export class TwinHost implements TwinService {
     if (r.error?.code === "version_conflict") {
       throw new VersionConflictError(id, r.error.expected, r.error.actual);
     }
-    await this.flush();
+    await this.#commit(id, r);
     return r.state;
   }
 
@@ -676,8 +1037,9 @@ export class TwinHost implements TwinService {
     const parts = parseAlarmId(id);
     if (!parts || !(await this.get(parts.twin))) throw new AlarmNotFoundError(id);
     const r = await this.#sys.send(parts.twin, { type: "ack_alarm", id, comment });
+    this.#refusal(parts.twin, r);
     if (r.error) throw new AlarmNotFoundError(id);
-    await this.flush();
+    await this.#commit(parts.twin, r);
     const alarm = alarmsOf(r.record).find((a) => a.id === id);
     if (!alarm) throw new AlarmNotFoundError(id);
     return alarm;
@@ -691,7 +1053,7 @@ export class TwinHost implements TwinService {
     if (!(await this.get(id))) throw new TwinNotFoundError(id);
     const r = await this.#sys.send(id, { type: "command", command });
     if (r.error?.code === "command_queue_full") throw new CommandQueueFullError(id, r.error.open);
-    await this.flush();
+    await this.#commit(id, r);
     this.#o.metrics.commands.inc({ status: "queued" });
     return r.record.commands?.find((c) => c.id === command.id) ?? command;
   }
@@ -734,12 +1096,14 @@ export class TwinHost implements TwinService {
       commands: (rec.commands ?? []).slice(-10),
       alarms: alarmsOf(rec).filter((a) => a.state !== "cleared"),
       rules: ruleStatus(rec.rules),
+      quarantine: quarantineView(this.#quarantine.get(id), this.#o.clock.now()),
+      refused: [...(this.#refused.get(id) ?? [])],
     };
   }
 
   /** The freshest record of a twin (memory, commit queue, store), or null if none exists. */
   async #record(id: string): Promise<TwinRecord | null> {
-    const rec = this.#sys.peek(id) ?? this.#dirty.get(id) ?? this.#committing.get(id) ??
+    const rec = this.#peek(id) ?? this.#dirty.get(id) ?? this.#committing.get(id) ??
       (await this.#o.persistence.snapshots.load(id));
     return rec && rec.state.version > 0 ? rec : null;
   }
@@ -756,7 +1120,7 @@ export class TwinHost implements TwinService {
     return listAlarms(
       this.#o.persistence.snapshots,
       q,
-      (r) => this.#sys.peek(r.state.id) ?? r,
+      (r) => this.#peek(r.state.id) ?? r,
     );
   }
 
@@ -771,7 +1135,7 @@ export class TwinHost implements TwinService {
       after,
       limit,
       filter,
-      (s) => this.#sys.peek(s.id)?.state ?? s,
+      (s) => this.#peek(s.id)?.state ?? s,
     );
   }
 
