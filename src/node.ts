@@ -375,6 +375,7 @@ export async function startNode(
           detail: { reason: e.reason, operation: e.action },
         }),
       maxConnections: cfg.maxConnections,
+      jsonLimits: cfg.limits.json,
       tls: cfg.tls
         ? {
           host: cfg.mqtt.host,
@@ -486,6 +487,7 @@ export async function startNode(
     transport: core.transport,
     metrics,
     logger: log.child("http"),
+    jsonLimits: cfg.limits.json,
     history: cfg.influx
       ? {
         url: cfg.influx.url,

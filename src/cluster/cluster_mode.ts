@@ -220,6 +220,7 @@ export async function startCluster(
           acks,
           dispatch: (b) => host.dispatch(b),
           logger: log.child("consumer"),
+          jsonLimits: cfg.limits.json,
         });
         await c.start();
         consumers.set(shard, c);

@@ -10,6 +10,8 @@ import { hostname } from "node:os";
 import { parseLogSpec } from "../obs/log.ts";
 import { createPublicKey } from "node:crypto";
 import { basename, extname } from "node:path";
+import { DEFAULT_JSON_LIMITS, type JsonLimits } from "../../actors/json_intake.ts";
+import { DEFAULT_TWIN_MAX_BYTES } from "../../actors/twin_size.ts";
 
 /** A configuration problem, naming the variable. */
 export class ConfigError extends Error {
@@ -119,6 +121,13 @@ const schema = z.object({
   TWINMILL_FIRMWARE_REQUIRE_SIGNED: z.enum(["true", "false"], {
     message: 'must be "true" or "false"',
   }).default("false"),
+  // the JSON intake and the twin size (README: Security); recursive code after the intake
+  // (merge patch, delta) relies on the depth bound, hence its ceiling
+  TWINMILL_JSON_MAX_DEPTH: int(DEFAULT_JSON_LIMITS.maxDepth, 1, 256),
+  TWINMILL_JSON_MAX_KEYS: int(DEFAULT_JSON_LIMITS.maxKeys, 1, 1_000_000),
+  TWINMILL_JSON_MAX_STRING: int(DEFAULT_JSON_LIMITS.maxString, 1, 16 * 1024 * 1024),
+  TWINMILL_JSON_MAX_ARRAY: int(DEFAULT_JSON_LIMITS.maxArray, 1, 10_000_000),
+  TWINMILL_TWIN_MAX_BYTES: int(DEFAULT_TWIN_MAX_BYTES, 1024, 64 * 1024 * 1024),
 });
 
 /** The validated node configuration. */
@@ -180,6 +189,11 @@ export interface Config {
     keyFiles: string[];
     requireSigned: boolean;
   };
+  /**
+   * What clients and devices may send: the JSON intake's bounds (HTTP bodies and MQTT
+   * payloads) and the size limit of a twin's state in bytes.
+   */
+  limits: { json: JsonLimits; twinMaxBytes: number };
 }
 
 const LOOPBACK = new Set(["127.0.0.1", "::1", "localhost"]);
@@ -393,6 +407,15 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       storeMaxBytes: e.TWINMILL_FIRMWARE_STORE_MAX_BYTES,
       keyFiles: firmwareKeys(e.TWINMILL_FIRMWARE_KEYS),
       requireSigned: e.TWINMILL_FIRMWARE_REQUIRE_SIGNED === "true",
+    },
+    limits: {
+      json: {
+        maxDepth: e.TWINMILL_JSON_MAX_DEPTH,
+        maxKeys: e.TWINMILL_JSON_MAX_KEYS,
+        maxString: e.TWINMILL_JSON_MAX_STRING,
+        maxArray: e.TWINMILL_JSON_MAX_ARRAY,
+      },
+      twinMaxBytes: e.TWINMILL_TWIN_MAX_BYTES,
     },
   };
 }

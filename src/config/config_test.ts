@@ -78,3 +78,37 @@ Deno.test("NATS_URL: comma-separated NATS URLs switch to cluster mode; anything 
     (e) => e instanceof ConfigError && e.variable === "NATS_URL",
   );
 });
+
+Deno.test("limits of the JSON intake and the twin size: defaults, settings, bad values", () => {
+  assert.deepEqual(loadConfig({}).limits, {
+    json: { maxDepth: 32, maxKeys: 1000, maxString: 65536, maxArray: 10000 },
+    twinMaxBytes: 262144,
+  });
+  const c = loadConfig({
+    TWINMILL_JSON_MAX_DEPTH: "8",
+    TWINMILL_JSON_MAX_KEYS: "50",
+    TWINMILL_JSON_MAX_STRING: "1024",
+    TWINMILL_JSON_MAX_ARRAY: "100",
+    TWINMILL_TWIN_MAX_BYTES: "65536",
+  });
+  assert.deepEqual(c.limits, {
+    json: { maxDepth: 8, maxKeys: 50, maxString: 1024, maxArray: 100 },
+    twinMaxBytes: 65536,
+  });
+  const bad: Array<[string, string]> = [
+    ["TWINMILL_JSON_MAX_DEPTH", "0"],
+    ["TWINMILL_JSON_MAX_DEPTH", "257"], // recursive code after the intake relies on it
+    ["TWINMILL_JSON_MAX_KEYS", "many"],
+    ["TWINMILL_JSON_MAX_STRING", "-5"],
+    ["TWINMILL_JSON_MAX_ARRAY", "1e3"],
+    ["TWINMILL_TWIN_MAX_BYTES", "100"], // under 1 KiB
+    ["TWINMILL_TWIN_MAX_BYTES", "256KiB"],
+  ];
+  for (const [variable, value] of bad) {
+    assert.throws(
+      () => loadConfig({ [variable]: value }),
+      (e) => e instanceof ConfigError && e.variable === variable && e.message.includes(value),
+      `${variable}=${value}`,
+    );
+  }
+});
