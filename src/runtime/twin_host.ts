@@ -46,6 +46,23 @@ import {
   VersionConflictError,
 } from "../errors.ts";
 import type { TwinService } from "./twin_service.ts";
+import {
+  type HostRefusal,
+  KEEP_REFUSALS,
+  MAX_QUARANTINES,
+  MAX_REFUSING_TWINS,
+  MAX_SAVE_ATTEMPTS,
+  pushBounded,
+  type Quarantine,
+  type QuarantineRecord,
+  quarantineView,
+  retryDelay,
+  setBounded,
+  type TwinRefusal,
+  unstorable,
+} from "./quarantine.ts";
+
+export type { Quarantine, TwinRefusal } from "./quarantine.ts";
 import { listAlarms, listTwins } from "./list_twins.ts";
 import { type Command, isOpen, newCommand, nextExpiry } from "../../actors/commands.ts";
 
@@ -118,26 +135,6 @@ export interface TwinHostOptions {
   quarantineMs?: number;
 }
 
-/** A twin quarantined because its snapshot could not be stored. */
-export interface Quarantine {
-  /** When it began and ends (ms). */
-  since: number;
-  until: number;
-  /** Why the snapshot could not be stored. */
-  reason: string;
-  /** Version of the state that could not be stored (dropped). */
-  droppedVersion: number;
-  /** Device messages dropped with it (applied since its last stored snapshot). */
-  droppedMessages: number;
-}
-
-/** A device message the twin refused after the broker accepted it (diagnostics). */
-export interface TwinRefusal {
-  at: number;
-  reason: "twin_too_large" | "twin_quarantined";
-  topic: string;
-}
-
 /** What the node hosting a twin knows about it (see `GET /v1/twins/{id}/diagnostics`). */
 export interface HostDiagnostics {
   /** The node hosting the twin. */
@@ -170,11 +167,6 @@ export interface HostDiagnostics {
   refused: TwinRefusal[];
 }
 
-/** Why the host refused a change the twin itself would take. */
-type HostRefusal =
-  | { code: "twin_too_large"; size: number; limit: number }
-  | { code: "twin_quarantined"; reason: string; until: number };
-
 type Reply = {
   state: TwinState;
   record: TwinRecord;
@@ -182,41 +174,6 @@ type Reply = {
   /** The twin's quarantine generation when the change was applied (see `#commit`). */
   gen: number;
 };
-
-/** Refusals kept per twin, and twins with refusals kept per node (diagnostics). */
-const KEEP_REFUSALS = 20;
-const MAX_REFUSING_TWINS = 1_000;
-/** Quarantine records kept per node (the oldest is forgotten first). */
-const MAX_QUARANTINES = 10_000;
-/** Retry delays of a snapshot store that fails for every twin: doubling, capped. */
-const RETRY_FIRST_MS = 200;
-const RETRY_MAX_MS = 5_000;
-/** Rounds in a row a twin may fail to be stored while others are, before it is quarantined. */
-const MAX_SAVE_ATTEMPTS = 5;
-
-/**
- * True when `err` saving `rec` is the record's own fault: it cannot be serialized (nested too
- * deep), or the store says it is too large.
- */
-function quarantineView(
-  q: (Quarantine & { reset: boolean }) | undefined,
-  now: number,
-): HostDiagnostics["quarantine"] {
-  if (!q) return null;
-  const { reset: _, ...view } = q;
-  return { ...view, active: now < q.until };
-}
-
-function unstorable(rec: TwinRecord, err: unknown): boolean {
-  if (err instanceof RangeError) return true; // stack or string length overflow
-  if (err instanceof TwinmillError && err.code === "snapshot_too_large") return true;
-  try {
-    JSON.stringify(rec);
-    return false;
-  } catch {
-    return true;
-  }
-}
 
 /** The host options every node mode sets the same way from its configuration. */
 export function hostDefaults(
@@ -284,7 +241,7 @@ export class TwinHost implements TwinService {
   /** Sub-ms part of alarm points not caused by a device message (ticks, acks, profiles). */
   #alarmSeq = 0;
   /** Twins quarantined on this node (their last quarantine), by id. */
-  readonly #quarantine = new Map<string, Quarantine & { reset: boolean }>();
+  readonly #quarantine = new Map<string, QuarantineRecord>();
   /** Quarantines per twin so far: a change applied in an older generation was dropped. */
   readonly #gen = new Map<string, number>();
   /** Device messages each twin refused lately (diagnostics). */
@@ -743,15 +700,8 @@ export class TwinHost implements TwinService {
   /** A device message the twin refused: counted with the broker's rejections, logged, kept. */
   #refuse(twin: string, topic: string, error: HostRefusal): void {
     this.#o.metrics.messagesRejected.inc({ reason: error.code });
-    let ring = this.#refused.get(twin);
-    if (!ring) {
-      if (this.#refused.size >= MAX_REFUSING_TWINS) {
-        this.#refused.delete(this.#refused.keys().next().value!);
-      }
-      this.#refused.set(twin, ring = []);
-    }
-    ring.push({ at: this.#o.clock.now(), reason: error.code, topic: topic.slice(0, 200) });
-    if (ring.length > KEEP_REFUSALS) ring.shift();
+    const refusal = { at: this.#o.clock.now(), reason: error.code, topic: topic.slice(0, 200) };
+    pushBounded(this.#refused, twin, refusal, KEEP_REFUSALS, MAX_REFUSING_TWINS);
     if (this.#oncePerMinute(`refused\u0000${twin}`)) {
       this.#log.warn("device message refused by its twin", {
         device: twin,
@@ -868,8 +818,7 @@ export class TwinHost implements TwinService {
           // the store fails for every twin (down, full, ...): nothing is dropped, commits
           // wait and retry, backing off; acknowledgements stay held meanwhile
           this.#waiters.unshift(...waiters);
-          const delay = Math.min(RETRY_MAX_MS, RETRY_FIRST_MS * 2 ** (this.#storeFailures - 1));
-          await new Promise((r) => setTimeout(r, delay));
+          await new Promise((r) => setTimeout(r, retryDelay(this.#storeFailures)));
           continue;
         }
         if (this.#storeFailures > 0) {
@@ -955,17 +904,15 @@ export class TwinHost implements TwinService {
     const reason = err instanceof Error ? err.message : String(err);
     const until = now + (this.#o.quarantineMs ?? 60_000);
     this.#gen.set(id, (this.#gen.get(id) ?? 0) + 1);
-    if (this.#quarantine.size >= MAX_QUARANTINES && !this.#quarantine.has(id)) {
-      this.#quarantine.delete(this.#quarantine.keys().next().value!);
-    }
-    this.#quarantine.set(id, {
+    const q: QuarantineRecord = {
       since: now,
       until,
       reason: reason.slice(0, 500),
       droppedVersion: dropped.state.version,
       droppedMessages: lost.length,
       reset: this.#sys.peek(id) !== undefined,
-    });
+    };
+    setBounded(this.#quarantine, id, q, MAX_QUARANTINES);
     this.#o.metrics.twinsQuarantined.inc();
     this.#log.error(
       "twin quarantined: its snapshot cannot be stored; its unsaved changes are dropped",
