@@ -173,6 +173,8 @@ type Reply = {
   error?: NonNullable<TwinResult["error"]> | HostRefusal;
   /** The twin's quarantine generation when the change was applied (see `#commit`). */
   gen: number;
+  /** The change's number among the records handed to commits (0: nothing to store). */
+  change?: number;
 };
 
 /** The host options every node mode sets the same way from its configuration. */
@@ -248,6 +250,10 @@ export class TwinHost implements TwinService {
   readonly #refused = new Map<string, TwinRefusal[]>();
   /** Log lines keyed by twin and kind: at most one per key per minute. */
   readonly #lastLogged = new Map<string, number>();
+  /** Change numbers: of each record handed to a commit, and the last stored per twin. */
+  #changes = 0;
+  readonly #changeOf = new WeakMap<TwinRecord, number>();
+  readonly #savedChange = new Map<string, number>();
   /** Rounds in a row each twin failed to be stored while others were. */
   readonly #failures = new Map<string, number>();
   /** Consecutive commits that failed for the whole store (retry backoff). */
@@ -315,6 +321,7 @@ export class TwinHost implements TwinService {
   async #passivate(id: string): Promise<void> {
     while (this.#dirty.has(id) || this.#committing.has(id)) await this.flush();
     this.#savedAt.delete(id);
+    this.#savedChange.delete(id);
   }
 
   /** When each resident twin's snapshot was last committed (ms); bounded by residency. */
@@ -355,10 +362,13 @@ export class TwinHost implements TwinService {
     const seq = msg.type === "device" ? msg.seq : undefined;
     if (res.duplicate && res.resend) {
       // a device's resend: its sequence is consumed, nothing else changes
-      this.#dirty.set(id, res.record);
+      const change = this.#markDirty(id, res.record);
       if (seq !== undefined) this.#track(id, seq);
       this.#scheduleFlush();
-      return { state: res.record, reply: { state: res.record.state, record: res.record, gen } };
+      return {
+        state: res.record,
+        reply: { state: res.record.state, record: res.record, gen, change },
+      };
     }
     if (res.duplicate) {
       // Already applied before a restart; its point may not have been written: write it again
@@ -380,8 +390,9 @@ export class TwinHost implements TwinService {
         return { state: rec, reply: { state: rec.state, record: rec, error, gen } };
       }
     }
+    let change = 0;
     if (res.record !== rec) {
-      this.#dirty.set(id, res.record);
+      change = this.#markDirty(id, res.record);
       if (seq !== undefined) this.#track(id, seq);
       this.#scheduleFlush();
     }
@@ -398,7 +409,18 @@ export class TwinHost implements TwinService {
       }
     }
     this.#arm(id, profile, res.record);
-    return { state: res.record, reply: { state: res.record.state, record: res.record, gen } };
+    return {
+      state: res.record,
+      reply: { state: res.record.state, record: res.record, gen, change },
+    };
+  }
+
+  /** Hand a twin's new record to the next commit; returns its change number. */
+  #markDirty(id: string, rec: TwinRecord): number {
+    const n = ++this.#changes;
+    this.#changeOf.set(rec, n);
+    this.#dirty.set(id, rec);
+    return n;
   }
 
   /** An effect of twin `id` threw: counted, logged once per twin and kind per minute. */
@@ -855,6 +877,8 @@ export class TwinHost implements TwinService {
       for (const id of ids) {
         n++;
         if (this.#sys.peek(id)) this.#savedAt.set(id, at);
+        const change = this.#changeOf.get(batch.get(id)!);
+        if (change !== undefined) this.#savedChange.set(id, change);
       }
       this.#o.metrics.snapshotsWritten.inc(n);
     };
@@ -945,8 +969,10 @@ export class TwinHost implements TwinService {
         const q = this.#quarantine.get(id)!;
         throw new TwinQuarantinedError(id, q.reason, q.until, true);
       }
-      // still unsaved: the store failed for it and retries (or a newer change came)
-      if (!this.#dirty.has(id) && !this.#committing.has(id)) return;
+      // stored (a later record of the twin holds it too), or nothing of the twin is pending
+      // any more; else the store failed for it and retries
+      const pending = this.#dirty.has(id) || this.#committing.has(id);
+      if (!pending || (this.#savedChange.get(id) ?? 0) >= (r.change ?? 0)) return;
     }
   }
 

@@ -247,3 +247,25 @@ Deno.test("size limit: a change past it is refused (413 twin_too_large, device m
   assert.deepEqual(shrunk.desired, { a: "short" });
   await h.close();
 });
+
+Deno.test("an HTTP change returns once stored even while the twin's device keeps it busy", async () => {
+  // every commit of the twin brings a new device message for it: the twin is never clean
+  let h: TwinHost | undefined;
+  let seq = 0;
+  let streaming = false;
+  const { persistence: p, calls } = failingStore((rs) => {
+    if (streaming && hasId(rs, "busy") && seq < 2_000) {
+      h!.dispatch([reported(++seq, "busy", { n: seq })]); // applied at once: dirty again
+    }
+    return null;
+  });
+  h = makeHost(p).host;
+  await h.putAttributes("busy", {});
+  streaming = true;
+  const before = calls();
+  const s = await h.patchDesired("busy", { speed: 1 });
+  assert.ok(calls() - before <= 3, `answered after ${calls() - before} commits`);
+  assert.ok(((await p.snapshots.load("busy"))?.state.version ?? 0) >= s.version);
+  streaming = false;
+  await h.close();
+});
