@@ -414,6 +414,7 @@ export async function startNode(
         jwksPath: cfg.jwt.jwksFile,
         issuer: cfg.jwt.issuer,
         audience: cfg.jwt.audience,
+        clockToleranceSec: cfg.jwt.clockToleranceSec,
       })
       : undefined,
     tickets,

@@ -94,6 +94,7 @@ const schema = z.object({
   TWINMILL_JWT_JWKS_FILE: z.string().optional(),
   TWINMILL_JWT_ISSUER: z.string().optional(),
   TWINMILL_JWT_AUDIENCE: z.string().optional(),
+  TWINMILL_JWT_CLOCK_TOLERANCE: int(0, 0, 300),
   TWINMILL_HTTP_RATE: int(200, 1, 1_000_000),
   TWINMILL_TLS_CERT: z.string().optional(),
   TWINMILL_TLS_KEY: z.string().optional(),
@@ -159,6 +160,8 @@ export interface Config {
     jwksFile?: string;
     issuer?: string;
     audience?: string;
+    /** Seconds an expired (or not yet valid) token is still accepted; default 0. */
+    clockToleranceSec: number;
   };
   /** Requests per second per API key / JWT subject (burst: 2 s worth). */
   httpRate: number;
@@ -385,6 +388,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       jwksFile: e.TWINMILL_JWT_JWKS_FILE,
       issuer: e.TWINMILL_JWT_ISSUER,
       audience: e.TWINMILL_JWT_AUDIENCE,
+      clockToleranceSec: e.TWINMILL_JWT_CLOCK_TOLERANCE,
     },
     httpRate: e.TWINMILL_HTTP_RATE,
     deviceRate: e.TWINMILL_DEVICE_RATE,

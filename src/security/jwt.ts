@@ -1,8 +1,8 @@
 /**
  * JWT bearer tokens → {@linkcode Principal}. Verified with `jose` against exactly one key
  * source: an HS256 shared secret, an RS256/ES256 SPKI public key, or a local JWKS file (no
- * network). Only those algorithms are accepted (never `none`), `exp` is required, `nbf` is
- * honoured, and every failure is an {@linkcode UnauthorizedError} with a short fixed reason
+ * network). Only those algorithms are accepted (never `none`), `exp` is required and holds to
+ * the second (no leeway unless `clockToleranceSec` says so), `nbf` is honoured, and every failure is an {@linkcode UnauthorizedError} with a short fixed reason
  * that never echoes the token.
  * @module
  */
@@ -31,7 +31,10 @@ export interface JwtOptions {
   issuer?: string;
   /** Required member of `aud`, when set. */
   audience?: string;
-  /** Allowed clock skew for `exp` and `nbf`, seconds; default 30. */
+  /**
+   * Seconds by which `exp` and `nbf` may be missed (clock skew between the issuer and this
+   * node); default 0: a token is refused from the second its `exp` names.
+   */
   clockToleranceSec?: number;
 }
 
@@ -62,7 +65,7 @@ export async function createJwtVerifier(opts: JwtOptions): Promise<JwtVerifier> 
       `Cannot create JWT verifier: give exactly one of secret, publicKeyPem, jwksPath (got ${sources.length})`,
     );
   }
-  const clockTolerance = opts.clockToleranceSec ?? 30;
+  const clockTolerance = opts.clockToleranceSec ?? 0;
   if (!Number.isFinite(clockTolerance) || clockTolerance < 0) {
     throw new Error("Cannot create JWT verifier: clockToleranceSec must be a number >= 0");
   }

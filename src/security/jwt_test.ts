@@ -120,16 +120,24 @@ Deno.test("jwt: JWKS file selects the key by kid; without kid tries every match"
   }
 });
 
-Deno.test("jwt: expired token is refused; within clock tolerance is accepted", async () => {
+Deno.test("jwt: an expired token is refused from its exp second; no leeway by default", async () => {
   const v = await createJwtVerifier({ secret: SECRET });
   await refused(v, await sign(claims({ exp: now() - 120 }), hsKey), /^token expired$/);
-  assert.equal((await v.verify(await sign(claims({ exp: now() - 10 }), hsKey))).role, "operator");
-  const strict = await createJwtVerifier({ secret: SECRET, clockToleranceSec: 0 });
-  await refused(strict, await sign(claims({ exp: now() - 10 }), hsKey), /^token expired$/);
+  await refused(v, await sign(claims({ exp: now() - 1 }), hsKey), /^token expired$/);
+  await refused(v, await sign(claims({ exp: now() }), hsKey), /^token expired$/);
+  assert.equal((await v.verify(await sign(claims({ exp: now() + 2 }), hsKey))).role, "operator");
 });
 
-Deno.test("jwt: nbf in the future is refused; within tolerance is accepted", async () => {
-  const v = await createJwtVerifier({ secret: SECRET });
+Deno.test("jwt: a configured clock tolerance accepts a token that much past exp, no more", async () => {
+  const v = await createJwtVerifier({ secret: SECRET, clockToleranceSec: 30 });
+  assert.equal((await v.verify(await sign(claims({ exp: now() - 10 }), hsKey))).role, "operator");
+  await refused(v, await sign(claims({ exp: now() - 60 }), hsKey), /^token expired$/);
+});
+
+Deno.test("jwt: nbf in the future is refused; within a configured tolerance is accepted", async () => {
+  const strict = await createJwtVerifier({ secret: SECRET });
+  await refused(strict, await sign(claims({ nbf: now() + 10 }), hsKey), /^token not yet valid$/);
+  const v = await createJwtVerifier({ secret: SECRET, clockToleranceSec: 30 });
   await refused(v, await sign(claims({ nbf: now() + 120 }), hsKey), /^token not yet valid$/);
   assert.equal((await v.verify(await sign(claims({ nbf: now() + 10 }), hsKey))).role, "operator");
 });
