@@ -57,6 +57,7 @@ import { shardOf } from "./sharding/shard.ts";
 import { type NotReady, type Readiness, startingRoutes } from "../routes/health.ts";
 import { connectWhenUp, type Waiting } from "./cluster/startup.ts";
 import { redact } from "./transport/nats.ts";
+import { serveGateway } from "./http/server.ts";
 
 /** A running node. */
 export interface TwinmillNode extends AsyncDisposable {
@@ -257,23 +258,23 @@ export async function startNode(
   let starting: NotReady = { message: "Node is starting" };
   let handler: (req: Request, info: Deno.ServeHandlerInfo) => Response | Promise<Response> =
     startingRoutes(metrics, () => starting).fetch;
-  // With TLS, a reload starts a second server on the same port (SO_REUSEPORT) with the new
+  // Header and idle timeouts and a bound on open connections (src/http/conn_guard.ts). With
+  // TLS, a reload starts a second server on the same port (SO_REUSEPORT) with the new
   // certificate, then drains the old one: no restart, no refused connection.
-  const serve = async (port: number) =>
-    Deno.serve({
-      hostname: cfg.http.host,
-      port,
-      onListen: () => {},
-      ...(cfg.tls
-        ? {
-          cert: await Deno.readTextFile(cfg.tls.certFile),
-          key: await Deno.readTextFile(cfg.tls.keyFile),
-          reusePort: true,
-        }
-        : {}),
-    }, (req, info) => handler(req, info));
-  let server = await serve(cfg.http.port);
-  const httpPort = server.addr.port;
+  const server = await serveGateway({
+    hostname: cfg.http.host,
+    port: cfg.http.port,
+    tls: cfg.tls,
+    limits: cfg.http,
+    logger: log.child("http"),
+    onClosed: (reason, n) => {
+      metrics.httpConnectionsClosed.inc({ reason }, n);
+      if (reason === "too_many_connections") {
+        metrics.rateLimited.inc({ what: "http_connection" }, n);
+      }
+    },
+  }, (req, info) => handler(req, info));
+  const httpPort = server.port;
   const httpUrl = `${cfg.tls ? "https" : "http"}://${cfg.http.host}:${httpPort}`;
   log.info("http listening", { httpPort, http: httpUrl });
 
@@ -560,12 +561,7 @@ export async function startNode(
     mqttsPort: broker?.tlsPort ?? null,
     async reload() {
       await broker?.reloadTls();
-      if (cfg.tls) {
-        const old = server;
-        server = await serve(httpPort);
-        // the old one drains in the background (open WebSockets keep it until they close)
-        old.shutdown().catch((err) => log.warn("old HTTPS server did not shut down", { err }));
-      }
+      await server.reload();
       const n = await core.deviceAuth.loadRevoked();
       log.info("reloaded TLS certificates and revoked serials", { revoked: n });
     },

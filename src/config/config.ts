@@ -51,6 +51,9 @@ const onOff = z.enum(["on", "off"], { message: 'must be "on" or "off"' });
 const schema = z.object({
   TWINMILL_HTTP_PORT: port(8080),
   TWINMILL_HTTP_HOST: host,
+  TWINMILL_HTTP_HEADER_TIMEOUT: int(10, 1, 3600),
+  TWINMILL_HTTP_IDLE_TIMEOUT: int(60, 1, 86_400),
+  TWINMILL_HTTP_MAX_CONNECTIONS: int(5_000, 1, 1_000_000),
   TWINMILL_MQTT_PORT: z.string().default("1883").transform((s, ctx) => {
     if (s === "off") return null;
     const n = Number(s);
@@ -133,7 +136,16 @@ const schema = z.object({
 
 /** The validated node configuration. */
 export interface Config {
-  http: { port: number; host: string };
+  http: {
+    port: number;
+    host: string;
+    /** Time a new connection has to send a complete request head (ms). */
+    headerTimeoutMs: number;
+    /** Time a connection may stay open with no request in progress (ms). */
+    idleTimeoutMs: number;
+    /** Open HTTP connections at most. */
+    maxConnections: number;
+  };
   mqtt: { port: number | null; host: string; auth: boolean; bridgeUrl?: string };
   natsUrl?: string;
   /**
@@ -364,7 +376,13 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     throw new ConfigError("INFLUX_BUCKET", "required when INFLUX_API=v2");
   }
   return {
-    http: { port: e.TWINMILL_HTTP_PORT, host: e.TWINMILL_HTTP_HOST },
+    http: {
+      port: e.TWINMILL_HTTP_PORT,
+      host: e.TWINMILL_HTTP_HOST,
+      headerTimeoutMs: e.TWINMILL_HTTP_HEADER_TIMEOUT * 1000,
+      idleTimeoutMs: e.TWINMILL_HTTP_IDLE_TIMEOUT * 1000,
+      maxConnections: e.TWINMILL_HTTP_MAX_CONNECTIONS,
+    },
     mqtt: { port: e.TWINMILL_MQTT_PORT, host: e.TWINMILL_MQTT_HOST, auth: mqttAuth },
     natsUrl: e.NATS_URL,
     startupTimeoutMs: e.TWINMILL_STARTUP_TIMEOUT * 1000,

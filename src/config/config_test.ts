@@ -3,7 +3,13 @@ import { ConfigError, loadConfig } from "./config.ts";
 
 Deno.test("defaults follow the contract", () => {
   const c = loadConfig({});
-  assert.deepEqual(c.http, { port: 8080, host: "127.0.0.1" });
+  assert.deepEqual(c.http, {
+    port: 8080,
+    host: "127.0.0.1",
+    headerTimeoutMs: 10_000,
+    idleTimeoutMs: 60_000,
+    maxConnections: 5_000,
+  });
   assert.deepEqual(c.mqtt, { port: 1883, host: "127.0.0.1", auth: false });
   assert.equal(c.shards, 64);
   assert.equal(c.dataDir, "./data");
@@ -42,6 +48,10 @@ Deno.test("each bad value names its variable", () => {
     [{ TWINMILL_MQTT_HOST: "10.0.0.5", TWINMILL_MQTT_AUTH: "off" }, "TWINMILL_MQTT_AUTH"],
     [{ TWINMILL_NODE_ID: "a b" }, "TWINMILL_NODE_ID"],
     [{ INFLUX_API: "v9" }, "INFLUX_API"],
+    [{ TWINMILL_HTTP_HEADER_TIMEOUT: "0" }, "TWINMILL_HTTP_HEADER_TIMEOUT"],
+    [{ TWINMILL_HTTP_IDLE_TIMEOUT: "1.5" }, "TWINMILL_HTTP_IDLE_TIMEOUT"],
+    [{ TWINMILL_HTTP_MAX_CONNECTIONS: "0" }, "TWINMILL_HTTP_MAX_CONNECTIONS"],
+    [{ TWINMILL_JWT_CLOCK_TOLERANCE: "301" }, "TWINMILL_JWT_CLOCK_TOLERANCE"],
   ];
   for (const [env, variable] of cases) {
     assert.throws(
@@ -50,6 +60,21 @@ Deno.test("each bad value names its variable", () => {
       variable,
     );
   }
+});
+
+Deno.test("HTTP limits and the JWT clock tolerance are read in seconds", () => {
+  const c = loadConfig({
+    TWINMILL_HTTP_HEADER_TIMEOUT: "2",
+    TWINMILL_HTTP_IDLE_TIMEOUT: "30",
+    TWINMILL_HTTP_MAX_CONNECTIONS: "100",
+    TWINMILL_JWT_SECRET: "s".repeat(32),
+    TWINMILL_JWT_CLOCK_TOLERANCE: "5",
+  });
+  assert.equal(c.http.headerTimeoutMs, 2_000);
+  assert.equal(c.http.idleTimeoutMs, 30_000);
+  assert.equal(c.http.maxConnections, 100);
+  assert.equal(c.jwt?.clockToleranceSec, 5);
+  assert.equal(loadConfig({ TWINMILL_JWT_SECRET: "s".repeat(32) }).jwt?.clockToleranceSec, 0);
 });
 
 Deno.test("TWINMILL_STARTUP_TIMEOUT: seconds to wait for NATS at start-up, 0 = forever", () => {

@@ -258,6 +258,13 @@ export function createMetrics() {
       labelNames: ["what"] as const,
       registers: r,
     }),
+    httpConnectionsClosed: new client.Counter({
+      name: "twinmill_http_connections_closed_total",
+      help: "HTTP connections the node closed: header_timeout (no complete request head in " +
+        "time), idle_timeout (no request in progress), too_many_connections",
+      labelNames: ["reason"] as const,
+      registers: r,
+    }),
     authDenied: new client.Counter({
       name: "twinmill_http_auth_denied_total",
       help: "HTTP requests refused: 401 unauthenticated, 403 role or site scope, 429 rate",
