@@ -20,6 +20,7 @@ import {
 import { type HistorySource, queryHistory } from "./history.ts";
 import { validationHook } from "./validation.ts";
 import { alarmView } from "./alarms.ts";
+import { isValidTwinId } from "../actors/validate.ts";
 
 const view = (s: TwinState) => ({ ...s, alarms: (s.alarms ?? []).map(alarmView) });
 const getTwin = createRoute({
@@ -89,14 +90,28 @@ const history = createRoute({
   responses: { 200: json(HistorySchema, "Points"), ...errors(400, 502, 503) },
 });
 
-const b64 = {
-  enc: (s: string) => btoa(s).replaceAll("+", "-").replaceAll("/", "_").replaceAll("=", ""),
-  dec: (s: string) => {
+/** Longest cursor: the base64url of a 128-character twin id. */
+const MAX_CURSOR = 171;
+
+/** A list cursor: the base64url of the last twin id of the previous page. */
+const cursors = {
+  enc: (id: string) => btoa(id).replaceAll("+", "-").replaceAll("/", "_").replaceAll("=", ""),
+  dec: (s: string): string => {
+    const bad = () =>
+      new BadRequestError(
+        `cursor "${s.slice(0, 40)}${s.length > 40 ? "…" : ""}" is not a cursor of this list: ` +
+          "pass the cursor of the previous page",
+        "bad_cursor",
+      );
+    if (s.length > MAX_CURSOR || !/^[A-Za-z0-9_-]+$/.test(s)) throw bad();
+    let id: string;
     try {
-      return atob(s.replaceAll("-", "+").replaceAll("_", "/"));
+      id = atob(s.replaceAll("-", "+").replaceAll("_", "/"));
     } catch {
-      throw new BadRequestError("cursor is not valid", "bad_cursor");
+      throw bad();
     }
+    if (!isValidTwinId(id)) throw bad();
+    return id;
   },
 };
 
@@ -113,10 +128,10 @@ export function twinRoutes(host: TwinService, historySource?: HistorySource) {
 
   app.openapi(listTwins, async (c) => {
     const { limit, cursor, ...filter } = c.req.valid("query");
-    const after = cursor ? b64.dec(cursor) : undefined;
+    const after = cursor ? cursors.dec(cursor) : undefined;
     const page = await host.list(after, limit, filter as Record<string, string>);
     return c.json(
-      { items: page.items.map(view), ...(page.next ? { cursor: b64.enc(page.next) } : {}) },
+      { items: page.items.map(view), ...(page.next ? { cursor: cursors.enc(page.next) } : {}) },
       200,
     );
   });

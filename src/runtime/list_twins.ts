@@ -9,6 +9,7 @@ import { alarmsOf } from "../../actors/twin_rules.ts";
 import type { SnapshotStore } from "../persistence/port.ts";
 import type { AlarmQuery } from "../rules/service.ts";
 import { BadRequestError } from "../errors.ts";
+import { isValidTwinId } from "../../actors/validate.ts";
 
 const PAGE = 500;
 /** Most snapshots one request scans; past it the page is returned short with a cursor. */
@@ -57,9 +58,15 @@ function encodeCursor(c: AlarmCursor): string {
 function decodeCursor(s: string): AlarmCursor {
   try {
     const c = JSON.parse(atob(s.replaceAll("-", "+").replaceAll("_", "/")));
-    if (typeof c?.t === "string" && Number.isInteger(c?.i) && c.i >= 0) return c;
+    if (
+      typeof c?.t === "string" && isValidTwinId(c.t) && Number.isSafeInteger(c?.i) && c.i >= 0
+    ) return c;
   } catch { /* fall through */ }
-  throw new BadRequestError(`Invalid cursor "${s}": pass the "next" of the previous page`);
+  throw new BadRequestError(
+    `Invalid cursor "${s.slice(0, 40)}${s.length > 40 ? "…" : ""}": pass the "next" of the ` +
+      "previous page",
+    "bad_cursor",
+  );
 }
 
 /**
