@@ -150,6 +150,16 @@ export function principalOf(c: Context): Principal {
   return c.get("principal" as never) as Principal;
 }
 
+/**
+ * The caller's site scope, to filter what a route returns: undefined when the caller may see
+ * every site (or no authentication runs), else a test of a twin's `site` attribute. Every
+ * route that returns twins or twin ids from more than one twin applies it.
+ */
+export function siteScope(c: Context): ((site: unknown) => boolean) | undefined {
+  const p = c.get("principal" as never) as Principal | undefined;
+  return p?.sites === undefined ? undefined : (site) => inScope(p, site);
+}
+
 /** The middleware for `/v1/*`. */
 export function authMiddleware(o: AuthOptions): MiddlewareHandler {
   return async (c, next) => {

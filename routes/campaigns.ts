@@ -17,6 +17,8 @@ import { type CampaignDevice, type CampaignService } from "../src/mgmt/campaign_
 import { DAYS } from "../src/mgmt/maintenance_window.ts";
 import { errors, iso, json, notFound } from "./schemas.ts";
 import { validationHook } from "./validation.ts";
+import { siteScope } from "./auth.ts";
+import type { TwinService } from "../src/runtime/twin_service.ts";
 
 /** A bad id is `bad_campaign_id`, a bad body `campaign_invalid`; else as validationHook. */
 // deno-lint-ignore no-explicit-any
@@ -292,7 +294,8 @@ const listDevices = createRoute({
   method: "get",
   path: "/{id}/devices",
   tags,
-  summary: "Devices of a campaign in target order, with their history",
+  summary: "Devices of a campaign in target order, with their history (a site-scoped caller: " +
+    "its sites' devices; a page may hold fewer than limit, follow next)",
   request: {
     params: IdParam,
     query: z.object({
@@ -331,8 +334,14 @@ const deleteCampaign = createRoute({
   responses: { 204: { description: "Deleted" }, ...errors(400, 409), ...notFound("Campaign") },
 });
 
-/** Campaign routes, mounted at `/v1/campaigns`. */
-export function campaignRoutes(svc: CampaignService): OpenAPIHono {
+/**
+ * Campaign routes, mounted at `/v1/campaigns`. `twins` gives the devices' sites for callers
+ * with a site scope (without it, such a caller sees no device records).
+ */
+export function campaignRoutes(
+  svc: CampaignService,
+  twins?: Pick<TwinService, "get">,
+): OpenAPIHono {
   const app = new OpenAPIHono({ defaultHook: hook });
 
   app.openapi(createCampaign, async (c) => {
@@ -356,8 +365,19 @@ export function campaignRoutes(svc: CampaignService): OpenAPIHono {
       limit,
       cursor: cursor === undefined ? undefined : Number(cursor),
     });
+    // a site-scoped caller sees its own sites' devices only (a page may come out shorter)
+    const scope = siteScope(c);
+    let items = page.items;
+    if (scope) {
+      const sites = twins
+        ? await Promise.all(
+          items.map((d) => twins.get(d.id).then((t) => t?.attributes.site, () => undefined)),
+        )
+        : [];
+      items = items.filter((_, i) => scope(sites[i]));
+    }
     return c.json({
-      items: page.items.map(deviceView),
+      items: items.map(deviceView),
       ...(page.next ? { next: page.next } : {}),
     }, 200);
   });

@@ -15,6 +15,7 @@ import {
 } from "../src/mgmt/configs.ts";
 import { errors, iso, json, notFound } from "./schemas.ts";
 import { validationHook } from "./validation.ts";
+import { siteScope } from "./auth.ts";
 
 /** A bad name is `bad_config_name`, a bad body `config_invalid`; else as validationHook. */
 // deno-lint-ignore no-explicit-any
@@ -158,7 +159,8 @@ const configStatus = createRoute({
   method: "get",
   path: "/{name}/status",
   tags: ["configs"],
-  summary: "How many targeted twins report the config applied, pending or failed",
+  summary: "How many targeted twins report the config applied, pending or failed (a " +
+    "site-scoped caller: of its sites' twins)",
   request: { params: NameParam },
   responses: { 200: json(StatusSchema, "Counts"), ...errors(400), ...notFound("Config") },
 });
@@ -209,7 +211,9 @@ export function configRoutes(svc: ConfigService): OpenAPIHono {
 
   app.openapi(configStatus, async (c) => {
     const { name } = c.req.valid("param");
-    return c.json(await svc.status(name), 200);
+    // a site-scoped caller sees the counts and ids of its own sites' twins only
+    const scope = siteScope(c);
+    return c.json(await svc.status(name, scope && ((t) => scope(t.attributes.site))), 200);
   });
 
   return app;

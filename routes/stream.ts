@@ -13,6 +13,7 @@ import type { Metrics } from "../src/obs/metrics.ts";
 import type { Logger } from "../src/obs/log.ts";
 import { BadRequestError } from "../src/errors.ts";
 import { isValidTwinId } from "../actors/validate.ts";
+import { siteScope } from "./auth.ts";
 import { errors } from "./schemas.ts";
 
 const TYPES: EventType[] = ["telemetry", "state", "alarm", "command", "campaign"];
@@ -100,12 +101,21 @@ export function streamRoutes(o: StreamOptions): OpenAPIHono {
     if (c.req.header("upgrade")?.toLowerCase() !== "websocket") {
       throw new BadRequestError("this route needs a WebSocket upgrade", "websocket_required");
     }
+    // A site-scoped caller named its twins (checked in scope by the auth layer): campaign
+    // events about other devices are not for it.
+    const scoped = siteScope(c) !== undefined;
+    const named = new Set(twins);
+    const visible = (data: unknown) => {
+      if (!scoped) return true;
+      const e = data as { type?: string; data?: { event?: string; device?: string } };
+      return e.type !== "campaign" || e.data?.event !== "device" || named.has(e.data.device ?? "");
+    };
     const { socket, response } = Deno.upgradeWebSocket(c.req.raw);
     const subs: Disposable[] = [];
     let open = false;
     let counted = false;
     const send = (data: unknown) => {
-      if (!open) return;
+      if (!open || !visible(data)) return;
       if (socket.bufferedAmount > limit) {
         open = false;
         o.metrics.wsDropped.inc();

@@ -516,7 +516,7 @@ export async function startNode(
         registry: metrics.registry,
         denied: (c, who, reason) => auth.denied?.(c, who, 401, reason),
       }),
-      "/v1/campaigns": campaignRoutes(campaigns),
+      "/v1/campaigns": campaignRoutes(campaigns, twins),
       // POST /v1/twins:bulk (the route's own path: see routes/bulk.ts)
       "/v1": bulkRoutes({
         twins,

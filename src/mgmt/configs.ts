@@ -254,8 +254,11 @@ export class ConfigService {
     return r;
   }
 
-  /** Count the targeted twins by state (walks them all: some seconds per 100 000 twins). */
-  async status(name: string): Promise<ConfigStatus> {
+  /**
+   * Count the targeted twins by state (walks them all: some seconds per 100 000 twins); with
+   * `visible`, only the twins it keeps (a caller's site scope) are counted and named.
+   */
+  async status(name: string, visible?: (t: TwinState) => boolean): Promise<ConfigStatus> {
     const c = await this.get(name);
     if (!c) throw new ConfigNotFoundError(name);
     const s: ConfigStatus = {
@@ -269,6 +272,7 @@ export class ConfigService {
     };
     for await (const page of this.#targets(c)) {
       for (const t of page) {
+        if (visible && !visible(t)) continue;
         s.targeted++;
         const st = configStateOf(c, t);
         s[st.state]++;

@@ -275,6 +275,20 @@ Deno.test("status: counts applied, pending, failed of the targeted twins", async
   await assert.rejects(s.configs.status("nope"), code("config_not_found"));
 });
 
+Deno.test("status: with a visibility filter (a site scope), only those twins are counted and named", async () => {
+  await using s = await setup();
+  for (const [id, site] of [["a1", "A"], ["a2", "A"], ["b1", "B"]]) {
+    await s.host.putAttributes(id, { type: "press", site });
+  }
+  await s.configs.put("c", { selector: { type: "press" }, desired: { rate: 5 } });
+  const st = await s.configs.status("c", (t) => t.attributes.site === "A");
+  assert.equal(st.targeted, 2);
+  assert.equal(st.pending, 2); // no device reports in a unit test
+  assert.deepEqual(st.sample.pending.sort(), ["a1", "a2"]);
+  assert.ok(!JSON.stringify(st).includes("b1"));
+  assert.equal((await s.configs.status("c")).targeted, 3);
+});
+
 Deno.test("apply: a failed patch is counted with its twin; the others are applied; re-provisioning heals it", async () => {
   await using s = await setup();
   for (const id of ["a", "b", "c"]) await s.host.putAttributes(id, { type: "press" });
