@@ -21,6 +21,15 @@ import { type HistorySource, queryHistory } from "./history.ts";
 import { validationHook } from "./validation.ts";
 import { alarmView } from "./alarms.ts";
 import { isValidTwinId } from "../actors/validate.ts";
+import { attributeNameProblem } from "../actors/attributes.ts";
+
+/** Refuses (400 `bad_attributes`) an attribute name that is not one ({@linkcode attributeNameProblem}). */
+function checkAttributeNames(attributes: Record<string, unknown>): void {
+  for (const k of Object.keys(attributes)) {
+    const problem = attributeNameProblem(k);
+    if (problem) throw new BadRequestError(`attributes: ${problem}`, "bad_attributes");
+  }
+}
 
 const view = (s: TwinState) => ({ ...s, alarms: (s.alarms ?? []).map(alarmView) });
 const getTwin = createRoute({
@@ -127,6 +136,15 @@ export function twinRoutes(host: TwinService, historySource?: HistorySource) {
   });
 
   app.openapi(listTwins, async (c) => {
+    // the raw names: a parsed query object drops `__proto__` (and the filter with it)
+    for (const name of new URL(c.req.url).searchParams.keys()) {
+      const problem = name === "limit" || name === "cursor"
+        ? undefined
+        : attributeNameProblem(name);
+      if (problem) {
+        throw new BadRequestError(`filter ${name.slice(0, 130)}: ${problem}`, "bad_filter");
+      }
+    }
     const { limit, cursor, ...filter } = c.req.valid("query");
     const after = cursor ? cursors.dec(cursor) : undefined;
     const page = await host.list(after, limit, filter as Record<string, string>);
@@ -139,6 +157,7 @@ export function twinRoutes(host: TwinService, historySource?: HistorySource) {
   app.openapi(putTwin, async (c) => {
     const { id } = c.req.valid("param");
     const { attributes } = c.req.valid("json");
+    checkAttributeNames(attributes);
     const s = await host.putAttributes(id, attributes);
     return c.json(view(s), s.version === 1 ? 201 : 200);
   });

@@ -11,6 +11,7 @@ import type { Logger } from "../obs/log.ts";
 import type { Transport } from "../transport/port.ts";
 import { subjects } from "../transport/subjects.ts";
 import { BadRequestError, TwinmillError } from "../errors.ts";
+import { attributeNameProblem } from "../../actors/attributes.ts";
 import {
   type Campaign,
   type CampaignSpec,
@@ -135,6 +136,10 @@ export class CampaignService {
     }
     if (Object.keys(i.selector).length === 0) {
       throw bad("selector: name at least one attribute (a campaign never targets every twin)");
+    }
+    for (const k of Object.keys(i.selector)) {
+      const problem = attributeNameProblem(k);
+      if (problem) throw bad(`selector: ${problem}`);
     }
     let window: MaintenanceWindow | undefined;
     if (i.maintenanceWindow) {

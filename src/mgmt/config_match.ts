@@ -6,6 +6,7 @@
  */
 import { deepEqual, isObject, type JsonObject } from "../../actors/json.ts";
 import type { TwinState } from "../../actors/twin.ts";
+import { attributeNameProblem } from "../../actors/attributes.ts";
 import { BadRequestError, TwinmillError } from "../errors.ts";
 
 /** Config names: 1–64 of `A-Z a-z 0-9 _ - .`. */
@@ -114,6 +115,8 @@ export function parseConfig(body: unknown): ConfigInput {
     if (k.length > MAX_SELECTOR_KEY) {
       throw new ConfigInvalidError(`selector: attribute names are at most ${MAX_SELECTOR_KEY}`);
     }
+    const problem = attributeNameProblem(k);
+    if (problem) throw new ConfigInvalidError(`selector: ${problem}`);
     if (typeof v !== "string") {
       throw new ConfigInvalidError(`selector.${k}: must be a string (attributes match as text)`);
     }

@@ -18,6 +18,7 @@
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 import { Buffer } from "node:buffer";
 import { isValidTwinId, MAX_PAYLOAD_BYTES } from "../../actors/validate.ts";
+import { attributeNameProblem } from "../../actors/attributes.ts";
 import { readJson } from "../../actors/json_intake.ts";
 import type { JsonObject } from "../../actors/json.ts";
 import type { TwinState } from "../../actors/twin.ts";
@@ -236,9 +237,8 @@ export function checkAttributes(
   }
   const out: Record<string, AttributeValue> = {};
   for (const [k, x] of entries) {
-    if (k.length < 1 || k.length > 128) {
-      throw new BadRequestError(`${what}: names must be 1-128 characters`, code);
-    }
+    const problem = attributeNameProblem(k);
+    if (problem) throw new BadRequestError(`${what}: ${problem}`, code);
     const ok = typeof x === "boolean" || (typeof x === "number" && Number.isFinite(x)) ||
       (typeof x === "string" && x.length <= PROVISIONING_LIMITS.maxValueLength);
     if (!ok) {
