@@ -36,11 +36,17 @@ export class Tickets {
     return { ticket, expiresAt: until };
   }
 
-  /** The ticket's principal, once; null if unknown or expired. */
-  take(ticket: string): Principal | null {
+  /** The ticket's principal, without spending it; null if unknown, used or expired. */
+  peek(ticket: string): Principal | null {
     const e = this.#t.get(ticket);
-    this.#t.delete(ticket);
     return e && e.until >= Date.now() ? e.p : null;
+  }
+
+  /** The ticket's principal, once; null if unknown, used or expired. */
+  take(ticket: string): Principal | null {
+    const p = this.peek(ticket);
+    this.#t.delete(ticket);
+    return p;
   }
 }
 
@@ -127,8 +133,11 @@ async function authenticate(o: AuthOptions, c: Context): Promise<Principal> {
   if (o.apiKeys.size === 0 && !o.jwt) return { id: "anonymous", role: "admin", via: "anonymous" };
   const ticket = c.req.query("ticket");
   if (ticket && c.req.path.startsWith("/v1/stream")) {
-    const p = o.tickets.take(ticket);
-    if (!p) throw new UnauthorizedError("Unknown, used or expired stream ticket");
+    // spent only by a request that is accepted: the stream route calls spendTicket(c) as it
+    // upgrades; a request refused before (role, scope, bad parameters) leaves it valid
+    const p = o.tickets.peek(ticket);
+    if (!p) throw new UnauthorizedError(TICKET_GONE);
+    c.set("ticket" as never, (() => o.tickets.take(ticket) !== null) as never);
     return p;
   }
   const h = c.req.header("authorization") ?? "";
@@ -143,6 +152,17 @@ async function authenticate(o: AuthOptions, c: Context): Promise<Principal> {
   }
   if (o.jwt && token.split(".").length === 3) return await o.jwt.verify(token);
   throw new UnauthorizedError("Invalid API key or token");
+}
+
+const TICKET_GONE = "Unknown, used or expired stream ticket";
+
+/**
+ * Spends the stream ticket a request authenticated with, if any, when the request is accepted
+ * (the WebSocket upgrade); throws 401 when another request spent it meanwhile.
+ */
+export function spendTicket(c: Context): void {
+  const spend = c.get("ticket" as never) as (() => boolean) | undefined;
+  if (spend && !spend()) throw new UnauthorizedError(TICKET_GONE);
 }
 
 /** The caller of a request that passed {@linkcode authMiddleware}. */

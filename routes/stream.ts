@@ -13,7 +13,7 @@ import type { Metrics } from "../src/obs/metrics.ts";
 import type { Logger } from "../src/obs/log.ts";
 import { BadRequestError } from "../src/errors.ts";
 import { isValidTwinId } from "../actors/validate.ts";
-import { siteScope } from "./auth.ts";
+import { siteScope, spendTicket } from "./auth.ts";
 import { errors } from "./schemas.ts";
 
 const TYPES: EventType[] = ["telemetry", "state", "alarm", "command", "campaign"];
@@ -110,6 +110,7 @@ export function streamRoutes(o: StreamOptions): OpenAPIHono {
       const e = data as { type?: string; data?: { event?: string; device?: string } };
       return e.type !== "campaign" || e.data?.event !== "device" || named.has(e.data.device ?? "");
     };
+    spendTicket(c); // accepted: now the ticket is used
     const { socket, response } = Deno.upgradeWebSocket(c.req.raw);
     const subs: Disposable[] = [];
     let open = false;
