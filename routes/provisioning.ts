@@ -4,7 +4,8 @@
  * the provisioning key as `Authorization: Bearer <key>` — the auth middleware lets it through).
  * @module
  */
-import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
+import { createRoute, type Hook, OpenAPIHono, z } from "@hono/zod-openapi";
+import { BadRequestError } from "../src/errors.ts";
 import type { Context } from "hono";
 import {
   type KeyView,
@@ -139,9 +140,22 @@ const deleteKey = createRoute({
   },
 });
 
+/** A bad key id is `bad_provisioning_key_id` (not a twin's); anything else as validationHook. */
+// deno-lint-ignore no-explicit-any
+const keyHook: Hook<any, any, any, any> = (result, c) => {
+  if (!result.success && result.target === "param") {
+    const issue = result.error.issues[0];
+    throw new BadRequestError(
+      `${issue.path.join(".")}: ${issue.message}`,
+      "bad_provisioning_key_id",
+    );
+  }
+  return validationHook(result, c);
+};
+
 /** Provisioning key routes (admin), mounted at `/v1/provisioning-keys`. */
 export function provisioningKeyRoutes(p: Provisioning): OpenAPIHono {
-  const app = new OpenAPIHono({ defaultHook: validationHook });
+  const app = new OpenAPIHono({ defaultHook: keyHook });
   app.openapi(createKey, async (c) => {
     const b = c.req.valid("json");
     const { key, secret } = await p.createKey({

@@ -96,6 +96,21 @@ Deno.test("api errors: without InfluxDB, history?field=time is still 400, not 50
   assert.equal(r.body.error.code, "bad_field");
 });
 
+Deno.test("api errors: a bad provisioning key id is bad_provisioning_key_id, not bad_twin_id", async () => {
+  await using node = await startNode({ TWINMILL_API_KEYS: `${KEY}:admin` });
+  for (const method of ["GET", "DELETE"]) {
+    const r = await getJson(`${node.httpUrl}/v1/provisioning-keys/not-a-key`, {
+      method,
+      headers: auth,
+    });
+    assert.equal(r.status, 400, JSON.stringify(r.body));
+    assert.equal(r.body.error.code, "bad_provisioning_key_id");
+    assert.match(r.body.error.message, /pk_/);
+  }
+  const missing = await get(`${node.httpUrl}/v1/provisioning-keys/pk_0123456789ab`);
+  assert.equal(missing.status, 404);
+});
+
 Deno.test("api errors: hostile values on every route of the OpenAPI document answer below 500", async () => {
   await using node = await startNode({ TWINMILL_API_KEYS: `${KEY}:admin` });
   const doc = await (await fetch(`${node.httpUrl}/openapi.json`)).json();
