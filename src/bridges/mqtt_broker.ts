@@ -268,6 +268,21 @@ export async function startBroker(o: BrokerOptions): Promise<Broker> {
     return named[0] === "twins" && isValidTwinId(named[1] ?? "") ? named[1] : key;
   };
 
+  /**
+   * THE ACL decision of what a client may hear: a subscription filter it asks for, and each
+   * topic something is delivered to it on (commands go straight to their listeners, not
+   * through aedes's topic tree, so delivery asks here too). Nobody hears the diverted
+   * rejects; a provisioning client only its own answers; a restricted client only its own
+   * twin's desired state and commands.
+   */
+  const mayReceive = (client: Client, topic: string): boolean => {
+    if (matchesDropTopic(topic)) return false;
+    if (provisioners.has(client)) return topic === provisionTopics(client.id).response;
+    if (!restricted(client)) return true;
+    const me = identities.get(client);
+    return me !== undefined && deviceMaySubscribe(me.twin, topic);
+  };
+
   /** Connections over their message rate, closing. */
   const tripped = new WeakSet<object>();
   /** Messages of a connection being made durable (closed over the rate only after them). */
@@ -518,21 +533,14 @@ export async function startBroker(o: BrokerOptions): Promise<Broker> {
     // nobody may watch the diverted rejects (negative SUBACK, 0x80); with device auth, a
     // device may subscribe only to its own desired state and commands
     authorizeSubscribe: (client, sub, cb) => {
-      if (matchesDropTopic(sub.topic)) return cb(null, null);
-      if (provisioners.has(client)) {
-        // a provisioning client hears only its own answers
-        if (sub.topic === provisionTopics(client.id).response) return cb(null, sub);
-        aclDenied(PROVISION_USERNAME, "subscribe", sub.topic);
-        return cb(null, null);
+      if (mayReceive(client, sub.topic)) return cb(null, sub);
+      if (!matchesDropTopic(sub.topic)) {
+        const who = provisioners.has(client)
+          ? PROVISION_USERNAME
+          : identities.get(client)?.twin ?? client.id;
+        aclDenied(who, "subscribe", sub.topic);
       }
-      if (restricted(client)) {
-        const me = identities.get(client);
-        if (!me || !deviceMaySubscribe(me.twin, sub.topic)) {
-          aclDenied(me?.twin ?? client.id, "subscribe", sub.topic);
-          return cb(null, null);
-        }
-      }
-      cb(null, sub);
+      cb(null, null);
     },
     queueLimit: 1000,
     // A subscriber that stops reading must not stall delivery, and with it the PUBACKs of
@@ -569,7 +577,8 @@ export async function startBroker(o: BrokerOptions): Promise<Broker> {
   };
   const listen = (c: Client, topic: string) => {
     const twin = commandListenerOf(topic);
-    if (!twin) return;
+    // aedes announces refused filters too (granted 0x80): those listen for nothing
+    if (!twin || !mayReceive(c, topic)) return;
     seen(c, twin);
     let set = listening.get(c);
     if (!set) listening.set(c, set = new Set());
@@ -658,16 +667,20 @@ export async function startBroker(o: BrokerOptions): Promise<Broker> {
       // tree: on a session takeover (same client id reconnecting) aedes can drop the new
       // connection's restored subscription from its matcher, and a command routed there would
       // reach nobody while counting as delivered. Closing connections are skipped.
+      // Each delivery asks the same ACL as a subscription (`mayReceive`).
       // deno-lint-ignore no-explicit-any
-      const to = [...(listeners.get(twin) ?? [])].filter((c) => !(c as any).closed);
-      if (to.length === 0) return [];
+      const open = [...(listeners.get(twin) ?? [])].filter((c) => !(c as any).closed);
+      if (open.length === 0) return [];
       const sent = await Promise.all(commands.map(async (cmd) => {
+        const topic = `twins/${twin}/commands/${cmd.id}`;
+        const to = open.filter((c) => mayReceive(c, topic));
+        if (to.length === 0) return null;
         const payload = Buffer.from(JSON.stringify(commandPayload(cmd)));
         const results = await Promise.all(to.map((client) =>
           new Promise<boolean>((resolve) => {
             client.publish({
               cmd: "publish",
-              topic: `twins/${twin}/commands/${cmd.id}`,
+              topic,
               payload,
               qos: 1,
               retain: false,
