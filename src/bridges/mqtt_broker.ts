@@ -464,6 +464,23 @@ export async function startBroker(o: BrokerOptions): Promise<Broker> {
       const err = Object.assign(new Error("Bad username or password"), { returnCode: 4 as const });
       done(err, false);
     };
+    /**
+     * A restricted client is who it says: its session (client id) must not be another
+     * identity's. A client id held by a live connection of another twin is refused (CONNACK
+     * 5) — no takeover across identities — except the twin's own id, which it always gets.
+     */
+    const admit = (me: Identity) => {
+      // deno-lint-ignore no-explicit-any
+      const holder = (client as any).broker?.clients?.[client.id] as Client | undefined;
+      const theirs = holder && holder !== client ? identities.get(holder) : undefined;
+      if (holder && holder !== client && theirs?.twin !== me.twin && client.id !== me.twin) {
+        authFailed(client, username, "client_id_held_by_another_device");
+        const err = Object.assign(new Error("Not authorized"), { returnCode: 5 as const });
+        return done(err as unknown as Error & { returnCode: 4 }, false);
+      }
+      identities.set(client, me);
+      done(null, true);
+    };
     if (o.maxConnections !== undefined && live.size >= o.maxConnections) {
       // CONNACK 3: the device backs off and tries again (another node, later)
       m.rateLimited.inc({ what: "mqtt_connection" });
@@ -501,8 +518,7 @@ export async function startBroker(o: BrokerOptions): Promise<Broker> {
       const serial = normSerial(cert.serialNumber);
       mtls.isRevoked(serial).then((revoked) => {
         if (revoked) return refuse("certificate_revoked");
-        identities.set(client, { twin, credential: `cert:${serial}` });
-        done(null, true);
+        admit({ twin, credential: `cert:${serial}` });
       }, (err) => {
         log.error("cannot check certificate revocation", { device: twin, err });
         const e = Object.assign(new Error("Server unavailable"), { returnCode: 3 as const });
@@ -516,8 +532,7 @@ export async function startBroker(o: BrokerOptions): Promise<Broker> {
     o.auth.verify(username, password.toString()).then(
       (credential) => {
         if (!credential) return refuse("bad_credentials");
-        identities.set(client, { twin: username, credential });
-        done(null, true);
+        admit({ twin: username, credential });
       },
       (err) => {
         log.error("cannot check device credentials", { device: username, err });
