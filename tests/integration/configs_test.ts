@@ -101,7 +101,12 @@ Deno.test("configs: a template reaching 100 twins, devices reporting over MQTT, 
       ],
       [
         "c",
-        { selector: { a: "b" }, desired: { x: "y".repeat(70_000) } },
+        // four 20,000-character strings: each within the JSON intake's string limit, together
+        // over the config fragment limit
+        {
+          selector: { a: "b" },
+          desired: Object.fromEntries([1, 2, 3, 4].map((i) => [`x${i}`, "y".repeat(20_000)])),
+        },
         413,
         "config_too_large",
         /65536/,
