@@ -24,6 +24,7 @@ import {
   verifiedPeerCertificate,
 } from "./mqtt_tls.ts";
 import { Buffer } from "node:buffer";
+import { guardPacketSize, type Oversize } from "./mqtt_packet_guard.ts";
 import {
   isValidTwinId,
   parseDeviceBody,
@@ -616,7 +617,18 @@ export async function startBroker(o: BrokerOptions): Promise<Broker> {
     }
   });
 
-  const server: Server = createServer((sock) => aedes.handle(readWholeBuffer(sock)));
+  /** A connection cut for a packet announced over its size limit (before buffering it). */
+  const oversize = (sock: Duplex) => (why: Oversize) => {
+    const from = `${peerAddress(sock)}`;
+    if (why === "packet_too_large") m.messagesRejected.inc({ reason: "too_large" });
+    else authFailed({ id: `net:${from}` }, undefined, why);
+    if (oncePerMinute(`oversize\u0000${from}`)) {
+      log.warn("MQTT packet over its size limit; connection closed", { from, reason: why });
+    }
+  };
+  const accept = (sock: Duplex) =>
+    aedes.handle(guardPacketSize(readWholeBuffer(sock), oversize(sock)));
+  const server: Server = createServer(accept);
   await new Promise<void>((resolve, rejectP) => {
     server.once("error", rejectP);
     server.listen(o.port, o.host, () => resolve());
@@ -630,7 +642,7 @@ export async function startBroker(o: BrokerOptions): Promise<Broker> {
     const t = o.tls;
     tlsServer = tls.createServer(
       await tlsServerOptions(t),
-      (sock) => aedes.handle(readWholeBuffer(sock)),
+      accept,
     );
     const srv = tlsServer;
     // a refused handshake (no certificate, one the CA did not issue, a client that does not
