@@ -35,7 +35,7 @@ import type { JsonLimits } from "../../actors/json_intake.ts";
 import type { IngestPort } from "./ingest.ts";
 import type { Logger } from "../obs/log.ts";
 import type { Metrics } from "../obs/metrics.ts";
-import type { RateLimiter } from "../security/rate_limit.ts";
+import { RateLimiter } from "../security/rate_limit.ts";
 import { type Command, commandPayload } from "../../actors/commands.ts";
 
 /** A running broker. */
@@ -130,6 +130,13 @@ export interface BrokerOptions {
   onCommandsListening?(twin: string): void;
   /** Limits of the JSON intake for device payloads (default `DEFAULT_JSON_LIMITS`). */
   jsonLimits?: JsonLimits;
+  /**
+   * Authentication failures allowed per source address and per identity (username) before
+   * further connects from it are refused unchecked (CONNACK 3); defaults: a burst of 50 then
+   * 5 a second per source, a burst of 10 then 1 a second per identity. Every attempt takes a
+   * token while it is checked; one that does not fail gives it back.
+   */
+  authFailureRate?: { source: RateLimiter; identity: RateLimiter };
   /** Every refused connect and ACL denial (audit). */
   onDenied?(
     e: { device: string; action: "connect" | "publish" | "subscribe"; reason: string },
@@ -454,12 +461,57 @@ export async function startBroker(o: BrokerOptions): Promise<Broker> {
       });
     }
   };
+  const failures = o.authFailureRate ?? {
+    source: new RateLimiter({ rate: 5, burst: 50, maxKeys: 50_000 }),
+    identity: new RateLimiter({ rate: 1, burst: 10, maxKeys: 50_000 }),
+  };
   const authenticate = (
     client: { id: string },
     username: string | undefined,
     password: Buffer | undefined,
-    done: (error: (Error & { returnCode: 4 | 5 }) | null, success: boolean | null) => void,
+    reply: (error: (Error & { returnCode: 4 | 5 }) | null, success: boolean | null) => void,
   ) => {
+    // deno-lint-ignore no-explicit-any
+    const source = `${peerAddress((client as any).conn)}`;
+    const who = username === undefined ? undefined : `u:${username.slice(0, 256)}`;
+    // Every attempt takes a failure token up front (so concurrent guesses cannot all pass
+    // before the first fails); one that does not fail gives it back.
+    let throttledBy: "source" | "identity" | null = null;
+    if (failures.source.take(source) > 0) throttledBy = "source";
+    else if (who !== undefined && failures.identity.take(who) > 0) {
+      failures.source.refund(source);
+      throttledBy = "identity";
+    }
+    let settled = false;
+    const refund = () => {
+      if (settled) return;
+      settled = true;
+      failures.source.refund(source);
+      if (who !== undefined) failures.identity.refund(who);
+    };
+    const done = (
+      error: (Error & { returnCode: 4 | 5 }) | null,
+      success: boolean | null,
+    ) => {
+      // only a refused credential counts as a failure (not a full node or a store outage)
+      if (!(error && error.returnCode === 4)) refund();
+      settled = true;
+      reply(error, success);
+    };
+    if (throttledBy) {
+      settled = true; // nothing taken
+      // too many failures: refused without checking anything (CONNACK 3: back off, retry)
+      m.authThrottled.inc({ by: throttledBy });
+      if (oncePerMinute(`throttled\u0000${throttledBy === "source" ? source : who}`)) {
+        log.warn("MQTT authentication throttled after repeated failures", {
+          by: throttledBy,
+          from: source,
+          device: username?.slice(0, 128),
+        });
+      }
+      const err = Object.assign(new Error("Server unavailable"), { returnCode: 3 as const });
+      return reply(err as unknown as Error & { returnCode: 4 }, false);
+    }
     const refuse = (reason: string) => {
       authFailed(client, username, reason);
       const err = Object.assign(new Error("Bad username or password"), { returnCode: 4 as const });

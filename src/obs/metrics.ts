@@ -246,6 +246,13 @@ export function createMetrics() {
       labelNames: ["reason"] as const,
       registers: r,
     }),
+    authThrottled: new client.Counter({
+      name: "twinmill_mqtt_auth_throttled_total",
+      help:
+        "MQTT connects refused unchecked after too many authentication failures, by source or identity",
+      labelNames: ["by"] as const,
+      registers: r,
+    }),
     aclDenials: new client.Counter({
       name: "twinmill_mqtt_acl_denials_total",
       help: "Device publishes and subscriptions refused by the ACL (another twin's topics)",

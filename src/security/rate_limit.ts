@@ -25,6 +25,12 @@ export class RateLimiter {
     this.#now = o.now ?? (() => performance.now());
   }
 
+  /** Give back a token taken for `key` (e.g. taken for an attempt that turned out fine). */
+  refund(key: string): void {
+    const b = this.#b.get(key);
+    if (b) b.tokens = Math.min(this.#burst, b.tokens + 1);
+  }
+
   /** Take one token for `key`: 0 when allowed, else the seconds until one is available. */
   take(key: string): number {
     const now = this.#now();

@@ -13,3 +13,18 @@ Deno.test("rate limiter: a burst, then the rate; keys are independent; bounded",
   l.take("c"); // evicts the least recently used ("b")
   for (let i = 0; i < 19; i++) assert.equal(l.take("b"), 0, "b starts full again");
 });
+
+Deno.test("rate limiter: a refunded token can be taken again, never past the burst", () => {
+  const l = new RateLimiter({ rate: 0.001, burst: 2, now: () => 0 });
+  assert.equal(l.take("a"), 0);
+  assert.equal(l.take("a"), 0);
+  assert.ok(l.take("a") > 0);
+  l.refund("a");
+  assert.equal(l.take("a"), 0);
+  l.refund("a");
+  l.refund("a");
+  l.refund("a");
+  assert.equal(l.take("a"), 0);
+  assert.equal(l.take("a"), 0);
+  assert.ok(l.take("a") > 0, "refunds stop at the burst");
+});
