@@ -218,6 +218,17 @@ export function readWholeBuffer<S extends Duplex>(sock: S): S {
 
 /** Start the embedded broker. */
 export async function startBroker(o: BrokerOptions): Promise<Broker> {
+  /**
+   * Client id -> the twin whose persistent (clean=false) session it is: another identity may
+   * not connect with it while the session is stored (aedes would hand it that session). In
+   * memory, like aedes's sessions; bounded, the oldest forgotten first.
+   */
+  const sessionOwners = new Map<string, string>();
+  const rememberSessionOwner = (clientId: string, twin: string) => {
+    sessionOwners.delete(clientId);
+    sessionOwners.set(clientId, twin);
+    if (sessionOwners.size > 100_000) sessionOwners.delete(sessionOwners.keys().next().value!);
+  };
   const { logger: log, metrics: m } = o;
   /** Log lines keyed by device and kind: at most one per key per minute, bounded in keys. */
   const lastLogged = new Map<string, number>();
@@ -526,12 +537,19 @@ export async function startBroker(o: BrokerOptions): Promise<Broker> {
       // deno-lint-ignore no-explicit-any
       const holder = (client as any).broker?.clients?.[client.id] as Client | undefined;
       const theirs = holder && holder !== client ? identities.get(holder) : undefined;
-      if (holder && holder !== client && theirs?.twin !== me.twin && client.id !== me.twin) {
+      // a persistent session stored for another twin is theirs too, while they are offline
+      const stored = sessionOwners.get(client.id);
+      const heldByOther = (holder && holder !== client && theirs?.twin !== me.twin) ||
+        (stored !== undefined && stored !== me.twin);
+      if (heldByOther && client.id !== me.twin) {
         authFailed(client, username, "client_id_held_by_another_device");
         const err = Object.assign(new Error("Not authorized"), { returnCode: 5 as const });
         return done(err as unknown as Error & { returnCode: 4 }, false);
       }
       identities.set(client, me);
+      // deno-lint-ignore no-explicit-any
+      if ((client as any).clean === false) rememberSessionOwner(client.id, me.twin);
+      else if (stored !== undefined && client.id === me.twin) sessionOwners.delete(client.id);
       done(null, true);
     };
     if (o.maxConnections !== undefined && live.size >= o.maxConnections) {

@@ -72,3 +72,33 @@ Deno.test("client id: another identity cannot take over a device's session", asy
     await gw.endAsync(true);
   }
 });
+
+Deno.test("client id: another identity cannot take a device's stored persistent session", async () => {
+  await using node = await startNode({ TWINMILL_MQTT_AUTH: "on" });
+  const tokens: Record<string, string> = {};
+  for (const id of ["tA", "tB"]) {
+    await getJson(`${node.httpUrl}/v1/twins/${id}`, json("PUT", { attributes: {} }));
+    tokens[id] = (await getJson(`${node.httpUrl}/v1/twins/${id}/credentials`, json("POST"))).body
+      .credentials.token;
+  }
+  const as = (user: string, clientId: string, clean: boolean) =>
+    mqtt.connectAsync(node.mqttUrl!, {
+      clientId,
+      clean,
+      username: user,
+      password: tokens[user],
+      reconnectPeriod: 0,
+    });
+  // tB keeps a persistent session (its desired state and commands) and goes offline
+  const b = await as("tB", "press-b-session", false);
+  await b.subscribeAsync("twins/tB/desired", { qos: 1 });
+  await b.endAsync();
+  // tA asks for that session, clean or not: refused while it is stored
+  for (const clean of [false, true]) {
+    await assert.rejects(as("tA", "press-b-session", clean), /Not authorized/, `clean=${clean}`);
+  }
+  // tB gets it back
+  const back = await as("tB", "press-b-session", false);
+  assert.ok(back.connected);
+  await back.endAsync(true);
+});
