@@ -31,7 +31,7 @@ const openApiPath = (path: string) =>
 function served(app: OpenAPIHono): Set<string> {
   const out = new Set<string>();
   for (const r of app.routes) {
-    if (r.method === "ALL" && r.path.endsWith("*")) continue; // middleware
+    if (r.path.endsWith("/*")) continue; // middleware (app.use, or app.on for some methods)
     out.add(`${r.method} ${openApiPath(r.path)}`);
   }
   return out;
