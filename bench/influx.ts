@@ -5,7 +5,7 @@
  *
  * Writer: `write(point)` for each of N points (holding back while `full`, as ingest does),
  * until every point's promise has resolved (InfluxDB accepted it). Baseline: the same points
- * as line protocol built with a template string, POSTed to `/write?db=…&precision=ms` with
+ * as line protocol built with a template string, POSTed to `/write?db=…&precision=ns` with
  * `fetch` in batches of the writer's size, one request at a time (as the writer sends).
  * Each run writes to a fresh database; the count is checked afterwards. Interleaved rounds,
  * medians.
@@ -98,7 +98,7 @@ export async function benchInflux(o: InfluxBenchOptions = {}): Promise<BenchRow>
       target: verdict(`≥ ${TARGET}×`, ratio >= TARGET),
       notes: [
         `${num(n)} points (measurement \`telemetry\`, tags \`device\` × ${num(series)} and ` +
-        `\`site\`, fields temp, rpm, ok; ms precision) into a fresh database per run of ` +
+        `\`site\`, fields temp, rpm, ok; ns timestamps, as the node writes) into a fresh database per run of ` +
         `\`influxd\` 1.x, ${num(batch)} points per request, one request at a time; ` +
         `${rounds} interleaved rounds, medians reported (raw ${all(raws)}; writer ${
           all(writers)
@@ -110,7 +110,7 @@ export async function benchInflux(o: InfluxBenchOptions = {}): Promise<BenchRow>
         `\`toLineProtocol\` alone takes ${encodeUs.toFixed(1)} µs per point here ` +
         `(${num(bytes / n)} bytes per line); the raw side's template string almost nothing.`,
         `raw: the same points as template strings joined per batch, \`fetch\` POST ` +
-        `\`/write?db=…&precision=ms\`, ${b.secs.toFixed(2)} s; CPU ${b.cpu}.`,
+        `\`/write?db=…&precision=ns\`, ${b.secs.toFixed(2)} s; CPU ${b.cpu}.`,
       ],
     };
   } finally {
@@ -175,14 +175,15 @@ async function viaWriter(w: InfluxWriter, n: number, point: (i: number) => Point
 
 /** The same points as hand-built line protocol, `batch` per POST, one POST at a time. */
 async function raw(url: string, db: string, n: number, batch: number, t: number, series: number) {
-  const write = `${url}/write?${new URLSearchParams({ db, precision: "ms" })}`;
+  // nanoseconds, as the node writes them (one point per message: see toLineProtocol)
+  const write = `${url}/write?${new URLSearchParams({ db, precision: "ns" })}`;
   for (let start = 0; start < n; start += batch) {
     const lines: string[] = [];
     for (let i = start; i < Math.min(n, start + batch); i++) {
       lines.push(
         `telemetry,device=dev-${i % series},site=plant-1 temp=${20 + (i % 100) / 10},rpm=${
           1000 + (i % 2000)
-        },ok=${i % 7 !== 0} ${t + Math.floor(i / series)}`,
+        },ok=${i % 7 !== 0} ${t + Math.floor(i / series)}000000`,
       );
     }
     await post(write, lines.join("\n"));
