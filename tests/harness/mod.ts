@@ -32,6 +32,7 @@ export {
   startMosquitto,
 } from "./mosquitto.ts";
 export { type InfluxServer, startInfluxd } from "./influxd.ts";
+export { influxCount, waitForInfluxCount } from "./influx_count.ts";
 export { startVictoriaMetrics, type VictoriaMetricsServer } from "./victoria_metrics.ts";
 export {
   type NatsCluster,

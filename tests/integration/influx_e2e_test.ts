@@ -14,6 +14,7 @@ import {
   startNode,
   startVictoriaMetrics,
   waitFor,
+  waitForInfluxCount,
 } from "../harness/mod.ts";
 
 /** A minute boundary 2 hours ago: 1 s apart, 200 points span four 1-minute buckets. */
@@ -28,36 +29,6 @@ async function putAttributes(node: NodeProcess, id: string, attributes: Record<s
   assert.ok(
     status === 200 || status === 201,
     `PUT /v1/twins/${id}: ${status} ${JSON.stringify(body)}`,
-  );
-}
-
-/** `count("temp")` of one device in `db` (0 when it has no points yet). */
-async function influxCount(influx: InfluxServer, db: string, device: string): Promise<number> {
-  const r = await influx.query(
-    `SELECT count("temp") FROM "telemetry" WHERE "device" = '${device}'`,
-    db,
-  );
-  if (r?.results?.[0]?.error) throw new Error(`InfluxDB: ${r.results[0].error}`);
-  return r?.results?.[0]?.series?.[0]?.values?.[0]?.[1] ?? 0;
-}
-
-/** Waits until exactly `n` points of `device` are in InfluxDB; fails on more or on timeout. */
-async function waitForCount(
-  influx: InfluxServer,
-  db: string,
-  device: string,
-  n: number,
-  timeoutMs = 20_000,
-) {
-  let last = 0;
-  await waitFor(async () => {
-    last = await influxCount(influx, db, device);
-    assert.ok(last <= n, `InfluxDB holds ${last} points of ${device}, more than the ${n} sent`);
-    return last === n;
-  }, { timeoutMs, message: `${n} points of ${device} in InfluxDB` }).catch(
-    (err) => {
-      throw new Error(`${err.message} (last count ${last})`, { cause: err });
-    },
   );
 }
 
@@ -83,7 +54,7 @@ Deno.test("v1: telemetry reaches InfluxDB with tags and field types; history rea
         Array.from({ length: N }, (_, i) => dev.publish(`twins/${id}/telemetry`, telemetry(i))),
       );
     }
-    await waitForCount(influx, db, id, N);
+    await waitForInfluxCount(influx, db, id, N);
     const twin = await getJson(`${node.httpUrl}/v1/twins/${id}`);
     assert.equal(twin.body.version, N + 1, "PUT + 200 telemetry messages");
     await waitFor(async () => (await metric(node, "twinmill_influx_points_written_total")) >= N, {
@@ -193,7 +164,7 @@ async function warmUp(influx: InfluxServer, node: NodeProcess, db: string): Prom
     await using dev = await connectDevice(node, "dev-warmup");
     await dev.publish("twins/warmup/telemetry", { temp: 1, ts: BASE_TS });
   }
-  await waitForCount(influx, db, "warmup", 1);
+  await waitForInfluxCount(influx, db, "warmup", 1);
 }
 
 Deno.test("InfluxDB down: acknowledged points are buffered, retried, and all arrive", async () => {
@@ -221,7 +192,7 @@ Deno.test("InfluxDB down: acknowledged points are buffered, retried, and all arr
   });
 
   await influx.start();
-  await waitForCount(influx, db, id, N);
+  await waitForInfluxCount(influx, db, id, N);
   await waitFor(async () => (await metric(node, "twinmill_inbound_log_pending")) === 0, {
     message: "twinmill_inbound_log_pending back to 0",
   });
@@ -251,7 +222,7 @@ Deno.test("InfluxDB down and node killed with SIGKILL: the restarted node replay
   await using second = await first.restart();
   await second.waitForLog((r) => r.msg === "replayed unretired inbound messages");
   await influx.start();
-  await waitForCount(influx, db, id, N);
+  await waitForInfluxCount(influx, db, id, N);
   await waitFor(async () => (await metric(second, "twinmill_inbound_log_pending")) === 0, {
     message: "twinmill_inbound_log_pending back to 0 after the replay",
   });

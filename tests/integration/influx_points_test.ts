@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import mqtt from "mqtt";
 import {
   getJson,
-  type InfluxServer,
+  influxCount,
   metric,
   mosquittoPub,
   type NodeProcess,
@@ -16,29 +16,8 @@ import {
   startNode,
   startVictoriaMetrics,
   waitFor,
+  waitForInfluxCount,
 } from "../harness/mod.ts";
-
-/** `count("temp")` of one device (0 before its first point). */
-async function influxCount(influx: InfluxServer, db: string, device: string): Promise<number> {
-  const r = await influx.query(
-    `SELECT count("temp") FROM "telemetry" WHERE "device" = '${device}'`,
-    db,
-  );
-  if (r?.results?.[0]?.error) throw new Error(`InfluxDB: ${r.results[0].error}`);
-  return r?.results?.[0]?.series?.[0]?.values?.[0]?.[1] ?? 0;
-}
-
-/** Waits until InfluxDB holds exactly `n` points of `device`; fails at once on more. */
-async function waitForCount(influx: InfluxServer, db: string, device: string, n: number) {
-  let last = 0;
-  await waitFor(async () => {
-    last = await influxCount(influx, db, device);
-    assert.ok(last <= n, `InfluxDB holds ${last} points of ${device}, more than ${n}`);
-    return last === n;
-  }, { timeoutMs: 30_000, message: `${n} points of ${device} in InfluxDB` }).catch((err) => {
-    throw new Error(`${err.message} (last count ${last})`, { cause: err });
-  });
-}
 
 /** `n` telemetry lines without `ts`, one JSON object each (for `mosquitto_pub -l`). */
 const lines = (n: number) =>
@@ -68,7 +47,7 @@ Deno.test("v1: 1,000 messages without ts in one burst are 1,000 points; history 
   const t0 = new Date(Date.now() - 60_000).toISOString();
   await burst(node, id, 1000);
   assert.equal(await version(node, id), 1000);
-  await waitForCount(influx, db, id, 1000);
+  await waitForInfluxCount(influx, db, id, 1000, 30_000);
 
   // the points share milliseconds (that is what used to merge them) and differ below them
   const raw = await influx.query(
@@ -165,7 +144,7 @@ Deno.test("kill -9 in the middle of a 5,000-message burst: points == the twin's 
   });
   const v = await version(second, id);
   assert.ok(v >= acked, `version ${v} holds all ${acked} acknowledged messages`);
-  await waitForCount(influx, db, id, v);
+  await waitForInfluxCount(influx, db, id, v, 30_000);
   // and it stays there: nothing written twice after the count first matched
   await second.kill("SIGTERM");
   assert.equal(await influxCount(influx, db, id), v);
