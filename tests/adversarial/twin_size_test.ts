@@ -7,15 +7,7 @@
  */
 import assert from "node:assert/strict";
 import mqtt from "mqtt";
-import { getJson, metricBy, startNode, waitFor } from "../harness/mod.ts";
-
-/** Resident set size of a process (bytes), from /proc. */
-async function rss(pid: number): Promise<number> {
-  const status = await Deno.readTextFile(`/proc/${pid}/status`);
-  const m = /^VmRSS:\s+(\d+) kB/m.exec(status);
-  if (!m) throw new Error(`no VmRSS in /proc/${pid}/status`);
-  return Number(m[1]) * 1024;
-}
+import { getJson, metricBy, rss, startNode, waitFor } from "../harness/mod.ts";
 
 const MB = 1024 * 1024;
 

@@ -33,6 +33,7 @@ export {
 } from "./mosquitto.ts";
 export { type InfluxServer, startInfluxd } from "./influxd.ts";
 export { influxCount, waitForInfluxCount } from "./influx_count.ts";
+export { rss } from "./rss.ts";
 export { startVictoriaMetrics, type VictoriaMetricsServer } from "./victoria_metrics.ts";
 export {
   type NatsCluster,
