@@ -7,13 +7,7 @@
  */
 import assert from "node:assert/strict";
 import mqtt from "mqtt";
-import { getJson, metricBy, startNode, waitFor } from "../harness/mod.ts";
-
-const json = (method: string, body?: unknown): RequestInit => ({
-  method,
-  headers: { "content-type": "application/json" },
-  body: body === undefined ? undefined : JSON.stringify(body),
-});
+import { getJson, json, metricBy, startNode, waitFor } from "../harness/mod.ts";
 
 Deno.test("client id: another identity cannot take over a device's session", async () => {
   await using node = await startNode({ TWINMILL_MQTT_AUTH: "on" });

@@ -7,13 +7,7 @@
  */
 import assert from "node:assert/strict";
 import mqtt from "mqtt";
-import { getJson, startNode, waitFor } from "../harness/mod.ts";
-
-const json = (method: string, body?: unknown): RequestInit => ({
-  method,
-  headers: { "content-type": "application/json" },
-  body: body === undefined ? undefined : JSON.stringify(body),
-});
+import { getJson, json, startNode, waitFor } from "../harness/mod.ts";
 
 Deno.test("command ACL: a device subscribed to another twin's commands receives none of them", async () => {
   await using node = await startNode({ TWINMILL_MQTT_AUTH: "on" });

@@ -83,3 +83,18 @@ export async function getJson(
     throw new Error(`${init?.method ?? "GET"} ${url} -> ${res.status}, not JSON: ${text}`);
   }
 }
+
+/**
+ * A JSON request: `method`, content type `application/json`, `body` serialised (none when
+ * undefined).
+ *
+ * @example
+ * ```ts
+ * await getJson(`${node.httpUrl}/v1/twins/press-7`, json("PUT", { attributes: {} }));
+ * ```
+ */
+export const json = (method: string, body?: unknown): RequestInit => ({
+  method,
+  headers: { "content-type": "application/json" },
+  body: body === undefined ? undefined : JSON.stringify(body),
+});

@@ -57,6 +57,7 @@ export {
   getJson,
   type HasHttp,
   type HasMqtt,
+  json,
   metric,
   metricBy,
 } from "./client.ts";

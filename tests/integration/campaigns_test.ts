@@ -9,15 +9,17 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import mqtt from "mqtt";
-import { getJson, metric, metricBy, type NodeProcess, startNode, waitFor } from "../harness/mod.ts";
+import {
+  getJson,
+  json,
+  metric,
+  metricBy,
+  type NodeProcess,
+  startNode,
+  waitFor,
+} from "../harness/mod.ts";
 
 const TICK_MS = "100";
-
-const json = (method: string, body?: unknown): RequestInit => ({
-  method,
-  headers: { "content-type": "application/json" },
-  body: body === undefined ? undefined : JSON.stringify(body),
-});
 
 // deno-lint-ignore no-explicit-any
 type Any = any;

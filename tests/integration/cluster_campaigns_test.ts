@@ -6,14 +6,8 @@
  */
 import assert from "node:assert/strict";
 import mqtt from "mqtt";
-import { getJson, metric, startNats, startNode, waitFor } from "../harness/mod.ts";
+import { getJson, json, metric, startNats, startNode, waitFor } from "../harness/mod.ts";
 import { shardOf } from "../../src/sharding/shard.ts";
-
-const json = (method: string, body?: unknown): RequestInit => ({
-  method,
-  headers: { "content-type": "application/json" },
-  body: body === undefined ? undefined : JSON.stringify(body),
-});
 
 // deno-lint-ignore no-explicit-any
 type Any = any;

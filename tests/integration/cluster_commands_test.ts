@@ -5,14 +5,8 @@
  */
 import assert from "node:assert/strict";
 import mqtt from "mqtt";
-import { getJson, startNats, startNode, waitFor } from "../harness/mod.ts";
+import { getJson, json, startNats, startNode, waitFor } from "../harness/mod.ts";
 import { shardOf } from "../../src/sharding/shard.ts";
-
-const json = (method: string, body: unknown): RequestInit => ({
-  method,
-  headers: { "content-type": "application/json" },
-  body: JSON.stringify(body),
-});
 
 Deno.test("cluster commands: routed sync command, diagnostics across nodes, queue survives handoff", async () => {
   await using nats = await startNats({ jetstream: true });

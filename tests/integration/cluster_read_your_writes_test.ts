@@ -4,13 +4,7 @@
  * whichever node owns the twin — no polling, no waiting.
  */
 import assert from "node:assert/strict";
-import { getJson, type NodeProcess, startNats, startNode, waitFor } from "../harness/mod.ts";
-
-const json = (method: string, body: unknown): RequestInit => ({
-  method,
-  headers: { "content-type": "application/json" },
-  body: JSON.stringify(body),
-});
+import { getJson, json, type NodeProcess, startNats, startNode, waitFor } from "../harness/mod.ts";
 
 /** Every twin of the list `query` on `node`, following the cursor. */
 async function listAll(node: NodeProcess, query: string) {

@@ -4,14 +4,8 @@
  * a stale timer fires on the owner.
  */
 import assert from "node:assert/strict";
-import { getJson, publishQos1, startNats, startNode, waitFor } from "../harness/mod.ts";
+import { getJson, json, publishQos1, startNats, startNode, waitFor } from "../harness/mod.ts";
 import { shardOf } from "../../src/sharding/shard.ts";
-
-const json = (method: string, body: unknown): RequestInit => ({
-  method,
-  headers: { "content-type": "application/json" },
-  body: JSON.stringify(body),
-});
 
 Deno.test("cluster rules: profile on every node, alarms listed and acked through any node", async () => {
   await using nats = await startNats({ jetstream: true });

@@ -6,13 +6,7 @@
  */
 import assert from "node:assert/strict";
 import mqtt from "mqtt";
-import { getJson, metric, publishQos1, startNode, waitFor } from "../harness/mod.ts";
-
-const json = (method: string, body?: unknown): RequestInit => ({
-  method,
-  headers: { "content-type": "application/json" },
-  body: body === undefined ? undefined : JSON.stringify(body),
-});
+import { getJson, json, metric, publishQos1, startNode, waitFor } from "../harness/mod.ts";
 
 Deno.test("device auth: tokens, refused connects, ACL on topics, revocation, no secret logged", async () => {
   await using node = await startNode({ TWINMILL_MQTT_AUTH: "on" });

@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import {
   getJson,
   type InfluxServer,
+  json,
   metric,
   type NodeProcess,
   publishQos1,
@@ -15,12 +16,6 @@ import {
   startNode,
   waitFor,
 } from "../harness/mod.ts";
-
-const json = (method: string, body: unknown): RequestInit => ({
-  method,
-  headers: { "content-type": "application/json" },
-  body: JSON.stringify(body),
-});
 
 /** Publish one QoS 1 message with the real `mosquitto_pub`. */
 async function pub(node: NodeProcess, topic: string, body: unknown) {
