@@ -95,9 +95,10 @@ interface ShardQueue {
 
 /**
  * Ingest into JetStream: resolves when the stream has the message. Messages are group
- * committed per shard: a message goes out at once when fewer than two publishes of its shard
- * are in flight; otherwise it waits and leaves with every message that gathered meanwhile, as
- * one batch record. A device's PUBACK goes out when its batch is stored (all replicas).
+ * committed per shard: a message goes out at once when no publish of its shard is in flight
+ * (`MAX_PUBLISHES_IN_FLIGHT` = 1); otherwise it waits and leaves with every message that
+ * gathered meanwhile, as one batch record. A device's PUBACK goes out when its batch is
+ * stored (all replicas).
  */
 export class JetStreamIngest implements IngestPort {
   readonly #js: JetStreamClient;
