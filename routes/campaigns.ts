@@ -6,13 +6,13 @@
  */
 import { createRoute, type Hook, OpenAPIHono, z } from "@hono/zod-openapi";
 import { BadRequestError } from "../src/errors.ts";
+import { progressOf } from "../src/mgmt/campaigns.ts";
 import {
   type Campaign,
   CAMPAIGN_STATES,
   DEVICE_STATES,
   LIMITS,
-  progressOf,
-} from "../src/mgmt/campaigns.ts";
+} from "../src/mgmt/campaign_model.ts";
 import { type CampaignDevice, type CampaignService } from "../src/mgmt/campaign_service.ts";
 import { DAYS } from "../src/mgmt/maintenance_window.ts";
 import { errors, iso, json, notFound } from "./schemas.ts";

@@ -19,9 +19,9 @@ import { subjects } from "../transport/subjects.ts";
 import type { TwinState } from "../../actors/twin.ts";
 import type { JsonObject } from "../../actors/json.ts";
 import { TwinmillError } from "../errors.ts";
+import { begin, eventOf } from "./campaigns.ts";
 import {
   type Action,
-  begin,
   type Campaign,
   CAMPAIGN_STATES,
   type CampaignEvent,
@@ -29,15 +29,14 @@ import {
   DEVICE_STATES,
   type DeviceRecord,
   type DeviceState,
-  eventOf,
-  interpret,
   isInFlight,
   isTerminal,
   LIMITS,
   type Observation,
-  step,
   type StepResult,
-} from "./campaigns.ts";
+} from "./campaign_model.ts";
+import { step } from "./campaign_step.ts";
+import { interpret } from "./campaign_device.ts";
 import { CampaignStore, CHUNK, type ChunkRef, type Version } from "./campaign_store.ts";
 
 /** What the driver needs of the twins. */

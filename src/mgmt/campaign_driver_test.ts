@@ -10,7 +10,7 @@ import { TwinNotFoundError, VersionConflictError } from "../errors.ts";
 import { CampaignDriver, type CampaignTwins } from "./campaign_driver.ts";
 import { CampaignStore, CHUNK } from "./campaign_store.ts";
 import { type CampaignInput, CampaignService, MAX_CAMPAIGNS } from "./campaign_service.ts";
-import type { Campaign } from "./campaigns.ts";
+import type { Campaign } from "./campaign_model.ts";
 
 const T0 = Date.parse("2024-05-03T12:00:00Z");
 const FW = { id: "press-2.0.0", version: "2.0.0", size: 4096, sha256: "cd".repeat(32) };

@@ -12,23 +12,19 @@ import type { Transport } from "../transport/port.ts";
 import { subjects } from "../transport/subjects.ts";
 import { BadRequestError, TwinmillError } from "../errors.ts";
 import { attributeNameProblem } from "../../actors/attributes.ts";
+import { cancel, createCampaign, eventOf, pause, resume } from "./campaigns.ts";
 import {
   type Campaign,
   type CampaignSpec,
   CampaignStateError,
-  cancel,
-  createCampaign,
   type DeviceRecord,
   type DeviceState,
-  eventOf,
   type FirmwareRef,
   isTerminal,
   LIMITS,
-  pause,
-  resume,
   waveOf,
   type WaveSpec,
-} from "./campaigns.ts";
+} from "./campaign_model.ts";
 import { type Day, type MaintenanceWindow, windowProblem } from "./maintenance_window.ts";
 import { CampaignStore, CHUNK } from "./campaign_store.ts";
 

@@ -11,7 +11,7 @@
  * @module
  */
 import type { Doc, DocStore, DocStores } from "../persistence/doc_store.ts";
-import type { Campaign, DeviceRecord } from "./campaigns.ts";
+import type { Campaign, DeviceRecord } from "./campaign_model.ts";
 
 /** Device records per chunk document. */
 export const CHUNK = 25;

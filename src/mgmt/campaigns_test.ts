@@ -1,22 +1,24 @@
 import assert from "node:assert/strict";
 import {
-  type Action,
   begin,
+  cancel,
+  createCampaign,
+  pause,
+  progressOf,
+  resume,
+  waveSizes,
+} from "./campaigns.ts";
+import {
+  type Action,
   type Campaign,
   type CampaignEvent,
   type CampaignSpec,
   CampaignStateError,
-  cancel,
-  createCampaign,
   type DeviceRecord,
   LIMITS,
   type Observation,
-  pause,
-  progressOf,
-  resume,
-  step,
-  waveSizes,
-} from "./campaigns.ts";
+} from "./campaign_model.ts";
+import { step } from "./campaign_step.ts";
 
 const T0 = Date.parse("2024-05-03T12:00:00Z"); // a Friday, noon UTC
 
