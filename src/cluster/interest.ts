@@ -15,10 +15,8 @@
  */
 import type { Message, Subscription, Transport } from "../transport/port.ts";
 import type { Clock, TimerId } from "../runtime/clock.ts";
+import { subjects } from "../transport/subjects.ts";
 
-const ANNOUNCE = "tm.interest";
-const HELLO = "tm.interest.hello";
-const EVENT_PREFIX = "tm.evt.";
 /** How often a node repeats its announcement (ms). */
 export const INTEREST_EVERY_MS = 5_000;
 /** An announcement not repeated within this time is dropped (ms). */
@@ -36,9 +34,9 @@ class Wanted {
   readonly anyType = new Set<string>(); // tm.evt.*.{id}
   all = false; // tm.evt.*.*
 
-  constructor(subjects: Iterable<string>) {
-    for (const s of subjects) {
-      const [type, id] = s.slice(EVENT_PREFIX.length).split(".");
+  constructor(wanted: Iterable<string>) {
+    for (const s of wanted) {
+      const [type, id] = s.slice(subjects.eventPrefix.length).split(".");
       if (type === "*" && id === "*") this.all = true;
       else if (id === "*") this.anyId.add(type);
       else if (type === "*") this.anyType.add(id);
@@ -48,7 +46,7 @@ class Wanted {
 
   matches(subject: string): boolean {
     if (this.all || this.exact.has(subject)) return true;
-    const rest = subject.slice(EVENT_PREFIX.length);
+    const rest = subject.slice(subjects.eventPrefix.length);
     const dot = rest.indexOf(".");
     return this.anyId.has(rest.slice(0, dot)) || this.anyType.has(rest.slice(dot + 1));
   }
@@ -84,33 +82,36 @@ export function withEventInterest(inner: Transport, o: EventInterestOptions): In
     view = new Wanted(all);
   };
   const announce = () => {
-    inner.publish(ANNOUNCE, { node: o.nodeId, subjects: [...local.keys()] } satisfies Announcement);
+    inner.publish(
+      subjects.interest,
+      { node: o.nodeId, subjects: [...local.keys()] } satisfies Announcement,
+    );
   };
   const subs: Subscription[] = [
-    inner.subscribe(ANNOUNCE, (m: Message) => {
+    inner.subscribe(subjects.interest, (m: Message) => {
       const a = m.data as Announcement;
       if (a.node === o.nodeId) return;
       if (a.subjects.length === 0) remote.delete(a.node);
       else remote.set(a.node, { subjects: a.subjects, expires: o.clock.now() + INTEREST_TTL_MS });
       rebuild();
     }),
-    inner.subscribe(HELLO, () => local.size > 0 && announce()),
+    inner.subscribe(subjects.interestHello, () => local.size > 0 && announce()),
   ];
   const timer: TimerId = o.clock.setInterval(() => {
     if (local.size > 0) announce();
     rebuild(); // expire silent nodes
   }, INTEREST_EVERY_MS);
-  inner.publish(HELLO, { node: o.nodeId });
+  inner.publish(subjects.interestHello, { node: o.nodeId });
 
   return {
     wanted: () => view.exact.size + view.anyId.size + view.anyType.size + (view.all ? 1 : 0),
     publish(subject, data) {
-      if (subject.startsWith(EVENT_PREFIX) && !view.matches(subject)) return;
+      if (subject.startsWith(subjects.eventPrefix) && !view.matches(subject)) return;
       inner.publish(subject, data);
     },
     subscribe(subject, cb) {
       const sub = inner.subscribe(subject, cb);
-      if (!subject.startsWith(EVENT_PREFIX)) return sub;
+      if (!subject.startsWith(subjects.eventPrefix)) return sub;
       local.set(subject, (local.get(subject) ?? 0) + 1);
       rebuild();
       announce();

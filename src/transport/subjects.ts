@@ -41,4 +41,10 @@ export const subjects = {
   revoked: "tm.creds.revoked",
   /** Every downlink subject. */
   downlinkAll: "tm.down.*",
+  /** Prefix of every event subject (`tm.evt.{type}.{id}`). */
+  eventPrefix: "tm.evt.",
+  /** Each node's announcement of the event subjects its stream clients want (`interest.ts`). */
+  interest: "tm.interest",
+  /** A starting node asks every other node to announce its interest. */
+  interestHello: "tm.interest.hello",
 } as const;
