@@ -22,9 +22,9 @@ import {
   type TlsListener,
   tlsServerOptions,
   verifiedPeerCertificate,
-} from "./mqtt_tls.ts";
+} from "../connectors/mqtt/tls.ts";
 import { Buffer } from "node:buffer";
-import { guardPacketSize, type Oversize } from "./mqtt_packet_guard.ts";
+import { guardPacketSize, type Oversize } from "../connectors/mqtt/packet_guard.ts";
 import {
   isValidTwinId,
   parseDeviceBody,
@@ -97,7 +97,7 @@ export interface DeviceVerifier {
   verify(twin: string, token: string): Promise<string | null>;
 }
 
-export { certificateTwin, type ClientCa, type TlsListener } from "./mqtt_tls.ts";
+export { certificateTwin, type ClientCa, type TlsListener } from "../connectors/mqtt/tls.ts";
 
 /** Options of {@linkcode startBroker}. */
 export interface BrokerOptions {

@@ -7,7 +7,7 @@
  * certificate names the one twin the connection acts for, and a revoked one is refused.
  * @module
  */
-import { isValidTwinId } from "../../actors/validate.ts";
+import { isValidTwinId } from "../../../actors/validate.ts";
 
 /** The MQTT-over-TLS listener (8883). */
 export interface TlsListener {

@@ -5,7 +5,7 @@ import {
   isTlsConnection,
   peerAddress,
   verifiedPeerCertificate,
-} from "./mqtt_tls.ts";
+} from "./tls.ts";
 
 Deno.test("certificateTwin: the SAN URI first, else the CN, only valid twin ids", () => {
   assert.equal(

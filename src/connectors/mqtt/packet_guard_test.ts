@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { PacketSizeGuard } from "./mqtt_packet_guard.ts";
+import { PacketSizeGuard } from "./packet_guard.ts";
 
 Deno.test("packet guard: CONNECT over its limit is cut at the fixed header", () => {
   const g = new PacketSizeGuard(100, 1000);
