@@ -129,6 +129,7 @@ export function withEventInterest(inner: Transport, o: EventInterestOptions): In
       return { unsubscribe, [Symbol.dispose]: unsubscribe };
     },
     request: (subject, data, opts) => inner.request(subject, data, opts),
+    gather: (subject, data, opts) => inner.gather(subject, data, opts),
     async [Symbol.asyncDispose]() {
       o.clock.clear(timer);
       for (const s of subs) s.unsubscribe();

@@ -13,6 +13,7 @@ function cluster() {
     publish: (s, d) => (s.startsWith("tm.evt.") && onWire.push(s), inner.publish(s, d)),
     subscribe: (s, cb) => inner.subscribe(s, cb),
     request: (s, d, o) => inner.request(s, d, o),
+    gather: (s, d, o) => inner.gather(s, d, o),
     [Symbol.asyncDispose]: () => Promise.resolve(),
   };
   const clock = new ManualClock(1000);

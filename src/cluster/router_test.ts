@@ -22,6 +22,7 @@ function pair(hint?: string) {
     publish: (s, d) => inner.publish(s, d),
     subscribe: (s, cb) => inner.subscribe(s, cb),
     request: (s, d, o) => (requests.push(s), inner.request(s, d, o)),
+    gather: (s, d, o) => inner.gather(s, d, o),
     [Symbol.asyncDispose]: () => inner[Symbol.asyncDispose](),
   };
   const persistence = memoryPersistence();

@@ -82,6 +82,28 @@ export function memoryTransport(): Transport {
         }
       });
     },
+    gather(subject, data, opts) {
+      if (closed) return Promise.resolve([]);
+      return new Promise((resolve) => {
+        const replies: unknown[] = [];
+        let done = false;
+        let expected = Infinity;
+        const finish = () => {
+          done = true;
+          clearTimeout(timer);
+          resolve(replies);
+        };
+        const timer = setTimeout(finish, opts.maxWaitMs);
+        // each subscriber answers once; when all have, nobody else will
+        const n = deliver(subject, data, (d) => {
+          if (done) return;
+          replies.push(d);
+          if (opts.until?.(d) || replies.length >= expected) finish();
+        });
+        expected = n;
+        if (!done && replies.length >= n) finish();
+      });
+    },
     [Symbol.asyncDispose]() {
       closed = true;
       exact.clear();

@@ -194,6 +194,31 @@ export async function natsTransport(
         throw new Error(`Reply to "${subject}" is not JSON`, { cause: err });
       }
     },
+    async gather(subject, data, gopts) {
+      const replies: unknown[] = [];
+      if (isClosed()) return replies;
+      try {
+        const it = await nc.requestMany(subject, encode(data), {
+          strategy: "timer",
+          maxWait: gopts.maxWaitMs,
+        });
+        for await (const m of it) {
+          let d: unknown;
+          try {
+            d = decode(m);
+          } catch (error) {
+            log.debug("nats reply is not JSON, dropped", { subject, error });
+            continue;
+          }
+          replies.push(d);
+          if (gopts.until?.(d)) break;
+        }
+      } catch (err) {
+        // no responders, a closed connection: the replies so far are the answer
+        log.debug("gather ended early", { subject, error: toTransportError(err, subject) });
+      }
+      return replies;
+    },
     [Symbol.asyncDispose]() {
       closing ??= (async () => {
         if (!nc.isClosed()) {

@@ -32,4 +32,18 @@ export interface Transport extends AsyncDisposable {
   /** Deliver matching messages to `cb`, synchronously in publish order. */
   subscribe(subject: string, cb: (m: Message) => void): Subscription;
   request(subject: string, data: unknown, opts?: { timeoutMs?: number }): Promise<unknown>;
+  /**
+   * Ask every subscriber of `subject` and collect the replies that come within `maxWaitMs`
+   * (none: an empty array, never an error). It ends early once `until(reply)` holds for a
+   * reply, and an adapter that knows every subscriber has replied (in-process) ends then.
+   */
+  gather(subject: string, data: unknown, opts: GatherOptions): Promise<unknown[]>;
+}
+
+/** Options of {@linkcode Transport.gather}. */
+export interface GatherOptions {
+  /** Longest wait for replies (ms). */
+  maxWaitMs: number;
+  /** Stop at the first reply for which this holds (it is the last one returned). */
+  until?(reply: unknown): boolean;
 }

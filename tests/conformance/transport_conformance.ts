@@ -78,6 +78,24 @@ export function transportConformance(name: string, open: () => Promise<Transport
     assert.equal(await t.request("svc.echo", "ünïcödé ✓"), "ünïcödé ✓");
   });
 
+  Deno.test(`${name}: gather collects every reply, ends early on until(), none is []`, async () => {
+    await using t = await open();
+    using _a = t.subscribe("svc.many.*", (m) => m.respond({ from: "a", q: m.data }));
+    using _b = t.subscribe("svc.many.x", (m) => setTimeout(() => m.respond({ from: "b" }), 5));
+    using _c = t.subscribe("svc.many.x", () => {}); // silent: never answers
+    const all = await t.gather("svc.many.x", 7, { maxWaitMs: 300 }) as { from: string }[];
+    assert.deepEqual(all.map((r) => r.from).sort(), ["a", "b"]);
+    assert.deepEqual(all.find((r) => r.from === "a"), { from: "a", q: 7 });
+    const started = Date.now();
+    const first = await t.gather("svc.many.x", 1, {
+      maxWaitMs: 5_000,
+      until: (r) => (r as { from: string }).from === "b",
+    }) as { from: string }[];
+    assert.ok(Date.now() - started < 2_000, "until() ends the wait");
+    assert.equal(first.at(-1)?.from, "b");
+    assert.deepEqual(await t.gather("svc.nobody", 1, { maxWaitMs: 50 }), []);
+  });
+
   Deno.test(`${name}: respond() on a plain publish is a no-op`, async () => {
     await using t = await open();
     let n = 0;
