@@ -15,7 +15,7 @@
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { KV } from "@nats-io/kv";
 import { type JetStreamManager, jetstreamManager } from "@nats-io/jetstream";
-import { liveEntries, openBucket } from "../sharding/kv_bucket.ts";
+import { liveEntries, openBucket } from "../persistence/kv_bucket.ts";
 import type { Lease, LeasePort, MembershipPort } from "./coordinator.ts";
 import type { Clock, TimerId } from "../runtime/clock.ts";
 import type { Logger } from "../obs/log.ts";

@@ -11,7 +11,7 @@
 import type { NatsConnection } from "@nats-io/transport-node";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { twinIdOfKey, twinKey } from "./jetstream_kv.ts";
-import { liveEntries, openBucket } from "../sharding/kv_bucket.ts";
+import { liveEntries, openBucket } from "./kv_bucket.ts";
 
 /** A document and the version it was read at. */
 export interface Doc<T> {

@@ -1,5 +1,6 @@
 /**
- * The persistence port and its adapters (memory, Deno KV, JetStream KV).
+ * The persistence port and its adapters (memory, Deno KV, JetStream KV), and the JetStream KV
+ * bucket helpers the cluster's stores share.
  * @module
  */
 export {
@@ -20,3 +21,4 @@ export {
   twinIdOfKey,
   twinKey,
 } from "./jetstream_kv.ts";
+export { bucketKeys, liveEntries, openBucket } from "./kv_bucket.ts";

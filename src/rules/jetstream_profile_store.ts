@@ -16,7 +16,7 @@
 import type { NatsConnection } from "@nats-io/transport-node";
 import { JetStreamApiError, jetstreamManager } from "@nats-io/jetstream";
 import { twinKey } from "../persistence/jetstream_kv.ts";
-import { liveEntries, openBucket } from "../sharding/kv_bucket.ts";
+import { liveEntries, openBucket } from "../persistence/kv_bucket.ts";
 import type { ProfileStore, StoredProfile } from "./service.ts";
 
 /** Options of {@linkcode jetstreamProfileStore}. */

@@ -8,7 +8,7 @@
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { twinKey } from "../persistence/jetstream_kv.ts";
-import { openBucket } from "../sharding/kv_bucket.ts";
+import { openBucket } from "../persistence/kv_bucket.ts";
 import { TwinmillError } from "../errors.ts";
 
 /** One credential as stored (never the token). */

@@ -1,5 +1,5 @@
 /**
- * Shards: the twin→shard hash, placement over nodes, the handoff state machine, KV helpers.
+ * Shards: the twin→shard hash, placement over nodes, the handoff state machine.
  * @module
  */
 export { shardOf } from "./shard.ts";
@@ -21,4 +21,3 @@ export {
   transition,
   type TransitionResult,
 } from "./handoff.ts";
-export { bucketKeys, liveEntries, openBucket } from "./kv_bucket.ts";
