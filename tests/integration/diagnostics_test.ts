@@ -73,8 +73,11 @@ Deno.test("diagnostics: a device before and after it goes silent", async () => {
     body: JSON.stringify({ name: "dumpLogs" }),
   });
   assert.equal(cmd.status, 202);
-  await new Promise((r) => setTimeout(r, 1100));
-  const after = (await getJson(url)).body;
+  // silence is counted in whole seconds: wait until the twin reports one
+  const after = await waitFor(async () => {
+    const body = (await getJson(url)).body;
+    return body.connectivity.silentForSeconds >= 1 && body;
+  }, { message: "the twin reports at least 1 s of silence" });
   assert.equal(after.connectivity.online, false);
   assert.equal(after.connectivity.session, null);
   assert.ok(after.connectivity.silentForSeconds >= 1, String(after.connectivity.silentForSeconds));
