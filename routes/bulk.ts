@@ -17,8 +17,11 @@ import {
   openCsv,
   runBulk,
 } from "../src/mgmt/bulk.ts";
-import type { CredentialIssuer, ProvisionTwins } from "../src/mgmt/provisioning.ts";
-import type { AuditSink } from "../src/mgmt/provisioning.ts";
+import type {
+  AuditSink,
+  CredentialIssuer,
+  ProvisionTwins,
+} from "../src/mgmt/provisioning_types.ts";
 import type { Logger } from "../src/obs/log.ts";
 import type { Principal } from "../src/security/principal.ts";
 import { BadRequestError, TwinmillError } from "../src/errors.ts";

@@ -7,13 +7,13 @@
 import { createRoute, type Hook, OpenAPIHono, z } from "@hono/zod-openapi";
 import { BadRequestError } from "../src/errors.ts";
 import type { Context } from "hono";
+import type { Provisioning } from "../src/mgmt/provisioning.ts";
 import {
   type KeyView,
-  type Provisioning,
   PROVISIONING_LIMITS as L,
   ProvisioningKeyNotFoundError,
   type ProvisionRequest,
-} from "../src/mgmt/provisioning.ts";
+} from "../src/mgmt/provisioning_types.ts";
 import { errors, ErrorSchema, iso, json, notFound } from "./schemas.ts";
 import { validationHook } from "./validation.ts";
 

@@ -11,7 +11,8 @@
 import { isValidTwinId } from "../../actors/validate.ts";
 import { readJson } from "../../actors/json_intake.ts";
 import { BadRequestError, TwinmillError } from "../errors.ts";
-import { checkAttributes, type CredentialIssuer, type ProvisionTwins } from "./provisioning.ts";
+import { checkAttributes } from "./provisioning_checks.ts";
+import type { CredentialIssuer, ProvisionTwins } from "./provisioning_types.ts";
 
 /** Bounds of one bulk request. */
 export interface BulkLimits {
