@@ -22,7 +22,7 @@ import { shardOf } from "../sharding/shard.ts";
 import { ensureInboundStream, INBOUND_STREAM, JetStreamIngest } from "./inbound.ts";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { AckRegistry, ShardConsumer } from "./shard_consumer.ts";
-import { ClusterTwins, serveNode, serveShard } from "./router.ts";
+import { ClusterTwins, serveNode, serveShard } from "../routing/mod.ts";
 import { Coordinator } from "./coordinator.ts";
 import { KvLeases, KvMembership } from "./kv_leases.ts";
 import { ownerOf } from "../sharding/placement.ts";

@@ -32,7 +32,6 @@ export {
   streamSeqOf,
 } from "./batch.ts";
 export { KvLeases, type KvLeasesOptions, KvMembership, type NodeInfo } from "./kv_leases.ts";
-export { ClusterTwins, type ClusterTwinsOptions, serveNode, serveShard } from "./router.ts";
 export {
   AckRegistry,
   recordEntries,

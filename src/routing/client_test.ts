@@ -1,5 +1,7 @@
 import assert from "node:assert/strict";
-import { ClusterTwins, MAX_BATCHES_IN_FLIGHT, serveNode, serveShard } from "./router.ts";
+import { ClusterTwins } from "./client.ts";
+import { MAX_BATCHES_IN_FLIGHT } from "./reads.ts";
+import { serveNode, serveShard } from "./serve.ts";
 import { TwinHost } from "../runtime/twin_host.ts";
 import { memoryPersistence } from "../persistence/memory.ts";
 import { memoryTransport } from "../transport/memory.ts";
