@@ -14,7 +14,7 @@ import { memoryTransport } from "./transport/memory.ts";
 import { hostDefaults, type PointSink, TwinHost } from "./runtime/twin_host.ts";
 import type { TwinService } from "./runtime/twin_service.ts";
 import { Ingest, type IngestPort } from "./bridges/ingest.ts";
-import { type Broker, startBroker } from "./bridges/mqtt_broker.ts";
+import { type Broker, startBroker } from "./connectors/mqtt/broker.ts";
 import { InfluxWriter } from "./bridges/influx_writer.ts";
 import type { Transport } from "./transport/port.ts";
 import type { JsonObject } from "../actors/json.ts";

@@ -1,8 +1,8 @@
 /**
- * Bridges to the outside: embedded MQTT broker, durable ingest, InfluxDB writer.
+ * Bridges to the outside: durable ingest, InfluxDB writer (the embedded MQTT broker is a
+ * connector: `src/connectors/mqtt/`).
  * @module
  */
-export { type Broker, type BrokerOptions, matchesDropTopic, startBroker } from "./mqtt_broker.ts";
 export {
   type Accepted,
   Ingest,
@@ -10,6 +10,5 @@ export {
   type IngestPort,
   type Origin,
 } from "./ingest.ts";
-export { InfluxWriter } from "./influx_writer.ts";
-export type { InfluxWriterOptions } from "./influx_options.ts";
+export { InfluxWriter, type InfluxWriterOptions } from "./influx_writer.ts";
 export { type Point, toLineProtocol } from "./line_protocol.ts";

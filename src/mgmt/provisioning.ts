@@ -20,7 +20,7 @@ import { Buffer } from "node:buffer";
 import { isValidTwinId } from "../../actors/validate.ts";
 import { BadRequestError, TwinmillError } from "../errors.ts";
 import type { DocStore, DocStores } from "../persistence/doc_store.ts";
-import type { ProvisioningPort } from "../bridges/mqtt_broker.ts";
+import type { ProvisioningPort } from "../connectors/mqtt/provisioning.ts";
 import type { Logger } from "../obs/log.ts";
 import {
   type AuditSink,

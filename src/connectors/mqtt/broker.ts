@@ -1,0 +1,197 @@
+/**
+ * The embedded MQTT broker (aedes on `node:net`), the node's MQTT connector. aedes 1.x speaks
+ * MQTT 3.1.1 (2.x adds MQTT 5). This file wires one broker's parts to aedes's hooks and
+ * events; each job has its own module beside it:
+ *
+ * | module | job |
+ * | --- | --- |
+ * | `authenticate.ts` | CONNECT: throttling, limits, tokens, mTLS, provisioning logins |
+ * | `publish.ts` | a device's PUBLISH: checks, then the ingest; PUBACK once durable |
+ * | `acl.ts` | what a client may publish and hear |
+ * | `sessions.ts` | connections, identities, client-id ownership, diagnostics |
+ * | `limits.ts` | connection limit, message rate, authentication failure throttling |
+ * | `rejections.ts` | rejected messages: diverted, counted, kept for diagnostics |
+ * | `commands.ts` | command listeners and delivery |
+ * | `provisioning.ts` | zero-touch provisioning over MQTT |
+ * | `listeners.ts`, `tls.ts`, `packet_guard.ts` | sockets, TLS/mTLS, packet size limits |
+ * | `notices.ts` | metrics, audit and rate-limited warnings of refusals |
+ * @module
+ */
+import { Aedes } from "aedes";
+import { Buffer } from "node:buffer";
+import type { JsonLimits } from "../../../actors/json_intake.ts";
+import type { IngestPort } from "../../bridges/ingest.ts";
+import type { Logger } from "../../obs/log.ts";
+import type { Metrics } from "../../obs/metrics.ts";
+import type { Connector } from "../../ports/connector.ts";
+import type { RateLimiter } from "../../security/rate_limit.ts";
+import { Acl } from "./acl.ts";
+import { type Authenticate, authenticator, type DeviceVerifier } from "./authenticate.ts";
+import { Commands } from "./commands.ts";
+import { type AuthFailureRate, AuthThrottle, MessageRate } from "./limits.ts";
+import { listen } from "./listeners.ts";
+import { type Denial, Notices } from "./notices.ts";
+import { type ProvisioningPort, ProvisioningRequests } from "./provisioning.ts";
+import { publishAuthorizer } from "./publish.ts";
+import { matchesDropTopic, Rejections } from "./rejections.ts";
+import { Sessions } from "./sessions.ts";
+import type { TlsListener } from "./tls.ts";
+
+/** A running broker: the MQTT connector, plus its ports. */
+export interface Broker extends Connector {
+  port: number;
+  /** Port of the TLS listener, if any. */
+  tlsPort?: number;
+}
+
+/** Options of {@linkcode startBroker}. */
+export interface BrokerOptions {
+  host: string;
+  port: number;
+  ingest: IngestPort;
+  logger: Logger;
+  metrics: Metrics;
+  /**
+   * With it, devices must authenticate (username = twin id, password = token) and may touch
+   * only their own twin's topics.
+   */
+  auth?: DeviceVerifier;
+  /** Most connections at once; more are refused (CONNACK 3). Default: no limit. */
+  maxConnections?: number;
+  /** Per-connection message rate; over it, the device is disconnected (it resends later). */
+  limiter?: RateLimiter;
+  /**
+   * Also listen with TLS. With a client CA that listener is mTLS whatever `auth` says: a
+   * certificate is required, names the twin (its topics only) and is checked for revocation.
+   */
+  tls?: TlsListener;
+  /**
+   * Zero-touch provisioning over MQTT: a client logs in with username `$provision` and a
+   * provisioning key as password, subscribes to `provision/{clientId}/response`, publishes its
+   * request on `provision/{clientId}/request` and gets the answer on the response topic.
+   */
+  provisioning?: ProvisioningPort;
+  /** A client subscribed to a twin's commands (deliver what is queued). */
+  onCommandsListening?(twin: string): void;
+  /** Limits of the JSON intake for device payloads (default `DEFAULT_JSON_LIMITS`). */
+  jsonLimits?: JsonLimits;
+  /**
+   * Authentication failures allowed per source address and per identity (username) before
+   * further connects from it are refused unchecked (CONNACK 3); defaults: a burst of 50 then
+   * 5 a second per source, a burst of 10 then 1 a second per identity. Every attempt takes a
+   * token while it is checked; one that does not fail gives it back.
+   */
+  authFailureRate?: AuthFailureRate;
+  /** Every refused connect and ACL denial (audit). */
+  onDenied?(e: Denial): void;
+}
+
+/** Start the embedded broker. */
+export async function startBroker(o: BrokerOptions): Promise<Broker> {
+  const log = o.logger;
+  const m = o.metrics;
+  const notices = new Notices(log, m, o.onDenied?.bind(o));
+  const sessions = new Sessions();
+  const acl = new Acl(o.auth !== undefined, sessions);
+  const rejections = new Rejections(notices);
+  const commands = new Commands(acl, sessions, log, o.onCommandsListening?.bind(o));
+  const throttle = new AuthThrottle(o.authFailureRate);
+  const authenticate: Authenticate = authenticator(o, sessions, throttle, notices);
+  const authorizePublish = publishAuthorizer({
+    ingest: o.ingest,
+    sessions,
+    acl,
+    rejections,
+    notices,
+    rate: o.limiter && new MessageRate(o.limiter),
+    provisioning: o.provisioning && new ProvisioningRequests(o.provisioning, rejections, notices),
+    jsonLimits: o.jsonLimits,
+  });
+
+  const aedes = await Aedes.createBroker({
+    authorizePublish,
+    authenticate: authenticate as never,
+    // nobody may watch the diverted rejects (negative SUBACK, 0x80); with device auth, a
+    // device may subscribe only to its own desired state and commands
+    authorizeSubscribe: (client, sub, cb) => {
+      if (acl.mayReceive(client, sub.topic)) return cb(null, sub);
+      if (!matchesDropTopic(sub.topic)) notices.aclDenied(acl.who(client), "subscribe", sub.topic);
+      cb(null, null);
+    },
+    queueLimit: 1000,
+    // A subscriber that stops reading must not stall delivery, and with it the PUBACKs of
+    // every device (aedes waits for delivery before reading a connection's next packets).
+    drainTimeout: 5000,
+    concurrency: 1000,
+  });
+  aedes.on("client", (c) => {
+    sessions.connected(c);
+    m.mqttConnections.inc();
+  });
+  // a persistent session (clean = false) gets its subscriptions back without a SUBSCRIBE;
+  // once it has its CONNACK, it hears what is queued for it
+  aedes.on("clientReady", (c) => {
+    // deno-lint-ignore no-explicit-any
+    for (const topic of Object.keys((c as any).subscriptions ?? {})) commands.subscribed(c, topic);
+  });
+  aedes.on("clientDisconnect", (c) => {
+    m.mqttConnections.dec();
+    sessions.disconnected(c);
+    commands.disconnected(c);
+  });
+  aedes.on("subscribe", (subs, c) => {
+    if (c) { for (const sub of subs) commands.subscribed(c, sub.topic); }
+  });
+  aedes.on("unsubscribe", (topics, c) => {
+    if (!c) return;
+    for (const topic of topics) commands.unsubscribed(c, topic);
+  });
+
+  const listeners = await listen(o, aedes, notices);
+
+  return {
+    name: "mqtt",
+    port: listeners.port,
+    tlsPort: listeners.tlsPort,
+    publishDesired(id, desired) {
+      return new Promise((resolve) => {
+        aedes.publish(
+          {
+            cmd: "publish",
+            topic: `twins/${id}/desired`,
+            payload: Buffer.from(JSON.stringify(desired)),
+            qos: 1,
+            retain: true,
+            dup: false,
+          },
+          (err?: Error) => {
+            if (err) log.error("cannot publish desired state to device", { device: id, err });
+            resolve();
+          },
+        );
+      });
+    },
+    disconnect(twin, credential) {
+      const n = sessions.drop((me) => me.twin === twin && me.credential === credential);
+      if (n > 0) log.info("disconnected devices of a revoked credential", { twin, credential, n });
+      return n;
+    },
+    disconnectCert(serial) {
+      const n = sessions.drop((me) => me.credential === `cert:${serial}`);
+      if (n > 0) log.info("disconnected devices of a revoked certificate", { serial, n });
+      return n;
+    },
+    deliverCommands: (twin, cmds) => commands.deliver(twin, cmds),
+    connection: (twin) => sessions.connection(twin, commands),
+    rejections: (twin) => rejections.of(twin),
+    get devicesConnected() {
+      return sessions.devices;
+    },
+    reloadTls: () => listeners.reloadTls(),
+    async [Symbol.asyncDispose]() {
+      const closed = listeners.close();
+      await new Promise<void>((r) => aedes.close(() => r()));
+      await closed;
+    },
+  };
+}

@@ -1,0 +1,110 @@
+/**
+ * A device's PUBLISH, the per-message path: rate, topic, ACL and body are checked, then the
+ * message goes to the ingest, and aedes sends the PUBACK only when this hook calls back, i.e.
+ * after the message is durable. Invalid messages are acknowledged but diverted (see
+ * `rejections.ts`). Keep this path free of extra allocations, closures and awaits: ingest is
+ * benchmarked through it.
+ * @module
+ */
+import type { AuthorizePublishHandler, Client } from "aedes";
+import { Buffer } from "node:buffer";
+import { isValidTwinId, parseDeviceBody, parseDeviceTopic } from "../../../actors/validate.ts";
+import type { JsonLimits } from "../../../actors/json_intake.ts";
+import type { IngestPort } from "../../bridges/ingest.ts";
+import { type Acl, deviceMayPublish } from "./acl.ts";
+import type { MessageRate } from "./limits.ts";
+import type { Notices } from "./notices.ts";
+import type { ProvisioningRequests } from "./provisioning.ts";
+import type { Rejections } from "./rejections.ts";
+import type { Sessions } from "./sessions.ts";
+
+/** What the publish path works with. */
+export interface PublishParts {
+  ingest: IngestPort;
+  sessions: Sessions;
+  acl: Acl;
+  rejections: Rejections;
+  notices: Notices;
+  /** Per-connection message rate, if limited. */
+  rate?: MessageRate;
+  /** Requests of `$provision` clients, when provisioning over MQTT is on. */
+  provisioning?: ProvisioningRequests;
+  jsonLimits?: JsonLimits;
+}
+
+/** The `authorizePublish` hook of one broker. */
+export function publishAuthorizer(p: PublishParts): AuthorizePublishHandler {
+  const { ingest, sessions, acl, rejections, notices, rate, provisioning, jsonLimits } = p;
+  const { log, metrics: m } = notices;
+
+  /**
+   * Whose diagnostics show a message with a bad topic: the connection's own twin when it has
+   * one (a restricted client never speaks for others), else the twin the topic names
+   * (`twins/cnc-10/telemetri`), else the client id.
+   */
+  const rejectedAs = (client: Client | null, topic: string, key: string): string => {
+    const me = client ? sessions.identity(client)?.twin : undefined;
+    if (me !== undefined) return me;
+    if (acl.restricted(client)) return key;
+    const named = topic.split("/", 2);
+    return named[0] === "twins" && isValidTwinId(named[1] ?? "") ? named[1] : key;
+  };
+
+  return (client, packet, cb) => {
+    const at = Date.now();
+    const key = client?.id ?? "unknown";
+    if (client && rate?.tripped(client)) return; // closing: not acknowledged, resent later
+    const pkey = client ? sessions.provisioningKey(client) : undefined;
+    if (pkey !== undefined && client) return provisioning!.request(client, pkey, packet, cb);
+    if (rate && client && rate.over(client)) {
+      m.rateLimited.inc({ what: "mqtt_message" });
+      const twin = sessions.identity(client)?.twin ?? key;
+      if (notices.oncePerMinute(`rate\u0000${twin}`)) {
+        log.warn("device over its message rate; disconnected", { device: twin });
+      }
+      // This message and later ones are never acknowledged (the device resends them after
+      // reconnecting); the connection closes once the messages before it are acknowledged.
+      rate.trip(client);
+      return;
+    }
+    const t = parseDeviceTopic(packet.topic);
+    if (typeof t === "string") {
+      rejections.reject(packet, rejectedAs(client, packet.topic, key), t);
+      return cb(null);
+    }
+    if (acl.restricted(client)) {
+      const me = client ? sessions.identity(client) : undefined;
+      if (!deviceMayPublish(me, t.twin, t.kind)) {
+        // MQTT 3.1.1 has no negative PUBACK: acknowledged and dropped, as mosquitto does
+        notices.aclDenied(me?.twin ?? key, "publish", packet.topic);
+        rejections.reject(packet, me?.twin ?? key, "acl_denied");
+        return cb(null);
+      }
+    }
+    const payload = packet.payload instanceof Uint8Array
+      ? packet.payload
+      : Buffer.from(String(packet.payload));
+    const body = parseDeviceBody(t, payload, jsonLimits);
+    if (typeof body === "string") {
+      rejections.reject(packet, t.twin, body);
+      return cb(null);
+    }
+    m.messagesIn.inc({ kind: t.kind });
+    if (client) sessions.seen(client, t.twin);
+    const origin = { clientId: key, messageId: packet.qos > 0 ? packet.messageId : undefined };
+    const submitted = ingest.submit(t, body, packet.topic, payload, at, origin);
+    if (client && rate) rate.track(client, submitted);
+    submitted.then(
+      () => cb(null),
+      (err) => {
+        // MQTT 3.1.1 has no negative PUBACK: closing the connection makes the device resend
+        m.messagesRejected.inc({ reason: "not_durable" });
+        log.warn("cannot make a message durable; disconnecting the device so it resends", {
+          device: t.twin,
+          error: err instanceof Error ? err.message : String(err),
+        });
+        cb(err instanceof Error ? err : new Error(String(err)));
+      },
+    );
+  };
+}
