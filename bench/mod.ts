@@ -9,8 +9,10 @@
  * a bench starts is stopped at the end, also on error and on Ctrl-C.
  *
  * `--quick` runs every bench in a small form (small counts, one round, short wrk runs): the
- * whole suite in 45 s on an idle 2-core machine, to prove that it works; its figures are marked
- * and not comparable with a full run.
+ * whole suite in 45 s on an idle 2-core machine, to prove that it works (`deno task ok` runs
+ * it); its figures are marked and not comparable with a full run. A quick run then checks its
+ * results document (`quick_check.ts`) and that `bench/RESULTS.md` was left alone, and exits 1
+ * if either fails.
  *
  * @example
  * ```sh
@@ -30,6 +32,7 @@ import { benchInflux } from "./influx.ts";
 import { benchFailover } from "./failover.ts";
 import { type BenchRow, document, environment, loadAverage, notes, table } from "./report.ts";
 import { cleanup, log } from "./proc.ts";
+import { quickRunProblems } from "./quick_check.ts";
 
 type Bench = (quick: boolean) => Promise<BenchRow | BenchRow[]>;
 
@@ -101,6 +104,7 @@ export async function main(args: string[]): Promise<number> {
     ? Object.keys(BENCHES).filter((b) => parsed.names.includes(b))
     : Object.keys(BENCHES);
   const loadBefore = loadAverage();
+  const fullBefore = await Deno.readTextFile(RESULTS).catch(() => null);
   const rows: BenchRow[] = [];
   let failed = false;
   const t0 = performance.now();
@@ -148,6 +152,17 @@ export async function main(args: string[]): Promise<number> {
     stderr: "null",
   }).output();
   log(`wrote ${out}`);
+  if (quick) {
+    const problems = quickRunProblems(await Deno.readTextFile(out), names);
+    const fullAfter = await Deno.readTextFile(RESULTS).catch(() => null);
+    const overwritten = fullAfter !== fullBefore;
+    if (overwritten && await Deno.realPath(out) !== await Deno.realPath(RESULTS)) {
+      problems.push("bench/RESULTS.md was overwritten");
+    }
+    for (const p of problems) log(`quick run check: ${p}`);
+    if (problems.length > 0) failed = true;
+    else log("quick run check: every bench gave a row with a figure and a ratio");
+  }
   return failed ? 1 : 0;
 }
 
