@@ -264,16 +264,19 @@ Deno.test("firmware: the store's total size and image count are bounded", async 
 
 Deno.test("firmware: uploads at once are bounded per node", async () => {
   const { fw } = await setup({ maxUploads: 1 });
+  let reading!: () => void;
+  const read = new Promise<void>((r) => reading = r);
   let finish!: () => void;
   const slow = new ReadableStream<Uint8Array>({
-    async start(c) {
+    async pull(c) {
       c.enqueue(randomImage(10));
+      reading(); // the upload reads its body: it holds its slot
       await new Promise<void>((r) => finish = r);
       c.close();
     },
-  });
+  }, { highWaterMark: 0 }); // pulled only when read
   const first = fw.upload({ name: "slow", version: "1", body: slow });
-  await new Promise((r) => setTimeout(r, 10));
+  await read;
   await refused(
     fw.upload({ name: "fast", version: "1", body: streamOf(randomImage(10)) }),
     "firmware_upload_busy",
