@@ -161,18 +161,26 @@ Deno.test("object store blob store: ranges of images whose chunks interleaved", 
     const b = randomImage(150 * 1024);
     let turn = 0;
     const done = [false, false];
+    let wake = () => {};
+    let passed = new Promise<void>((r) => wake = r);
+    const pass = (to: number) => {
+      turn = to;
+      const woken = wake;
+      passed = new Promise<void>((r) => wake = r);
+      woken();
+    };
     const alternating = (img: Uint8Array, me: number) => {
       let at = 0;
       return new ReadableStream<Uint8Array>({
         async pull(c) {
-          while (turn !== me && !done[1 - me]) await new Promise((r) => setTimeout(r, 1));
+          while (turn !== me && !done[1 - me]) await passed;
           if (at >= img.length) {
             done[me] = true;
-            turn = 1 - me;
+            pass(1 - me);
             return c.close();
           }
           c.enqueue(img.slice(at, at += 16 * 1024 + 1));
-          turn = 1 - me;
+          pass(1 - me);
         },
       });
     };
