@@ -4,7 +4,8 @@
  * @module
  */
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
-import type { ClusterParts } from "../src/cluster/cluster_mode.ts";
+import type { Coordinator } from "../src/cluster/coordinator.ts";
+import type { KvLeases, KvMembership } from "../src/cluster/kv_leases.ts";
 import { json } from "./schemas.ts";
 
 const Shard = z.object({
@@ -40,8 +41,15 @@ const view = createRoute({
   responses: { 200: json(ClusterView, "The cluster as this node sees it") },
 });
 
+/** What `/v1/cluster` shows: the membership, the shard leases, this node's coordinator. */
+export interface ClusterState {
+  members: Pick<KvMembership, "nodes">;
+  leases: Pick<KvLeases, "all">;
+  coordinator: Coordinator;
+}
+
 /** Cluster routes, mounted at `/v1/cluster`. */
-export function clusterRoutes(c: ClusterParts): OpenAPIHono {
+export function clusterRoutes(c: ClusterState): OpenAPIHono {
   const app = new OpenAPIHono();
   app.openapi(view, async (ctx) => {
     const [nodes, leases] = await Promise.all([c.members.nodes(), c.leases.all()]);

@@ -2,7 +2,6 @@
  * Cluster mode over NATS/JetStream.
  * @module
  */
-export { type ClusterParts, startCluster } from "./cluster_mode.ts";
 export {
   Coordinator,
   type CoordinatorOptions,

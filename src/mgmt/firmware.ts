@@ -14,11 +14,9 @@
 import { createHash, randomBytes } from "node:crypto";
 import { basename, extname } from "node:path";
 import { BadRequestError, TwinmillError, UnavailableError } from "../errors.ts";
-import { join } from "node:path";
-import type { NatsConnection } from "@nats-io/transport-node";
 import type { DocStore, DocStores } from "../persistence/doc_store.ts";
 import type { Logger } from "../obs/log.ts";
-import { type BlobStore, directoryBlobStore, objectBlobStore } from "./firmware_blobs.ts";
+import type { BlobStore } from "./firmware_blobs.ts";
 
 /** A stored firmware image as the API shows it. */
 export interface FirmwareMeta {
@@ -366,11 +364,8 @@ export class FirmwareImages implements FirmwareService {
 /** What {@linkcode openFirmware} needs: the node's settings and stores. */
 export interface OpenFirmwareOptions {
   docs: DocStores;
-  /** Single node: images go to `{dataDir}/firmware/`. */
-  dataDir: string;
-  /** Cluster mode: images go to the JetStream object store `tm_firmware`. */
-  nc?: NatsConnection;
-  replicas?: number;
+  /** Where image bytes go: a directory (single node) or the object store (cluster mode). */
+  blobs: BlobStore;
   maxBytes: number;
   storeMaxBytes: number;
   keyFiles: string[];
@@ -379,17 +374,14 @@ export interface OpenFirmwareOptions {
 }
 
 /**
- * The node's firmware images: metadata in `docs` (kind `firmware`), bytes in a directory
- * (single node) or the object store (cluster mode); orphans of crashed uploads swept.
+ * The node's firmware images: metadata in `docs` (kind `firmware`), bytes in `blobs`;
+ * orphans of crashed uploads swept.
  */
 export async function openFirmware(o: OpenFirmwareOptions): Promise<FirmwareImages> {
   const keys = await loadFirmwareKeys(o.keyFiles);
-  const blobs = o.nc
-    ? await objectBlobStore(o.nc, { replicas: o.replicas })
-    : await directoryBlobStore(join(o.dataDir, "firmware"));
   const fw = new FirmwareImages({
     docs: await o.docs.open<StoredFirmware>("firmware"),
-    blobs,
+    blobs: o.blobs,
     keys,
     maxBytes: o.maxBytes,
     storeMaxBytes: o.storeMaxBytes,

@@ -8,6 +8,8 @@ import { type Message, type Subscription, type Transport, TransportError } from 
 
 interface Sub {
   tokens: string[];
+  /** The literal tokens before the first wildcard, with their dots (a cheap first test). */
+  prefix: string;
   cb: (m: Message) => void;
 }
 
@@ -32,8 +34,12 @@ export function memoryTransport(): Transport {
     const ex = exact.get(subject);
     if (ex) { for (const s of [...ex]) (n++, s.cb(msg)); }
     if (wild.size) {
-      const tokens = subject.split(".");
-      for (const s of [...wild]) if (matches(s.tokens, tokens)) (n++, s.cb(msg));
+      let tokens: string[] | undefined;
+      for (const s of [...wild]) {
+        if (!subject.startsWith(s.prefix)) continue;
+        tokens ??= subject.split(".");
+        if (matches(s.tokens, tokens)) (n++, s.cb(msg));
+      }
     }
     return n;
   }
@@ -43,8 +49,11 @@ export function memoryTransport(): Transport {
       if (!closed) deliver(subject, data, () => {});
     },
     subscribe(subject, cb): Subscription {
-      const sub: Sub = { tokens: subject.split("."), cb };
-      const isWild = sub.tokens.some((t) => t === "*" || t === ">");
+      const tokens = subject.split(".");
+      const first = tokens.findIndex((t) => t === "*" || t === ">");
+      const isWild = first >= 0;
+      const prefix = isWild ? tokens.slice(0, first).map((t) => `${t}.`).join("") : subject;
+      const sub: Sub = { tokens, prefix, cb };
       if (isWild) wild.add(sub);
       else {
         let set = exact.get(subject);

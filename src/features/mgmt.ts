@@ -1,0 +1,108 @@
+/**
+ * Device management: remote configuration, zero-touch provisioning, firmware images, FOTA
+ * campaigns and bulk operations, with their routes. Their documents live in the mode's doc
+ * stores; a campaign is driven by the node its id is placed on.
+ * @module
+ */
+import type { Context } from "hono";
+import { ConfigService, withConfigs } from "../mgmt/configs.ts";
+import { Provisioning } from "../mgmt/provisioning.ts";
+import { openFirmware } from "../mgmt/firmware.ts";
+import { CampaignStore } from "../mgmt/campaign_store.ts";
+import { CampaignDriver } from "../mgmt/campaign_driver.ts";
+import { CampaignService } from "../mgmt/campaign_service.ts";
+import { systemClock } from "../runtime/clock.ts";
+import type { TwinService } from "../runtime/twin_service.ts";
+import { configRoutes } from "../../routes/configs.ts";
+import { provisioningKeyRoutes, provisionRoutes } from "../../routes/provisioning.ts";
+import { firmwareRoutes } from "../../routes/firmware.ts";
+import { campaignRoutes } from "../../routes/campaigns.ts";
+import { bulkRoutes } from "../../routes/bulk.ts";
+import type { FeatureContext, FeatureRoutes } from "./feature.ts";
+
+/** The device management of a node. */
+export interface Management extends FeatureRoutes, AsyncDisposable {
+  /** The twins as the gateway sees them: provisioning a twin applies the configs targeting it. */
+  twins: TwinService;
+  provisioning: Provisioning;
+  /** Start driving campaigns. */
+  start(): void;
+}
+
+/**
+ * Open device management. `denied` reports a refused firmware download (a device with a
+ * wrong token) like any refused request.
+ */
+export async function management(
+  { cfg, log, metrics, parts }: FeatureContext,
+  denied: (c: Context, who: string, reason: string) => void,
+): Promise<Management> {
+  const { docs, audit } = parts;
+  // remote configuration wraps `putAttributes`, so a newly provisioned twin gets the configs
+  // that target it
+  const configs = await ConfigService.open(docs, parts.twins, log.child("configs"));
+  const twins: TwinService = withConfigs(parts.twins, configs);
+  // zero-touch provisioning: keys in `docs`, over MQTT ($provision) and POST /v1/provision
+  const provisioning = await Provisioning.open({
+    docs,
+    twins,
+    credentials: parts.deviceAuth,
+    audit,
+    logger: log.child("provisioning"),
+  });
+  // firmware images: metadata in `docs`, bytes in the mode's blob store
+  const firmware = await openFirmware({
+    ...cfg.firmware,
+    docs,
+    blobs: parts.firmwareBlobs,
+    logger: log.child("firmware"),
+  });
+  // FOTA campaigns: each driven by the node owning the shard of its id (a single node: all)
+  const campaignStore = await CampaignStore.open(docs);
+  const driver = new CampaignDriver({
+    store: campaignStore,
+    twins,
+    firmware,
+    transport: parts.transport,
+    logger: log.child("campaigns"),
+    clock: systemClock,
+    tickMs: cfg.campaignTickMs,
+    owns: (id) => parts.placement.owns(id),
+  });
+  const campaigns = new CampaignService({
+    store: campaignStore,
+    firmware,
+    transport: parts.transport,
+    clock: systemClock,
+    logger: log.child("campaigns"),
+    poke: (id) => driver.poke(id),
+  });
+  metrics.sources.campaignsByState = () => driver.campaignCounts();
+  metrics.sources.campaignDevicesByState = () => driver.deviceCounts();
+  return {
+    twins,
+    provisioning,
+    start: () => driver.start(),
+    [Symbol.asyncDispose]: () => driver[Symbol.asyncDispose](),
+    twinRoutes: [],
+    routes: {
+      "/v1/configs": configRoutes(configs),
+      "/v1/provisioning-keys": provisioningKeyRoutes(provisioning),
+      "/v1/provision": provisionRoutes(provisioning),
+      "/v1/firmware": firmwareRoutes({
+        firmware,
+        deviceAuth: parts.deviceAuth,
+        registry: metrics.registry,
+        denied,
+      }),
+      "/v1/campaigns": campaignRoutes(campaigns, twins),
+      // POST /v1/twins:bulk (the route's own path: see routes/bulk.ts)
+      "/v1": bulkRoutes({
+        twins,
+        credentials: parts.deviceAuth,
+        audit,
+        logger: log.child("bulk"),
+      }),
+    },
+  };
+}

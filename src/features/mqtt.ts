@@ -1,0 +1,55 @@
+/**
+ * The embedded MQTT broker as this node's device connector: its listeners (plain, TLS,
+ * mTLS), device authentication, rate limits, provisioning over MQTT, and refusals audited.
+ * Started once every part is up: nothing is acknowledged to a device before it can be made
+ * durable.
+ * @module
+ */
+import { type Broker, startBroker } from "../connectors/mqtt/broker.ts";
+import { RateLimiter } from "../security/rate_limit.ts";
+import type { Provisioning } from "../mgmt/provisioning.ts";
+import type { FeatureContext } from "./feature.ts";
+
+/** Start the embedded broker, unless `TWINMILL_MQTT_PORT=off`. */
+export async function mqttConnector(
+  { cfg, log, metrics, parts }: FeatureContext,
+  provisioning: Provisioning,
+): Promise<Broker | undefined> {
+  if (cfg.mqtt.port === null) return undefined;
+  const { deviceAuth, audit } = parts;
+  return await startBroker({
+    host: cfg.mqtt.host,
+    port: cfg.mqtt.port,
+    ingest: parts.ingest,
+    logger: log.child("mqtt"),
+    metrics,
+    auth: cfg.mqtt.auth ? deviceAuth : undefined,
+    onDenied: (e) =>
+      audit.record({
+        actor: `device:${e.device}`,
+        action: e.action === "connect" ? "mqtt.auth_failure" : "mqtt.acl_denied",
+        target: e.device,
+        result: "denied",
+        detail: { reason: e.reason, operation: e.action },
+      }),
+    maxConnections: cfg.maxConnections,
+    jsonLimits: cfg.limits.json,
+    tls: cfg.tls
+      ? {
+        host: cfg.mqtt.host,
+        port: cfg.tls.mqttsPort,
+        certFile: cfg.tls.certFile,
+        keyFile: cfg.tls.keyFile,
+        clientCa: cfg.tls.caFile
+          ? { file: cfg.tls.caFile, isRevoked: (s) => deviceAuth.isRevoked(s) }
+          : undefined,
+      }
+      : undefined,
+    limiter: cfg.deviceRate > 0 ? new RateLimiter({ rate: cfg.deviceRate }) : undefined,
+    provisioning,
+    onCommandsListening: (twin) =>
+      void parts.twins.commandsListening(twin).catch((err) =>
+        log.warn("cannot deliver queued commands", { twin, err })
+      ),
+  });
+}

@@ -1,0 +1,228 @@
+/**
+ * Cluster mode (`NATS_URL` set): the same node, with NATS/JetStream behind the ports —
+ * NATS transport, JetStream KV snapshots, the `TM_IN` stream as the inbound log, shard
+ * leases and heartbeats in KV, a coordinator that moves shards between live nodes, documents,
+ * audit and firmware in JetStream. Start-up waits for NATS (`TWINMILL_STARTUP_TIMEOUT`).
+ * @module
+ */
+import { withEventInterest } from "../cluster/interest.ts";
+import { nodeProfiles } from "../rules/profiles.ts";
+import { jetstreamProfileStore } from "../rules/jetstream_profile_store.ts";
+import { DeviceAuth } from "../security/device_auth.ts";
+import { jetstreamCredentialStore } from "../security/credentials.ts";
+import { JetStreamAudit } from "../security/jetstream_audit.ts";
+import { jetstreamSnapshotStore } from "../persistence/jetstream_kv.ts";
+import { jetstreamDocStores } from "../persistence/doc_store.ts";
+import { objectBlobStore } from "../mgmt/firmware_blobs.ts";
+import { hostDefaults, TwinHost } from "../runtime/twin_host.ts";
+import { systemClock } from "../runtime/clock.ts";
+import { shardOf } from "../sharding/shard.ts";
+import { ensureInboundStream, JetStreamIngest } from "../cluster/inbound.ts";
+import { AckRegistry } from "../cluster/shard_consumer.ts";
+import { ClusterTwins, serveNode } from "../routing/mod.ts";
+import { Coordinator } from "../cluster/coordinator.ts";
+import { KvLeases, KvMembership } from "../cluster/kv_leases.ts";
+import { connectWhenUp } from "../cluster/startup.ts";
+import { ownerOf } from "../sharding/placement.ts";
+import { subjects } from "../transport/subjects.ts";
+import { redact } from "../transport/nats.ts";
+import { clusterRoutes } from "../../routes/cluster.ts";
+import { hostLinks } from "./device_links.ts";
+import { shardWork } from "./cluster_shards.ts";
+import type { ModeOptions, NodeParts } from "./parts.ts";
+
+/** Delay of the snapshot group commit in cluster mode (ms). */
+const CLUSTER_FLUSH_DELAY_MS = 50;
+
+/** Start the parts of a cluster node. */
+export async function startCluster(o: ModeOptions): Promise<NodeParts> {
+  const { cfg, log, metrics } = o;
+  // replicas of the cluster's streams and buckets: one per NATS server given, at most 3
+  const replicas = Math.min(3, Math.max(1, cfg.natsUrl!.split(",").length));
+  // NATS may not be there yet (started after the node, a JetStream cluster electing its
+  // leader): wait for it, up to TWINMILL_STARTUP_TIMEOUT
+  const transport = await connectWhenUp({
+    servers: cfg.natsUrl!,
+    name: cfg.nodeId,
+    replicas,
+    timeoutMs: cfg.startupTimeoutMs,
+    logger: log,
+    onWaiting: o.onWaiting,
+  });
+  const nc = transport.nc;
+  // twin events reach NATS only while some node streams them (see interest.ts)
+  const gated = withEventInterest(transport, { nodeId: cfg.nodeId, clock: systemClock });
+  await ensureInboundStream(nc, replicas);
+  const snapshots = await jetstreamSnapshotStore(nc, { replicas });
+  const profileStore = await jetstreamProfileStore(nc, { replicas });
+  const profiles = nodeProfiles({
+    store: profileStore,
+    logger: log.child("profiles"),
+    metrics,
+    host: () => host,
+    // the other nodes re-read it from the store
+    announce: (name) => transport.publish(subjects.profiles, { name, node: cfg.nodeId }),
+  });
+  metrics.profilesLoaded.set(await profiles.load());
+  const deviceAuth = new DeviceAuth({
+    store: await jetstreamCredentialStore(nc, { replicas }),
+    logger: log.child("credentials"),
+    clock: systemClock,
+    disconnect: o.disconnect,
+    // every node drops its cached copy and disconnects its devices using it
+    announceRevoked: (twin, id) =>
+      transport.publish(subjects.revoked, { twin, id, node: cfg.nodeId }),
+    disconnectCert: o.disconnectCert,
+    announceRevokedCert: (serial) =>
+      transport.publish(subjects.revoked, { serial, node: cfg.nodeId }),
+    revokedFile: cfg.tls?.revokedFile,
+    caFile: cfg.tls?.caFile,
+  });
+  const revokedSub = transport.subscribe(subjects.revoked, (m) => {
+    const r = m.data as { twin?: string; id?: string; serial?: string; node: string };
+    if (r.node === cfg.nodeId) return;
+    if (r.serial) deviceAuth.certRevoked(r.serial);
+    else if (r.twin && r.id) deviceAuth.revoked(r.twin, r.id);
+  });
+  const profileSub = transport.subscribe(subjects.profiles, (m) => {
+    const { name, node } = m.data as { name: string; node: string };
+    if (node === cfg.nodeId) return;
+    profiles.reload(name).catch((err) => log.warn("profile reload failed", { name, err }));
+  });
+  const acks = new AckRegistry();
+  const shardOfId = (id: string) => shardOf(id, cfg.shards);
+  const owns = (id: string) => coordinator.owns(shardOfId(id));
+
+  const host = new TwinHost({
+    persistence: {
+      snapshots,
+      log: acks,
+      [Symbol.asyncDispose]: () => Promise.resolve(),
+    },
+    ...hostDefaults(cfg, log, metrics, o.points),
+    ...hostLinks(gated),
+    transport: gated,
+    source: "js",
+    // Snapshots go to an R3 stream: each costs about what a device message does, so commit
+    // each busy twin at most ~20 times a second. HTTP changes still commit at once, and
+    // device messages stay unacked in the stream until their twin's snapshot is committed.
+    flushDelayMs: CLUSTER_FLUSH_DELAY_MS,
+    mayPersist: (id) => coordinator.mayPersist(shardOfId(id)),
+    owns,
+    profiles,
+    webhooks: o.webhooks,
+  });
+
+  const shards = await shardWork({
+    nc,
+    transport,
+    host,
+    acks,
+    shardOf: shardOfId,
+    owns,
+    jsonLimits: cfg.limits.json,
+    log,
+    metrics,
+  });
+  const leases = await KvLeases.open({ nc, nodeId: cfg.nodeId, replicas, clock: systemClock });
+  const members = await KvMembership.start(
+    nc,
+    { id: cfg.nodeId, http: "", mqtt: null, startedAt: Date.now() },
+    { replicas, clock: systemClock, logger: log.child("membership") },
+  );
+  const coordinator: Coordinator = new Coordinator({
+    nodeId: cfg.nodeId,
+    shards: cfg.shards,
+    leases,
+    members,
+    ownerOf,
+    clock: systemClock,
+    logger: log.child("shards"),
+    tickMs: 500,
+    hooks: {
+      handoff: () => metrics.handoffs.inc(),
+      leaseLost: () => metrics.leaseLosses.inc(),
+      renewed: () => metrics.leaseRenewals.inc(),
+    },
+    runtime: shards.runtime,
+  });
+  const twins = new ClusterTwins({
+    transport,
+    host,
+    snapshots,
+    shards: cfg.shards,
+    owns: (s) => coordinator.owns(s),
+    ownerHint: (s) => coordinator.ownerHint(s),
+  });
+  const nodeSub = serveNode(
+    transport,
+    cfg.nodeId,
+    host,
+    owns,
+    log.child("cluster").child("router"),
+  );
+  const ingest = new JetStreamIngest(nc, cfg.shards, metrics);
+  coordinator.start();
+  // after a reconnect, deliveries lost in transit come again at once, not after the ack wait
+  let connected = true;
+  const statusLoop = (async () => {
+    for await (const s of nc.status()) {
+      if (s.type === "disconnect") connected = false;
+      if (s.type !== "reconnect") continue;
+      connected = true;
+      await shards.restartAll();
+    }
+  })();
+  const audit = await JetStreamAudit.open(nc, { nodeId: cfg.nodeId, replicas });
+  const docs = jetstreamDocStores(nc, { replicas });
+  const firmwareBlobs = await objectBlobStore(nc, { replicas });
+
+  // the audit log first (as the node did before its mode), then the shards
+  const closeRest = async () => {
+    coordinator.stop();
+    members.stop();
+    nodeSub.unsubscribe();
+    profileSub.unsubscribe();
+    revokedSub.unsubscribe();
+    await shards.close();
+    await host.close();
+    await profileStore[Symbol.asyncDispose]();
+    await gated[Symbol.asyncDispose]();
+    await statusLoop;
+    await docs[Symbol.asyncDispose]();
+  };
+  const at = cfg.natsUrl!.split(",").map((u) => redact(u.trim())).join(",");
+  return {
+    host,
+    twins,
+    transport: gated,
+    ingest,
+    placement: { owns },
+    docs,
+    audit,
+    firmwareBlobs,
+    deviceAuth,
+    profiles,
+    routes: { "/v1/cluster": clusterRoutes({ members, leases, coordinator }) },
+    leaving: "leaving the cluster",
+    ready: () =>
+      !(connected && !nc.isClosed())
+        ? {
+          message: `NATS connection lost: reconnecting to ${at}`,
+          waitingFor: { what: "NATS", at },
+        }
+        : coordinator.settled ||
+          { message: "Shards are moving: not all shards of this node are served yet" },
+    serving: (addresses) => members.announce(addresses),
+    async leave() {
+      await audit.close();
+      await members.leave();
+      await coordinator.leave();
+      await closeRest();
+    },
+    async close() {
+      await audit.close();
+      await closeRest();
+    },
+  };
+}
