@@ -41,6 +41,14 @@ export interface IngestPort {
   ): Promise<void>;
 }
 
+/** Whether the node takes new input now, and when it will again. */
+export interface AcceptGate {
+  /** False while the node must hold back new input. */
+  canAccept(): boolean;
+  /** Resolves once `canAccept()` is true. */
+  whenAccepting(): Promise<void>;
+}
+
 /** Options of {@linkcode Ingest}. */
 export interface IngestOptions {
   log: InboundLog;
@@ -48,8 +56,8 @@ export interface IngestOptions {
   firstSeq: number;
   /** Called with each durable batch, in order, before the acknowledgements are released. */
   onDurable(batch: Accepted[]): void;
-  /** False while the node must hold back new input. */
-  canAccept(): boolean;
+  /** Says when the node must hold back new input (the twin host). */
+  gate: AcceptGate;
   logger: Logger;
   metrics: Metrics;
   /** Most entries per commit. Default 900: one Deno KV atomic operation (limit 1000 mutations), so a batch is all-or-nothing. */
@@ -61,13 +69,17 @@ export class Ingest implements IngestPort {
   #seq: number;
   #queue: Accepted[] = [];
   #done: Array<{ resolve(): void; reject(e: unknown): void }> = [];
-  #running = false;
+  #running: Promise<void> | null = null;
   #closed = false;
+  /** Resolves when `close` is called (ends a wait for the gate). */
+  #closing: Promise<void>;
+  #close!: () => void;
   readonly #o: IngestOptions;
 
   constructor(o: IngestOptions) {
     this.#o = o;
     this.#seq = o.firstSeq;
+    this.#closing = new Promise((resolve) => (this.#close = resolve));
   }
 
   /** Messages waiting to be committed. */
@@ -87,16 +99,16 @@ export class Ingest implements IngestPort {
     const entry: LogEntry = { seq: this.#seq++, topic: rawTopic, payload, at };
     this.#queue.push({ entry, topic, body });
     const p = new Promise<void>((resolve, reject) => this.#done.push({ resolve, reject }));
-    if (!this.#running) void this.#run();
+    if (!this.#running) this.#running = this.#run();
     return p;
   }
 
   async #run(): Promise<void> {
-    this.#running = true;
+    // (the loop always awaits before its `finally`, so `#running` is assigned by then)
     let held = false;
     try {
       while (this.#queue.length > 0 && !this.#closed) {
-        if (!this.#o.canAccept()) {
+        if (!this.#o.gate.canAccept()) {
           if (!held) {
             held = true;
             this.#o.metrics.ingestBackpressure.inc();
@@ -104,7 +116,7 @@ export class Ingest implements IngestPort {
               queued: this.#queue.length,
             });
           }
-          await new Promise((r) => setTimeout(r, 10));
+          await Promise.race([this.#o.gate.whenAccepting(), this.#closing]);
           continue;
         }
         if (held) {
@@ -133,14 +145,15 @@ export class Ingest implements IngestPort {
         this.#o.metrics.messagesAcked.inc(n);
       }
     } finally {
-      this.#running = false;
+      this.#running = null;
     }
   }
 
   /** Stop accepting; wait for the batch in progress. Queued, uncommitted messages are refused (never acknowledged). */
   async close(): Promise<void> {
     this.#closed = true;
-    while (this.#running) await new Promise((r) => setTimeout(r, 5));
+    this.#close();
+    await this.#running;
     const err = new Error("Node is shutting down");
     for (const d of this.#done.splice(0)) d.reject(err);
     this.#queue = [];

@@ -5,6 +5,9 @@ import { silentLogger } from "../obs/log.ts";
 import { createMetrics } from "../obs/metrics.ts";
 import type { InboundLog } from "../persistence/port.ts";
 
+/** A gate that always accepts. */
+const open = { canAccept: () => true, whenAccepting: () => Promise.resolve() };
+
 const enc = new TextEncoder();
 const submit = (ing: Ingest, twin: string, n: number) =>
   ing.submit(
@@ -20,11 +23,16 @@ Deno.test("group commit: sequences in accept order, acks only after the batch is
   let appends = 0;
   let release!: () => void;
   const gate = new Promise<void>((r) => (release = r));
+  let appending!: () => void;
+  const firstAppend = new Promise<void>((r) => (appending = r));
   const log: InboundLog = {
     ...p.log,
     async append(e) {
       appends++;
-      if (appends === 1) await gate; // first commit is slow: later messages gather
+      if (appends === 1) {
+        appending();
+        await gate; // first commit is slow: later messages gather
+      }
       return p.log.append(e);
     },
   };
@@ -33,13 +41,14 @@ Deno.test("group commit: sequences in accept order, acks only after the batch is
     log,
     firstSeq: 10,
     onDurable: (b: Accepted[]) => seen.push(...b.map((a) => a.entry.seq)),
-    canAccept: () => true,
+    gate: open,
     logger: silentLogger,
     metrics: createMetrics(),
   });
   let acked = 0;
   const all = Array.from({ length: 50 }, (_, i) => submit(ing, `d${i % 3}`, i).then(() => acked++));
-  await new Promise((r) => setTimeout(r, 5));
+  await firstAppend;
+  await Promise.resolve();
   assert.equal(acked, 0); // nothing acknowledged before it is durable
   release();
   await Promise.all(all);
@@ -51,22 +60,30 @@ Deno.test("group commit: sequences in accept order, acks only after the batch is
 
 Deno.test("backpressure holds acknowledgements, then releases them; a failed commit refuses its messages", async () => {
   const p = memoryPersistence();
-  let open = false;
+  let accepting = false;
+  let held!: () => void;
+  const holding = new Promise<void>((r) => (held = r));
+  let reopen!: () => void;
+  const reopened = new Promise<void>((r) => (reopen = r));
   const metrics = createMetrics();
   const ing = new Ingest({
     log: p.log,
     firstSeq: 1,
     onDurable: () => {},
-    canAccept: () => open,
+    gate: {
+      canAccept: () => accepting,
+      whenAccepting: () => (held(), reopened),
+    },
     logger: silentLogger,
     metrics,
   });
   let acked = false;
   const m = submit(ing, "a", 1).then(() => (acked = true));
-  await new Promise((r) => setTimeout(r, 30));
+  await holding; // the ingest waits for the gate
   assert.equal(acked, false);
   assert.equal((await metrics.ingestBackpressure.get()).values[0].value, 1);
-  open = true;
+  accepting = true;
+  reopen();
   await m;
   assert.equal(acked, true);
   await ing.close();
@@ -75,7 +92,7 @@ Deno.test("backpressure holds acknowledgements, then releases them; a failed com
     log: { ...p.log, append: () => Promise.reject(new Error("disk full")) },
     firstSeq: 1,
     onDurable: () => assert.fail("must not dispatch"),
-    canAccept: () => true,
+    gate: open,
     logger: silentLogger,
     metrics,
   });

@@ -23,7 +23,7 @@ import { subjects } from "../transport/subjects.ts";
 import { parseDeviceBody, parseDeviceTopic } from "../../actors/validate.ts";
 import type { JsonLimits } from "../../actors/json_intake.ts";
 import type { Accepted } from "../bridges/ingest.ts";
-import type { InboundLog } from "../persistence/port.ts";
+import type { LogRetirer } from "../persistence/port.ts";
 import type { Logger } from "../obs/log.ts";
 
 /** How long one pull waits on the server (idle heartbeats every half of it). */
@@ -31,10 +31,10 @@ const PULL_EXPIRES_MS = 5_000;
 
 /**
  * Stream records dispatched but not yet acked, across all shards of a node. A record holds
- * one or more log entries (`batch.ts`); as the twin host's {@linkcode InboundLog}, "retire"
+ * one or more log entries (`batch.ts`); as the twin host's {@linkcode LogRetirer}, "retire"
  * counts an entry done, and a record is acked when its last entry is retired.
  */
-export class AckRegistry implements InboundLog {
+export class AckRegistry implements LogRetirer {
   readonly #msgs = new Map<number, { msg: JsMsg; shard: number; left: number }>();
   readonly #perShard = new Map<number, number>();
 
@@ -68,10 +68,6 @@ export class AckRegistry implements InboundLog {
     this.#perShard.delete(shard);
   }
 
-  append(): Promise<void> {
-    return Promise.reject(new Error("the cluster appends through JetStream publish"));
-  }
-
   /** Entries done; their records are acked once all their entries are. */
   retire(seqs: number[]): Promise<void> {
     for (const s of seqs) {
@@ -83,12 +79,6 @@ export class AckRegistry implements InboundLog {
       m.msg.ack();
     }
     return Promise.resolve();
-  }
-
-  async *replay(): AsyncIterable<never> {}
-
-  lastSeq(): Promise<number> {
-    return Promise.resolve(0);
   }
 }
 

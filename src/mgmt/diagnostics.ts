@@ -10,7 +10,7 @@
  * @module
  */
 import type { TwinService } from "../runtime/twin_service.ts";
-import type { HostDiagnostics } from "../runtime/twin_host.ts";
+import type { HostDiagnostics } from "../runtime/twin_service.ts";
 import type { ConnectionInfo, Rejection } from "../ports/connector.ts";
 import { TwinNotFoundError } from "../errors.ts";
 import { explainRejection } from "./reject_reasons.ts";

@@ -1,5 +1,5 @@
 /**
- * The persistence port: twin snapshots and the durable inbound log. Adapters: in-memory (tests)
+ * The persistence port: twin snapshots, the durable inbound log and its retirer. Adapters: in-memory (tests)
  * and Deno KV (single node); the cluster adds JetStream KV. All pass
  * `tests/conformance/persistence_conformance.ts`.
  * @module
@@ -32,12 +32,19 @@ export interface SnapshotStore {
   list(after: string | undefined, limit: number): Promise<TwinRecord[]>;
 }
 
-/** The durable inbound log, with a persisted sequence high-water mark. */
-export interface InboundLog {
-  /** Append entries (sequences increasing); resolves when they are durable. */
-  append(entries: LogEntry[]): Promise<void>;
+/**
+ * What the twin host needs of an inbound log: retire entries whose effects are persisted. The
+ * cluster's retirer acknowledges JetStream messages; on one node it is the durable log.
+ */
+export interface LogRetirer {
   /** Remove entries whose effects are persisted elsewhere. */
   retire(seqs: number[]): Promise<void>;
+}
+
+/** The durable inbound log, with a persisted sequence high-water mark. */
+export interface InboundLog extends LogRetirer {
+  /** Append entries (sequences increasing); resolves when they are durable. */
+  append(entries: LogEntry[]): Promise<void>;
   /** Every unretired entry, in sequence order. */
   replay(): AsyncIterable<LogEntry>;
   /** The highest sequence ever appended (0 if none), even if retired. */
@@ -49,3 +56,9 @@ export interface Persistence extends AsyncDisposable {
   snapshots: SnapshotStore;
   log: InboundLog;
 }
+
+/**
+ * What the twin host persists to: snapshots, and the log it retires entries from. On one node
+ * that is the durable log (replayed after a restart); in the cluster only a retirer.
+ */
+export type HostPersistence = Omit<Persistence, "log"> & { log: InboundLog | LogRetirer };

@@ -129,3 +129,14 @@ export async function listAlarms(
   }
   return { items, next: encodeCursor({ t: cursor!, i: Number.MAX_SAFE_INTEGER }) };
 }
+
+/** Every twin record in `store`, in id order, a page at a time (start-up and rare scans). */
+export async function* storedRecords(store: SnapshotStore): AsyncIterable<TwinRecord> {
+  let after: string | undefined;
+  for (;;) {
+    const page = await store.list(after, PAGE);
+    if (page.length === 0) return;
+    yield* page;
+    after = page[page.length - 1].state.id;
+  }
+}

@@ -9,12 +9,6 @@ export {
   type Behavior,
 } from "./actor_system.ts";
 export { type Clock, ManualClock, settle, systemClock, type TimerId } from "./clock.ts";
-export {
-  hostDefaults,
-  type PointSink,
-  TwinHost,
-  type TwinHostOptions,
-  type TwinView,
-} from "./twin_host.ts";
-export { type TwinService } from "./twin_service.ts";
+export { hostDefaults, TwinHost, type TwinHostOptions } from "./twin_host.ts";
+export { type HostDiagnostics, type TwinService } from "./twin_service.ts";
 export { listTwins, MAX_SCAN } from "./list_twins.ts";

@@ -3,11 +3,45 @@
  * {@linkcode TwinHost}, or the cluster's router that forwards to a shard's owner.
  * @module
  */
-import type { TwinState } from "../../actors/twin.ts";
+import type { TwinRecord, TwinState } from "../../actors/twin.ts";
 import type { JsonObject } from "../../actors/json.ts";
+import type { Alarm } from "../../actors/rules/alarm.ts";
+import type { RuleStatus } from "../../actors/rules/state.ts";
 import type { AlarmService } from "../rules/service.ts";
 import type { Command } from "../../actors/commands.ts";
-import type { HostDiagnostics } from "./twin_host.ts";
+import type { Quarantine, TwinRefusal } from "./quarantine.ts";
+
+/** What the node hosting a twin knows about it (see `GET /v1/twins/{id}/diagnostics`). */
+export interface HostDiagnostics {
+  /** The node hosting the twin. */
+  node: string;
+  version: number;
+  connectivity: TwinState["connectivity"];
+  traffic: TwinRecord["traffic"] | null;
+  actor: {
+    resident: boolean;
+    mailboxDepth: number;
+    /** Last message handled (ms), while resident. */
+    lastActive: number | null;
+    /** When its rules or commands next need a tick (ms), if armed. */
+    timerAt: number | null;
+  };
+  snapshot: {
+    /** Version in the snapshot store. */
+    persistedVersion: number | null;
+    /** Changes not yet committed. */
+    unpersisted: number;
+    /** Last commit of its snapshot by this node (ms), while resident. */
+    savedAt: number | null;
+  };
+  commands: Command[];
+  alarms: Alarm[];
+  rules: RuleStatus[];
+  /** The twin's last quarantine on this node (`active` while it lasts), or null. */
+  quarantine: (Quarantine & { active: boolean }) | null;
+  /** Device messages the twin refused lately (size limit, quarantine), oldest first. */
+  refused: TwinRefusal[];
+}
 
 /** Twin reads and changes, and the alarms of the twins' profile rules. */
 export interface TwinService extends AlarmService {

@@ -1,0 +1,142 @@
+/**
+ * The twin actor's behavior in the host: load a twin, apply one message with the pure
+ * `applyTwin`, then hand the change to the commit queue, its effects to the executor and its
+ * next deadline to the rule timers. The host's own refusals (size limit, quarantine) are
+ * decided here, before anything of a change is kept or done.
+ * @module
+ */
+import {
+  applyTwin,
+  emptyTwin,
+  telemetryPoint,
+  type TwinMessage,
+  type TwinRecord,
+  type TwinResult,
+  type TwinState,
+} from "../../actors/twin.ts";
+import type { CompiledProfile } from "../../actors/rules/compile.ts";
+import { DEFAULT_TWIN_MAX_BYTES, overSizeLimit } from "../../actors/twin_size.ts";
+import type { Behavior } from "./actor_system.ts";
+import type { Clock } from "./clock.ts";
+import type { SnapshotStore } from "../persistence/port.ts";
+import type { Metrics } from "../obs/metrics.ts";
+import type { CommitQueue } from "./commit_queue.ts";
+import type { Containment } from "./containment.ts";
+import type { EffectExecutor } from "./effect_executor.ts";
+import type { RuleTimers } from "./rule_timers.ts";
+import type { HostRefusal } from "./quarantine.ts";
+
+/** The reply of a twin actor to one message. */
+export type Reply = {
+  state: TwinState;
+  record: TwinRecord;
+  error?: NonNullable<TwinResult["error"]> | HostRefusal;
+  /** The twin's quarantine generation when the change was applied (see `TwinHost`). */
+  gen: number;
+  /** The change's number among the records handed to commits (0: nothing to store). */
+  change?: number;
+};
+
+type Step = { state: TwinRecord; reply: Reply };
+
+/** What a {@linkcode TwinBehavior} works with. */
+export interface TwinBehaviorParts {
+  clock: Clock;
+  metrics: Metrics;
+  snapshots: SnapshotStore;
+  queue: CommitQueue;
+  containment: Containment;
+  effects: EffectExecutor;
+  timers: RuleTimers;
+  /** The compiled profile a twin uses, if any. */
+  resolve?(state: TwinState, hasRuleState: boolean): CompiledProfile | undefined;
+  /** Size limit of a twin's state in bytes. Default 256 KiB. */
+  maxTwinBytes?: number;
+}
+
+/** The twin actor's load, receive and passivate. */
+export class TwinBehavior implements Behavior<TwinRecord, TwinMessage, Reply> {
+  readonly #p: TwinBehaviorParts;
+
+  constructor(parts: TwinBehaviorParts) {
+    this.#p = parts;
+  }
+
+  async load(id: string): Promise<TwinRecord> {
+    const q = this.#p.containment.record(id);
+    if (q) q.reset = false; // what is loaded now is the stored state
+    return this.#p.queue.uncommitted(id) ?? (await this.#p.snapshots.load(id)) ??
+      emptyTwin(id, this.#p.clock.now());
+  }
+
+  passivate(id: string): Promise<void> {
+    return this.#p.queue.evict(id);
+  }
+
+  receive(id: string, rec: TwinRecord, msg: TwinMessage): Step | Promise<Step> {
+    const q = this.#p.containment.record(id);
+    if (!q) return this.#apply(id, rec, msg);
+    if (!q.reset) return this.#quarantined(id, rec, msg);
+    // the resident state is the one that could not be stored: start again from the store
+    return this.#p.snapshots.load(id).then((stored) => {
+      q.reset = false;
+      return this.#quarantined(id, stored ?? emptyTwin(id, this.#p.clock.now()), msg);
+    });
+  }
+
+  /** A message to a twin with a quarantine record: refused while it lasts, else applied. */
+  #quarantined(id: string, rec: TwinRecord, msg: TwinMessage): Step {
+    const error = this.#p.containment.refusal(id);
+    if (error) {
+      const gen = this.#p.containment.gen(id);
+      return { state: rec, reply: { state: rec.state, record: rec, error, gen } };
+    }
+    return this.#apply(id, rec, msg); // the quarantine is over (its record stays, for diagnostics)
+  }
+
+  #apply(id: string, rec: TwinRecord, msg: TwinMessage): Step {
+    const p = this.#p;
+    const gen = p.containment.gen(id);
+    const profile = p.resolve?.(rec.state, rec.rules !== undefined);
+    const res = applyTwin(rec, msg, p.clock.now(), profile);
+    // device messages come from the inbound log: their sequence is the log entry to retire
+    const seq = msg.type === "device" ? msg.seq : undefined;
+    if (res.duplicate && res.resend) {
+      // a device's resend: its sequence is consumed, nothing else changes
+      const change = p.queue.change(id, res.record, seq);
+      return {
+        state: res.record,
+        reply: { state: res.record.state, record: res.record, gen, change },
+      };
+    }
+    if (res.duplicate) {
+      // Already applied before a restart; its point may not have been written: write it again
+      // (InfluxDB overwrites a point with the same series and timestamp).
+      if (msg.type === "device" && msg.body.kind === "telemetry") {
+        p.effects.point(seq, telemetryPoint(rec.state, msg.body, msg.at, msg.seq));
+      }
+      return { state: rec, reply: { state: rec.state, record: rec, gen } };
+    }
+    if (res.error) {
+      return { state: rec, reply: { state: rec.state, record: rec, error: res.error, gen } };
+    }
+    if (res.record.state !== rec.state) {
+      // the size limit: checked before anything of the change is kept or done
+      const limit = p.maxTwinBytes ?? DEFAULT_TWIN_MAX_BYTES;
+      const size = overSizeLimit(rec.state, res.record.state, limit);
+      if (size !== null) {
+        const error: HostRefusal = { code: "twin_too_large", size, limit };
+        return { state: rec, reply: { state: rec.state, record: rec, error, gen } };
+      }
+    }
+    const change = res.record !== rec ? p.queue.change(id, res.record, seq) : 0;
+    if (msg.type === "tick") p.metrics.ruleTicks.inc();
+    if (res.suppressed) p.metrics.fieldsSuppressed.inc(res.suppressed);
+    p.effects.run(id, res.effects, seq, res.record.state.version);
+    p.timers.arm(id, profile, res.record);
+    return {
+      state: res.record,
+      reply: { state: res.record.state, record: res.record, gen, change },
+    };
+  }
+}
