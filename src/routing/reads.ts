@@ -15,7 +15,7 @@ import { subjects } from "../transport/subjects.ts";
 import { errorOf, NOT_OWNER, type Reps, send, unavailable } from "./wire.ts";
 
 /** Most reads in one batched request. */
-export const MAX_BATCH = 256;
+const MAX_BATCH = 256;
 /** Batched reads in flight per target; later reads wait and go together in the next batch. */
 export const MAX_BATCHES_IN_FLIGHT = 2;
 

@@ -54,7 +54,10 @@ export function failure(error: unknown): Failure {
     return { code, status, message, name };
   }
   const f: Failure = { code: "internal", status: 500, message: "Internal error" };
-  if (error instanceof Error) (f.name = error.name, f.reason = error.message);
+  if (error instanceof Error) {
+    f.name = error.name;
+    f.reason = error.message;
+  }
   return f;
 }
 
