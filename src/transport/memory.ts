@@ -25,7 +25,8 @@ function matches(pattern: string[], subject: string[]): boolean {
 /** Create an in-process {@linkcode Transport}. */
 export function memoryTransport(): Transport {
   const exact = new Map<string, Set<Sub>>();
-  const wild = new Set<Sub>();
+  // copy on write: a delivery iterates the list as it was, whoever (un)subscribes meanwhile
+  let wild: Sub[] = [];
   let closed = false;
 
   function deliver(subject: string, data: unknown, respond: (d: unknown) => void): number {
@@ -33,9 +34,9 @@ export function memoryTransport(): Transport {
     const msg: Message = { subject, data, respond };
     const ex = exact.get(subject);
     if (ex) { for (const s of [...ex]) (n++, s.cb(msg)); }
-    if (wild.size) {
+    if (wild.length) {
       let tokens: string[] | undefined;
-      for (const s of [...wild]) {
+      for (const s of wild) {
         if (!subject.startsWith(s.prefix)) continue;
         tokens ??= subject.split(".");
         if (matches(s.tokens, tokens)) (n++, s.cb(msg));
@@ -54,14 +55,14 @@ export function memoryTransport(): Transport {
       const isWild = first >= 0;
       const prefix = isWild ? tokens.slice(0, first).map((t) => `${t}.`).join("") : subject;
       const sub: Sub = { tokens, prefix, cb };
-      if (isWild) wild.add(sub);
+      if (isWild) wild = [...wild, sub];
       else {
         let set = exact.get(subject);
         if (!set) exact.set(subject, set = new Set());
         set.add(sub);
       }
       const unsubscribe = () => {
-        if (isWild) wild.delete(sub);
+        if (isWild) wild = wild.filter((w) => w !== sub);
         else {
           const set = exact.get(subject);
           set?.delete(sub);
@@ -116,7 +117,7 @@ export function memoryTransport(): Transport {
     [Symbol.asyncDispose]() {
       closed = true;
       exact.clear();
-      wild.clear();
+      wild = [];
       return Promise.resolve();
     },
   };
