@@ -37,6 +37,8 @@ const PULL_EXPIRES_MS = 5_000;
 export class AckRegistry implements LogRetirer {
   readonly #msgs = new Map<number, { msg: JsMsg; shard: number; left: number }>();
   readonly #perShard = new Map<number, number>();
+  /** Per shard, who waits for it to have nothing in flight ({@linkcode drained}). */
+  readonly #waiting = new Map<number, Set<() => void>>();
 
   /**
    * Track a delivered record of `entries` entries still to retire; false if it is already in
@@ -62,10 +64,43 @@ export class AckRegistry implements LogRetirer {
     return this.#perShard.get(shard) ?? 0;
   }
 
+  /**
+   * Resolves once no record of `shard` is in flight (at once if none is), or false if `abort`
+   * fires first. Retiring a shard's last record and {@linkcode forget} wake it.
+   */
+  drained(shard: number, abort?: AbortSignal): Promise<boolean> {
+    if (this.inFlight(shard) === 0) return Promise.resolve(true);
+    if (abort?.aborted) return Promise.resolve(false);
+    return new Promise((resolve) => {
+      let waiting = this.#waiting.get(shard);
+      if (!waiting) this.#waiting.set(shard, waiting = new Set());
+      const wake = () => {
+        abort?.removeEventListener("abort", give);
+        resolve(true);
+      };
+      const give = () => {
+        waiting.delete(wake);
+        if (waiting.size === 0 && this.#waiting.get(shard) === waiting) this.#waiting.delete(shard);
+        resolve(false);
+      };
+      waiting.add(wake);
+      abort?.addEventListener("abort", give, { once: true });
+    });
+  }
+
+  /** Wake whoever waits for `shard` once nothing of it is in flight. */
+  #wake(shard: number): void {
+    const waiting = this.#waiting.get(shard);
+    if (!waiting || this.inFlight(shard) > 0) return;
+    this.#waiting.delete(shard);
+    for (const wake of waiting) wake();
+  }
+
   /** Forget a shard's records without acking them (lease lost: the next owner gets them). */
   forget(shard: number): void {
     for (const [seq, m] of this.#msgs) if (m.shard === shard) this.#msgs.delete(seq);
     this.#perShard.delete(shard);
+    this.#wake(shard);
   }
 
   /** Entries done; their records are acked once all their entries are. */
@@ -77,6 +112,7 @@ export class AckRegistry implements LogRetirer {
       this.#msgs.delete(seq);
       this.#perShard.set(m.shard, (this.#perShard.get(m.shard) ?? 1) - 1);
       m.msg.ack();
+      this.#wake(m.shard);
     }
     return Promise.resolve();
   }
@@ -215,13 +251,17 @@ export class ShardConsumer {
     return this.#restarting;
   }
 
-  /** Wait until every dispatched message of the shard is acked (handoff step "drain"). */
+  /**
+   * Wait until every dispatched message of the shard is acked (handoff step "drain"); false
+   * if that takes longer than `timeoutMs`.
+   */
   async drain(timeoutMs = 30_000): Promise<boolean> {
-    const end = Date.now() + timeoutMs;
-    while (this.o.acks.inFlight(this.o.shard) > 0) {
-      if (Date.now() > end) return false;
-      await new Promise((r) => setTimeout(r, 5));
+    const late = new AbortController();
+    const timer = setTimeout(() => late.abort(), timeoutMs);
+    try {
+      return await this.o.acks.drained(this.o.shard, late.signal);
+    } finally {
+      clearTimeout(timer);
     }
-    return true;
   }
 }
