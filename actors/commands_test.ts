@@ -9,7 +9,8 @@ import {
   newCommand,
   nextExpiry,
 } from "./commands.ts";
-import { applyTwin, emptyTwin, type TwinRecord } from "./twin.ts";
+import { emptyTwin, type TwinRecord } from "./twin.ts";
+import { applyTwin } from "./twin_apply.ts";
 
 const cmd = (id: string, now = 1000, ttlMs = 5000) =>
   newCommand({ id, name: "n", args: {}, mode: "async", source: "api", now, ttlMs });

@@ -2,8 +2,9 @@
  * The twin as pure functions: state, messages, effects, validation of device input.
  * @module
  */
+export { applyTwin } from "./twin_apply.ts";
 export {
-  applyTwin,
+  type AlarmChange,
   type Connectivity,
   emptyTwin,
   type FieldMeta,

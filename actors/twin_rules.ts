@@ -1,22 +1,20 @@
 /**
  * A twin's profile at work, as pure functions: the rules engine's outcome applied to the twin —
- * alarms opened, counted, cleared and acknowledged; rollup points; deadband suppression;
+ * alarms opened, counted, cleared and acknowledged (each with its point and event); rollup
+ * points; deadband suppression;
  * actions (desired changes applied here, commands and webhooks handed to the runtime).
  * @module
  */
 import { ackAlarm, type Alarm, applyTransition } from "./rules/alarm.ts";
 import type { RulesOutcome } from "./rules/outcome.ts";
 import { computeDelta, type JsonObject, mergePatch } from "./json.ts";
-import type { TwinEffect, TwinRecord, TwinState } from "./twin.ts";
+import type { AlarmChange, TwinEffect, TwinRecord, TwinState } from "./twin.ts";
 
 /**
  * Cleared alarms a twin keeps (newest last); every transition is also in InfluxDB
  * (`alarms`). Small on purpose: they travel in every snapshot of the twin.
  */
 export const KEEP_CLEARED = 5;
-
-/** How an alarm changed. */
-export type AlarmChange = "raised" | "updated" | "cleared" | "acknowledged";
 
 /**
  * Apply a rules outcome to a twin whose message (if any) is already applied. Alarm changes
@@ -40,6 +38,11 @@ export function applyOutcome(
   let open = state.alarms ?? [];
   let cleared = rec.cleared ?? [];
   let seq = rec.alarmSeq ?? 0;
+  // the twin's version after this outcome: a desired-state action counts one
+  const version = out.transitions.length === 0 ? 0 : state.version +
+    (out.actions.some((a) => a.action.type === "desired") ? 1 : 0);
+  const changed = (a: Alarm, change: AlarmChange) =>
+    effects.push(...alarmEffects(state.id, a, change, version));
   for (const t of out.transitions) {
     const i = open.findIndex((a) => a.rule === t.rule);
     const current = i >= 0 ? open[i] : null;
@@ -49,14 +52,14 @@ export function applyOutcome(
     if (raisesNew) {
       seq++;
       open = [...open, next];
-      effects.push({ type: "alarm", alarm: next, change: "raised" });
+      changed(next, "raised");
     } else if (next.state === "cleared") {
       open = open.filter((_, k) => k !== i);
       cleared = [...cleared, next].slice(-KEEP_CLEARED);
-      effects.push({ type: "alarm", alarm: next, change: "cleared" });
+      changed(next, "cleared");
     } else {
       open = open.map((a, k) => (k === i ? next : a));
-      effects.push({ type: "alarm", alarm: next, change: "updated" });
+      changed(next, "updated");
     }
   }
   for (const p of out.points) {
@@ -119,6 +122,39 @@ export function applyOutcome(
   if (cleared.length > 0) record.cleared = cleared;
   if (seq > 0) record.alarmSeq = seq;
   return { record, effects };
+}
+
+/**
+ * What one alarm change asks of the runtime: the change itself (counted and logged), its point
+ * in `alarms` and its event. `version` is the twin's version after the message that made the
+ * change (read your own writes).
+ */
+export function alarmEffects(
+  twin: string,
+  alarm: Alarm,
+  change: AlarmChange,
+  version: number,
+): TwinEffect[] {
+  const fields: Record<string, number | boolean | string> = {
+    state: alarm.state,
+    acknowledged: alarm.acknowledged,
+    raiseCount: alarm.raiseCount,
+  };
+  if (alarm.value !== null) fields.value = alarm.value;
+  const data = { change, ...alarm } as unknown as JsonObject;
+  return [
+    { type: "alarm", alarm, change },
+    {
+      type: "point",
+      measurement: "alarms",
+      tags: { device: twin, rule: alarm.rule, severity: alarm.severity },
+      fields,
+      ts: alarm.updatedAt,
+      // one point per transition: two in one millisecond differ below it
+      unique: true,
+    },
+    { type: "event", event: { type: "alarm", twin, version, ts: alarm.updatedAt, data } },
+  ];
 }
 
 /** Acknowledge one of the twin's alarms (open or recently cleared); null if it has none. */

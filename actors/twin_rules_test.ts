@@ -1,11 +1,6 @@
 import assert from "node:assert/strict";
-import {
-  applyTwin,
-  emptyTwin,
-  type TwinEffect,
-  type TwinMessage,
-  type TwinRecord,
-} from "./twin.ts";
+import { emptyTwin, type TwinEffect, type TwinMessage, type TwinRecord } from "./twin.ts";
+import { applyTwin } from "./twin_apply.ts";
 import { parseProfile } from "./rules/profile.ts";
 import type { CompiledProfile } from "./rules/compile.ts";
 import { KEEP_CLEARED } from "./twin_rules.ts";

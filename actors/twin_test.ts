@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { applyTwin, emptyTwin, RECENT_KEYS, type TwinMessage, type TwinRecord } from "./twin.ts";
+import { emptyTwin, RECENT_KEYS, type TwinMessage, type TwinRecord } from "./twin.ts";
+import { applyTwin } from "./twin_apply.ts";
 import { computeDelta, mergePatch } from "./json.ts";
 import { parseDeviceBody, parseDeviceTopic } from "./validate.ts";
 

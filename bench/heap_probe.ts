@@ -7,7 +7,8 @@
  * `{"twins":100000,"recordBytes":843,"actorBytes":1148}` (bytes per twin).
  * @module
  */
-import { applyTwin, emptyTwin, type TwinMessage, type TwinRecord } from "../actors/twin.ts";
+import { emptyTwin, type TwinMessage, type TwinRecord } from "../actors/twin.ts";
+import { applyTwin } from "../actors/twin_apply.ts";
 import { ActorSystem } from "../src/runtime/actor_system.ts";
 import { systemClock } from "../src/runtime/clock.ts";
 import { silentLogger } from "../src/obs/log.ts";

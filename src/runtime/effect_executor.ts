@@ -1,6 +1,6 @@
 /**
  * The effect executor of the twin host: runs the effects a twin change produced — points to
- * the point sink, events to the transport, desired state to the device, commands to the
+ * the point sink, events to the transport, alarm changes to metrics and the log, desired state to the device, commands to the
  * device's session, rule actions (webhooks, commands), rule faults. An effect that throws is
  * contained: the change stands, the other effects and the node go on.
  * @module
@@ -53,21 +53,18 @@ export interface EffectExecutorOptions {
 /** Runs twin effects. */
 export class EffectExecutor {
   readonly #o: EffectExecutorOptions;
-  /** Sub-ms part of alarm points not caused by a device message (ticks, acks, profiles). */
+  /** Sub-ms part of `unique` points not caused by a device message (ticks, acks, profiles). */
   #alarmSeq = 0;
 
   constructor(o: EffectExecutorOptions) {
     this.#o = o;
   }
 
-  /**
-   * Run the effects of a change of twin `id`, in order; `seq` is the inbound entry applied (if
-   * any), `version` the twin's version after the change.
-   */
-  run(id: string, effects: TwinEffect[], seq: number | undefined, version: number): void {
+  /** Run the effects of a change of twin `id`, in order; `seq`: the inbound entry applied. */
+  run(id: string, effects: TwinEffect[], seq: number | undefined): void {
     for (const e of effects) {
       try {
-        this.#effect(id, e, seq, version);
+        this.#effect(id, e, seq);
       } catch (err) {
         this.failed(id, e.type, err);
       }
@@ -96,7 +93,7 @@ export class EffectExecutor {
       tags: e.tags,
       fields: e.fields,
       ts: e.ts,
-      subMs: e.subMs,
+      subMs: e.unique ? pointSubMs(seq ?? this.#alarmSeq++) : e.subMs,
     }).then(
       () => seq !== undefined && this.#o.done(seq),
       // not retired: the entry is applied again (and its point written) after a restart
@@ -104,7 +101,7 @@ export class EffectExecutor {
     );
   }
 
-  #effect(id: string, e: TwinEffect, seq: number | undefined, version: number): void {
+  #effect(id: string, e: TwinEffect, seq: number | undefined): void {
     const m = this.#o.metrics;
     switch (e.type) {
       case "point":
@@ -129,29 +126,6 @@ export class EffectExecutor {
           alarm: a.id,
           severity: a.severity,
           state: a.state,
-        });
-        const fields: Record<string, number | boolean | string> = {
-          state: a.state,
-          acknowledged: a.acknowledged,
-          raiseCount: a.raiseCount,
-        };
-        if (a.value !== null) fields.value = a.value;
-        this.point(seq, {
-          type: "point",
-          measurement: "alarms",
-          tags: { device: id, rule: a.rule, severity: a.severity },
-          fields,
-          ts: a.updatedAt,
-          // one point per transition: two in one millisecond differ below it
-          subMs: pointSubMs(seq ?? this.#alarmSeq++),
-        });
-        // the version after the message that made the transition (read your own writes)
-        this.#o.transport.publish(subjects.event("alarm", id), {
-          type: "alarm",
-          twin: id,
-          version,
-          ts: a.updatedAt,
-          data: { change: e.change, ...a },
         });
         break;
       }

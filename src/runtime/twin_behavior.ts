@@ -5,8 +5,8 @@
  * decided here, before anything of a change is kept or done.
  * @module
  */
+import { applyTwin } from "../../actors/twin_apply.ts";
 import {
-  applyTwin,
   emptyTwin,
   telemetryPoint,
   type TwinMessage,
@@ -132,7 +132,7 @@ export class TwinBehavior implements Behavior<TwinRecord, TwinMessage, Reply> {
     const change = res.record !== rec ? p.queue.change(id, res.record, seq) : 0;
     if (msg.type === "tick") p.metrics.ruleTicks.inc();
     if (res.suppressed) p.metrics.fieldsSuppressed.inc(res.suppressed);
-    p.effects.run(id, res.effects, seq, res.record.state.version);
+    p.effects.run(id, res.effects, seq);
     p.timers.arm(id, profile, res.record);
     return {
       state: res.record,
