@@ -39,6 +39,11 @@ export interface ActorSystemOptions<S, M, R> {
   hooks?: ActorHooks;
 }
 
+/** How long a shard's hand-off or drop waits for its actors' running mailboxes (ms). */
+const BUSY_WAIT_MS = 10_000;
+/** How long closing waits for running mailboxes (ms). */
+const CLOSE_WAIT_MS = 5_000;
+
 interface Envelope<M, R> {
   msg: M;
   resolve(r: R): void;
@@ -76,6 +81,8 @@ export class ActorSystem<S, M, R> {
   readonly #hooks: ActorHooks;
   readonly #sweeper: TimerId;
   #closed = false;
+  /** Waits for mailboxes to stop running, re-checked each time one stops. */
+  readonly #onStop = new Set<() => void>();
 
   constructor(opts: ActorSystemOptions<S, M, R>) {
     this.#b = opts.behavior;
@@ -200,7 +207,26 @@ export class ActorSystem<S, M, R> {
       c.running = false;
       c.lastActive = this.#clock.now();
       if (c.queue.length > 0 && !c.passivating) void this.#run(c);
+      else if (this.#onStop.size > 0) { for (const check of [...this.#onStop]) check(); }
     }
+  }
+
+  /**
+   * Resolves true once `done` holds for every cell (checked now and whenever a mailbox stops
+   * running), or false after `ms` on the clock.
+   */
+  #until(cells: Cell<S, M, R>[], done: (c: Cell<S, M, R>) => boolean, ms: number) {
+    if (cells.every(done)) return Promise.resolve(true);
+    return new Promise<boolean>((resolve) => {
+      const finish = (ok: boolean) => {
+        this.#onStop.delete(check);
+        this.#clock.clear(timer);
+        resolve(ok);
+      };
+      const check = () => cells.every(done) && finish(true);
+      const timer = this.#clock.setTimeout(() => finish(false), ms);
+      this.#onStop.add(check);
+    });
   }
 
   /** Passivate every actor idle for at least the idle time. Returns how many. */
@@ -236,12 +262,18 @@ export class ActorSystem<S, M, R> {
 
   /**
    * Passivate every resident actor whose id matches, once its mailbox is empty (used when a
-   * shard is handed off). Returns how many.
+   * shard is handed off). Waits 10 s at most: past that, the busy ones are passivated anyway,
+   * with a warning. Returns how many.
    */
   async passivateWhere(pred: (id: string) => boolean): Promise<number> {
     const cells = [...this.#cells.values()].filter((c) => pred(c.id));
-    for (let i = 0; i < 2000 && cells.some((c) => c.running || c.queue.length > 0); i++) {
-      await new Promise((r) => setTimeout(r, 5));
+    const idle = (c: Cell<S, M, R>) => !c.running && c.queue.length === 0;
+    if (!(await this.#until(cells, idle, BUSY_WAIT_MS))) {
+      const busy = cells.filter((c) => !idle(c));
+      this.#log.warn("actors still busy after 10 s; passivating them anyway", {
+        actors: busy.length,
+        first: busy[0]?.id,
+      });
     }
     await Promise.all(cells.map((c) => this.#passivate(c)));
     return cells.length;
@@ -253,9 +285,7 @@ export class ActorSystem<S, M, R> {
    */
   async dropWhere(pred: (id: string) => boolean): Promise<number> {
     const cells = [...this.#cells.values()].filter((c) => pred(c.id));
-    for (let i = 0; i < 2000 && cells.some((c) => c.running); i++) {
-      await new Promise((r) => setTimeout(r, 5));
-    }
+    await this.#until(cells, (c) => !c.running, BUSY_WAIT_MS);
     for (const c of cells) {
       this.#cells.delete(c.id);
       const err = new UnavailableError("shard_moved", `Twin "${c.id}" moved to another node`);
@@ -270,9 +300,7 @@ export class ActorSystem<S, M, R> {
     if (this.#closed) return;
     this.#closed = true;
     this.#clock.clear(this.#sweeper);
-    for (let i = 0; i < 1000 && [...this.#cells.values()].some((c) => c.running); i++) {
-      await new Promise((r) => setTimeout(r, 5));
-    }
+    await this.#until([...this.#cells.values()], (c) => !c.running, CLOSE_WAIT_MS);
     await Promise.all([...this.#cells.values()].map((c) => this.#passivate(c)));
   }
 }
