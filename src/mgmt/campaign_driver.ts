@@ -12,16 +12,12 @@
  * @module
  */
 import { randomBytes } from "node:crypto";
-import type { Clock, TimerId } from "../runtime/clock.ts";
+import type { TimerId } from "../runtime/clock.ts";
 import type { Logger } from "../obs/log.ts";
 import type { Transport } from "../transport/port.ts";
 import { subjects } from "../transport/subjects.ts";
-import type { TwinState } from "../../actors/twin.ts";
-import type { JsonObject } from "../../actors/json.ts";
-import { TwinmillError } from "../errors.ts";
 import { begin, eventOf } from "./campaigns.ts";
 import {
-  type Action,
   type Campaign,
   CAMPAIGN_STATES,
   type CampaignEvent,
@@ -29,26 +25,13 @@ import {
   DEVICE_STATES,
   type DeviceRecord,
   type DeviceState,
-  isInFlight,
   isTerminal,
-  LIMITS,
   type Observation,
   type StepResult,
 } from "./campaign_model.ts";
 import { step } from "./campaign_step.ts";
-import { interpret } from "./campaign_device.ts";
+import { CampaignTwinIO, type CampaignTwinIOOptions } from "./campaign_twins.ts";
 import { CampaignStore, CHUNK, type ChunkRef, type Version } from "./campaign_store.ts";
-
-/** What the driver needs of the twins. */
-export interface CampaignTwins {
-  get(id: string): Promise<TwinState | null>;
-  patchDesired(id: string, patch: JsonObject, ifMatch?: number): Promise<TwinState>;
-  list(
-    after: string | undefined,
-    limit: number,
-    filter: Record<string, string>,
-  ): Promise<{ items: TwinState[]; next?: string }>;
-}
 
 /** What the driver needs of the firmware store. */
 export interface FirmwareLookup {
@@ -56,21 +39,14 @@ export interface FirmwareLookup {
 }
 
 /** Options of {@linkcode CampaignDriver}. */
-export interface DriverOptions {
+export interface DriverOptions extends CampaignTwinIOOptions {
   store: CampaignStore;
-  twins: CampaignTwins;
   firmware: FirmwareLookup;
   transport: Transport;
-  logger: Logger;
-  clock: Clock;
   /** Time between ticks (ms). */
   tickMs: number;
   /** True when this node drives campaign `id` (default: every campaign). */
   owns?(id: string): boolean;
-  /** Twins read per campaign per tick (default 500). */
-  pollsPerTick?: number;
-  /** Concurrent twin reads and writes (default 16). */
-  concurrency?: number;
 }
 
 /** A driven campaign as this node holds it between ticks. */
@@ -110,6 +86,7 @@ async function pool<T, R>(items: T[], n: number, fn: (x: T) => Promise<R>): Prom
 export class CampaignDriver implements AsyncDisposable {
   readonly #o: DriverOptions;
   readonly #log: Logger;
+  readonly #io: CampaignTwinIO;
   readonly #held = new Map<string, Held>();
   /** Ids of campaigns that may need driving (from the last listing, plus pokes). */
   readonly #active = new Set<string>();
@@ -121,6 +98,7 @@ export class CampaignDriver implements AsyncDisposable {
   constructor(o: DriverOptions) {
     this.#o = o;
     this.#log = o.logger;
+    this.#io = new CampaignTwinIO(o);
   }
 
   /** Start ticking. */
@@ -231,13 +209,15 @@ export class CampaignDriver implements AsyncDisposable {
       // begun: go on to the first offers in the same tick
       if (!more || this.#held.get(id) !== h || h.c.state === "scheduled") return more;
     }
-    const obs = [...h.pending.splice(0), ...await this.#poll(h)];
+    const polled = await this.#io.poll(h.devices, h.cursor);
+    h.cursor = polled.cursor;
+    const obs = [...h.pending.splice(0), ...polled.obs];
     for (let i = 0; i < STEPS_PER_TICK; i++) {
       const now = this.#o.clock.now();
       const r = step(h.c, h.devices, i === 0 ? obs : h.pending.splice(0), now);
       if (!(await this.#commit(h, r, now))) return true;
       if (r.actions.length === 0) break;
-      await this.#act(h, r.actions);
+      h.pending.push(...await this.#io.act(h.c, h.devices, r.actions));
     }
     return active(h.c);
   }
@@ -258,7 +238,7 @@ export class CampaignDriver implements AsyncDisposable {
       r = { campaign: failed, devices: [], events: [] };
       r.events.push({ event: "state", state: "failed", reason: failed.reason, wave: null });
     } else {
-      r = begin(c, await this.#targets(c), now, randomBytes(4).toString("hex"));
+      r = begin(c, await this.#io.targets(c), now, randomBytes(4).toString("hex"));
     }
     // records first, under a set of their own: the campaign document never names records that
     // do not exist, and a driver that loses the race below leaves only its own set behind
@@ -284,39 +264,6 @@ export class CampaignDriver implements AsyncDisposable {
     Object.assign(h, { c: next, version: v, devices: r.devices, chunks });
     this.#publish(next, r.events, 0);
     return active(next);
-  }
-
-  /** The targets: twins matching the selector, in id order, at most one more than allowed. */
-  async #targets(c: Campaign): Promise<string[]> {
-    const filter = Object.fromEntries(
-      Object.entries(c.spec.selector).map(([k, v]) => [k, String(v)]),
-    );
-    const ids: string[] = [];
-    let after: string | undefined;
-    do {
-      const page = await this.#o.twins.list(after, 1000, filter);
-      for (const t of page.items) ids.push(t.id);
-      after = page.next;
-    } while (after !== undefined && ids.length <= LIMITS.maxTargets);
-    return ids.slice(0, LIMITS.maxTargets + 1);
-  }
-
-  /** Read the twins of devices in flight (a bounded round per tick). */
-  async #poll(h: Held): Promise<Observation[]> {
-    const flying: number[] = [];
-    for (let i = 0; i < h.devices.length; i++) if (isInFlight(h.devices[i].state)) flying.push(i);
-    if (flying.length === 0) return [];
-    const max = this.#o.pollsPerTick ?? 500;
-    let start = flying.findIndex((i) => i >= h.cursor);
-    if (start < 0) start = 0;
-    const pick = flying.length <= max ? flying : [...flying, ...flying].slice(start, start + max);
-    h.cursor = (pick[pick.length - 1] ?? 0) + 1;
-    const out: Observation[] = [];
-    await this.#each(pick, async (i) => {
-      const twin = await this.#o.twins.get(h.devices[i].id);
-      out.push(twin ? reportOf(i, twin) : { kind: "gone", device: i });
-    }, "cannot read twin");
-    return out;
   }
 
   /** Store a step's result; false when someone else wrote first (re-read next tick). */
@@ -354,53 +301,6 @@ export class CampaignDriver implements AsyncDisposable {
     return true;
   }
 
-  /** Make the offers and withdrawals; their outcomes go to the next step. */
-  async #act(h: Held, actions: Action[]): Promise<void> {
-    const fw = h.c.spec.firmware;
-    const offer = {
-      firmware: {
-        version: fw.version,
-        url: `/v1/firmware/${encodeURIComponent(fw.id)}/download`,
-        sha256: fw.sha256,
-        size: fw.size,
-        // null removes a signature left by an earlier offer (merge patch)
-        signature: fw.signature ?? null,
-        campaign: h.c.id,
-      },
-    };
-    await this.#each(actions, async (a) => {
-      if (a.kind === "offer") {
-        try {
-          await this.#o.twins.patchDesired(a.twin, offer);
-          h.pending.push({ kind: "offered", device: a.device, ts: this.#o.clock.now() });
-        } catch (err) {
-          const code = err instanceof TwinmillError ? err.code : undefined;
-          h.pending.push({
-            kind: "offer_failed",
-            device: a.device,
-            error: code === "twin_not_found" ? "the twin no longer exists" : String(err),
-            permanent: code === "twin_not_found",
-          });
-        }
-        return;
-      }
-      // withdraw, unless a last look shows the device has started
-      const twin = await this.#o.twins.get(a.twin);
-      if (twin) {
-        const report = reportOf(a.device, twin);
-        if (interpret(h.c, h.devices[a.device], report.firmware, report.changedAt)) {
-          h.pending.push(report);
-          return;
-        }
-        const offered = (twin.desired.firmware as JsonObject | undefined)?.campaign;
-        if (offered === h.c.id) {
-          await this.#o.twins.patchDesired(a.twin, { firmware: null }, twin.version);
-        }
-      }
-      h.pending.push({ kind: "withdrawn", device: a.device, ts: this.#o.clock.now() });
-    }, "cannot withdraw offer");
-  }
-
   #publish(c: Campaign, events: CampaignEvent[], dropped: number): void {
     const ts = this.#o.clock.now();
     for (const e of events) {
@@ -419,22 +319,6 @@ export class CampaignDriver implements AsyncDisposable {
     }
   }
 
-  /** Run `fn` over `items`, a few at a time; failures are logged, not thrown. */
-  async #each<T>(items: T[], fn: (x: T) => Promise<void>, what: string): Promise<void> {
-    let next = 0;
-    const worker = async () => {
-      while (next < items.length) {
-        const x = items[next++];
-        try {
-          await fn(x);
-        } catch (err) {
-          this.#log.debug(what, { err });
-        }
-      }
-    };
-    await Promise.all(Array.from({ length: this.#o.concurrency ?? 16 }, worker));
-  }
-
   /** Stop ticking; waits for a tick under way. */
   async [Symbol.asyncDispose](): Promise<void> {
     this.#stopped = true;
@@ -451,13 +335,4 @@ function zeros<S extends string>(states: readonly S[]): Record<S, number> {
 /** A campaign that needs driving. */
 function active(c: Campaign): boolean {
   return !isTerminal(c.state) || (c.state === "cancelled" && c.cleanup);
-}
-
-function reportOf(device: number, twin: TwinState): Observation & { kind: "report" } {
-  return {
-    kind: "report",
-    device,
-    firmware: twin.reported.firmware,
-    changedAt: twin.metadata.reported.firmware?.ts ?? null,
-  };
 }
