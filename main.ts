@@ -5,7 +5,8 @@
  * shard is handed off to the other nodes), then exit 0.
  * @module
  */
-import { ConfigError, loadConfig } from "./src/config/config.ts";
+import { ConfigError } from "./src/config/config_error.ts";
+import { loadConfig } from "./src/config/config.ts";
 import { createLogger } from "./src/obs/log.ts";
 import { startNode } from "./src/node.ts";
 

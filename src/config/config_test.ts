@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { ConfigError, loadConfig } from "./config.ts";
+import { ConfigError } from "./config_error.ts";
+import { loadConfig } from "./config.ts";
 
 Deno.test("defaults follow the contract", () => {
   const c = loadConfig({});
