@@ -45,7 +45,7 @@ const view = createRoute({
 export interface ClusterState {
   members: Pick<KvMembership, "nodes">;
   leases: Pick<KvLeases, "all">;
-  coordinator: Coordinator;
+  coordinator: Pick<Coordinator, "o" | "states" | "settled">;
 }
 
 /** Cluster routes, mounted at `/v1/cluster`. */
