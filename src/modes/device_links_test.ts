@@ -70,7 +70,10 @@ Deno.test("device links: a failed downlink is counted, never thrown", async () =
   });
   hostLinks(t).downlink("a", { x: 1 });
   await new Promise((r) => setTimeout(r, 0));
-  assert.match(await metrics.registry.metrics(), /twinmill_effect_failures_total\{type="desired"\} 1/);
+  assert.match(
+    await metrics.registry.metrics(),
+    /twinmill_effect_failures_total\{type="desired"\} 1/,
+  );
 });
 
 Deno.test("device links: commands go to the listening device; nobody listening: none, at once", async () => {
