@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { ActorSystem, type Behavior } from "./actor_system.ts";
-import { ManualClock } from "./clock.ts";
-import { silentLogger } from "../obs/log.ts";
+import { ManualClock, settle } from "./clock.ts";
+import { createLogger, silentLogger } from "../obs/log.ts";
 import { MailboxFullError } from "../errors.ts";
 
 type Msg = { add: number } | { boom: true } | { slow: Promise<void> };
@@ -132,4 +132,39 @@ Deno.test("passivateWhere persists and drops only the matching actors", async ()
   assert.equal(sys.size, 1);
   assert.deepEqual([...persisted.keys()].sort(), ["s1-a", "s1-b"]);
   await sys.close();
+});
+
+Deno.test("passivateWhere waits for the mailboxes to empty; busy after 10 s: a warning, then passivated", async () => {
+  const persisted = new Map<string, number>();
+  const { b, calls } = counterBehavior(persisted);
+  const clock = new ManualClock();
+  const lines: string[] = [];
+  const logger = createLogger("warn", "test", (l) => lines.push(l));
+  const sys = new ActorSystem({ behavior: b, clock, logger });
+  let release!: () => void;
+  const slow = new Promise<void>((r) => (release = r));
+  await sys.send("a", { add: 1 });
+  const busy = sys.send("a", { slow });
+  let passivated = false;
+  const done = sys.passivateWhere((id) => id === "a").then(() => (passivated = true));
+  await settle();
+  assert.equal(passivated, false, "waits while the mailbox runs");
+  release();
+  await busy;
+  await done;
+  assert.equal(persisted.get("a"), 1);
+  assert.equal(lines.length, 0);
+
+  await sys.send("b", { add: 2 });
+  const stuck = sys.send("b", { slow: new Promise<void>(() => {}) });
+  void stuck.catch(() => {});
+  const late = sys.passivateWhere((id) => id === "b");
+  await clock.advance(9_999);
+  assert.equal(calls.passivate, 1);
+  await clock.advance(1);
+  await late;
+  assert.equal(calls.passivate, 2, "passivated anyway");
+  assert.equal(lines.length, 1);
+  assert.match(lines[0], /actors still busy after 10 s/);
+  assert.equal(JSON.parse(lines[0]).actors, 1);
 });

@@ -165,3 +165,34 @@ Deno.test("fencing: twins this node may no longer persist are neither committed 
   assert.equal(h.resident, 0);
   await h.close();
 });
+
+Deno.test("backpressure: whenAccepting() resolves once entries retire, or the point sink has space", async () => {
+  const p = memoryPersistence();
+  const sink = manualSink();
+  const { host: h } = host(p, sink, 3);
+  h.dispatch([1, 2, 3].map((i) => telemetry(i, "a", { t: i })));
+  await settle();
+  let accepting = false;
+  const waiting = h.whenAccepting().then(() => (accepting = true));
+  await settle();
+  assert.equal(accepting, false);
+  sink.release(); // the points are written: the entries retire
+  await waiting;
+  assert.equal(h.canAccept(), true);
+
+  let space!: () => void;
+  const full = Object.assign(manualSink(), {
+    full: true,
+    whenSpace: () => new Promise<void>((r) => (space = r)),
+  });
+  const { host: h2 } = host(memoryPersistence(), full);
+  accepting = false;
+  const waiting2 = h2.whenAccepting().then(() => (accepting = true));
+  await settle();
+  assert.equal(accepting, false);
+  full.full = false;
+  space();
+  await waiting2;
+  await h.close();
+  await h2.close();
+});
