@@ -107,7 +107,7 @@ interface ClusterView {
  */
 function watchActivations(live: Set<NodeProcess>) {
   const owners = new Map<string, string>(); // "shard@epoch" -> owner
-  const violations: string[] = [];
+  const violations = new Set<string>(); // each distinct one once
   const surplus = new Map<NodeProcess, string>();
   let running = true;
   const sample = async (n: NodeProcess) => {
@@ -119,14 +119,14 @@ function watchActivations(live: Set<NodeProcess>) {
       const known = owners.get(`${shard}@${epoch}`);
       if (known === undefined) owners.set(`${shard}@${epoch}`, owner);
       else if (known !== owner) {
-        violations.push(`shard ${shard}: epoch ${epoch} held by ${known} and by ${owner}`);
+        violations.add(`shard ${shard}: epoch ${epoch} held by ${known} and by ${owner}`);
       }
     }
     const leases = view.shards.filter((s) => s.owner === view.node).length;
     const active = Math.min(before, after);
     if (active <= leases) return surplus.delete(n);
     const seen = `${view.node} active on ${active} shards holding ${leases} leases`;
-    if (surplus.has(n)) violations.push(`${surplus.get(n)}, then ${seen}`);
+    if (surplus.has(n)) violations.add(`${surplus.get(n)}, then ${seen}`);
     surplus.set(n, seen);
   };
   const loop = (async () => {
@@ -139,7 +139,7 @@ function watchActivations(live: Set<NodeProcess>) {
   const stop = async () => {
     running = false;
     await loop;
-    return { violations, activations: owners.size };
+    return { violations: [...violations], activations: owners.size };
   };
   return { stop, [Symbol.asyncDispose]: async () => void await stop() };
 }
