@@ -4,7 +4,7 @@
  * @module
  */
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
-import type { AuditEntry, AuditQuery } from "../src/security/audit.ts";
+import type { AuditEntry, AuditQuery } from "../src/security/audit_entry.ts";
 import { errors, iso } from "./schemas.ts";
 import { validationHook } from "./validation.ts";
 

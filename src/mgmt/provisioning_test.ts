@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { memoryDocStores } from "../persistence/doc_store.ts";
 import { silentLogger } from "../obs/log.ts";
-import type { AuditInput } from "../security/audit.ts";
+import type { AuditInput } from "../security/audit_entry.ts";
 import type { JsonObject } from "../../actors/json.ts";
 import type { TwinState } from "../../actors/twin.ts";
 import { TwinmillError } from "../errors.ts";

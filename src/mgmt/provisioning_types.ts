@@ -6,7 +6,7 @@
 import type { JsonObject } from "../../actors/json.ts";
 import type { TwinState } from "../../actors/twin.ts";
 import { TwinmillError } from "../errors.ts";
-import type { AuditInput } from "../security/audit.ts";
+import type { AuditInput } from "../security/audit_entry.ts";
 import type { IssuedCredential } from "../security/device_auth.ts";
 
 /** Limits of provisioning keys and requests. */

@@ -7,36 +7,16 @@
  */
 
 import type { DenialGate } from "./audit_gate.ts";
-
-/** One audited action. */
-export interface AuditEntry {
-  /** ms since the epoch. */
-  ts: number;
-  requestId?: string;
-  /** Principal id: `key:ab12cd…`, `jwt:alice`, `device:press-7`, `anonymous`. Never a secret. */
-  actor: string;
-  role?: string;
-  /** Dotted action: `twin.put`, `credential.revoke`, `auth.failure`, `acl.denied`, … */
-  action: string;
-  target?: string;
-  result: "ok" | "denied" | "failed";
-  detail?: Record<string, string | number | boolean>;
-}
-
-/** What {@linkcode AuditLog.record} takes: an entry whose `ts` defaults to now. */
-export type AuditInput = Omit<AuditEntry, "ts"> & { ts?: number };
-
-/** A query of the audit log. */
-export interface AuditQuery {
-  /** Only entries at or after this time (ms since the epoch). */
-  since?: number;
-  /** Exact principal id. */
-  actor?: string;
-  /** Exact action, or a prefix ending with "." (`credential.` matches `credential.revoke`). */
-  action?: string;
-  /** Most entries returned (newest first). */
-  limit: number;
-}
+import {
+  type AuditEntry,
+  type AuditInput,
+  type AuditQuery,
+  isTime,
+  matches,
+  parseLine,
+  toEntry,
+} from "./audit_entry.ts";
+import { endsWithNewline, lines, Newest, openIfExists } from "./audit_read.ts";
 
 /** Options of {@linkcode AuditLog.open}. */
 export interface AuditLogOptions {
@@ -47,134 +27,7 @@ export interface AuditLogOptions {
   /** Clock for entries recorded without `ts`; default `Date.now`. */
   now?: () => number;
 }
-
-/** What a redacted detail value becomes. */
-export const REDACTED = "[redacted]";
-
-const SECRET_KEY = /token|password|secret|key|authorization/i;
-/** A value that is plainly a credential whatever its key (`Bearer eyJ…`, `Basic dXNl…`). */
-const SECRET_VALUE = /^\s*(bearer|basic)\s+\S/i;
-const RESULTS: ReadonlySet<string> = new Set(["ok", "denied", "failed"]);
 const MAX_BATCH = 4096;
-const MAX_TIME = 8.64e15;
-
-/**
- * A copy of `detail` fit to store: values of keys matching
- * `/token|password|secret|key|authorization/i`, and values like `Bearer …`, become
- * {@linkcode REDACTED}; values that are not strings, finite numbers or booleans are dropped.
- * @example
- * ```ts
- * redact({ apiKey: "s3cr3t", twin: "press-7" }); // { apiKey: "[redacted]", twin: "press-7" }
- * ```
- */
-export function redact(detail: unknown): AuditEntry["detail"] {
-  if (typeof detail !== "object" || detail === null || Array.isArray(detail)) return undefined;
-  const out: Record<string, string | number | boolean> = {};
-  for (const [k, v] of Object.entries(detail)) {
-    if (typeof v === "string") out[k] = SECRET_KEY.test(k) || SECRET_VALUE.test(v) ? REDACTED : v;
-    else if (typeof v === "boolean" || (typeof v === "number" && Number.isFinite(v))) {
-      out[k] = SECRET_KEY.test(k) ? REDACTED : v;
-    }
-  }
-  return out;
-}
-
-const isTime = (t: unknown): t is number => typeof t === "number" && Math.abs(t) <= MAX_TIME;
-const optString = (v: unknown) => v === undefined || typeof v === "string";
-
-/** The entry as stored, fields in a fixed order; undefined when it is not an entry. */
-export function toEntry(e: Partial<AuditEntry>, ts: number): AuditEntry | undefined {
-  if (typeof e.actor !== "string" || typeof e.action !== "string") return undefined;
-  if (typeof e.result !== "string" || !RESULTS.has(e.result)) return undefined;
-  if (!optString(e.requestId) || !optString(e.role) || !optString(e.target)) return undefined;
-  const detail = e.detail === undefined ? undefined : redact(e.detail);
-  return {
-    ts,
-    ...(e.requestId === undefined ? {} : { requestId: e.requestId }),
-    actor: e.actor,
-    ...(e.role === undefined ? {} : { role: e.role }),
-    action: e.action,
-    ...(e.target === undefined ? {} : { target: e.target }),
-    result: e.result,
-    ...(detail === undefined ? {} : { detail }),
-  };
-}
-
-/** A stored line as an entry; undefined when it is malformed. */
-function parseLine(line: string): AuditEntry | undefined {
-  if (line.trim() === "") return undefined;
-  let v: unknown;
-  try {
-    v = JSON.parse(line);
-  } catch {
-    return undefined;
-  }
-  if (typeof v !== "object" || v === null || Array.isArray(v)) return undefined;
-  const e = v as Partial<AuditEntry>;
-  if (!isTime(e.ts)) return undefined;
-  if (e.detail !== undefined && (typeof e.detail !== "object" || e.detail === null)) {
-    return undefined;
-  }
-  return toEntry(e, e.ts);
-}
-
-/** True when entry `e` passes the filters of `q` (an `action` ending in "." is a prefix). */
-export function matches(e: AuditEntry, q: AuditQuery): boolean {
-  if (q.since !== undefined && e.ts < q.since) return false;
-  if (q.actor !== undefined && e.actor !== q.actor) return false;
-  if (q.action === undefined) return true;
-  return q.action.endsWith(".") ? e.action.startsWith(q.action) : e.action === q.action;
-}
-
-/** Open for reading; null when it does not exist. */
-async function openIfExists(path: string): Promise<Deno.FsFile | null> {
-  try {
-    return await Deno.open(path, { read: true });
-  } catch (err) {
-    if (err instanceof Deno.errors.NotFound) return null;
-    throw err;
-  }
-}
-
-/** The lines of an open file, read from its start to its current end. */
-async function* lines(file: Deno.FsFile): AsyncGenerator<string> {
-  const decoder = new TextDecoder();
-  const buf = new Uint8Array(64 * 1024);
-  let rest = "";
-  for (let n = await file.read(buf); n !== null; n = await file.read(buf)) {
-    const parts = (rest + decoder.decode(buf.subarray(0, n), { stream: true })).split("\n");
-    rest = parts.pop()!;
-    yield* parts;
-  }
-  rest += decoder.decode();
-  if (rest !== "") yield rest;
-}
-
-async function endsWithNewline(path: string, size: number): Promise<boolean> {
-  using file = await Deno.open(path, { read: true });
-  await file.seek(size - 1, Deno.SeekMode.Start);
-  const b = new Uint8Array(1);
-  return (await file.read(b)) === 1 && b[0] === 10;
-}
-
-/** The `limit` newest entries seen, ties broken by file position (later is newer). */
-class Newest {
-  #items: Array<{ e: AuditEntry; seq: number }> = [];
-  #seq = 0;
-  constructor(readonly limit: number) {}
-  add(e: AuditEntry) {
-    this.#items.push({ e, seq: this.#seq++ });
-    if (this.#items.length >= 2 * this.limit + 64) this.#trim();
-  }
-  #trim() {
-    this.#items.sort((a, b) => b.e.ts - a.e.ts || b.seq - a.seq);
-    this.#items.length = Math.min(this.#items.length, this.limit);
-  }
-  result(): AuditEntry[] {
-    this.#trim();
-    return this.#items.map((x) => x.e);
-  }
-}
 
 const positiveInt = (name: string, v: number) => {
   if (!Number.isSafeInteger(v) || v < 1) {

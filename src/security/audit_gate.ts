@@ -14,7 +14,7 @@
  * ```
  * @module
  */
-import type { AuditInput } from "./audit.ts";
+import type { AuditInput } from "./audit_entry.ts";
 import { RateLimiter } from "./rate_limit.ts";
 
 /** Options of {@linkcode DenialGate}. */

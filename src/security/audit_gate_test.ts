@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { DenialGate } from "./audit_gate.ts";
 import { AuditLog } from "./audit.ts";
-import type { AuditInput } from "./audit.ts";
+import type { AuditInput } from "./audit_entry.ts";
 
 const denied = (i: number): AuditInput => ({
   actor: `provisioning-key:pk_${String(i).padStart(12, "0")}`,

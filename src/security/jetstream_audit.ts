@@ -17,8 +17,15 @@ import {
   RetentionPolicy,
   StorageType,
 } from "@nats-io/jetstream";
-import { type AuditEntry, type AuditInput, type AuditQuery, matches, toEntry } from "./audit.ts";
+import {
+  type AuditEntry,
+  type AuditInput,
+  type AuditQuery,
+  matches,
+  toEntry,
+} from "./audit_entry.ts";
 import type { DenialGate } from "./audit_gate.ts";
+import { subjects } from "../transport/subjects.ts";
 
 /** Name of the audit stream. */
 export const AUDIT_STREAM = "TM_AUDIT";
@@ -50,7 +57,7 @@ export class JetStreamAudit implements AsyncDisposable {
     } catch {
       await jsm.streams.add({
         name: AUDIT_STREAM,
-        subjects: ["tm.audit.*"],
+        subjects: [subjects.auditAll],
         retention: RetentionPolicy.Limits,
         storage: StorageType.File,
         num_replicas: o.replicas ?? 1,
@@ -62,8 +69,7 @@ export class JetStreamAudit implements AsyncDisposable {
         await jsm.streams.info(AUDIT_STREAM).catch(() => Promise.reject(err));
       });
     }
-    const token = o.nodeId.replace(/[^A-Za-z0-9_-]/g, "_");
-    return new JetStreamAudit(nc, jetstream(nc), `tm.audit.${token}`, o.maxQueue ?? 10_000);
+    return new JetStreamAudit(nc, jetstream(nc), subjects.audit(o.nodeId), o.maxQueue ?? 10_000);
   }
 
   /** Bounds the entries of refusals (see {@linkcode DenialGate}); none by default. */
@@ -112,7 +118,7 @@ export class JetStreamAudit implements AsyncDisposable {
     const state = (await jsm.streams.info(AUDIT_STREAM)).state;
     if (state.messages === 0) return [];
     const c = await this.js.consumers.get(AUDIT_STREAM, {
-      filter_subjects: "tm.audit.*",
+      filter_subjects: subjects.auditAll,
       ...(q.since !== undefined
         ? {
           deliver_policy: DeliverPolicy.StartTime,

@@ -47,4 +47,8 @@ export const subjects = {
   interest: "tm.interest",
   /** A starting node asks every other node to announce its interest. */
   interestHello: "tm.interest.hello",
+  /** A node's audit entries in the `TM_AUDIT` stream (the node id as one safe token). */
+  audit: (nodeId: string) => `tm.audit.${nodeId.replace(/[^A-Za-z0-9_-]/g, "_")}`,
+  /** Every node's audit entries. */
+  auditAll: "tm.audit.*",
 } as const;
