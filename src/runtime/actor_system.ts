@@ -281,14 +281,17 @@ export class ActorSystem<S, M, R> {
 
   /**
    * Drop the matching actors from memory WITHOUT persisting (their state is no longer ours,
-   * e.g. a lost lease). Queued messages are refused. Returns how many.
+   * e.g. a lost lease). Queued messages are refused with `refusal(id)`. Returns how many.
    */
-  async dropWhere(pred: (id: string) => boolean): Promise<number> {
+  async dropWhere(
+    pred: (id: string) => boolean,
+    refusal: (id: string) => unknown,
+  ): Promise<number> {
     const cells = [...this.#cells.values()].filter((c) => pred(c.id));
     await this.#until(cells, (c) => !c.running, BUSY_WAIT_MS);
     for (const c of cells) {
       this.#cells.delete(c.id);
-      const err = new UnavailableError("shard_moved", `Twin "${c.id}" moved to another node`);
+      const err = refusal(c.id);
       for (const e of [...c.queue.splice(0), ...c.blocked.splice(0)]) e.reject(err);
       if (c.loaded) this.#hooks.passivated?.();
     }

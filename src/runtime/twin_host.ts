@@ -34,6 +34,7 @@ import {
   AlarmNotFoundError,
   CommandQueueFullError,
   TwinNotFoundError,
+  UnavailableError,
   VersionConflictError,
 } from "../errors.ts";
 import type { HostDiagnostics, TwinService } from "./twin_service.ts";
@@ -315,7 +316,10 @@ export class TwinHost implements TwinService, AcceptGate {
   /** Drop the matching twins without persisting them (their shard's lease was lost). */
   async discard(pred: (id: string) => boolean): Promise<number> {
     this.#timers.disarm(pred);
-    const n = await this.#sys.dropWhere(pred);
+    const n = await this.#sys.dropWhere(
+      pred,
+      (id) => new UnavailableError("shard_moved", `Twin "${id}" moved to another node`),
+    );
     this.#queue.dropWhere(pred);
     return n;
   }
