@@ -15,12 +15,12 @@ import {
   UnauthorizedError,
   UnavailableError,
 } from "../src/errors.ts";
+import type { FirmwareImages } from "../src/mgmt/firmware.ts";
 import {
   FIRMWARE_ID_RE,
-  type FirmwareImages,
   type FirmwareMeta,
   FirmwareNotFoundError,
-} from "../src/mgmt/firmware.ts";
+} from "../src/mgmt/firmware_types.ts";
 import type { DeviceAuth } from "../src/security/device_auth.ts";
 import { errors, ErrorSchema, iso, json, notFound } from "./schemas.ts";
 import { validationHook } from "./validation.ts";

@@ -9,7 +9,8 @@ import { memoryTransport } from "../src/transport/memory.ts";
 import { systemClock } from "../src/runtime/clock.ts";
 import { silentLogger } from "../src/obs/log.ts";
 import { createMetrics } from "../src/obs/metrics.ts";
-import { FirmwareImages, type StoredFirmware } from "../src/mgmt/firmware.ts";
+import { FirmwareImages } from "../src/mgmt/firmware.ts";
+import type { StoredFirmware } from "../src/mgmt/firmware_types.ts";
 import { memoryBlobStore } from "../src/mgmt/firmware_blobs.ts";
 
 Deno.test("parseRange: the forms of RFC 9110 for one range", () => {

@@ -12,133 +12,29 @@
  * @module
  */
 import { createHash, randomBytes } from "node:crypto";
-import { basename, extname } from "node:path";
-import { BadRequestError, TwinmillError, UnavailableError } from "../errors.ts";
+import { BadRequestError, UnavailableError } from "../errors.ts";
 import type { DocStore, DocStores } from "../persistence/doc_store.ts";
 import type { Logger } from "../obs/log.ts";
 import type { BlobStore } from "./firmware_blobs.ts";
-
-/** A stored firmware image as the API shows it. */
-export interface FirmwareMeta {
-  /** `{name}-{version}`: 3–128 of `A-Z a-z 0-9 _ - .`. */
-  id: string;
-  name: string;
-  version: string;
-  /** Bytes. */
-  size: number;
-  /** SHA-256 of the image, lower-case hex. */
-  sha256: string;
-  /** Ed25519 signature over the 32-byte SHA-256 digest, base64. */
-  signature?: string;
-  /** The name of the configured key that verified the signature (its file's base name). */
-  signedBy?: string;
-  /** ms since the epoch. */
-  createdAt: number;
-  contentType?: string;
-}
-
-/** Firmware images (FOTA campaigns read metadata through this). */
-export interface FirmwareService {
-  /** The image's metadata, or null when there is none with this id. */
-  get(id: string): Promise<FirmwareMeta | null>;
-}
-
-/** The document stored per image: the metadata and the key of its blob. */
-export interface StoredFirmware extends FirmwareMeta {
-  blob: string;
-}
+import {
+  FIRMWARE_ID_RE,
+  FirmwareExistsError,
+  type FirmwareMeta,
+  type FirmwareService,
+  FirmwareSignatureError,
+  FirmwareStoreFullError,
+  FirmwareTooLargeError,
+  type StoredFirmware,
+} from "./firmware_types.ts";
+import {
+  decodeSignature,
+  type FirmwareKey,
+  loadFirmwareKeys,
+  verifySignature,
+} from "./firmware_keys.ts";
 
 /** A name or version: 1–63 of `A-Z a-z 0-9 _ - .`, starting with a letter or digit. */
-export const FIRMWARE_PART_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
-/** An image id. */
-export const FIRMWARE_ID_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{2,127}$/;
-
-/** No image has this id. */
-export class FirmwareNotFoundError extends TwinmillError {
-  override name = "FirmwareNotFoundError";
-  constructor(id: string) {
-    super("firmware_not_found", 404, `Firmware "${id}" not found`);
-  }
-}
-
-/** An image with this id exists already. */
-export class FirmwareExistsError extends TwinmillError {
-  override name = "FirmwareExistsError";
-  constructor(id: string, existing?: { name: string; version: string }) {
-    super(
-      "firmware_exists",
-      409,
-      existing
-        ? `Firmware "${id}" exists (name "${existing.name}", version "${existing.version}"): ` +
-          "upload a new version, or delete it first"
-        : `Firmware "${id}" exists: upload a new version, or delete it first`,
-    );
-  }
-}
-
-/** The image is larger than `TWINMILL_FIRMWARE_MAX_BYTES`. */
-export class FirmwareTooLargeError extends TwinmillError {
-  override name = "FirmwareTooLargeError";
-  constructor(max: number) {
-    super(
-      "firmware_too_large",
-      413,
-      `Firmware image is larger than ${max} bytes (TWINMILL_FIRMWARE_MAX_BYTES)`,
-    );
-  }
-}
-
-/** Storing the image would pass the image count or total size bound. */
-export class FirmwareStoreFullError extends TwinmillError {
-  override name = "FirmwareStoreFullError";
-  constructor(why: string) {
-    super("firmware_store_full", 507, `Firmware store is full: ${why}; delete old images`);
-  }
-}
-
-/** A signature that does not verify (or is not a signature). */
-export class FirmwareSignatureError extends TwinmillError {
-  override name = "FirmwareSignatureError";
-  constructor(message: string) {
-    super("firmware_signature_invalid", 400, message);
-  }
-}
-
-/** A configured Ed25519 public key. */
-export interface FirmwareKey {
-  /** The key file's base name without extension (`vendor.pem` → `vendor`). */
-  name: string;
-  key: CryptoKey;
-}
-
-/** The name a key file gives its key. */
-export function keyName(file: string): string {
-  return basename(file, extname(file));
-}
-
-/** Import an Ed25519 public key from PEM (`-----BEGIN PUBLIC KEY-----`, SPKI). */
-export async function importEd25519PublicKey(pem: string): Promise<CryptoKey> {
-  const m = /-----BEGIN PUBLIC KEY-----([A-Za-z0-9+/=\s]+)-----END PUBLIC KEY-----/.exec(pem);
-  if (!m) throw new Error("not a PEM public key (-----BEGIN PUBLIC KEY-----)");
-  const der = Uint8Array.from(atob(m[1].replace(/\s+/g, "")), (ch) => ch.charCodeAt(0));
-  return await crypto.subtle.importKey("spki", der, { name: "Ed25519" }, false, ["verify"]);
-}
-
-/** Load the keys of `TWINMILL_FIRMWARE_KEYS` (PEM files). */
-export async function loadFirmwareKeys(files: string[]): Promise<FirmwareKey[]> {
-  const out: FirmwareKey[] = [];
-  for (const file of files) {
-    try {
-      out.push({
-        name: keyName(file),
-        key: await importEd25519PublicKey(await Deno.readTextFile(file)),
-      });
-    } catch (err) {
-      throw new Error(`Cannot load firmware key "${file}": ${(err as Error).message}`);
-    }
-  }
-  return out;
-}
+const FIRMWARE_PART_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
 
 /** Options of {@linkcode FirmwareImages}. */
 export interface FirmwareOptions {
@@ -173,7 +69,7 @@ export interface FirmwareUpload {
 }
 
 /** The metadata of a stored image (without its blob key). */
-export function metaOf(s: StoredFirmware): FirmwareMeta {
+function metaOf(s: StoredFirmware): FirmwareMeta {
   const { blob: _, ...meta } = s;
   return meta;
 }
@@ -391,32 +287,4 @@ export async function openFirmware(o: OpenFirmwareOptions): Promise<FirmwareImag
   if (keys.length > 0) o.logger.info("firmware keys loaded", { keys: fw.keyNames });
   await fw.sweep().catch((err) => o.logger.warn("cannot sweep orphan firmware blobs", { err }));
   return fw;
-}
-
-/** A base64 Ed25519 signature (64 bytes). */
-function decodeSignature(s: string): Uint8Array<ArrayBuffer> {
-  const t = s.trim();
-  let bytes: Uint8Array<ArrayBuffer> | undefined;
-  if (/^[A-Za-z0-9+/]{86}==$/.test(t)) {
-    bytes = Uint8Array.from(atob(t), (ch) => ch.charCodeAt(0));
-  }
-  if (!bytes || bytes.length !== 64) {
-    throw new FirmwareSignatureError(
-      "X-Firmware-Signature must be a base64 Ed25519 signature (64 bytes, 88 characters)",
-    );
-  }
-  return bytes;
-}
-
-/** The name of the first key `signature` verifies with over `digest`, or undefined. */
-async function verifySignature(
-  keys: FirmwareKey[],
-  signature: Uint8Array<ArrayBuffer>,
-  digest: Uint8Array<ArrayBuffer>,
-): Promise<string | undefined> {
-  for (const k of keys) {
-    const ok = await crypto.subtle.verify({ name: "Ed25519" }, k.key, signature, digest);
-    if (ok) return k.name;
-  }
-  return undefined;
 }

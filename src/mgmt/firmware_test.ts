@@ -3,14 +3,9 @@ import { createHash } from "node:crypto";
 import { memoryDocStores } from "../persistence/doc_store.ts";
 import { silentLogger } from "../obs/log.ts";
 import { TwinmillError } from "../errors.ts";
-import {
-  FirmwareImages,
-  type FirmwareKey,
-  type FirmwareOptions,
-  keyName,
-  loadFirmwareKeys,
-  type StoredFirmware,
-} from "./firmware.ts";
+import { FirmwareImages, type FirmwareOptions } from "./firmware.ts";
+import { type FirmwareKey, keyName, loadFirmwareKeys } from "./firmware_keys.ts";
+import type { StoredFirmware } from "./firmware_types.ts";
 import { memoryBlobStore } from "./firmware_blobs.ts";
 
 /** `n` random bytes. */
