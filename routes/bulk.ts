@@ -7,16 +7,15 @@
  */
 import { OpenAPIHono, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
+import { type BulkLine, runBulk } from "../src/mgmt/bulk.ts";
 import {
   BULK_LIMITS,
-  BulkLimitError,
   type BulkLimits,
-  type BulkLine,
   type BulkRow,
   ndjsonRows,
   openCsv,
-  runBulk,
-} from "../src/mgmt/bulk.ts";
+} from "../src/mgmt/bulk_rows.ts";
+import { BulkLimitError } from "../src/mgmt/bulk_text.ts";
 import type {
   AuditSink,
   CredentialIssuer,

@@ -2,18 +2,9 @@ import assert from "node:assert/strict";
 import type { JsonObject } from "../../actors/json.ts";
 import type { TwinState } from "../../actors/twin.ts";
 import { TwinmillError } from "../errors.ts";
-import {
-  BULK_LIMITS,
-  type BulkLimits,
-  type BulkLine,
-  type BulkResult,
-  type BulkRow,
-  csvRecords,
-  ndjsonRows,
-  openCsv,
-  runBulk,
-  textLines,
-} from "./bulk.ts";
+import { type BulkLine, type BulkResult, runBulk } from "./bulk.ts";
+import { BULK_LIMITS, type BulkLimits, type BulkRow, ndjsonRows, openCsv } from "./bulk_rows.ts";
+import { csvRecords, textLines } from "./bulk_text.ts";
 
 /** A body streamed in chunks of `size` bytes (so fields and lines cross chunk borders). */
 function body(text: string, size = 7): ReadableStream<Uint8Array> {
