@@ -20,7 +20,7 @@ import { type BenchRow, num, verdict } from "./report.ts";
 import { log, sleep, trackDisposable } from "./proc.ts";
 import { type BenchNode, startClusterNodes, waitForVersions } from "./node.ts";
 import { median } from "./publishers.ts";
-import { waitSettled } from "./cluster.ts";
+import { waitSettled } from "./cluster_settle.ts";
 
 /** Parameters of the failover bench. */
 export interface FailoverOptions {
