@@ -26,7 +26,7 @@ import { startCluster } from "./modes/cluster.ts";
 import { republishDesired, serveConnectors } from "./modes/device_links.ts";
 import type { FeatureContext } from "./features/feature.ts";
 import { security } from "./features/security.ts";
-import { management } from "./features/mgmt.ts";
+import { management, remoteConfigs } from "./features/mgmt.ts";
 import { diagnostics } from "./features/diagnostics.ts";
 import { mqttConnector } from "./features/mqtt.ts";
 
@@ -117,9 +117,14 @@ export async function startNode(
     throw err;
   }
   starting = { message: "Node is starting" };
-  const ctx: FeatureContext = { cfg, log, metrics, parts };
+  const { configs, twins } = await remoteConfigs({ log, parts });
+  const ctx: FeatureContext = { cfg, log, metrics, parts, twins };
   const sec = await security(ctx);
-  const mgmt = await management(ctx, (c, who, reason) => sec.auth.denied?.(c, who, 401, reason));
+  const mgmt = await management(
+    ctx,
+    configs,
+    (c, who, reason) => sec.auth.denied?.(c, who, 401, reason),
+  );
   const diag = diagnostics(ctx, influx);
 
   // devices: desired state, commands and session questions reach the connectors over the
@@ -143,7 +148,7 @@ export async function startNode(
   for (
     const r of [
       ...sec.twinRoutes,
-      commandRoutes(parts.twins, parts.transport),
+      commandRoutes(twins, parts.transport),
       ...diag.twinRoutes,
     ]
   ) twinExtras.route("/", r);
@@ -152,7 +157,7 @@ export async function startNode(
   const app = createApp({
     auth: sec.auth,
     audit: sec.audited,
-    host: mgmt.twins,
+    host: twins,
     transport: parts.transport,
     metrics,
     logger: log.child("http"),
@@ -170,7 +175,7 @@ export async function startNode(
       "/v1/twins": twinExtras,
       ...sec.routes,
       "/v1/profiles": profileRoutes(parts.profiles),
-      "/v1/alarms": alarmRoutes(parts.twins),
+      "/v1/alarms": alarmRoutes(twins),
       ...mgmt.routes,
       ...parts.routes,
     },

@@ -11,11 +11,11 @@ import type { FeatureContext, FeatureRoutes } from "./feature.ts";
 
 /** The diagnostics routes of a node. */
 export function diagnostics(
-  { cfg, parts }: FeatureContext,
+  { cfg, parts, twins }: FeatureContext,
   influx?: { buffered: number; lagMs(now?: number): number },
 ): FeatureRoutes {
   const diag = new Diagnostics({
-    twins: parts.twins,
+    twins,
     sessions: (twin) => sessionsOf(parts.transport, cfg.nodeId, twin),
     influx,
   });

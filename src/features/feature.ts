@@ -8,6 +8,7 @@ import type { Config } from "../config/config.ts";
 import type { Logger } from "../obs/log.ts";
 import type { Metrics } from "../obs/metrics.ts";
 import type { NodeParts } from "../modes/parts.ts";
+import type { TwinService } from "../runtime/twin_service.ts";
 
 /** What every feature is built from. */
 export interface FeatureContext {
@@ -15,6 +16,11 @@ export interface FeatureContext {
   log: Logger;
   metrics: Metrics;
   parts: NodeParts;
+  /**
+   * Every twin as routes and features see it: `parts.twins` with remote configuration
+   * applied when a twin is provisioned (see `remoteConfigs`). The one to wire.
+   */
+  twins: TwinService;
 }
 
 /** The routes a feature serves. */

@@ -20,28 +20,41 @@ import { campaignRoutes } from "../../routes/campaigns.ts";
 import { bulkRoutes } from "../../routes/bulk.ts";
 import type { FeatureContext, FeatureRoutes } from "./feature.ts";
 
+/** Remote configuration and the twins it wraps. */
+export interface RemoteConfigs {
+  configs: ConfigService;
+  /** `parts.twins`, where provisioning a twin applies the configs targeting it. */
+  twins: TwinService;
+}
+
+/**
+ * Open remote configuration: it wraps `putAttributes`, so a newly provisioned twin gets the
+ * configs that target it. Every route and feature uses the twins it returns.
+ */
+export async function remoteConfigs(
+  { log, parts }: Pick<FeatureContext, "log" | "parts">,
+): Promise<RemoteConfigs> {
+  const configs = await ConfigService.open(parts.docs, parts.twins, log.child("configs"));
+  return { configs, twins: withConfigs(parts.twins, configs) };
+}
+
 /** The device management of a node. */
 export interface Management extends FeatureRoutes, AsyncDisposable {
-  /** The twins as the gateway sees them: provisioning a twin applies the configs targeting it. */
-  twins: TwinService;
   provisioning: Provisioning;
   /** Start driving campaigns. */
   start(): void;
 }
 
 /**
- * Open device management. `denied` reports a refused firmware download (a device with a
+ * Open device management (`configs` from {@linkcode remoteConfigs}). `denied` reports a refused firmware download (a device with a
  * wrong token) like any refused request.
  */
 export async function management(
-  { cfg, log, metrics, parts }: FeatureContext,
+  { cfg, log, metrics, parts, twins }: FeatureContext,
+  configs: ConfigService,
   denied: (c: Context, who: string, reason: string) => void,
 ): Promise<Management> {
   const { docs, audit } = parts;
-  // remote configuration wraps `putAttributes`, so a newly provisioned twin gets the configs
-  // that target it
-  const configs = await ConfigService.open(docs, parts.twins, log.child("configs"));
-  const twins: TwinService = withConfigs(parts.twins, configs);
   // zero-touch provisioning: keys in `docs`, over MQTT ($provision) and POST /v1/provision
   const provisioning = await Provisioning.open({
     docs,
@@ -80,7 +93,6 @@ export async function management(
   metrics.sources.campaignsByState = () => driver.campaignCounts();
   metrics.sources.campaignDevicesByState = () => driver.deviceCounts();
   return {
-    twins,
     provisioning,
     start: () => driver.start(),
     [Symbol.asyncDispose]: () => driver[Symbol.asyncDispose](),

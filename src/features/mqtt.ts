@@ -12,7 +12,7 @@ import type { FeatureContext } from "./feature.ts";
 
 /** Start the embedded broker, unless `TWINMILL_MQTT_PORT=off`. */
 export async function mqttConnector(
-  { cfg, log, metrics, parts }: FeatureContext,
+  { cfg, log, metrics, parts, twins }: FeatureContext,
   provisioning: Provisioning,
 ): Promise<Broker | undefined> {
   if (cfg.mqtt.port === null) return undefined;
@@ -48,7 +48,7 @@ export async function mqttConnector(
     limiter: cfg.deviceRate > 0 ? new RateLimiter({ rate: cfg.deviceRate }) : undefined,
     provisioning,
     onCommandsListening: (twin) =>
-      void parts.twins.commandsListening(twin).catch((err) =>
+      void twins.commandsListening(twin).catch((err) =>
         log.warn("cannot deliver queued commands", { twin, err })
       ),
   });

@@ -22,7 +22,9 @@ export interface Security extends FeatureRoutes {
 }
 
 /** Set up authentication and the audit log of a node. */
-export async function security({ cfg, log, metrics, parts }: FeatureContext): Promise<Security> {
+export async function security(
+  { cfg, log, metrics, parts, twins }: FeatureContext,
+): Promise<Security> {
   const { audit, deviceAuth } = parts;
   // refusals can come from anyone: their entries are bounded so they cannot flush the history
   audit.gate = new DenialGate({
@@ -54,7 +56,7 @@ export async function security({ cfg, log, metrics, parts }: FeatureContext): Pr
       })
       : undefined,
     tickets,
-    twins: parts.twins,
+    twins,
     limiter: new RateLimiter({ rate: cfg.httpRate }),
     denied: (c, who, status, reason) => {
       metrics.authDenied.inc({ status: String(status) });
@@ -97,7 +99,7 @@ export async function security({ cfg, log, metrics, parts }: FeatureContext): Pr
         requestId: c.res.headers.get("x-request-id") ?? undefined,
         detail: { status },
       }),
-    twinRoutes: [credentialRoutes(deviceAuth, parts.twins)],
+    twinRoutes: [credentialRoutes(deviceAuth, twins)],
     routes: {
       "/v1/stream": ticketRoutes(tickets),
       "/v1/revocations": revocationRoutes(deviceAuth),
