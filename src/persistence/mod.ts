@@ -3,13 +3,7 @@
  * bucket helpers the cluster's stores share.
  * @module
  */
-export {
-  type InboundLog,
-  type LogEntry,
-  type Persistence,
-  type RecordPage,
-  type SnapshotStore,
-} from "./port.ts";
+export { type InboundLog, type LogEntry, type Persistence, type SnapshotStore } from "./port.ts";
 export { memoryPersistence } from "./memory.ts";
 export { denoKvPersistence } from "./deno_kv.ts";
 export {

@@ -16,13 +16,6 @@ export interface LogEntry {
   at: number;
 }
 
-/** A page of twin records, in id order. */
-export interface RecordPage {
-  items: TwinRecord[];
-  /** Opaque cursor for the next page; absent at the end. */
-  cursor?: string;
-}
-
 /** Twin snapshots keyed by twin id. */
 export interface SnapshotStore {
   load(id: string): Promise<TwinRecord | null>;

@@ -70,33 +70,6 @@ export function matchToken(list: CredentialRecord[], token: string): string | nu
   return found;
 }
 
-/** Credentials in memory (tests, and nothing else). */
-export function memoryCredentialStore(): CredentialStore {
-  const m = new Map<string, { list: CredentialRecord[]; version: number }>();
-  let revoked = { serials: [] as string[], version: 0 };
-  return {
-    getRevoked: () => Promise.resolve({ serials: revoked.serials, version: revoked.version }),
-    setRevoked(serials, version) {
-      if (version !== revoked.version) return Promise.resolve(false);
-      revoked = { serials, version: revoked.version + 1 };
-      return Promise.resolve(true);
-    },
-    get(twin) {
-      const e = m.get(twin);
-      return Promise.resolve(
-        e ? { list: e.list, version: e.version } : { list: [], version: null },
-      );
-    },
-    set(twin, list, version) {
-      const e = m.get(twin);
-      if ((e?.version ?? null) !== version) return Promise.resolve(false);
-      m.set(twin, { list, version: (e?.version ?? 0) + 1 });
-      return Promise.resolve(true);
-    },
-    [Symbol.asyncDispose]: () => Promise.resolve(),
-  };
-}
-
 /** Credentials in a Deno KV file (single node), key `["credentials", twin]`. */
 export async function denoKvCredentialStore(path: string): Promise<CredentialStore> {
   const kv = await Deno.openKv(path);

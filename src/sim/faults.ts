@@ -21,10 +21,7 @@ import { type Rng, rng, seedOf } from "./prng.ts";
 export type DeviceFaultKind = "overheat" | "stuck" | "dropout";
 
 /** Every fault kind, in the order the CLI lists them. */
-export const FAULT_KINDS = ["overheat", "stuck", "dropout", "storm", "malformed"] as const;
-
-/** A fault kind name. */
-export type FaultKind = typeof FAULT_KINDS[number];
+const FAULT_KINDS = ["overheat", "stuck", "dropout", "storm", "malformed"] as const;
 
 /** Rate and mean length of a per-device fault. */
 export interface DeviceFaultRate {
