@@ -12,41 +12,12 @@
  */
 import type { Logger } from "../obs/log.ts";
 import type { Metrics } from "../obs/metrics.ts";
+import { type InfluxWriterOptions, settingsOf } from "./influx_options.ts";
 import { type Point, toLineProtocol } from "./line_protocol.ts";
+import { InfluxHttp, type Retry } from "./influx_http.ts";
+import { InfluxOutage } from "./influx_outage.ts";
 
 export type { Point };
-
-/** Options of {@linkcode InfluxWriter}. */
-export interface InfluxWriterOptions {
-  /** Base URL of InfluxDB, e.g. `http://127.0.0.1:8086`. */
-  url: string;
-  /** `v1` = `POST /write?db=` (InfluxDB 1.x); `v2` = `POST /api/v2/write?org=&bucket=`. */
-  api: "v1" | "v2";
-  /** v1 database, created if missing (default `"twinmill"`). */
-  db?: string;
-  /** Sent as `Authorization: Token <token>` (v2 token, or `user:password` on InfluxDB 1.8+). */
-  token?: string;
-  /** v2 organisation. */
-  org?: string;
-  /** v2 bucket. */
-  bucket?: string;
-  /** Points per request (default 5000). */
-  batchSize?: number;
-  /** Longest time a point waits for its batch to fill (default 100 ms). */
-  flushIntervalMs?: number;
-  /** Points buffered before `full` asks the caller to hold back (default 200 000). */
-  maxBuffer?: number;
-  /** First retry delay (default 100 ms). */
-  minBackoffMs?: number;
-  /** Longest retry delay (default 10 000 ms). */
-  maxBackoffMs?: number;
-  /** Timeout of each request (default 10 000 ms). */
-  timeoutMs?: number;
-  /** Logger; the token is never logged. */
-  logger: Logger;
-  /** Node metrics (`influx*`). */
-  metrics: Metrics;
-}
 
 interface Entry {
   line: string;
@@ -59,13 +30,9 @@ interface Chunk {
   since: number;
 }
 
-type Outcome =
-  | { kind: "done" }
-  | { kind: "split" }
-  | { kind: "retry"; reason: string; status?: number; retryAfterMs?: number };
+type Outcome = { kind: "done" } | { kind: "split" } | Retry;
 
 const DONE: Outcome = { kind: "done" };
-const WARN_EVERY_MS = 10_000;
 
 /**
  * Writes points to InfluxDB in batches (by size or time, whichever comes first), one request
@@ -85,18 +52,13 @@ const WARN_EVERY_MS = 10_000;
 export class InfluxWriter {
   readonly #log: Logger;
   readonly #m: Metrics;
-  readonly #api: "v1" | "v2";
   readonly #db: string;
   readonly #batchSize: number;
   readonly #intervalMs: number;
   readonly #maxBuffer: number;
-  readonly #minBackoff: number;
-  readonly #maxBackoff: number;
   readonly #timeoutMs: number;
-  readonly #writeUrl: string;
-  readonly #createDbUrl: string;
-  readonly #headers: Record<string, string>;
-  readonly #secrets: string[];
+  readonly #http: InfluxHttp;
+  readonly #outage: InfluxOutage;
 
   #chunks: Chunk[] = [];
   #count = 0; // queued + in flight
@@ -108,46 +70,26 @@ export class InfluxWriter {
   #pumping: Promise<void> | undefined;
   #closed = false;
   #closedWarned = false;
-  #abort = new AbortController();
   #wake: (() => void) | undefined;
   #needDb: boolean;
-  #attempt = 0;
-  #downSince: number | undefined;
-  #lastWarnAt = -Infinity;
-  #failuresSinceWarn = 0;
 
   /** Creates the writer; with `api: "v1"` it starts creating the database at once. */
   constructor(opts: InfluxWriterOptions) {
     this.#log = opts.logger;
     this.#m = opts.metrics;
-    this.#api = opts.api;
-    this.#db = opts.db ?? "twinmill";
-    this.#batchSize = positive(opts.batchSize, 5000, "batchSize");
-    this.#intervalMs = positive(opts.flushIntervalMs, 100, "flushIntervalMs", true);
-    this.#maxBuffer = positive(opts.maxBuffer, 200_000, "maxBuffer");
-    this.#minBackoff = positive(opts.minBackoffMs, 100, "minBackoffMs", true);
-    this.#maxBackoff = Math.max(
-      this.#minBackoff,
-      positive(opts.maxBackoffMs, 10_000, "maxBackoffMs"),
+    const o = settingsOf(opts);
+    this.#db = o.db;
+    this.#batchSize = o.batchSize;
+    this.#intervalMs = o.flushIntervalMs;
+    this.#maxBuffer = o.maxBuffer;
+    this.#timeoutMs = o.timeoutMs;
+    this.#http = new InfluxHttp(o);
+    this.#outage = new InfluxOutage(
+      this.#log,
+      o.minBackoffMs,
+      o.maxBackoffMs,
+      (x) => this.#http.redact(x),
     );
-    this.#timeoutMs = positive(opts.timeoutMs, 10_000, "timeoutMs");
-    const base = opts.url.replace(/\/+$/, "");
-    if (opts.api === "v1") {
-      // nanoseconds (InfluxDB 1.x's own default, spelled out): see toLineProtocol
-      const q = new URLSearchParams({ db: this.#db, precision: "ns" });
-      this.#writeUrl = `${base}/write?${q}`;
-    } else {
-      const q = new URLSearchParams();
-      if (opts.org !== undefined) q.set("org", opts.org);
-      if (opts.bucket !== undefined) q.set("bucket", opts.bucket);
-      q.set("precision", "ns");
-      this.#writeUrl = `${base}/api/v2/write?${q}`;
-    }
-    const create = `CREATE DATABASE "${this.#db.replace(/["\\]/g, "\\$&")}"`;
-    this.#createDbUrl = `${base}/query?${new URLSearchParams({ q: create })}`;
-    this.#headers = { "Content-Type": "text/plain; charset=utf-8" };
-    if (opts.token) this.#headers.Authorization = `Token ${opts.token}`;
-    this.#secrets = [opts.token, new URL(base).password].filter((s): s is string => !!s);
     this.#needDb = opts.api === "v1";
     if (this.#needDb) this.#kick();
   }
@@ -249,7 +191,7 @@ export class InfluxWriter {
       const expired = new Promise<"expired">((r) => timer = setTimeout(r, timeoutMs, "expired"));
       const first = await Promise.race([this.#pumping, expired]);
       clearTimeout(timer);
-      if (first === "expired") this.#abort.abort(new DOMException("writer closed", "AbortError"));
+      if (first === "expired") this.#http.abort();
       await this.#pumping;
     }
     for (const w of this.#flushWaiters.splice(0)) w.resolve();
@@ -307,7 +249,7 @@ export class InfluxWriter {
             if (this.#closed) return;
             if (batch === undefined && this.#chunks.length === 0) {
               // Nothing to write: try again before the next write instead of retrying now.
-              this.#noteFailure(out, false);
+              this.#outage.failed(out, false, this.#count);
               return;
             }
             await this.#retryLater(out);
@@ -321,7 +263,7 @@ export class InfluxWriter {
         const out = await this.#send(batch.entries);
         if (out.kind === "done") {
           batch = undefined;
-          this.#attempt = 0;
+          this.#outage.reset();
         } else if (out.kind === "split") {
           const half = batch.entries.length >> 1;
           // The second half is due at once (since 0), right after the first.
@@ -338,34 +280,19 @@ export class InfluxWriter {
 
   // ---- requests ---------------------------------------------------------------------------
 
-  #signal(): AbortSignal {
-    return AbortSignal.any([AbortSignal.timeout(this.#timeoutMs), this.#abort.signal]);
-  }
-
   async #createDb(): Promise<Outcome> {
-    let res: Response;
-    let text: string;
-    try {
-      res = await fetch(this.#createDbUrl, {
-        method: "POST",
-        headers: this.#headers,
-        signal: this.#signal(),
-      });
-      text = await res.text();
-    } catch (err) {
-      return { kind: "retry", reason: this.#describe(err) };
-    }
-    if (res.status === 429 || res.status >= 500) return retryOutcome(res, text);
+    const a = await this.#http.createDb();
+    if (a.kind === "retry") return a;
     this.#needDb = false;
-    this.#recovered();
-    if (res.ok) {
+    this.#outage.recovered(this.#count);
+    if (a.kind === "created") {
       this.#log.debug("InfluxDB database ensured", { db: this.#db });
     } else {
       // e.g. no admin rights: writing still works if the database exists.
       this.#log.warn("Cannot create InfluxDB database", {
         db: this.#db,
-        status: res.status,
-        message: this.#redact(bodyMessage(text)),
+        status: a.status,
+        message: a.message,
       });
     }
     return DONE;
@@ -375,37 +302,18 @@ export class InfluxWriter {
     const n = entries.length;
     const body = entries.map((e) => e.line).join("\n");
     const t0 = performance.now();
-    let res: Response;
-    let text: string;
-    try {
-      res = await fetch(this.#writeUrl, {
-        method: "POST",
-        headers: this.#headers,
-        body,
-        signal: this.#signal(),
-      });
-      text = await res.text();
-    } catch (err) {
-      this.#m.influxLatency.observe((performance.now() - t0) / 1000);
-      return { kind: "retry", reason: this.#describe(err) };
-    }
+    const a = await this.#http.write(body, n);
     this.#m.influxLatency.observe((performance.now() - t0) / 1000);
-    if (res.status === 429 || res.status >= 500) return retryOutcome(res, text);
-    if (this.#api === "v1" && res.status === 404 && /database not found/i.test(text)) {
-      this.#needDb = true;
-      return { kind: "retry", reason: "database not found", status: 404 };
+    if (a.kind === "retry") {
+      if (a.dbMissing) this.#needDb = true;
+      return a;
     }
-    if (res.status === 401 || res.status === 403 || res.status === 404) {
-      // Wrong token, no permission, unknown bucket/org: a configuration problem an operator
-      // fixes, not a bad point. Retrying (and backpressure) keeps the data; refusing loses it.
-      return retryOutcome(res, text);
-    }
-    if (res.status === 413 && n > 1) return { kind: "split" };
-    this.#recovered();
-    if (res.ok) {
+    if (a.kind === "split") return a;
+    this.#outage.recovered(this.#count);
+    if (a.kind === "written") {
       this.#m.influxWritten.inc(n);
     } else {
-      const message = this.#redact(bodyMessage(text));
+      const message = a.message;
       // InfluxDB writes the valid points of a batch and reports "partial write: ...
       // [unable to parse '<line>': ...] dropped=N" (lines it could not parse are not in N).
       const dropped = /partial write:[^]*dropped=(\d+)/.exec(message);
@@ -413,7 +321,7 @@ export class InfluxWriter {
       const failed = dropped ? Math.min(n, Number(dropped[1]) + unparsed) : n;
       if (failed < n) this.#m.influxWritten.inc(n - failed);
       this.#m.influxFailed.inc({ reason: "rejected" }, failed);
-      this.#log.error("InfluxDB refused points", { status: res.status, message, points: failed });
+      this.#log.error("InfluxDB refused points", { status: a.status, message, points: failed });
     }
     this.#settle(entries);
     return DONE;
@@ -432,49 +340,11 @@ export class InfluxWriter {
 
   // ---- failures ---------------------------------------------------------------------------
 
-  async #retryLater(out: Extract<Outcome, { kind: "retry" }>): Promise<void> {
-    const delay = out.retryAfterMs !== undefined
-      ? Math.min(this.#maxBackoff, Math.max(this.#minBackoff, out.retryAfterMs))
-      : this.#backoff();
+  async #retryLater(out: Retry): Promise<void> {
+    const delay = this.#outage.delay(out);
     this.#m.influxRetries.inc();
-    this.#noteFailure(out, true, delay);
+    this.#outage.failed(out, true, this.#count, delay);
     await this.#sleep(delay);
-  }
-
-  /** Exponential backoff with jitter, in [minBackoff, maxBackoff]. */
-  #backoff(): number {
-    const base = Math.min(this.#maxBackoff, this.#minBackoff * 2 ** Math.min(this.#attempt, 30));
-    this.#attempt++;
-    return Math.max(this.#minBackoff, Math.round(base / 2 + Math.random() * (base / 2)));
-  }
-
-  /** Rate-limited warning: at most one line per 10 s, with the failures since the last one. */
-  #noteFailure(out: Extract<Outcome, { kind: "retry" }>, retrying: boolean, delay?: number) {
-    this.#downSince ??= Date.now();
-    this.#failuresSinceWarn++;
-    const now = Date.now();
-    if (now - this.#lastWarnAt < WARN_EVERY_MS) return;
-    this.#log.warn(
-      retrying ? "InfluxDB write failed, retrying" : "InfluxDB unreachable, will retry later",
-      {
-        reason: this.#redact(out.reason),
-        status: out.status,
-        failures: this.#failuresSinceWarn,
-        buffered: this.#count,
-        retryInMs: delay,
-      },
-    );
-    this.#lastWarnAt = now;
-    this.#failuresSinceWarn = 0;
-  }
-
-  #recovered(): void {
-    if (this.#downSince === undefined) return;
-    this.#log.info("InfluxDB reachable again", {
-      downMs: Date.now() - this.#downSince,
-      pointsWaited: this.#count,
-    });
-    this.#downSince = undefined;
   }
 
   #sleep(ms: number): Promise<void> {
@@ -487,46 +357,4 @@ export class InfluxWriter {
       }
     }).finally(() => this.#wake = undefined);
   }
-
-  #describe(err: unknown): string {
-    if (err instanceof DOMException && err.name === "TimeoutError") {
-      return `timeout after ${this.#timeoutMs} ms`;
-    }
-    return this.#redact(err instanceof Error ? err.message : String(err));
-  }
-
-  #redact(s: string): string {
-    for (const secret of this.#secrets) s = s.replaceAll(secret, "***");
-    return s.replace(/\/\/[^/@\s]*@/g, "//***@");
-  }
-}
-
-function retryOutcome(res: Response, text: string): Outcome {
-  const after = Number(res.headers.get("retry-after"));
-  return {
-    kind: "retry",
-    reason: bodyMessage(text) || res.statusText || `HTTP ${res.status}`,
-    status: res.status,
-    retryAfterMs: after > 0 ? after * 1000 : undefined,
-  };
-}
-
-/** The `message` (v2) or `error` (v1) of a JSON error body, else the text (truncated). */
-function bodyMessage(text: string): string {
-  try {
-    const j = JSON.parse(text);
-    const m = j?.message ?? j?.error;
-    if (typeof m === "string") return m;
-  } catch {
-    // not JSON
-  }
-  return text.slice(0, 500);
-}
-
-function positive(v: number | undefined, dflt: number, name: string, zeroOk = false): number {
-  if (v === undefined) return dflt;
-  if (!Number.isFinite(v) || v < 0 || (!zeroOk && v === 0)) {
-    throw new RangeError(`Cannot create InfluxWriter: ${name} must be a positive number, got ${v}`);
-  }
-  return v;
 }

@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { createLogger, type Logger, silentLogger } from "../obs/log.ts";
 import { createMetrics, type Metrics } from "../obs/metrics.ts";
-import { InfluxWriter, type InfluxWriterOptions, type Point } from "./influx_writer.ts";
+import { InfluxWriter, type Point } from "./influx_writer.ts";
+import type { InfluxWriterOptions } from "./influx_options.ts";
 
 // ---- helpers ----------------------------------------------------------------------------------
 

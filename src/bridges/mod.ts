@@ -10,5 +10,6 @@ export {
   type IngestPort,
   type Origin,
 } from "./ingest.ts";
-export { InfluxWriter, type InfluxWriterOptions } from "./influx_writer.ts";
+export { InfluxWriter } from "./influx_writer.ts";
+export type { InfluxWriterOptions } from "./influx_options.ts";
 export { type Point, toLineProtocol } from "./line_protocol.ts";

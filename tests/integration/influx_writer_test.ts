@@ -3,7 +3,8 @@
  */
 import assert from "node:assert/strict";
 import { startInfluxd, startVictoriaMetrics, waitFor } from "../harness/mod.ts";
-import { InfluxWriter, type InfluxWriterOptions } from "../../src/bridges/influx_writer.ts";
+import { InfluxWriter } from "../../src/bridges/influx_writer.ts";
+import type { InfluxWriterOptions } from "../../src/bridges/influx_options.ts";
 import { type Point } from "../../src/bridges/line_protocol.ts";
 import { silentLogger } from "../../src/obs/log.ts";
 import { createMetrics } from "../../src/obs/metrics.ts";
