@@ -24,7 +24,7 @@ export interface Point {
 }
 
 /** Nanoseconds per millisecond: the range of {@linkcode Point.subMs}. */
-export const NS_PER_MS = 1_000_000;
+const NS_PER_MS = 1_000_000;
 
 /** `ts` (ms) and `subMs` (ns) as an integer count of nanoseconds, in decimal. */
 export function nanoTimestamp(ts: number, subMs = 0): string {

@@ -91,7 +91,7 @@ export interface Config {
 const LOOPBACK = new Set(["127.0.0.1", "::1", "localhost"]);
 
 /** True for a loopback bind address. */
-export function isLoopback(h: string): boolean {
+function isLoopback(h: string): boolean {
   return LOOPBACK.has(h) || h.startsWith("127.");
 }
 

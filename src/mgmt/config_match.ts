@@ -10,13 +10,13 @@ import { attributeNameProblem } from "../../actors/attributes.ts";
 import { BadRequestError, TwinmillError } from "../errors.ts";
 
 /** Config names: 1–64 of `A-Z a-z 0-9 _ - .`. */
-export const CONFIG_NAME_RE = /^[A-Za-z0-9_.-]{1,64}$/;
+const CONFIG_NAME_RE = /^[A-Za-z0-9_.-]{1,64}$/;
 /** Largest desired fragment, as JSON. */
 export const MAX_FRAGMENT_BYTES = 64 * 1024;
 /** Deepest nesting of a desired fragment. */
-export const MAX_FRAGMENT_DEPTH = 32;
+const MAX_FRAGMENT_DEPTH = 32;
 /** Most attributes a selector may name. */
-export const MAX_SELECTOR_KEYS = 16;
+const MAX_SELECTOR_KEYS = 16;
 /** Longest selector attribute name and value (attribute names are at most 128). */
 const MAX_SELECTOR_KEY = 128;
 const MAX_SELECTOR_VALUE = 1024;

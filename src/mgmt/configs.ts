@@ -27,9 +27,9 @@ import {
 export * from "./config_match.ts";
 
 /** Most config templates a system holds. */
-export const MAX_CONFIGS = 1000;
+const MAX_CONFIGS = 1000;
 /** Most ids (and errors) a status or an apply result lists as examples. */
-export const SAMPLE = 20;
+const SAMPLE = 20;
 /** Twins read per page while applying or counting. */
 const PAGE = 500;
 

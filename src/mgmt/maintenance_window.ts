@@ -30,7 +30,7 @@ export interface MaintenanceWindow {
 const HHMM = /^([01]\d|2[0-3]):([0-5]\d)$/;
 
 /** Minutes after midnight of `HH:MM`, or null when it is not a valid time. */
-export function minutesOf(hhmm: string): number | null {
+function minutesOf(hhmm: string): number | null {
   const m = HHMM.exec(hhmm);
   return m ? Number(m[1]) * 60 + Number(m[2]) : null;
 }

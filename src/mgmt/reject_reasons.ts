@@ -6,7 +6,7 @@
 import type { RejectReason } from "../../actors/validate.ts";
 
 /** One sentence per reject reason: what the device did wrong. */
-export const REJECT_EXPLANATIONS: Readonly<Record<RejectReason, string>> = {
+const REJECT_EXPLANATIONS: Readonly<Record<RejectReason, string>> = {
   bad_topic: "the topic is not a device topic (twins/{id}/telemetry, reported, status, " +
     "commands/{cmdId}/result)",
   bad_id: "the twin id in the topic is not 1-128 of A-Z a-z 0-9 _ - . :",

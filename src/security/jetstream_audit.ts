@@ -28,7 +28,7 @@ import type { DenialGate } from "./audit_gate.ts";
 import { subjects } from "../transport/subjects.ts";
 
 /** Name of the audit stream. */
-export const AUDIT_STREAM = "TM_AUDIT";
+const AUDIT_STREAM = "TM_AUDIT";
 /** Most entries one query reads (bounds its time; narrow with `since`). */
 const MAX_SCAN = 200_000;
 
