@@ -15,8 +15,9 @@ import type { TwinRecord } from "../../actors/twin.ts";
 import type { LogRetirer, SnapshotStore } from "../persistence/port.ts";
 import type { Logger } from "../obs/log.ts";
 import type { Metrics } from "../obs/metrics.ts";
-import { MAX_SAVE_ATTEMPTS, retryDelay, unstorable } from "./quarantine.ts";
+import { MAX_SAVE_ATTEMPTS, unstorable } from "./quarantine.ts";
 import { saveBatch } from "./save_batch.ts";
+import { StoreBackoff } from "./store_backoff.ts";
 
 /** Options of a {@linkcode CommitQueue}. */
 export interface CommitQueueOptions {
@@ -67,13 +68,11 @@ export class CommitQueue {
   readonly #savedAt = new Map<string, number>();
   /** Rounds in a row each twin failed to be stored while others were. */
   readonly #failures = new Map<string, number>();
-  /** Consecutive commits that failed for the whole store (retry backoff). */
-  #storeFailures = 0;
-  /** When the last "cannot persist" line was logged (ms). */
-  #storeLoggedAt = 0;
+  readonly #backoff: StoreBackoff;
 
   constructor(o: CommitQueueOptions) {
     this.#o = o;
+    this.#backoff = new StoreBackoff(o.clock, o.logger);
   }
 
   /** Unretired inbound entries. */
@@ -211,15 +210,10 @@ export class CommitQueue {
           // the store fails for every twin (down, full, ...): nothing is dropped, commits
           // wait and retry, backing off; acknowledgements stay held meanwhile
           this.#waiters.unshift(...waiters);
-          await this.#sleep(retryDelay(this.#storeFailures));
+          await this.#backoff.wait();
           continue;
         }
-        if (this.#storeFailures > 0) {
-          this.#o.logger.info("the snapshot store takes commits again", {
-            failedCommits: this.#storeFailures,
-          });
-          this.#storeFailures = 0;
-        }
+        this.#backoff.succeeded();
         for (const w of waiters) w();
         if (this.#closed && this.#dirty.size === 0) break;
         if (this.#waiters.length === 0) break;
@@ -273,7 +267,7 @@ export class CommitQueue {
         if (all) storeDown = true;
       }
       if (storeDown) {
-        this.#storeFailed(
+        this.#backoff.failed(
           "cannot persist twin snapshots",
           failed.size,
           failed.values().next().value,
@@ -287,7 +281,7 @@ export class CommitQueue {
       } catch (err) {
         storeDown = true;
         this.#retire.push(...retire);
-        this.#storeFailed("cannot retire inbound log entries", retire.length, err);
+        this.#backoff.failed("cannot retire inbound log entries", retire.length, err);
       }
     }
     return storeDown;
@@ -325,21 +319,6 @@ export class CommitQueue {
     const lost = [...seqs, ...later];
     this.#o.unstorable(id, dropped, lost.length, err);
     for (const s of lost) this.done(s);
-  }
-
-  /** The store failed for every twin: log it (the first time, then every 30 s), back off. */
-  #storeFailed(what: string, count: number, err: unknown): void {
-    this.#storeFailures++;
-    const now = this.#o.clock.now();
-    if (this.#storeFailures === 1 || now - this.#storeLoggedAt >= 30_000) {
-      this.#storeLoggedAt = now;
-      this.#o.logger.error(`${what}; will retry`, { count, failures: this.#storeFailures, err });
-    }
-  }
-
-  /** Wait `ms` on the injected clock. */
-  #sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => this.#o.clock.setTimeout(resolve, ms));
   }
 
   /** Commit what is left and stop scheduling commits. */

@@ -45,6 +45,7 @@ import type { RuleTimers } from "./rule_timers.ts";
 import type { Reply } from "./twin_behavior.ts";
 import type { TwinQueries } from "./twin_queries.ts";
 import { hostParts, type HostPartsOptions } from "./host_parts.ts";
+import { HostGate } from "./host_gate.ts";
 
 /** Options of {@linkcode TwinHost}. */
 export interface TwinHostOptions extends HostPartsOptions {
@@ -97,14 +98,16 @@ export class TwinHost implements TwinService, AcceptGate {
   readonly #timers: RuleTimers;
   readonly #queries: TwinQueries;
   readonly #inbound: InboundDispatch;
-  /** Callers of `whenAccepting` waiting for ingest to go on. */
-  #accepting: Array<() => void> = [];
-  /** True while a `whenSpace` of the point sink is awaited. */
-  #awaitingSpace = false;
+  readonly #gate: HostGate;
 
   constructor(o: TwinHostOptions) {
     this.#o = o;
-    const parts = hostParts(o, () => this.#wake());
+    const gate = this.#gate = new HostGate({
+      pending: () => this.#queue.pending,
+      maxPending: o.maxPending,
+      points: o.points,
+    });
+    const parts = hostParts(o, () => gate.wake());
     this.#sys = parts.sys;
     this.#queue = parts.queue;
     this.#containment = parts.containment;
@@ -135,31 +138,12 @@ export class TwinHost implements TwinService, AcceptGate {
 
   /** False while ingest must hold back (too many unretired entries, or the point sink full). */
   canAccept(): boolean {
-    return this.#queue.pending < (this.#o.maxPending ?? 100_000) && !this.#o.points?.full;
+    return this.#gate.canAccept();
   }
 
   /** Resolves once `canAccept()` is true (at once if it is). */
   whenAccepting(): Promise<void> {
-    if (this.canAccept()) return Promise.resolve();
-    const p = new Promise<void>((resolve) => this.#accepting.push(resolve));
-    this.#wake();
-    return p;
-  }
-
-  /** Release the `whenAccepting` callers if ingest may go on; else wait for the point sink. */
-  #wake(): void {
-    if (this.#accepting.length === 0) return;
-    if (this.canAccept()) {
-      for (const w of this.#accepting.splice(0)) w();
-      return;
-    }
-    const sink = this.#o.points;
-    if (!sink?.full || !sink.whenSpace || this.#awaitingSpace) return;
-    this.#awaitingSpace = true;
-    sink.whenSpace().then(() => {
-      this.#awaitingSpace = false;
-      this.#wake();
-    });
+    return this.#gate.whenAccepting();
   }
 
   /** The twin as the API shows it, or null if it does not exist. */
