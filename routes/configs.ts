@@ -6,13 +6,13 @@
  */
 import { createRoute, type Hook, OpenAPIHono, z } from "@hono/zod-openapi";
 import { BadRequestError } from "../src/errors.ts";
+import type { ConfigService } from "../src/mgmt/configs.ts";
+import { ConfigNotFoundError } from "../src/mgmt/config_errors.ts";
 import {
   ConfigInvalidError,
-  ConfigNotFoundError,
-  type ConfigService,
   type ConfigTemplate,
   MAX_FRAGMENT_BYTES,
-} from "../src/mgmt/configs.ts";
+} from "../src/mgmt/config_match.ts";
 import { errors, iso, json, notFound } from "./schemas.ts";
 import { validationHook } from "./validation.ts";
 import { siteScope } from "./auth.ts";

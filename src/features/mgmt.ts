@@ -5,7 +5,8 @@
  * @module
  */
 import type { Context } from "hono";
-import { ConfigService, withConfigs } from "../mgmt/configs.ts";
+import { ConfigService } from "../mgmt/configs.ts";
+import { withConfigs } from "../mgmt/with_configs.ts";
 import { Provisioning } from "../mgmt/provisioning.ts";
 import { openFirmware } from "../mgmt/firmware.ts";
 import { CampaignStore } from "../mgmt/campaign_store.ts";

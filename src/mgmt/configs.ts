@@ -10,10 +10,15 @@
  */
 import { deepEqual, isObject, type JsonObject, mergePatch } from "../../actors/json.ts";
 import type { TwinState } from "../../actors/twin.ts";
-import { TwinmillError } from "../errors.ts";
 import type { Logger } from "../obs/log.ts";
 import type { DocStore, DocStores } from "../persistence/doc_store.ts";
 import type { TwinService } from "../runtime/twin_service.ts";
+import {
+  ConfigConflictError,
+  ConfigNotFoundError,
+  ConfigVersionConflictError,
+  TooManyConfigsError,
+} from "./config_errors.ts";
 import {
   checkConfigName,
   configStateOf,
@@ -24,52 +29,12 @@ import {
   STATUS_KEY,
 } from "./config_match.ts";
 
-export * from "./config_match.ts";
-
 /** Most config templates a system holds. */
 const MAX_CONFIGS = 1000;
 /** Most ids (and errors) a status or an apply result lists as examples. */
 const SAMPLE = 20;
 /** Twins read per page while applying or counting. */
 const PAGE = 500;
-
-/** No config template has this name (404 `config_not_found`). */
-export class ConfigNotFoundError extends TwinmillError {
-  override name = "ConfigNotFoundError";
-  constructor(name: string) {
-    super("config_not_found", 404, `Config "${name}" not found`);
-  }
-}
-
-/** `If-Match` named a config version that is not the current one (412 `version_conflict`). */
-export class ConfigVersionConflictError extends TwinmillError {
-  override name = "ConfigVersionConflictError";
-  constructor(name: string, expected: number, actual: number | null) {
-    super(
-      "version_conflict",
-      412,
-      actual === null
-        ? `Config "${name}" does not exist, not at version ${expected}`
-        : `Config "${name}" is at version ${actual}, not ${expected}: reload and retry`,
-    );
-  }
-}
-
-/** Concurrent writers kept changing the template (409 `config_conflict`). */
-export class ConfigConflictError extends TwinmillError {
-  override name = "ConfigConflictError";
-  constructor(name: string) {
-    super("config_conflict", 409, `Config "${name}" is being changed concurrently; retry`);
-  }
-}
-
-/** {@linkcode MAX_CONFIGS} templates exist already (409 `too_many_configs`). */
-export class TooManyConfigsError extends TwinmillError {
-  override name = "TooManyConfigsError";
-  constructor() {
-    super("too_many_configs", 409, `At most ${MAX_CONFIGS} configs: delete one first`);
-  }
-}
 
 /** What applying a template to the twins it selects did. */
 export interface ApplyResult {
@@ -172,7 +137,7 @@ export class ConfigService {
         throw new ConfigVersionConflictError(name, ifMatch, old?.version ?? null);
       }
       if (!old && (await this.#o.store.list()).length >= MAX_CONFIGS) {
-        throw new TooManyConfigsError();
+        throw new TooManyConfigsError(MAX_CONFIGS);
       }
       const same = old && deepEqual(old.selector, input.selector) &&
         deepEqual(old.desired, input.desired);
@@ -314,36 +279,4 @@ export class ConfigService {
       }
     }
   }
-}
-
-/**
- * `twins`, except that `putAttributes` then applies the config templates that newly select
- * the twin (see {@linkcode ConfigService.onAttributes}). The templates are read after the
- * attributes are durable and a template's PUT lists the twins after storing it, so a twin
- * provisioned while a template is stored gets it from one side or the other. It resolves with the twin as
- * provisioned (its `version` says whether it was created); the templates' patches follow it.
- * Every other method is `twins`' own, including ones added to {@linkcode TwinService} later.
- */
-export function withConfigs(twins: TwinService, configs: ConfigService): TwinService {
-  const putAttributes = async (id: string, attributes: JsonObject): Promise<TwinState> => {
-    const state = await twins.putAttributes(id, attributes);
-    await configs.onAttributes(state);
-    return state;
-  };
-  // Plain delegation, bound once: every read (`GET /v1/twins/{id}`) goes through here, and a
-  // Proxy that binds on each access cost the hot path measurably. A method added to
-  // TwinService fails to compile here until it is delegated.
-  return {
-    putAttributes,
-    get: (id) => twins.get(id),
-    patchDesired: (id, patch, ifMatch) => twins.patchDesired(id, patch, ifMatch),
-    sendCommand: (id, command) => twins.sendCommand(id, command),
-    commands: (id) => twins.commands(id),
-    commandsListening: (id) => twins.commandsListening(id),
-    diagnostics: (id) => twins.diagnostics(id),
-    list: (after, limit, filter) => twins.list(after, limit, filter),
-    listAlarms: (q) => twins.listAlarms(q),
-    ackAlarm: (id, comment) => twins.ackAlarm(id, comment),
-    ruleStatus: (twin) => twins.ruleStatus(twin),
-  };
 }

@@ -1,14 +1,14 @@
 import assert from "node:assert/strict";
+import { ConfigService } from "./configs.ts";
+import { withConfigs } from "./with_configs.ts";
 import {
-  ConfigService,
   configStateOf,
   type ConfigTemplate,
   includes,
   MAX_FRAGMENT_BYTES,
   parseConfig,
   selects,
-  withConfigs,
-} from "./configs.ts";
+} from "./config_match.ts";
 import { memoryDocStores } from "../persistence/doc_store.ts";
 import { memoryPersistence } from "../persistence/memory.ts";
 import { memoryTransport } from "../transport/memory.ts";
