@@ -12,8 +12,8 @@
  * @module
  */
 import { startInfluxd } from "../tests/harness/mod.ts";
-import { InfluxWriter, type Point } from "../src/bridges/influx_writer.ts";
-import { toLineProtocol } from "../src/bridges/line_protocol.ts";
+import { InfluxWriter } from "../src/bridges/influx_writer.ts";
+import { type Point, toLineProtocol } from "../src/bridges/line_protocol.ts";
 import { silentLogger } from "../src/obs/log.ts";
 import { createMetrics } from "../src/obs/metrics.ts";
 import { type BenchRow, num, verdict } from "./report.ts";

@@ -17,8 +17,6 @@ import { type Point, toLineProtocol } from "./line_protocol.ts";
 import { InfluxHttp, type Retry } from "./influx_http.ts";
 import { InfluxOutage } from "./influx_outage.ts";
 
-export type { Point };
-
 interface Entry {
   line: string;
   resolve: () => void;
