@@ -3,12 +3,9 @@ import { createHash } from "node:crypto";
 import { connect } from "@nats-io/transport-node";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { startNats } from "../../tests/harness/mod.ts";
-import {
-  type BlobStore,
-  directoryBlobStore,
-  memoryBlobStore,
-  objectBlobStore,
-} from "./firmware_blobs.ts";
+import { type BlobStore, memoryBlobStore } from "./firmware_blobs.ts";
+import { directoryBlobStore } from "./firmware_blobs_dir.ts";
+import { objectBlobStore } from "./firmware_blobs_object.ts";
 
 /** `n` random bytes. */
 function randomImage(n: number): Uint8Array<ArrayBuffer> {

@@ -13,7 +13,7 @@ import { jetstreamCredentialStore } from "../security/credentials.ts";
 import { JetStreamAudit } from "../security/jetstream_audit.ts";
 import { jetstreamSnapshotStore } from "../persistence/jetstream_kv.ts";
 import { jetstreamDocStores } from "../persistence/doc_store.ts";
-import { objectBlobStore } from "../mgmt/firmware_blobs.ts";
+import { objectBlobStore } from "../mgmt/firmware_blobs_object.ts";
 import { hostDefaults, TwinHost } from "../runtime/twin_host.ts";
 import { systemClock } from "../runtime/clock.ts";
 import { shardOf } from "../sharding/shard.ts";

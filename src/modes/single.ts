@@ -16,7 +16,7 @@ import { denoKvProfileStore } from "../rules/deno_kv_profile_store.ts";
 import { DeviceAuth } from "../security/device_auth.ts";
 import { denoKvCredentialStore } from "../security/credentials.ts";
 import { AuditLog } from "../security/audit.ts";
-import { directoryBlobStore } from "../mgmt/firmware_blobs.ts";
+import { directoryBlobStore } from "../mgmt/firmware_blobs_dir.ts";
 import { everything } from "../ports/placement.ts";
 import { hostLinks } from "./device_links.ts";
 import type { ModeOptions, NodeParts } from "./parts.ts";
