@@ -49,6 +49,7 @@ import {
   sha256,
 } from "./provisioning_checks.ts";
 import { exhausted, KeyQuota } from "./provisioning_quota.ts";
+import { Refusals } from "./provisioning_refusals.ts";
 
 /** Options of {@linkcode Provisioning.open}. */
 export interface ProvisioningOptions {
@@ -60,9 +61,6 @@ export interface ProvisioningOptions {
   clock?: { now(): number };
 }
 
-/** Refusals logged at most once per key and code per minute. */
-const LOG_EVERY_MS = 60_000;
-
 /**
  * Provisioning keys and the provisioning of devices with them; the MQTT broker's
  * {@linkcode ProvisioningPort}.
@@ -72,7 +70,7 @@ export class Provisioning implements ProvisioningPort {
   readonly #keys: DocStore<ProvisioningKey>;
   readonly #quota: KeyQuota;
   readonly #now: () => number;
-  readonly #logged = new Map<string, number>();
+  readonly #refusals: Refusals;
 
   private constructor(
     o: ProvisioningOptions,
@@ -84,6 +82,7 @@ export class Provisioning implements ProvisioningPort {
     this.#quota = new KeyQuota(keys, claims);
     const clock = o.clock ?? { now: () => Date.now() };
     this.#now = () => clock.now();
+    this.#refusals = new Refusals(o.audit, o.logger, this.#now);
   }
 
   /** Open the stores (`provisioning_keys`, `provisioning_claims`). */
@@ -181,7 +180,7 @@ export class Provisioning implements ProvisioningPort {
       return null;
     } catch (err) {
       if (!(err instanceof ProvisioningError)) throw err;
-      this.#refused(keyIdOf(secret), err, { via: "mqtt", stage: "connect" });
+      this.#refusals.record(keyIdOf(secret), err, { via: "mqtt", stage: "connect" });
       return err.code;
     }
   }
@@ -280,7 +279,7 @@ export class Provisioning implements ProvisioningPort {
     } catch (err) {
       if (consumed) await this.#quota.release(keyId!).catch(() => {});
       if (err instanceof TwinmillError) {
-        this.#refused(keyId, err, { ...where, ...(twin ? { twin } : {}) }, ctx.requestId);
+        this.#refusals.record(keyId, err, { ...where, ...(twin ? { twin } : {}) }, ctx.requestId);
       } else {
         this.#o.audit.record({
           actor: `provisioning-key:${keyId ?? "unknown"}`,
@@ -295,33 +294,5 @@ export class Provisioning implements ProvisioningPort {
     } finally {
       if (claimed) await this.#quota.unclaim(claimed).catch(() => {});
     }
-  }
-
-  /** Audit a refusal; log it at most once per key and code per minute. */
-  #refused(
-    keyId: string | null,
-    err: TwinmillError,
-    detail: Record<string, string>,
-    requestId?: string,
-  ): void {
-    this.#o.audit.record({
-      actor: `provisioning-key:${keyId ?? "unknown"}`,
-      action: "provision",
-      target: detail.twin,
-      result: err.status >= 500 ? "failed" : "denied",
-      requestId,
-      detail: { ...detail, code: err.code },
-    });
-    const k = `${keyId}\u0000${err.code}`;
-    const now = this.#now();
-    if ((this.#logged.get(k) ?? -Infinity) + LOG_EVERY_MS > now) return;
-    if (this.#logged.size > 10_000) this.#logged.clear();
-    this.#logged.set(k, now);
-    this.#o.logger.warn("provisioning refused", {
-      provisioner: keyId ?? "unknown",
-      code: err.code,
-      reason: err.message,
-      ...detail,
-    });
   }
 }
