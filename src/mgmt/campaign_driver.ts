@@ -23,15 +23,14 @@ import {
   type CampaignEvent,
   type CampaignState,
   DEVICE_STATES,
-  type DeviceRecord,
   type DeviceState,
   isTerminal,
-  type Observation,
   type StepResult,
 } from "./campaign_model.ts";
 import { step } from "./campaign_step.ts";
 import { CampaignTwinIO, type CampaignTwinIOOptions } from "./campaign_twins.ts";
-import { CampaignStore, CHUNK, type ChunkRef, type Version } from "./campaign_store.ts";
+import type { CampaignStore } from "./campaign_store.ts";
+import { type Held, storeBegun, storeStep } from "./campaign_writes.ts";
 
 /** What the driver needs of the firmware store. */
 export interface FirmwareLookup {
@@ -49,38 +48,8 @@ export interface DriverOptions extends CampaignTwinIOOptions {
   owns?(id: string): boolean;
 }
 
-/** A driven campaign as this node holds it between ticks. */
-interface Held {
-  c: Campaign;
-  /** The stored version of `c`. */
-  version: Version;
-  devices: DeviceRecord[];
-  chunks: ChunkRef[];
-  /** Observations of the last actions, for the next step. */
-  pending: Observation[];
-  /** Where the next round of twin reads starts. */
-  cursor: number;
-}
-
 /** Steps per campaign per tick (a step's offers are recorded by the next one at once). */
 const STEPS_PER_TICK = 3;
-
-/** Device-record chunks written at once. */
-const WRITERS = 16;
-
-/** `fn` over `items`, at most `n` at a time; the results in order (the first error throws). */
-async function pool<T, R>(items: T[], n: number, fn: (x: T) => Promise<R>): Promise<R[]> {
-  const out: R[] = new Array(items.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i]);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(n, items.length) }, worker));
-  return out;
-}
 
 /** Drives the campaigns this node owns. */
 export class CampaignDriver implements AsyncDisposable {
@@ -240,64 +209,31 @@ export class CampaignDriver implements AsyncDisposable {
     } else {
       r = begin(c, await this.#io.targets(c), now, randomBytes(4).toString("hex"));
     }
-    // records first, under a set of their own: the campaign document never names records that
-    // do not exist, and a driver that loses the race below leaves only its own set behind
-    const set = r.campaign;
-    const count = Math.ceil(r.devices.length / CHUNK);
-    const written = await pool(Array.from({ length: count }, (_, n) => n), WRITERS, (n) => {
-      const devices = r.devices.slice(n * CHUNK, (n + 1) * CHUNK);
-      // thousands of chunks for a large campaign: each version is learnt when first needed
-      return this.#o.store.putChunk(set, n, { rev: 1, devices }, null, false);
-    });
-    if (written.some((v) => v === null)) {
-      await this.#o.store.deleteChunks(set, count);
-      return true; // try again next tick
-    }
-    const chunks: ChunkRef[] = written.map(() => ({ rev: 1, version: undefined }));
-    const next = { ...r.campaign, revision: c.revision + 1, updatedAt: now };
-    const v = await this.#o.store.put(next, h.version);
-    if (v === null) {
-      await this.#o.store.deleteChunks(set, chunks.length);
+    const stored = await storeBegun(this.#o.store, h, r, now);
+    if (stored === "retry") return true; // try again next tick
+    if (stored === "lost") {
       this.#held.delete(c.id);
       return true;
     }
-    Object.assign(h, { c: next, version: v, devices: r.devices, chunks });
+    const next = stored.c;
+    Object.assign(h, {
+      c: next,
+      version: stored.version,
+      devices: r.devices,
+      chunks: stored.chunks,
+    });
     this.#publish(next, r.events, 0);
     return active(next);
   }
 
   /** Store a step's result; false when someone else wrote first (re-read next tick). */
   async #commit(h: Held, r: StepResult, now: number): Promise<boolean> {
-    const changed = r.updates.size > 0 || JSON.stringify(r.campaign) !== JSON.stringify(h.c);
-    if (!changed) return true;
-    const touched = [...new Set([...r.updates.keys()].map((i) => Math.floor(i / CHUNK)))];
-    const ok = await pool(touched, WRITERS, async (n) => {
-      const devices = h.devices.slice(n * CHUNK, (n + 1) * CHUNK)
-        .map((d, j) => r.updates.get(n * CHUNK + j) ?? d);
-      const ref = h.chunks[n];
-      const at = ref.version ?? await this.#o.store.versionOf(h.c, n, ref.rev);
-      if (at === null) return false;
-      const rev = ref.rev + 1;
-      const v = await this.#o.store.putChunk(h.c, n, { rev, devices }, at);
-      if (!v) return false;
-      h.chunks[n] = { rev, version: v };
-      h.devices.splice(n * CHUNK, devices.length, ...devices);
-      return true;
-    });
-    if (ok.includes(false)) {
-      // what was written are facts (reports, offers made); the next tick re-reads all of it
+    const stored = await storeStep(this.#o.store, h, r, now);
+    if (stored === "conflict") {
       this.#held.delete(h.c.id);
       return false;
     }
-    const next: Campaign = { ...r.campaign, revision: h.c.revision + 1, updatedAt: now };
-    const v = await this.#o.store.put(next, h.version);
-    if (v === null) {
-      this.#held.delete(h.c.id);
-      return false;
-    }
-    h.c = next;
-    h.version = v;
-    this.#publish(next, r.events, r.droppedEvents);
+    if (stored === "stored") this.#publish(h.c, r.events, r.droppedEvents);
     return true;
   }
 
