@@ -93,7 +93,7 @@ Deno.test("compose: the nodes' environment is contract variables that load as a 
   for (const k of Object.keys(env)) {
     assert.ok(
       known.has(k),
-      `compose sets ${k} for twinmill, which src/config/config.ts never reads`,
+      `compose sets ${k} for twinmill, which src/config/env_schema.ts never reads`,
     );
   }
   assert.ok(!("TWINMILL_NODE_ID" in env), "each replica names itself after its hostname");

@@ -5,6 +5,7 @@
  * @module
  */
 import { REPO_ROOT } from "../harness/mod.ts";
+import { envSchema } from "../../src/config/env_schema.ts";
 
 /** One Dockerfile instruction: `HEALTHCHECK --interval=10s CMD [...]` → keyword and rest. */
 export interface Instruction {
@@ -60,17 +61,7 @@ export async function readDockerfile(): Promise<Instruction[]> {
   return parseDockerfile(await Deno.readTextFile(`${REPO_ROOT}/infra/Dockerfile`));
 }
 
-/**
- * The names `src/config/config.ts` reads from the environment: the keys of its zod schema
- * (`  NAME: ...` lines of the `schema` object).
- */
-export async function configVariables(): Promise<Set<string>> {
-  const src = await Deno.readTextFile(`${REPO_ROOT}/src/config/config.ts`);
-  const start = src.indexOf("const schema = z.object({");
-  const end = src.indexOf("\n});", start);
-  if (start < 0 || end < 0) {
-    throw new Error("src/config/config.ts: the schema object was not found");
-  }
-  const names = [...src.slice(start, end).matchAll(/^ {2}([A-Z][A-Z0-9_]*):/gm)].map((m) => m[1]);
-  return new Set(names);
+/** The names the node reads from the environment: the keys of its zod schema (`envSchema`). */
+export function configVariables(): Promise<Set<string>> {
+  return Promise.resolve(new Set(Object.keys(envSchema.shape)));
 }

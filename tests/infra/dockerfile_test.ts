@@ -94,7 +94,7 @@ Deno.test("image: data volume, ports and defaults are contract variables", async
   const env = envOf(ins);
   const known = await configVariables();
   for (const k of Object.keys(env)) {
-    assert.ok(known.has(k), `ENV ${k} is read by src/config/config.ts`);
+    assert.ok(known.has(k), `ENV ${k} is read by src/config/env_schema.ts`);
   }
   assert.equal(env.TWINMILL_DATA_DIR, "/data");
   assert.equal(one(ins, "VOLUME").args, "/data");
