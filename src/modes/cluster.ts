@@ -100,7 +100,7 @@ export async function startCluster(o: ModeOptions): Promise<NodeParts> {
       [Symbol.asyncDispose]: () => Promise.resolve(),
     },
     ...hostDefaults(cfg, log, metrics, o.points),
-    ...hostLinks(gated),
+    ...hostLinks(gated, cfg.nodeId),
     transport: gated,
     source: "js",
     // Snapshots go to an R3 stream: each costs about what a device message does, so commit

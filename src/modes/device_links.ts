@@ -26,14 +26,19 @@ interface Downlink {
   desired: JsonObject;
 }
 
-/** Commands on the transport. */
+/** Commands on the transport; `from`: the asking node (older nodes send none). */
 interface Commands {
   twin: string;
   commands: Command[];
+  from?: string;
 }
 
-/** The twin host's way to its devices: downlink and commands over the transport. */
-export function hostLinks(transport: Transport): {
+/**
+ * The twin host's way to its devices: downlink and commands over the transport. `nodeId`
+ * names this node in command requests: it always answers its own (a single node does not
+ * wait), the others only when they handed commands over.
+ */
+export function hostLinks(transport: Transport, nodeId: string): {
   downlink(id: string, desired: JsonObject): void;
   commands: { deliver(twin: string, commands: Command[]): Promise<string[]> };
 } {
@@ -45,7 +50,7 @@ export function hostLinks(transport: Transport): {
       async deliver(twin, commands) {
         const replies = await transport.gather(
           subjects.commands(twin),
-          { twin, commands } satisfies Commands,
+          { twin, commands, from: nodeId } satisfies Commands,
           {
             maxWaitMs: COMMANDS_WAIT_MS,
             until: (r) => (r as { ids: string[] }).ids.length > 0,
@@ -87,11 +92,14 @@ export function serveConnectors(o: ServeConnectorsOptions): Disposable {
     }),
     transport.subscribe(subjects.commandsAll, (m) => {
       const d = m.data as Commands;
+      // an empty answer only to this node's own request: a node of an earlier version takes
+      // the first answer it gets as the only one
+      const mine = d.from === o.nodeId;
       Promise.all(connectors.map((c) => c.deliverCommands(d.twin, d.commands))).then(
-        (ids) => m.respond({ ids: ids.flat() }),
+        (ids) => (mine || ids.some((i) => i.length > 0)) && m.respond({ ids: ids.flat() }),
         (err) => {
           log.warn("cannot deliver commands", { twin: d.twin, err });
-          m.respond({ ids: [] });
+          if (mine) m.respond({ ids: [] });
         },
       );
     }),

@@ -4,6 +4,7 @@ import { createMetrics } from "../obs/metrics.ts";
 import { silentLogger } from "../obs/log.ts";
 import type { Command } from "../../actors/commands.ts";
 import type { ConnectionInfo, Connector, Rejection } from "../ports/connector.ts";
+import { subjects } from "../transport/subjects.ts";
 import { hostLinks, republishDesired, serveConnectors, sessionsOf } from "./device_links.ts";
 
 /** A connector that records what reaches it; `listening` twins take their commands. */
@@ -53,7 +54,7 @@ Deno.test("device links: a twin's desired state reaches the connectors over the 
     logger: silentLogger,
     metrics,
   });
-  hostLinks(t).downlink("press.7", { speed: 3 });
+  hostLinks(t, "n1").downlink("press.7", { speed: 3 });
   assert.deepEqual(f.desired, [["press.7", { speed: 3 }]]); // in-process: at once
 });
 
@@ -68,7 +69,7 @@ Deno.test("device links: a failed downlink is counted, never thrown", async () =
     logger: silentLogger,
     metrics,
   });
-  hostLinks(t).downlink("a", { x: 1 });
+  hostLinks(t, "n1").downlink("a", { x: 1 });
   await new Promise((r) => setTimeout(r, 0));
   assert.match(
     await metrics.registry.metrics(),
@@ -86,16 +87,37 @@ Deno.test("device links: commands go to the listening device; nobody listening: 
     logger: silentLogger,
     metrics: createMetrics(),
   });
-  const { commands } = hostLinks(t);
+  const { commands } = hostLinks(t, "n1");
   assert.deepEqual(await commands.deliver("a", [cmd("c1"), cmd("c2")]), ["c1", "c2"]);
   const started = Date.now();
   assert.deepEqual(await commands.deliver("b", [cmd("c3")]), []);
   assert.ok(Date.now() - started < 500, "a single node does not wait for other nodes");
 });
 
+Deno.test("device links: in a cluster only the node whose device listens answers another node's commands", async () => {
+  await using t = memoryTransport();
+  const serve = (nodeId: string, listening: string[]) =>
+    serveConnectors({
+      transport: t,
+      nodeId,
+      connectors: [fakeConnector(listening).c],
+      logger: silentLogger,
+      metrics: createMetrics(),
+    });
+  using _n1 = serve("n1", []);
+  using _n2 = serve("n2", []);
+  using _n3 = serve("n3", ["b"]);
+  // n1 asks: n3 hands them over; n1 answers its own request, n2 stays silent
+  assert.deepEqual(await hostLinks(t, "n1").commands.deliver("b", [cmd("c1")]), ["c1"]);
+  // a node of an earlier version asks with no `from` and takes the first answer as the only
+  // one: it is n3's, not an empty one
+  const first = await t.request(subjects.commands("b"), { twin: "b", commands: [cmd("c2")] });
+  assert.deepEqual(first, { ids: ["c2"] });
+});
+
 Deno.test("device links: commands with no connector at all stay queued", async () => {
   await using t = memoryTransport();
-  assert.deepEqual(await hostLinks(t).commands.deliver("a", [cmd("c1")]), []);
+  assert.deepEqual(await hostLinks(t, "n1").commands.deliver("a", [cmd("c1")]), []);
 });
 
 Deno.test("device links: sessions: this node's report first, others only with something", async () => {

@@ -46,7 +46,7 @@ export async function startSingle(o: ModeOptions): Promise<NodeParts> {
   });
   const host = new TwinHost({
     ...hostDefaults(cfg, log, metrics, o.points),
-    ...hostLinks(transport),
+    ...hostLinks(transport, cfg.nodeId),
     persistence,
     transport,
     profiles,
