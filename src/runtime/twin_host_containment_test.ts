@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { TwinHost, type TwinHostOptions } from "./twin_host.ts";
 import { memoryPersistence } from "../persistence/memory.ts";
 import { memoryTransport } from "../transport/memory.ts";
-import { systemClock } from "./clock.ts";
+import { type Clock, systemClock } from "./clock.ts";
 import { silentLogger } from "../obs/log.ts";
 import { createMetrics, type Metrics } from "../obs/metrics.ts";
 import type { Accepted } from "../bridges/ingest.ts";
@@ -51,6 +51,47 @@ function makeHost(persistence: Persistence, extra: Partial<TwinHostOptions> = {}
   return { host, metrics };
 }
 
+/** The real clock, `skew` ms ahead (a test moves time past a deadline without waiting). */
+function skewedClock(): { skew: number; clock: Clock } {
+  const c: { skew: number; clock: Clock } = {
+    skew: 0,
+    clock: { ...systemClock, now: () => Date.now() + c.skew },
+  };
+  return c;
+}
+
+/**
+ * The real clock, except that waits of 100 ms or more (the store's retry backoff) are held
+ * until the test releases them.
+ */
+function heldBackoffClock() {
+  const held: Array<{ ms: number; fn: () => void; cancelled?: boolean }> = [];
+  const clock: Clock = {
+    ...systemClock,
+    setTimeout(fn, ms) {
+      if (ms < 100) return setTimeout(fn, ms);
+      held.push({ ms, fn });
+      return -held.length;
+    },
+    clear(id) {
+      if (typeof id === "number" && id < 0) held[-id - 1].cancelled = true;
+      else clearTimeout(id as number);
+    },
+  };
+  return {
+    clock,
+    /** The delays waited so far, in order. */
+    delays: () => held.map((h) => h.ms),
+    /** Fire every held wait. */
+    release() {
+      for (const h of held) {
+        if (!h.cancelled) h.fn();
+        h.cancelled = true;
+      }
+    },
+  };
+}
+
 async function counter(m: Metrics, name: string, labels?: Record<string, string>) {
   const metric = (await m.registry.getMetricsAsJSON()).find((x) => x.name === name);
   const values = (metric?.values ?? []) as Array<{ value: number; labels: object }>;
@@ -85,7 +126,8 @@ Deno.test("a twin whose snapshot cannot be stored is quarantined; the others are
   const { persistence: p } = failingStore((rs) =>
     broken && hasId(rs, "bad") ? new RangeError("Maximum call stack size exceeded") : null
   );
-  const { host: h, metrics } = makeHost(p, { quarantineMs: 300 });
+  const time = skewedClock();
+  const { host: h, metrics } = makeHost(p, { quarantineMs: 300, clock: time.clock });
   await h.putAttributes("bad", { site: "A" });
   await h.putAttributes("good", { site: "A" });
   broken = true;
@@ -117,8 +159,8 @@ Deno.test("a twin whose snapshot cannot be stored is quarantined; the others are
   await assert.rejects(h.patchDesired("bad", { speed: 2 }), /quarantined until .*takes no changes/);
   await h.patchDesired("good", { speed: 2 });
 
-  // then the twin takes changes again, from its stored state
-  await new Promise((r) => setTimeout(r, 320));
+  // then (300 ms later) the twin takes changes again, from its stored state
+  time.skew += 320;
   const s = await h.patchDesired("bad", { speed: 3 });
   assert.equal(s.version, 2);
   assert.deepEqual((await p.snapshots.load("bad"))?.state.desired, { speed: 3 });
@@ -178,15 +220,22 @@ Deno.test("a twin that keeps failing while others are stored is quarantined afte
 Deno.test("a store down for every twin: nothing dropped or quarantined; commits back off and go through when it is back", async () => {
   let down = true;
   const { persistence: p, calls } = failingStore(() => down ? new Error("disk unavailable") : null);
-  const { host: h } = makeHost(p);
+  const backoff = heldBackoffClock();
+  const { host: h } = makeHost(p, { clock: backoff.clock });
   const change = h.putAttributes("x", { site: "A" });
   let answered = false;
   change.then(() => answered = true, () => answered = true);
-  await new Promise((r) => setTimeout(r, 1_000));
-  assert.equal(answered, false, "no answer while the change is not stored");
-  // 200, 400 ms ... between tries: a handful in a second, not a tight loop
-  assert.ok(calls() >= 2 && calls() <= 6, `${calls()} tries in 1 s`);
+  // 200, 400, 800 ms between tries: one try per wait, not a tight loop
+  for (let i = 1; i <= 3; i++) {
+    await until(() => backoff.delays().length === i, `wait ${i}`);
+    assert.equal(calls(), i, `${calls()} tries before wait ${i}`);
+    assert.equal(answered, false, "no answer while the change is not stored");
+    backoff.release();
+  }
+  await until(() => backoff.delays().length === 4, "wait 4");
+  assert.deepEqual(backoff.delays(), [200, 400, 800, 1600]);
   down = false;
+  backoff.release();
   const s = await change;
   assert.equal(s.version, 1);
   assert.equal((await p.snapshots.load("x"))?.state.version, 1);
