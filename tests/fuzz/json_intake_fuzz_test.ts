@@ -183,6 +183,8 @@ Deno.test("fuzz: numbers — finite ones kept exactly (-0 included), 1e400 and t
 });
 
 const object = value.filter(isObject) as fc.Arbitrary<JsonObject>;
+/** An object as JSON carries it (what the intake hands on): no NaN or ±Infinity, -0 is 0. */
+const jsonObject = object.map((o) => JSON.parse(JSON.stringify(o)) as JsonObject);
 
 /** Every member of `o` reached through objects (arrays are values, kept whole). */
 function* members(o: JsonObject): Generator<[string, unknown]> {
@@ -202,8 +204,8 @@ const withProto = fc.tuple(object, fc.constantFrom(...PROTO_KEYS), value).map(([
 Deno.test("fuzz: merge patch — no null member, idempotent, inputs untouched, no prototype pollution", () => {
   fc.assert(
     fc.property(
-      fc.oneof(object, withProto),
-      fc.oneof(object, withProto),
+      fc.oneof(jsonObject, withProto),
+      fc.oneof(jsonObject, withProto),
       (raw, patch) => {
         // a stored state: what patches made of an empty object (no null members)
         const target = mergePatch({}, raw);
