@@ -101,3 +101,14 @@ Deno.test("nanoTimestamp: exact decimal nanoseconds, out-of-range sub-ms parts i
   // beyond 2^53 ns: still exact (no float rounding)
   assert.equal(BigInt(nanoTimestamp(1_799_999_999_999, 123_456)), 1_799_999_999_999_123_456n);
 });
+
+Deno.test("toLineProtocol: a cached name is escaped for its place (measurement or key)", () => {
+  const p = pt({ measurement: "a=b c", tags: { "a=b c": "a=b c" }, fields: { "a=b c": 1 } });
+  const line = "a=b\\ c,a\\=b\\ c=a\\=b\\ c a\\=b\\ c=1 1700000000123000000";
+  assert.equal(toLineProtocol(p), line);
+  assert.equal(toLineProtocol(p), line, "same again, from the caches");
+  assert.equal(
+    toLineProtocol(pt({ tags: { b: "2", a: "1" } })),
+    toLineProtocol(pt({ tags: { a: "1", b: "2" } })),
+  );
+});
