@@ -4,6 +4,8 @@
  *
  * Each client's send buffer is bounded: a client that falls more than `maxBufferedBytes`
  * behind is closed with code 1013 ("try again later") and counted; ingest never waits for it.
+ * Clients share one transport subscription per subject and each event's JSON
+ * (`stream_hub.ts`).
  * @module
  */
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
@@ -15,6 +17,7 @@ import { BadRequestError } from "../src/errors.ts";
 import { isValidTwinId } from "../actors/validate.ts";
 import { siteScope, spendTicket } from "./auth.ts";
 import { errors } from "./schemas.ts";
+import { type StreamClient, StreamHub } from "./stream_hub.ts";
 
 const TYPES: EventType[] = ["telemetry", "state", "alarm", "command", "campaign"];
 
@@ -27,20 +30,6 @@ export interface StreamOptions {
   maxBufferedBytes?: number;
   /** Most twins one stream may name. Default 1000. */
   maxTwins?: number;
-}
-
-/**
- * JSON of an event, made once however many clients get it: the in-process transport hands
- * the same object to every subscriber in turn, so the last one serialised is remembered.
- */
-let lastEvent: unknown;
-let lastJson = "";
-function serialize(data: unknown): string {
-  if (data !== lastEvent) {
-    lastJson = JSON.stringify(data);
-    lastEvent = data;
-  }
-  return lastJson;
 }
 
 const stream = createRoute({
@@ -76,7 +65,12 @@ const stream = createRoute({
 /** The WebSocket stream route. */
 export function streamRoutes(o: StreamOptions): OpenAPIHono {
   const app = new OpenAPIHono();
-  const limit = o.maxBufferedBytes ?? 1024 * 1024;
+  const hub = new StreamHub({
+    transport: o.transport,
+    metrics: o.metrics,
+    logger: o.logger,
+    maxBufferedBytes: o.maxBufferedBytes ?? 1024 * 1024,
+  });
   app.openapi(stream, (c) => {
     const twinsParam = c.req.query("twins");
     const typesParam = c.req.query("types");
@@ -105,51 +99,41 @@ export function streamRoutes(o: StreamOptions): OpenAPIHono {
     // events about other devices are not for it.
     const scoped = siteScope(c) !== undefined;
     const named = new Set(twins);
-    const visible = (data: unknown) => {
-      if (!scoped) return true;
-      const e = data as { type?: string; data?: { event?: string; device?: string } };
-      return e.type !== "campaign" || e.data?.event !== "device" || named.has(e.data.device ?? "");
-    };
     spendTicket(c); // accepted: now the ticket is used
     const { socket, response } = Deno.upgradeWebSocket(c.req.raw);
     const subs: Disposable[] = [];
-    let open = false;
     let counted = false;
-    const send = (data: unknown) => {
-      if (!open || !visible(data)) return;
-      if (socket.bufferedAmount > limit) {
-        open = false;
-        o.metrics.wsDropped.inc();
-        o.logger.warn("WebSocket client too slow; disconnected", {
-          buffered: socket.bufferedAmount,
-        });
-        socket.close(1013, "slow consumer: too far behind");
-        cleanup();
-        return;
-      }
-      socket.send(serialize(data));
-      o.metrics.wsEventsSent.inc();
-    };
     const cleanup = () => {
       for (const s of subs.splice(0)) s[Symbol.dispose]();
     };
+    const client: StreamClient = {
+      open: false,
+      socket,
+      visible: scoped
+        ? (data: unknown) => {
+          const e = data as { type?: string; data?: { event?: string; device?: string } };
+          return e.type !== "campaign" || e.data?.event !== "device" ||
+            named.has(e.data.device ?? "");
+        }
+        : undefined,
+      buffered: 0,
+      release: cleanup,
+    };
     socket.onopen = () => {
-      open = true;
+      client.open = true;
       counted = true;
       o.metrics.wsClients.inc();
       for (const type of types as EventType[]) {
         // campaign events are not about one twin: `twins=` does not filter them
         if (twins.length === 0 || type === "campaign") {
-          subs.push(o.transport.subscribe(subjects.eventsOf(type, "*"), (m) => send(m.data)));
+          subs.push(hub.subscribe(subjects.eventsOf(type, "*"), client));
         }
-        for (const id of twins) {
-          subs.push(o.transport.subscribe(subjects.event(type, id), (m) => send(m.data)));
-        }
+        for (const id of twins) subs.push(hub.subscribe(subjects.event(type, id), client));
       }
     };
     socket.onclose = () => {
       cleanup();
-      open = false;
+      client.open = false;
       if (counted) o.metrics.wsClients.dec();
       counted = false;
     };
