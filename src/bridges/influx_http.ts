@@ -101,8 +101,8 @@ export class InfluxHttp {
     return { kind: "not_created", status: res.status, message: this.redact(bodyMessage(text)) };
   }
 
-  /** Writes `n` points, `body` in line protocol. */
-  async write(body: string, n: number): Promise<WriteAnswer> {
+  /** Writes `n` points, `body` in line protocol (UTF-8). */
+  async write(body: Uint8Array<ArrayBuffer>, n: number): Promise<WriteAnswer> {
     let res: Response;
     let text: string;
     try {

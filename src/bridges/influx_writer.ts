@@ -16,17 +16,12 @@ import { type InfluxWriterOptions, settingsOf } from "./influx_options.ts";
 import { type Point, toLineProtocol } from "./line_protocol.ts";
 import { InfluxHttp, type Retry } from "./influx_http.ts";
 import { InfluxOutage } from "./influx_outage.ts";
+import { Batch } from "./influx_batch.ts";
 
-interface Entry {
-  line: string;
-  resolve: () => void;
-}
-
-/** Queued points in order; `since` = when the first of them was queued. */
-interface Chunk {
-  entries: Entry[];
-  since: number;
-}
+/** What `write()` returns for a point with no field: already settled. */
+const SETTLED = Promise.resolve();
+/** What `write()` returns once closed: never settles (the point stays in the caller's log). */
+const NEVER = new Promise<void>(() => {});
 
 type Outcome = { kind: "done" } | { kind: "split" } | Retry;
 
@@ -58,7 +53,7 @@ export class InfluxWriter {
   readonly #http: InfluxHttp;
   readonly #outage: InfluxOutage;
 
-  #chunks: Chunk[] = [];
+  #chunks: Batch[] = [];
   #count = 0; // queued + in flight
   #queued = 0; // sequence number of the last queued point
   #settled = 0; // points settled so far (always a prefix of the queue)
@@ -93,46 +88,45 @@ export class InfluxWriter {
   }
 
   /**
-   * Queues a point. The promise resolves when InfluxDB accepted it (2xx) or definitively
-   * refused it (4xx other than 401/403/404/429: counted in `influxFailed{reason="rejected"}` and logged,
+   * Queues a point (encoded at once). The promise resolves when InfluxDB accepted it (2xx) or
+   * definitively refused it (4xx other than 401/403/404/429: counted in `influxFailed{reason="rejected"}` and logged,
    * not retried). It never rejects and never drops a point silently: a point with no
    * writable field resolves at once, counted in `influxFailed{reason="no_fields"}`. After
    * `close()` points are not queued and their promise never settles (they stay in the
-   * caller's durable log).
+   * caller's durable log). The points of one batch share one promise, settled with the batch.
    */
   write(p: Point): Promise<void> {
     const line = toLineProtocol(p);
     if (!line) {
       this.#m.influxFailed.inc({ reason: "no_fields" });
       this.#log.debug("point has no writable field, skipped", { measurement: p.measurement });
-      return Promise.resolve();
+      return SETTLED;
     }
     if (this.#closed) {
       if (!this.#closedWarned) {
         this.#closedWarned = true;
         this.#log.warn("InfluxDB writer is closed: points are no longer written");
       }
-      return new Promise<void>(() => {});
+      return NEVER;
     }
-    return new Promise<void>((resolve) => {
-      let last = this.#chunks.at(-1);
-      if (!last || last.entries.length >= this.#batchSize) {
-        last = { entries: [], since: Date.now() };
-        this.#chunks.push(last);
-      }
-      last.entries.push({ line, resolve });
-      this.#count++;
-      this.#queued++;
-      this.#m.influxBuffered.set(this.#count);
-      if (this.#count === this.#maxBuffer) {
-        this.#m.influxOverflow.inc();
-        this.#log.warn("InfluxDB buffer full, holding back ingest", {
-          buffered: this.#count,
-          maxBuffer: this.#maxBuffer,
-        });
-      }
-      if (!this.#pumping) this.#schedule();
-    });
+    let last = this.#chunks.at(-1);
+    if (!last || last.size >= this.#batchSize) {
+      last = new Batch(Date.now());
+      this.#chunks.push(last);
+    }
+    last.push(line);
+    this.#count++;
+    this.#queued++;
+    this.#m.influxBuffered.set(this.#count);
+    if (this.#count === this.#maxBuffer) {
+      this.#m.influxOverflow.inc();
+      this.#log.warn("InfluxDB buffer full, holding back ingest", {
+        buffered: this.#count,
+        maxBuffer: this.#maxBuffer,
+      });
+    }
+    if (!this.#pumping) this.#schedule();
+    return last.settled.promise;
   }
 
   /** How long the oldest unwritten point has waited (ms); 0 when none waits. */
@@ -210,7 +204,7 @@ export class InfluxWriter {
   #due(): boolean {
     const c = this.#chunks[0];
     if (!c) return false;
-    return this.#chunks.length > 1 || c.entries.length >= this.#batchSize ||
+    return this.#chunks.length > 1 || c.size >= this.#batchSize ||
       this.#flushWaiters.length > 0 || Date.now() - c.since >= this.#intervalMs;
   }
 
@@ -238,7 +232,7 @@ export class InfluxWriter {
 
   /** The only sender: one request at a time, batches in queue order. */
   async #pump(): Promise<void> {
-    let batch: Chunk | undefined;
+    let batch: Batch | undefined;
     try {
       while (!this.#closed) {
         if (this.#needDb) {
@@ -258,15 +252,14 @@ export class InfluxWriter {
           if (!this.#due()) return;
           batch = this.#chunks.shift()!;
         }
-        const out = await this.#send(batch.entries);
+        const out = await this.#send(batch);
         if (out.kind === "done") {
           batch = undefined;
           this.#outage.reset();
         } else if (out.kind === "split") {
-          const half = batch.entries.length >> 1;
-          // The second half is due at once (since 0), right after the first.
-          this.#chunks.unshift({ entries: batch.entries.slice(half), since: 0 });
-          batch = { entries: batch.entries.slice(0, half), since: batch.since };
+          const [first, second] = batch.halves();
+          this.#chunks.unshift(second);
+          batch = first;
         } else if (!this.#closed) {
           await this.#retryLater(out);
         }
@@ -296,11 +289,10 @@ export class InfluxWriter {
     return DONE;
   }
 
-  async #send(entries: Entry[]): Promise<Outcome> {
-    const n = entries.length;
-    const body = entries.map((e) => e.line).join("\n");
+  async #send(batch: Batch): Promise<Outcome> {
+    const n = batch.size;
     const t0 = performance.now();
-    const a = await this.#http.write(body, n);
+    const a = await this.#http.write(batch.body(), n);
     this.#m.influxLatency.observe((performance.now() - t0) / 1000);
     if (a.kind === "retry") {
       if (a.dbMissing) this.#needDb = true;
@@ -321,14 +313,14 @@ export class InfluxWriter {
       this.#m.influxFailed.inc({ reason: "rejected" }, failed);
       this.#log.error("InfluxDB refused points", { status: a.status, message, points: failed });
     }
-    this.#settle(entries);
+    this.#settle(batch);
     return DONE;
   }
 
-  #settle(entries: Entry[]): void {
-    for (const e of entries) e.resolve();
-    this.#count -= entries.length;
-    this.#settled += entries.length;
+  #settle({ size, settled }: Batch): void {
+    if (--settled.parts === 0) settled.resolve();
+    this.#count -= size;
+    this.#settled += size;
     this.#m.influxBuffered.set(this.#count);
     while (this.#flushWaiters.length > 0 && this.#flushWaiters[0].target <= this.#settled) {
       this.#flushWaiters.shift()!.resolve();
