@@ -11,8 +11,10 @@
 
 const encoder = new TextEncoder();
 const NEWLINE = 10;
-/** First capacity of a batch's buffer (bytes); it doubles as needed. */
-const FIRST_CAPACITY = 16 * 1024;
+/** Least first capacity of a batch's buffer (bytes); it doubles as needed. */
+const MIN_CAPACITY = 16 * 1024;
+/** Lines joined in a string before they are encoded together (one `encodeInto` per group). */
+const GROUP = 64;
 
 /**
  * The promise the points of one batch got from `write()`: one per batch, not one per point.
@@ -32,11 +34,18 @@ export class Batch {
   readonly settled: Settlement;
   #buf: Uint8Array<ArrayBuffer>;
   #len = 0;
-  /** Byte offset where each line ends (exclusive). */
+  /** Byte offset where each encoded line ends (exclusive). */
   #ends: number[] = [];
+  /** Lines not encoded yet, each preceded by `\n` unless first in the batch. */
+  #pending = "";
+  /** Where each line of `#pending` ends (UTF-16 offset in it). */
+  #pendingEnds: number[] = [];
 
-  /** An empty batch (`settled`: shared with the other half of a split). */
-  constructor(since: number, settled?: Settlement) {
+  /**
+   * An empty batch (`settled`: shared with the other half of a split); `capacity`: the bytes
+   * it is expected to take (e.g. the size of the last full batch), to spare regrowing.
+   */
+  constructor(since: number, settled?: Settlement, capacity = MIN_CAPACITY) {
     this.since = since;
     if (settled) {
       this.settled = settled;
@@ -44,30 +53,65 @@ export class Batch {
       const { promise, resolve } = Promise.withResolvers<void>();
       this.settled = { promise, resolve, parts: 1 };
     }
-    this.#buf = new Uint8Array(FIRST_CAPACITY);
+    this.#buf = new Uint8Array(Math.max(MIN_CAPACITY, capacity));
   }
 
   /** Lines in this batch. */
   get size(): number {
-    return this.#ends.length;
+    return this.#ends.length + this.#pendingEnds.length;
+  }
+
+  /** About how many bytes its body takes (exact for ASCII). */
+  get bytes(): number {
+    return this.#len + this.#pending.length;
   }
 
   /** Appends one line (no newline in it). */
   push(line: string): void {
-    const need = this.#len + 1 + line.length * 3; // UTF-8: at most 3 bytes per UTF-16 unit
-    if (need > this.#buf.length) this.#grow(need);
-    if (this.#len > 0) this.#buf[this.#len++] = NEWLINE;
-    this.#len += encoder.encodeInto(line, this.#buf.subarray(this.#len)).written;
-    this.#ends.push(this.#len);
+    if (this.#len > 0 || this.#pending !== "") this.#pending += "\n";
+    this.#pending += line;
+    if (this.#pendingEnds.push(this.#pending.length) >= GROUP) this.#encode();
   }
 
   /** The request body: every line, `\n`-separated (a view, valid until the next push). */
   body(): Uint8Array<ArrayBuffer> {
+    this.#encode();
     return this.#buf.subarray(0, this.#len);
+  }
+
+  /** Encodes the pending lines into the buffer. */
+  #encode(): void {
+    const text = this.#pending;
+    if (text === "") return;
+    const start = this.#len;
+    // room for ASCII (the usual case); more when a line holds other characters
+    if (start + text.length > this.#buf.length) this.#grow(start + text.length);
+    let { read, written } = encoder.encodeInto(text, this.#buf.subarray(start));
+    if (read < text.length) {
+      const rest = text.slice(read);
+      this.#grow(start + written + rest.length * 3); // UTF-8: at most 3 bytes per UTF-16 unit
+      written += encoder.encodeInto(rest, this.#buf.subarray(start + written)).written;
+    }
+    if (written === text.length) {
+      // ASCII (the usual case): one byte per unit
+      for (const e of this.#pendingEnds) this.#ends.push(start + e);
+    } else {
+      let from = 0;
+      let at = start;
+      for (const e of this.#pendingEnds) {
+        at += encoder.encode(text.slice(from, e)).length;
+        this.#ends.push(at);
+        from = e;
+      }
+    }
+    this.#len = start + written;
+    this.#pending = "";
+    this.#pendingEnds = [];
   }
 
   /** Its first and second half (same settlement, one more part), for a batch too large. */
   halves(): [Batch, Batch] {
+    this.#encode();
     const half = this.#ends.length >> 1;
     this.settled.parts++;
     // The second half is due at once (since 0), right after the first.

@@ -65,6 +65,8 @@ export class InfluxWriter {
   #closedWarned = false;
   #wake: (() => void) | undefined;
   #needDb: boolean;
+  /** Bytes the last full batch took: the capacity a new batch starts with. */
+  #batchBytes = 0;
 
   /** Creates the writer; with `api: "v1"` it starts creating the database at once. */
   constructor(opts: InfluxWriterOptions) {
@@ -111,7 +113,8 @@ export class InfluxWriter {
     }
     let last = this.#chunks.at(-1);
     if (!last || last.size >= this.#batchSize) {
-      last = new Batch(Date.now());
+      if (last) this.#batchBytes = last.bytes + (last.bytes >> 4); // and some margin
+      last = new Batch(Date.now(), undefined, this.#batchBytes);
       this.#chunks.push(last);
     }
     last.push(line);
