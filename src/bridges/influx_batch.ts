@@ -10,7 +10,6 @@
  */
 
 const encoder = new TextEncoder();
-const NEWLINE = 10;
 /** Least first capacity of a batch's buffer (bytes); it doubles as needed. */
 const MIN_CAPACITY = 16 * 1024;
 /** Lines joined in a string before they are encoded together (one `encodeInto` per group). */
