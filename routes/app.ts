@@ -12,7 +12,8 @@ import { matchedRoutes } from "hono/route";
 import { errorHandler } from "./errors.ts";
 import { continueTrace, withTrace } from "../src/obs/trace.ts";
 import { healthRoutes, type Readiness } from "./health.ts";
-import { twinRoutes } from "./twins.ts";
+import { twinReads, twinRoutes } from "./twins.ts";
+import { fastTwinGet } from "./twin_get.ts";
 import { streamRoutes } from "./stream.ts";
 import type { HistorySource } from "./history.ts";
 import type { TwinService } from "../src/runtime/twin_service.ts";
@@ -66,33 +67,34 @@ export function createApp(d: AppDeps): OpenAPIHono {
   const children = new Map<string, { count(): void; observe(s: number): void }>();
   const idPrefix = crypto.randomUUID().slice(0, 8);
   let requests = 0;
-  app.use("*", async (c, next) => {
-    const start = performance.now();
-    const given = c.req.header("x-request-id");
-    const requestId = given && /^[\w.:-]{1,64}$/.test(given)
-      ? given
-      : `${idPrefix}-${(++requests).toString(36)}`;
-    c.header("x-request-id", requestId);
-    // W3C trace context: continue the caller's trace (or start one); log lines of this request
-    // on this node and on the nodes it asks over NATS carry its trace id and request id
-    // Reads are not traced: they log nothing unless they fail (the error line names the
-    // request id) and routed reads travel in batches; the context costs the hot path ~10 %.
-    if (c.req.method === "GET" || c.req.method === "HEAD") await next();
-    else await withTrace(continueTrace(c.req.header("traceparent"), requestId), next);
-    // the last matched route that is a handler, not middleware ("ALL"): a bounded label set
-    const route = matchedRoutes(c).findLast((r) => r.method !== "ALL")?.path ?? "unmatched";
-    const method = c.req.method;
-    const status = String(c.res.status);
+  const requestId = (given: string | null | undefined) =>
+    given && /^[\w.:-]{1,64}$/.test(given) ? given : `${idPrefix}-${(++requests).toString(36)}`;
+  const done = (route: string, method: string, status: number, start: number) => {
     const key = `${route} ${method} ${status}`;
     let child = children.get(key);
     if (!child) {
-      const counter = d.metrics.httpRequests.labels(route, method, status);
+      const counter = d.metrics.httpRequests.labels(route, method, String(status));
       const hist = d.metrics.httpDuration.labels(route, method);
       child = { count: () => counter.inc(), observe: (secs) => hist.observe(secs) };
       children.set(key, child);
     }
     child.count();
     child.observe((performance.now() - start) / 1000);
+  };
+  app.use("*", async (c, next) => {
+    const start = performance.now();
+    const id = requestId(c.req.header("x-request-id"));
+    c.header("x-request-id", id);
+    // W3C trace context: continue the caller's trace (or start one); log lines of this request
+    // on this node and on the nodes it asks over NATS carry its trace id and request id
+    // Reads are not traced: they log nothing unless they fail (the error line names the
+    // request id) and routed reads travel in batches; the context costs the hot path ~10 %.
+    if (c.req.method === "GET" || c.req.method === "HEAD") await next();
+    else await withTrace(continueTrace(c.req.header("traceparent"), id), next);
+    // the last matched route that is a handler, not middleware ("ALL"): a bounded label set
+    const route = matchedRoutes(c).findLast((r) => r.method !== "ALL")?.path ?? "unmatched";
+    const method = c.req.method;
+    done(route, method, c.res.status, start);
     if (
       d.audit && method !== "GET" && method !== "HEAD" && c.req.path.startsWith("/v1/") &&
       c.get("principal" as never)
@@ -125,7 +127,8 @@ export function createApp(d: AppDeps): OpenAPIHono {
     (c, next) => LARGE_BODY_ROUTES.test(c.req.path) ? next() : intake(c, next),
   );
   app.route("/", healthRoutes(d.metrics, d.ready));
-  app.route("/v1/twins", twinRoutes(d.host, d.history));
+  const reads = twinReads();
+  app.route("/v1/twins", twinRoutes(d.host, d.history, reads));
   for (const [path, routes] of Object.entries(d.extra ?? {})) app.route(path, routes);
   app.route(
     "/v1/stream",
@@ -140,5 +143,27 @@ export function createApp(d: AppDeps): OpenAPIHono {
     },
   });
   app.get("/docs", swaggerUI({ url: "/openapi.json" }));
+  // the hot read in front of the router, unless another module routes its URLs too
+  if (!Object.entries(d.extra ?? {}).some(([at, r]) => routesTwinGet(at, r))) {
+    const auth = d.auth;
+    app.fetch = fastTwinGet({
+      host: d.host,
+      reads,
+      anonymous: () => !auth || (auth.apiKeys.size === 0 && !auth.jwt),
+      requestId,
+      done,
+    }, app.fetch);
+  }
   return app;
+}
+
+/** True if `routes`, mounted at `at`, has a GET route or middleware a `/v1/twins/{id}` could match. */
+// deno-lint-ignore no-explicit-any
+function routesTwinGet(at: string, routes: Hono<any, any, any>): boolean {
+  return routes.routes.some((r) => {
+    if (r.method !== "GET" && r.method !== "ALL") return false;
+    const path = (at.replace(/\/+$/, "") + r.path).replace(/\/+$/, "") || "/";
+    if (path.endsWith("*")) return "/v1/twins/x".startsWith(path.slice(0, -1));
+    return /^\/v1\/twins\/[^/]+$/.test(path);
+  });
 }
