@@ -4,8 +4,13 @@
  * @module
  */
 
-/** A point as the InfluxDB writer takes it. */
+/** Where points go: the InfluxDB writer, or a fake in tests. */
 export interface PointSink {
+  /**
+   * Queues a point; the promise resolves once it is written (or definitively refused). Points
+   * written in a row may get the same promise (the InfluxDB writer gives one per batch): the
+   * caller then waits on it once for all of them.
+   */
   write(p: {
     measurement: string;
     tags: Record<string, string>;

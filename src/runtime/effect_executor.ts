@@ -55,6 +55,10 @@ export class EffectExecutor {
   readonly #o: EffectExecutorOptions;
   /** Sub-ms part of `unique` points not caused by a device message (ticks, acks, profiles). */
   #alarmSeq = 0;
+  /** The sink's promise the last points got, with their entries and devices (see `point`). */
+  #written:
+    | { settled: Promise<void>; seqs: (number | undefined)[]; devices: string[] }
+    | undefined;
 
   constructor(o: EffectExecutorOptions) {
     this.#o = o;
@@ -83,22 +87,39 @@ export class EffectExecutor {
     }
   }
 
-  /** Write a point; entry `seq` (if any) is retired only once it is written. */
+  /**
+   * Write a point; entry `seq` (if any) is retired only once it is written. The sink gives the
+   * points of one batch one promise: the points in a row that got the same promise wait on it
+   * once (a reaction per point cost more than writing the point).
+   */
   point(seq: number | undefined, e: Extract<TwinEffect, { type: "point" }>): void {
     const sink = this.#o.points;
     if (!sink) return;
     if (seq !== undefined) this.#o.need(seq);
-    void sink.write({
+    const settled = sink.write({
       measurement: e.measurement ?? "telemetry",
       tags: e.tags,
       fields: e.fields,
       ts: e.ts,
       subMs: e.unique ? pointSubMs(seq ?? this.#alarmSeq++) : e.subMs,
-    }).then(
-      () => seq !== undefined && this.#o.done(seq),
-      // not retired: the entry is applied again (and its point written) after a restart
-      (err) => this.failed(e.tags.device ?? "", "point", err),
-    );
+    });
+    let w = this.#written;
+    if (w?.settled !== settled) {
+      const group = w = this.#written = { settled, seqs: [], devices: [] };
+      settled.then(
+        () => {
+          if (this.#written === group) this.#written = undefined; // later points: a new group
+          for (const s of group.seqs) if (s !== undefined) this.#o.done(s);
+        },
+        (err) => {
+          if (this.#written === group) this.#written = undefined;
+          // not retired: the entry is applied again (and its point written) after a restart
+          for (const d of group.devices) this.failed(d, "point", err);
+        },
+      );
+    }
+    w.seqs.push(seq);
+    w.devices.push(e.tags.device ?? "");
   }
 
   #effect(id: string, e: TwinEffect, seq: number | undefined): void {

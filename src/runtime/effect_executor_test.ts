@@ -129,3 +129,27 @@ Deno.test("effects: a rule command is queued on the twin; delivered commands are
     msg: { type: "commands_delivered", ids: [queued.command.id], at: 5_010 },
   });
 });
+
+Deno.test("effects: points that share the sink's promise (one batch) are retired together, in order", async () => {
+  let release!: () => void;
+  let batch = new Promise<void>((r) => release = r);
+  const { fx, needs, done } = setup({
+    points: { full: false, write: () => batch },
+  });
+  fx.run("a", [point()], 1);
+  fx.run("b", [point(), point()], 2);
+  fx.run("c", [point()], undefined);
+  assert.deepEqual(needs, [1, 2, 2]);
+  await settle();
+  assert.deepEqual(done, []);
+  release();
+  await settle();
+  assert.deepEqual(done, [1, 2, 2]);
+  // a promise already settled (a point with no field) and given again later: a new group
+  batch = Promise.resolve();
+  fx.run("a", [point()], 3);
+  await settle();
+  fx.run("a", [point()], 4);
+  await settle();
+  assert.deepEqual(done, [1, 2, 2, 3, 4]);
+});
