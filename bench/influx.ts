@@ -4,11 +4,12 @@
  * 1.x started by the test harness.
  *
  * Writer: `write(point)` for each of N points (holding back while `full`, as ingest does),
- * until every point's promise has resolved (InfluxDB accepted it). Baseline: the same points
- * as line protocol built with a template string, POSTed to `/write?db=…&precision=ns` with
- * `fetch` in batches of the writer's size, one request at a time (as the writer sends).
- * Each run writes to a fresh database; the count is checked afterwards. Interleaved rounds,
- * medians.
+ * until every point's promise has resolved (InfluxDB accepted it), waiting once per distinct
+ * promise as the node's effect executor does. Baseline: the same points as line protocol built
+ * with a template string, POSTed to `/write?db=…&precision=ns` with `fetch` in batches of the
+ * writer's size, with 1, 2 and 4 requests in flight; the fastest (by median) is the baseline,
+ * so it is the raw writer in its best configuration on this machine. Each run writes to a
+ * fresh database; the count is checked afterwards. Interleaved rounds, medians.
  * @module
  */
 import { startInfluxd } from "../tests/harness/mod.ts";
@@ -33,7 +34,9 @@ export interface InfluxBenchOptions {
 }
 
 /** Required ratio of the writer's points/s to raw writes. */
-const TARGET = 0.5;
+const TARGET = 0.9;
+/** Requests in flight tried for the raw baseline. */
+const IN_FLIGHT = [1, 2, 4];
 
 interface Run {
   rate: number;
@@ -59,22 +62,25 @@ export async function benchInflux(o: InfluxBenchOptions = {}): Promise<BenchRow>
       fields: { temp: 20 + (i % 100) / 10, rpm: 1000 + (i % 2000), ok: i % 7 !== 0 },
       ts: t + Math.floor(i / series),
     });
-    const raws: Run[] = [];
+    const raws = new Map<number, Run[]>(IN_FLIGHT.map((k) => [k, []]));
     const writers: Run[] = [];
     for (let r = 1; r <= rounds; r++) {
-      log(
-        `influx: raw line protocol, round ${r}/${rounds} (${num(n)} points, batches of ${batch})`,
-      );
-      raws.push(
-        await measure(
+      for (const k of IN_FLIGHT) {
+        log(
+          `influx: raw line protocol, ${k} in flight, round ${r}/${rounds} (${num(n)} points, ` +
+            `batches of ${batch})`,
+        );
+        const db = `raw_${k}_${r}`;
+        const run = await measure(
           influx.url,
-          `raw_${r}`,
+          db,
           n,
           pids,
-          () => raw(influx.url, `raw_${r}`, n, batch, t, series),
-        ),
-      );
-      log(`influx: raw ${num(raws.at(-1)!.rate)} points/s (${raws.at(-1)!.cpu})`);
+          () => raw(influx.url, db, n, batch, t, series, k),
+        );
+        raws.get(k)!.push(run);
+        log(`influx: raw ${num(run.rate)} points/s (${run.cpu})`);
+      }
       log(`influx: InfluxWriter, round ${r}/${rounds}`);
       writers.push(
         await measure(influx.url, `writer_${r}`, n, pids, (w) => viaWriter(w!, n, point), batch),
@@ -86,31 +92,37 @@ export async function benchInflux(o: InfluxBenchOptions = {}): Promise<BenchRow>
     let bytes = 0;
     for (let i = 0; i < n; i++) bytes += toLineProtocol(point(i)).length;
     const encodeUs = (performance.now() - t0) * 1000 / n;
-    const b = median(raws, (x) => x.rate);
+    const byK = IN_FLIGHT.map((k) => ({ k, m: median(raws.get(k)!, (x) => x.rate) }));
+    const best = byK.reduce((a, x) => x.m.rate > a.m.rate ? x : a);
+    const b = best.m;
     const w = median(writers, (x) => x.rate);
     const ratio = w.rate / b.rate;
     const all = (runs: Run[]) => runs.map((x) => num(x.rate)).join(", ");
+    const rawAll = byK.map(({ k }) => `${k} in flight ${all(raws.get(k)!)}`).join("; ");
     return {
       bench: "influx",
       result: `${num(w.rate)} points/s (InfluxWriter, v1 API)`,
-      baseline: `${num(b.rate)} points/s (raw line protocol, fetch POST /write)`,
+      baseline: `${
+        num(b.rate)
+      } points/s (raw line protocol, fetch POST /write, ${best.k} in flight)`,
       ratio: `${ratio.toFixed(2)}×`,
       target: verdict(`≥ ${TARGET}×`, ratio >= TARGET),
       notes: [
         `${num(n)} points (measurement \`telemetry\`, tags \`device\` × ${num(series)} and ` +
         `\`site\`, fields temp, rpm, ok; ns timestamps, as the node writes) into a fresh database per run of ` +
-        `\`influxd\` 1.x, ${num(batch)} points per request, one request at a time; ` +
-        `${rounds} interleaved rounds, medians reported (raw ${all(raws)}; writer ${
+        `\`influxd\` 1.x, ${num(batch)} points per request; ` +
+        `${rounds} interleaved rounds, medians reported (raw ${rawAll}; writer ${
           all(writers)
         } points/s); every run's count checked with \`SELECT count(temp)\`.`,
-        `writer: \`InfluxWriter.write(point)\` per point (line encoding with escaping, a promise ` +
-        `per point resolved when InfluxDB accepted its batch), ${
-          w.secs.toFixed(2)
-        } s; CPU ${w.cpu}. ` +
+        `writer: \`InfluxWriter.write(point)\` per point (line encoding with escaping into its ` +
+        `batch's buffer, one promise per batch resolved when InfluxDB accepted it, one request ` +
+        `in flight), ${w.secs.toFixed(2)} s; CPU ${w.cpu}. ` +
         `\`toLineProtocol\` alone takes ${encodeUs.toFixed(1)} µs per point here ` +
         `(${num(bytes / n)} bytes per line); the raw side's template string almost nothing.`,
         `raw: the same points as template strings joined per batch, \`fetch\` POST ` +
-        `\`/write?db=…&precision=ns\`, ${b.secs.toFixed(2)} s; CPU ${b.cpu}.`,
+        `\`/write?db=…&precision=ns\`, ${best.k} in flight (the fastest median of ${
+          IN_FLIGHT.join(", ")
+        }), ${b.secs.toFixed(2)} s; CPU ${b.cpu}.`,
       ],
     };
   } finally {
@@ -163,31 +175,50 @@ async function measure(
   }
 }
 
-/** All `n` points through the writer; resolves when every one is accepted. */
+/**
+ * All `n` points through the writer; resolves when every one is accepted. Points in a row
+ * that got the same promise (a batch) are waited on once, as the node's effect executor does.
+ */
 async function viaWriter(w: InfluxWriter, n: number, point: (i: number) => Point) {
   const pending: Promise<void>[] = [];
+  let last: Promise<void> | undefined;
   for (let i = 0; i < n; i++) {
     if (w.full) await w.whenSpace();
-    pending.push(w.write(point(i)));
+    const p = w.write(point(i));
+    if (p !== last) pending.push(last = p);
   }
   await Promise.all(pending);
 }
 
-/** The same points as hand-built line protocol, `batch` per POST, one POST at a time. */
-async function raw(url: string, db: string, n: number, batch: number, t: number, series: number) {
+/** The same points as hand-built line protocol, `batch` per POST, `inFlight` POSTs at a time. */
+async function raw(
+  url: string,
+  db: string,
+  n: number,
+  batch: number,
+  t: number,
+  series: number,
+  inFlight: number,
+) {
   // nanoseconds, as the node writes them (one point per message: see toLineProtocol)
   const write = `${url}/write?${new URLSearchParams({ db, precision: "ns" })}`;
-  for (let start = 0; start < n; start += batch) {
-    const lines: string[] = [];
-    for (let i = start; i < Math.min(n, start + batch); i++) {
-      lines.push(
-        `telemetry,device=dev-${i % series},site=plant-1 temp=${20 + (i % 100) / 10},rpm=${
-          1000 + (i % 2000)
-        },ok=${i % 7 !== 0} ${t + Math.floor(i / series)}000000`,
-      );
+  let next = 0;
+  const sender = async () => {
+    while (next < n) {
+      const start = next;
+      next += batch;
+      const lines: string[] = [];
+      for (let i = start; i < Math.min(n, start + batch); i++) {
+        lines.push(
+          `telemetry,device=dev-${i % series},site=plant-1 temp=${20 + (i % 100) / 10},rpm=${
+            1000 + (i % 2000)
+          },ok=${i % 7 !== 0} ${t + Math.floor(i / series)}000000`,
+        );
+      }
+      await post(write, lines.join("\n"));
     }
-    await post(write, lines.join("\n"));
-  }
+  };
+  await Promise.all(Array.from({ length: inFlight }, sender));
 }
 
 async function post(url: string, body: string): Promise<void> {
