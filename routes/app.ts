@@ -64,22 +64,25 @@ export function createApp(d: AppDeps): OpenAPIHono {
   // caller's X-Request-Id, else a new one, echoed and in audit entries — request metrics, and
   // the audit entry of a mutating /v1 call that passed authentication.
   // prom-client hashes label objects on every call; keep one child per label set instead.
-  const children = new Map<string, { count(): void; observe(s: number): void }>();
+  const recorders = new Map<string, (start: number) => void>();
   const idPrefix = crypto.randomUUID().slice(0, 8);
   let requests = 0;
   const requestId = (given: string | null | undefined) =>
     given && /^[\w.:-]{1,64}$/.test(given) ? given : `${idPrefix}-${(++requests).toString(36)}`;
-  const done = (route: string, method: string, status: number, start: number) => {
+  /** The request metrics of one label set: `(start) => void` counts a request begun at `start`. */
+  const recorder = (route: string, method: string, status: number) => {
     const key = `${route} ${method} ${status}`;
-    let child = children.get(key);
-    if (!child) {
+    let rec = recorders.get(key);
+    if (!rec) {
       const counter = d.metrics.httpRequests.labels(route, method, String(status));
       const hist = d.metrics.httpDuration.labels(route, method);
-      child = { count: () => counter.inc(), observe: (secs) => hist.observe(secs) };
-      children.set(key, child);
+      rec = (start) => {
+        counter.inc();
+        hist.observe((performance.now() - start) / 1000);
+      };
+      recorders.set(key, rec);
     }
-    child.count();
-    child.observe((performance.now() - start) / 1000);
+    return rec;
   };
   app.use("*", async (c, next) => {
     const start = performance.now();
@@ -94,7 +97,7 @@ export function createApp(d: AppDeps): OpenAPIHono {
     // the last matched route that is a handler, not middleware ("ALL"): a bounded label set
     const route = matchedRoutes(c).findLast((r) => r.method !== "ALL")?.path ?? "unmatched";
     const method = c.req.method;
-    done(route, method, c.res.status, start);
+    recorder(route, method, c.res.status)(start);
     if (
       d.audit && method !== "GET" && method !== "HEAD" && c.req.path.startsWith("/v1/") &&
       c.get("principal" as never)
@@ -151,7 +154,7 @@ export function createApp(d: AppDeps): OpenAPIHono {
       reads,
       anonymous: () => !auth || (auth.apiKeys.size === 0 && !auth.jwt),
       requestId,
-      done,
+      recorder,
     }, app.fetch);
   }
   return app;

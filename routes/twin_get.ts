@@ -15,6 +15,7 @@ import type { ExecutionContext } from "hono";
 import type { TwinService } from "../src/runtime/twin_service.ts";
 import { isValidTwinId } from "../actors/validate.ts";
 import type { TwinReads } from "./twins.ts";
+import type { TwinState } from "../actors/twin.ts";
 
 /** What {@linkcode fastTwinGet} needs. */
 export interface FastGetParts {
@@ -24,8 +25,11 @@ export interface FastGetParts {
   anonymous(): boolean;
   /** The request id of a request carrying X-Request-Id `given` (null: none). */
   requestId(given: string | null): string;
-  /** Counts a finished request in the request metrics; `start` from `performance.now()`. */
-  done(route: string, method: string, status: number, start: number): void;
+  /**
+   * The request metrics of a label set: the function counts a finished request begun at
+   * `start` (from `performance.now()`).
+   */
+  recorder(route: string, method: string, status: number): (start: number) => void;
 }
 
 /** A request handler as `Deno.serve` and `app.fetch` take it. */
@@ -40,6 +44,8 @@ export const TWIN_ROUTE = "/v1/twins/:id";
 
 const PREFIX = "/v1/twins/";
 
+const JSON_INIT = { headers: { "content-type": "application/json" } };
+
 /** The twin id of a `/v1/twins/{id}` URL with a valid id and no query, else undefined. */
 export function hotTwinId(url: string): string | undefined {
   // where the path starts, as Hono finds it
@@ -52,9 +58,15 @@ export function hotTwinId(url: string): string | undefined {
 /** `router` with `GET /v1/twins/{id}` answered in front of it where it can be. */
 export function fastTwinGet(p: FastGetParts, router: Fetch): Fetch {
   const { host, reads } = p;
+  let ok: ((start: number) => void) | undefined;
   const answer = async (req: Request, id: string, env: unknown, ctx?: ExecutionContext) => {
     const start = performance.now();
-    const read = host.get(id);
+    let read: Promise<TwinState | null>;
+    try {
+      read = host.get(id);
+    } catch (err) {
+      read = Promise.reject(err); // answered by the route, as an error thrown there would be
+    }
     let s;
     try {
       s = await read;
@@ -65,13 +77,9 @@ export function fastTwinGet(p: FastGetParts, router: Fetch): Fetch {
       reads.handed.set(req, read);
       return await router(req, env, ctx);
     }
-    const res = new Response(reads.bodies.of(s), {
-      headers: {
-        "content-type": "application/json",
-        "x-request-id": p.requestId(req.headers.get("x-request-id")),
-      },
-    });
-    p.done(TWIN_ROUTE, "GET", 200, start);
+    const res = new Response(reads.bodies.of(s), JSON_INIT);
+    res.headers.set("x-request-id", p.requestId(req.headers.get("x-request-id")));
+    (ok ??= p.recorder(TWIN_ROUTE, "GET", 200))(start);
     return res;
   };
   return (req, env, ctx) => {
