@@ -80,8 +80,8 @@ export interface PubOptions {
   topic: string;
   /** File whose lines are the messages (one message per line). */
   input: string;
-  /** `-M`: most QoS 1 messages in flight. */
-  maxInflight: number;
+  /** `-M`: most QoS 1 messages in flight; mosquitto_pub's default (20) when absent. */
+  maxInflight?: number;
   clientId: string;
 }
 
@@ -99,7 +99,7 @@ export function startPub(o: PubOptions): Child {
     `-p ${o.port}`,
     "-q 1",
     "-l",
-    `-M ${o.maxInflight}`,
+    ...(o.maxInflight === undefined ? [] : [`-M ${o.maxInflight}`]),
     `-i ${q(o.clientId)}`,
     `-t ${q(o.topic)}`,
     `< ${q(o.input)}`,

@@ -39,8 +39,8 @@ export interface PublishOptions {
   /** Publisher k connects to `ports[k % ports.length]`. */
   ports: number[];
   n: number;
-  /** `mosquitto_pub -M`. */
-  inflight: number;
+  /** `mosquitto_pub -M`; its default in-flight window (20) when absent. */
+  inflight?: number;
   kind: InputKind;
   /** Twin of publisher k. */
   twin(k: number): string;

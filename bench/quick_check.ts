@@ -7,7 +7,10 @@
  */
 
 /** Rows of the benches that give more than one; every other bench gives one, its name. */
-const ROWS_OF: Record<string, string[]> = { cluster: ["cluster-ingest", "cluster-routed-get"] };
+const ROWS_OF: Record<string, string[]> = {
+  ingest: ["ingest", "ingest-default"],
+  cluster: ["cluster-ingest", "cluster-routed-get"],
+};
 
 /** A figure with its unit, e.g. `12,345 msgs/s` or `41.2 MiB`. */
 const FIGURE = /\d[\d,.]* (msgs\/s|req\/s|points\/s|MiB|s)\b/;

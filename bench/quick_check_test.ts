@@ -23,9 +23,10 @@ const row = (bench: string): BenchRow => ({
   notes: [],
 });
 
-Deno.test("bench quick check: the cluster bench gives two rows, every other bench one", () => {
+Deno.test("bench quick check: the ingest and cluster benches give two rows, every other bench one", () => {
   assert.deepEqual(expectedRows(["ingest", "cluster", "fanout"]), [
     "ingest",
+    "ingest-default",
     "cluster-ingest",
     "cluster-routed-get",
     "fanout",
@@ -39,11 +40,12 @@ Deno.test("bench quick check: a complete quick run passes", () => {
 
 Deno.test("bench quick check: a missing row, a failed bench and a full run's title are reported", () => {
   const failed = { ...row("cluster-ingest"), result: "failed", ratio: "-", target: "-" };
-  const doc = document([row("ingest"), failed], { ...env, quick: false });
+  const doc = document([row("ingest"), row("ingest-default"), failed], { ...env, quick: false });
   assert.deepEqual(quickRunProblems(doc, ["ingest", "cluster"]), [
     "the document is not titled as a quick run",
-    'rows ["ingest (quick)","cluster-ingest (quick)"], expected ' +
-    '["ingest (quick)","cluster-ingest (quick)","cluster-routed-get (quick)"]',
+    'rows ["ingest (quick)","ingest-default (quick)","cluster-ingest (quick)"], expected ' +
+    '["ingest (quick)","ingest-default (quick)","cluster-ingest (quick)",' +
+    '"cluster-routed-get (quick)"]',
     'cluster-ingest (quick): no figure in result "failed"',
     'cluster-ingest (quick): no ratio in "-"',
     'cluster-ingest (quick): no verdict in target "-"',
