@@ -23,7 +23,15 @@ import type { Logger } from "../src/obs/log.ts";
 import { validationHook } from "./validation.ts";
 import { jsonIntake } from "./json_intake.ts";
 import type { JsonLimits } from "../actors/json_intake.ts";
-import { authMiddleware, type AuthOptions, principalOf } from "./auth.ts";
+import {
+  type Admission,
+  admit,
+  anonymousOnly,
+  authMiddleware,
+  type AuthOptions,
+  principalOf,
+  rawAuthRequest,
+} from "./auth.ts";
 import type { Context } from "hono";
 import type { Principal } from "../src/security/principal.ts";
 
@@ -120,7 +128,9 @@ export function createApp(d: AppDeps): OpenAPIHono {
     "/v1/*",
     (c, next) => LARGE_BODY_ROUTES.test(c.req.path) ? next() : limit(c, next),
   );
-  if (d.auth) app.use("/v1/*", authMiddleware(d.auth));
+  // admissions made in front of the router (routes/twin_get.ts), not made again
+  const admissions = new WeakMap<Request, Promise<Admission>>();
+  if (d.auth) app.use("/v1/*", authMiddleware(d.auth, admissions));
   // every JSON body within the intake's limits before a route sees it (after authentication:
   // strangers get a 401, not a parse)
   const intake = jsonIntake(d.jsonLimits);
@@ -152,7 +162,8 @@ export function createApp(d: AppDeps): OpenAPIHono {
     app.fetch = fastTwinGet({
       host: d.host,
       reads,
-      anonymous: () => !auth || (auth.apiKeys.size === 0 && !auth.jwt),
+      anonymous: () => anonymousOnly(auth),
+      auth: auth && { admit: (r) => admit(auth, r), handed: admissions, view: rawAuthRequest },
       requestId,
       recorder,
     }, app.fetch);

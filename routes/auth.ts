@@ -128,29 +128,78 @@ export function keyId(key: string): string {
   return `key:${createHash("sha256").update(key).digest("hex").slice(0, 12)}`;
 }
 
-/** Authenticate the caller of `c` (header, or `?ticket=` on the stream). */
-async function authenticate(o: AuthOptions, c: Context): Promise<Principal> {
-  if (o.apiKeys.size === 0 && !o.jwt) return { id: "anonymous", role: "admin", via: "anonymous" };
-  const ticket = c.req.query("ticket");
-  if (ticket && c.req.path.startsWith("/v1/stream")) {
+/**
+ * What authentication reads of a request: Hono's `c.req` in the router, or
+ * {@linkcode rawAuthRequest} in front of it (`routes/twin_get.ts`).
+ */
+export interface AuthRequest {
+  readonly method: string;
+  /** The path, as Hono's `c.req.path` gives it. */
+  readonly path: string;
+  header(name: string): string | undefined;
+  query(name: string): string | undefined;
+  /** The JSON body (read only for provisioning, whose new attributes must stay in scope). */
+  json(): Promise<unknown>;
+}
+
+/** An {@linkcode AuthRequest} of a raw request whose path is `path`. */
+export function rawAuthRequest(req: Request, path: string): AuthRequest {
+  return {
+    method: req.method,
+    path,
+    header: (name) => req.headers.get(name) ?? undefined,
+    query: (name) => new URL(req.url).searchParams.get(name) ?? undefined,
+    json: () => req.clone().json(),
+  };
+}
+
+/**
+ * The decision of {@linkcode admit}: admitted (with no principal when the handler
+ * authenticates the caller itself; `spend` spends the stream ticket it came with), or refused
+ * with the error to answer and what the denial audit records.
+ */
+export type Admission =
+  | { ok: true; principal?: Principal; spend?: () => boolean }
+  | {
+    ok: false;
+    who: string;
+    status: 401 | 403 | 429;
+    reason: string;
+    error: UnauthorizedError | ForbiddenError | RateLimitedError;
+  };
+
+/** True when no API key and no JWT is configured: every caller is the anonymous admin. */
+export function anonymousOnly(o: AuthOptions | undefined): boolean {
+  return !o || (o.apiKeys.size === 0 && !o.jwt);
+}
+
+/** Authenticate the caller of `r` (header, or `?ticket=` on the stream). */
+async function authenticate(
+  o: AuthOptions,
+  r: AuthRequest,
+): Promise<{ p: Principal; spend?: () => boolean }> {
+  if (anonymousOnly(o)) return { p: { id: "anonymous", role: "admin", via: "anonymous" } };
+  const ticket = r.path.startsWith("/v1/stream") ? r.query("ticket") : undefined;
+  if (ticket) {
     // spent only by a request that is accepted: the stream route calls spendTicket(c) as it
     // upgrades; a request refused before (role, scope, bad parameters) leaves it valid
     const p = o.tickets.peek(ticket);
     if (!p) throw new UnauthorizedError(TICKET_GONE);
-    c.set("ticket" as never, (() => o.tickets.take(ticket) !== null) as never);
-    return p;
+    return { p, spend: () => o.tickets.take(ticket) !== null };
   }
-  const h = c.req.header("authorization") ?? "";
+  const h = r.header("authorization") ?? "";
   const m = /^Bearer\s+(\S+)$/i.exec(h);
   if (!m) throw new UnauthorizedError();
   const token = m[1];
   const k = o.apiKeys.get(token);
   if (k) {
-    return k.site === undefined
-      ? { id: keyId(token), role: k.role, via: "api_key" }
-      : { id: keyId(token), role: k.role, sites: [k.site], via: "api_key" };
+    return {
+      p: k.site === undefined
+        ? { id: keyId(token), role: k.role, via: "api_key" }
+        : { id: keyId(token), role: k.role, sites: [k.site], via: "api_key" },
+    };
   }
-  if (o.jwt && token.split(".").length === 3) return await o.jwt.verify(token);
+  if (o.jwt && token.split(".").length === 3) return { p: await o.jwt.verify(token) };
   throw new UnauthorizedError("Invalid API key or token");
 }
 
@@ -180,78 +229,105 @@ export function siteScope(c: Context): ((site: unknown) => boolean) | undefined 
   return p?.sites === undefined ? undefined : (site) => inScope(p, site);
 }
 
-/** The middleware for `/v1/*`. */
-export function authMiddleware(o: AuthOptions): MiddlewareHandler {
+/**
+ * Whether request `r` may proceed, and as whom: the one decision of `/v1/*` — authentication
+ * (API key, JWT, stream ticket), the rate limit (a token taken per call: call once per
+ * request), the role the route class needs and the site scope. It records nothing: the
+ * caller reports a refusal ({@linkcode authMiddleware} calls `denied`). Rejects only with an
+ * error that is not a refusal (as the middleware then throws it).
+ */
+export async function admit(o: AuthOptions, r: AuthRequest): Promise<Admission> {
+  const path = r.path;
+  if (path.startsWith("/v1/provision") || path.startsWith("/v1/firmware/")) {
+    const self = accessOf(r.method, path).self;
+    if (
+      self === "always" ||
+      (self === "basic" && /^Basic\s/i.test(r.header("authorization") ?? ""))
+    ) {
+      return { ok: true }; // the handler authenticates (provisioning key, device token)
+    }
+  }
+  let a: { p: Principal; spend?: () => boolean };
+  try {
+    a = await authenticate(o, r);
+  } catch (err) {
+    if (!(err instanceof UnauthorizedError)) throw err;
+    return { ok: false, who: "unknown", status: 401, reason: err.message, error: err };
+  }
+  const p = a.p;
+  // no authentication configured (loopback only): nothing to check
+  if (p.via === "anonymous") return { ok: true, principal: p };
+  if (o.limiter) {
+    const wait = o.limiter.take(p.id);
+    if (wait > 0) {
+      const error = new RateLimitedError(wait);
+      return { ok: false, who: p.id, status: 429, reason: "rate limited", error };
+    }
+  }
+  const need = accessOf(r.method, path);
+  const deny = (why: string): Admission => ({
+    ok: false,
+    who: p.id,
+    status: 403,
+    reason: why,
+    error: new ForbiddenError(why),
+  });
+  if (!hasRole(p.role, need.role)) {
+    return deny(`Role ${p.role} may not do this; it needs ${need.role}`);
+  }
+  if (p.sites !== undefined) {
+    if (need.unscoped) return deny("A site-scoped caller may not do this");
+    if (need.list && !p.sites.includes(r.query("site") ?? "")) {
+      return deny(`Filter by your site: add site=${p.sites[0]}`);
+    }
+    if (need.stream) {
+      const ids = (r.query("twins") ?? "").split(",").filter(Boolean);
+      if (ids.length === 0) return deny("A site-scoped stream must name its twins (twins=a,b)");
+      for (const id of ids) {
+        if (!await twinInScope(o, p, id)) return deny(`Twin "${id}" is not in your sites`);
+      }
+    }
+    if (need.twin !== undefined && !await twinInScope(o, p, need.twin)) {
+      return deny(`Twin "${need.twin}" is not in your sites`);
+    }
+    if (need.provision) {
+      // provisioning: the new attributes must stay in scope
+      const body = await r.json().catch(() => null) as { attributes?: { site?: unknown } };
+      if (body && !inScope(p, body.attributes?.site)) return deny("The twin's site must be yours");
+    }
+  }
+  return { ok: true, principal: p, spend: a.spend };
+}
+
+/**
+ * The middleware for `/v1/*`: {@linkcode admit}, or the admission already made for the
+ * request in front of the router (`handed`, by `routes/twin_get.ts`); a refusal is reported
+ * (`denied`: audit, metrics) and thrown.
+ */
+export function authMiddleware(
+  o: AuthOptions,
+  handed?: WeakMap<Request, Promise<Admission>>,
+): MiddlewareHandler {
   return async (c, next) => {
-    const path = c.req.path;
-    if (path.startsWith("/v1/provision") || path.startsWith("/v1/firmware/")) {
-      const self = accessOf(c.req.method, path).self;
-      if (
-        self === "always" ||
-        (self === "basic" && /^Basic\s/i.test(c.req.header("authorization") ?? ""))
-      ) {
-        return await next(); // the handler authenticates (provisioning key, device token)
+    const a = await (handed?.get(c.req.raw) ?? admit(o, c.req));
+    if (!a.ok) {
+      o.denied?.(c, a.who, a.status, a.reason);
+      if (a.error instanceof RateLimitedError) {
+        c.header("Retry-After", String(a.error.retryAfterSec));
       }
+      throw a.error;
     }
-    let p: Principal;
-    try {
-      p = await authenticate(o, c);
-    } catch (err) {
-      if (err instanceof UnauthorizedError) o.denied?.(c, "unknown", 401, err.message);
-      throw err;
-    }
-    if (p.via === "anonymous") {
-      // no authentication configured (loopback only): nothing to check
-      c.set("principal" as never, p as never);
-      return await next();
-    }
-    if (o.limiter) {
-      const wait = o.limiter.take(p.id);
-      if (wait > 0) {
-        o.denied?.(c, p.id, 429, "rate limited");
-        c.header("Retry-After", String(wait));
-        throw new RateLimitedError(wait);
-      }
-    }
-    const need = accessOf(c.req.method, c.req.path);
-    const deny = (why: string) => {
-      o.denied?.(c, p.id, 403, why);
-      return new ForbiddenError(why);
-    };
-    if (!hasRole(p.role, need.role)) {
-      throw deny(`Role ${p.role} may not do this; it needs ${need.role}`);
-    }
-    if (p.sites !== undefined) {
-      if (need.unscoped) throw deny("A site-scoped caller may not do this");
-      if (need.list && !p.sites.includes(c.req.query("site") ?? "")) {
-        throw deny(`Filter by your site: add site=${p.sites[0]}`);
-      }
-      if (need.stream) {
-        const ids = (c.req.query("twins") ?? "").split(",").filter(Boolean);
-        if (ids.length === 0) throw deny("A site-scoped stream must name its twins (twins=a,b)");
-        for (const id of ids) await checkTwin(o, p, id, deny);
-      }
-      if (need.twin !== undefined) await checkTwin(o, p, need.twin, deny);
-      if (need.provision) {
-        // provisioning: the new attributes must stay in scope
-        const body = await c.req.json().catch(() => null) as { attributes?: { site?: unknown } };
-        if (body && !inScope(p, body.attributes?.site)) throw deny("The twin's site must be yours");
-      }
-    }
-    c.set("principal" as never, p as never);
+    if (a.principal !== undefined) c.set("principal" as never, a.principal as never);
+    if (a.spend !== undefined) c.set("ticket" as never, a.spend as never);
     await next();
   };
 }
 
-async function checkTwin(
-  o: AuthOptions,
-  p: Principal,
-  id: string,
-  deny: (why: string) => Error,
-): Promise<void> {
+/** False when twin `id` exists outside `p`'s sites (a twin that does not exist yet: only
+ * provisioning can create it, checked on its body). */
+async function twinInScope(o: AuthOptions, p: Principal, id: string): Promise<boolean> {
   const twin = await o.twins.get(id).catch(() => null);
-  // a twin that does not exist yet: only provisioning can create it, checked on its body
-  if (twin && !inScope(p, twin.attributes.site)) throw deny(`Twin "${id}" is not in your sites`);
+  return !twin || inScope(p, twin.attributes.site);
 }
 
 const issueTicket = createRoute({
