@@ -193,15 +193,23 @@ async function authenticate(
   const token = m[1];
   const k = o.apiKeys.get(token);
   if (k) {
+    let id = keyIds.get(token);
+    if (id === undefined) keyIds.set(token, id = keyId(token));
     return {
       p: k.site === undefined
-        ? { id: keyId(token), role: k.role, via: "api_key" }
-        : { id: keyId(token), role: k.role, sites: [k.site], via: "api_key" },
+        ? { id, role: k.role, via: "api_key" }
+        : { id, role: k.role, sites: [k.site], via: "api_key" },
     };
   }
   if (o.jwt && token.split(".").length === 3) return { p: await o.jwt.verify(token) };
   throw new UnauthorizedError("Invalid API key or token");
 }
+
+/**
+ * {@linkcode keyId} of the configured keys callers used (a SHA-256 per request cost the hot
+ * read measurably); only keys found in `apiKeys` enter, so it stays as small as they are.
+ */
+const keyIds = new Map<string, string>();
 
 const TICKET_GONE = "Unknown, used or expired stream ticket";
 
