@@ -19,6 +19,8 @@ export interface RateLimiterOptions {
 export class RateLimiter {
   readonly #b = new Map<string, { tokens: number; at: number }>();
   readonly #burst: number;
+  /** The most recently used key (the last in `#b`). */
+  #newest: string | undefined;
   readonly #now: () => number;
   constructor(readonly o: RateLimiterOptions) {
     this.#burst = o.burst ?? Math.max(1, o.rate * 2);
@@ -36,7 +38,12 @@ export class RateLimiter {
     const now = this.#now();
     let b = this.#b.get(key);
     if (b) {
-      this.#b.delete(key); // re-insert: Map order is the LRU order
+      // re-insert (Map order is the LRU order), unless it is the newest already: one caller
+      // in a row (a client under load) would otherwise churn the map on every request
+      if (key !== this.#newest) {
+        this.#b.delete(key);
+        this.#b.set(key, b);
+      }
       b.tokens = Math.min(this.#burst, b.tokens + (now - b.at) / 1000 * this.o.rate);
       b.at = now;
     } else {
@@ -44,8 +51,9 @@ export class RateLimiter {
       if (this.#b.size >= (this.o.maxKeys ?? 100_000)) {
         this.#b.delete(this.#b.keys().next().value!);
       }
+      this.#b.set(key, b);
     }
-    this.#b.set(key, b);
+    this.#newest = key;
     if (b.tokens >= 1) {
       b.tokens -= 1;
       return 0;

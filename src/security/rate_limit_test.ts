@@ -28,3 +28,15 @@ Deno.test("rate limiter: a refunded token can be taken again, never past the bur
   assert.equal(l.take("a"), 0);
   assert.ok(l.take("a") > 0, "refunds stop at the burst");
 });
+
+Deno.test("rate limiter: the least recently used key is evicted, also after runs of one key", () => {
+  const l = new RateLimiter({ rate: 0.001, burst: 3, maxKeys: 2, now: () => 0 });
+  l.take("a");
+  l.take("b");
+  l.take("b"); // b twice in a row: still the newest
+  l.take("a"); // a is the newest now, b the oldest
+  l.take("c"); // evicts b, keeps a
+  assert.equal(l.take("a"), 0, "a kept its bucket: its third token");
+  assert.ok(l.take("a") > 0, "a is empty");
+  for (let i = 0; i < 3; i++) assert.equal(l.take("b"), 0, "b was evicted: a full bucket again");
+});
