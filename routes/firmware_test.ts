@@ -2,27 +2,15 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { createApp } from "./app.ts";
 import { firmwareRoutes } from "./firmware.ts";
-import { TwinHost } from "../src/runtime/twin_host.ts";
-import { memoryPersistence } from "../src/persistence/memory.ts";
 import { memoryDocStores } from "../src/persistence/doc_store.ts";
-import { memoryTransport } from "../src/transport/memory.ts";
-import { systemClock } from "../src/runtime/clock.ts";
 import { silentLogger } from "../src/obs/log.ts";
-import { createMetrics } from "../src/obs/metrics.ts";
 import { FirmwareImages } from "../src/mgmt/firmware.ts";
 import type { StoredFirmware } from "../src/mgmt/firmware_types.ts";
 import { memoryBlobStore } from "../src/mgmt/firmware_blobs.ts";
+import { memoryHost } from "../src/runtime/testing.ts";
 
 async function setup(maxDownloads = 256) {
-  const metrics = createMetrics();
-  const transport = memoryTransport();
-  const host = new TwinHost({
-    persistence: memoryPersistence(),
-    transport,
-    clock: systemClock,
-    logger: silentLogger,
-    metrics,
-  });
+  const { host, transport, metrics } = memoryHost();
   const stores = memoryDocStores();
   const firmware = new FirmwareImages({
     docs: await stores.open<StoredFirmware>("firmware"),

@@ -1,23 +1,11 @@
 import assert from "node:assert/strict";
 import { createApp } from "./app.ts";
-import { TwinHost } from "../src/runtime/twin_host.ts";
-import { memoryPersistence } from "../src/persistence/memory.ts";
-import { memoryTransport } from "../src/transport/memory.ts";
-import { systemClock } from "../src/runtime/clock.ts";
 import { silentLogger } from "../src/obs/log.ts";
-import { createMetrics } from "../src/obs/metrics.ts";
 import { DEFAULT_JSON_LIMITS, type JsonLimits } from "../actors/json_intake.ts";
+import { memoryHost } from "../src/runtime/testing.ts";
 
 function setup(jsonLimits?: JsonLimits) {
-  const metrics = createMetrics();
-  const transport = memoryTransport();
-  const host = new TwinHost({
-    persistence: memoryPersistence(),
-    transport,
-    clock: systemClock,
-    logger: silentLogger,
-    metrics,
-  });
+  const { host, transport, metrics } = memoryHost();
   const app = createApp({
     host,
     transport,

@@ -6,12 +6,9 @@ import { RateLimiter } from "../src/security/rate_limit.ts";
 import { createJwtVerifier } from "../src/security/jwt.ts";
 import { SignJWT } from "jose";
 import { TwinHost } from "../src/runtime/twin_host.ts";
-import { memoryPersistence } from "../src/persistence/memory.ts";
-import { memoryTransport } from "../src/transport/memory.ts";
-import { systemClock } from "../src/runtime/clock.ts";
 import { silentLogger } from "../src/obs/log.ts";
-import { createMetrics } from "../src/obs/metrics.ts";
 import type { TwinState } from "../actors/twin.ts";
+import { memoryHost } from "../src/runtime/testing.ts";
 
 /** Who read a twin: the fast path (twin_get.ts), the route (twins.ts) or the scope check (auth.ts). */
 const readerOf = (stack: string) => /routes\/(twin_get|twins|auth)\.ts/.exec(stack)?.[1] ?? "?";
@@ -19,15 +16,7 @@ const readerOf = (stack: string) => /routes\/(twin_get|twins|auth)\.ts/.exec(sta
 function setup(
   o: { apiKeys?: AuthOptions["apiKeys"]; jwt?: BearerVerifier; limiter?: RateLimiter } = {},
 ) {
-  const metrics = createMetrics();
-  const transport = memoryTransport();
-  const host = new TwinHost({
-    persistence: memoryPersistence(),
-    transport,
-    clock: systemClock,
-    logger: silentLogger,
-    metrics,
-  });
+  const { host, transport, metrics } = memoryHost();
   const readers: string[] = [];
   const counted = Object.assign(Object.create(host), {
     get: (id: string): Promise<TwinState | null> => {

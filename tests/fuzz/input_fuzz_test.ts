@@ -9,16 +9,13 @@ import assert from "node:assert/strict";
 import fc from "fast-check";
 import { parseDeviceBody, parseDeviceTopic } from "../../actors/validate.ts";
 import { createApp } from "../../routes/app.ts";
-import { TwinHost } from "../../src/runtime/twin_host.ts";
-import { memoryPersistence } from "../../src/persistence/memory.ts";
-import { memoryTransport } from "../../src/transport/memory.ts";
 import { systemClock } from "../../src/runtime/clock.ts";
 import { silentLogger } from "../../src/obs/log.ts";
-import { createMetrics } from "../../src/obs/metrics.ts";
 import { Profiles } from "../../src/rules/profiles.ts";
 import { memoryProfileStore } from "../../src/rules/memory_profile_store.ts";
 import { profileRoutes } from "../../routes/profiles.ts";
 import { alarmRoutes } from "../../routes/alarms.ts";
+import { memoryHost } from "../../src/runtime/testing.ts";
 
 const enc = new TextEncoder();
 const segment = fc.oneof(
@@ -64,15 +61,7 @@ Deno.test("fuzz: any payload on a valid topic parses or is rejected, never throw
 });
 
 function app() {
-  const metrics = createMetrics();
-  const transport = memoryTransport();
-  const host = new TwinHost({
-    persistence: memoryPersistence(),
-    transport,
-    clock: systemClock,
-    logger: silentLogger,
-    metrics,
-  });
+  const { host, transport, metrics } = memoryHost();
   const profiles = new Profiles({
     store: memoryProfileStore(),
     logger: silentLogger,
