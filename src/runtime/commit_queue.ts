@@ -60,7 +60,10 @@ export class CommitQueue {
   #flushing: Promise<void> | null = null;
   #waiters: Array<() => void> = [];
   #closed = false;
-  /** Change numbers: of each record handed to a commit, and the last stored per twin. */
+  /**
+   * Change numbers: of each record handed to a commit (until it is stored), and the last
+   * stored per twin while a newer change of it waits (resident twins keep neither).
+   */
   #changes = 0;
   readonly #changeOf = new WeakMap<TwinRecord, number>();
   readonly #savedChange = new Map<string, number>();
@@ -240,8 +243,12 @@ export class CommitQueue {
         for (const id of ids) {
           n++;
           if (this.#o.resident(id)) this.#savedAt.set(id, at);
-          const change = this.#changeOf.get(batch.get(id)!);
-          if (change !== undefined) this.#savedChange.set(id, change);
+          const rec = batch.get(id)!;
+          const change = this.#changeOf.get(rec);
+          this.#changeOf.delete(rec);
+          // with nothing newer pending, `stored` holds without it
+          if (change !== undefined && this.#dirty.has(id)) this.#savedChange.set(id, change);
+          else this.#savedChange.delete(id);
         }
         this.#o.metrics.snapshotsWritten.inc(n);
       });
