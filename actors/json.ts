@@ -8,6 +8,12 @@
 /** A JSON object. */
 export type JsonObject = Record<string, unknown>;
 
+/**
+ * The empty JSON object every empty part of a twin shares (frozen: parts are replaced, never
+ * changed in place), so that a million twins do not hold four million empty objects.
+ */
+export const EMPTY_OBJECT: JsonObject = Object.freeze({});
+
 /** True for a plain JSON object (not null, not an array). */
 export function isObject(v: unknown): v is JsonObject {
   return v !== null && typeof v === "object" && !Array.isArray(v);
@@ -65,15 +71,15 @@ export function deepEqual(a: unknown, b: unknown): boolean {
  * so only the differing leaves appear (as device-shadow users expect).
  */
 export function computeDelta(desired: JsonObject, reported: JsonObject): JsonObject {
-  const out: JsonObject = {};
+  let out: JsonObject | undefined;
   for (const [k, d] of Object.entries(desired)) {
     const r = own(reported, k);
     if (isObject(d) && isObject(r)) {
       const sub = computeDelta(d, r);
-      if (Object.keys(sub).length > 0) put(out, k, sub);
+      if (sub !== EMPTY_OBJECT) put(out ??= {}, k, sub);
     } else if (!deepEqual(d, r)) {
-      put(out, k, d);
+      put(out ??= {}, k, d);
     }
   }
-  return out;
+  return out ?? EMPTY_OBJECT;
 }

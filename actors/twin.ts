@@ -4,7 +4,7 @@
  * imports of NATS, MQTT, InfluxDB or Hono: the runtime executes the effects.
  * @module
  */
-import type { JsonObject } from "./json.ts";
+import { EMPTY_OBJECT, type JsonObject } from "./json.ts";
 import type { DeviceBody } from "./validate.ts";
 import type { Alarm } from "./rules/alarm.ts";
 import type { RulesState } from "./rules/state.ts";
@@ -172,20 +172,31 @@ export interface TwinResult {
     | { code: "command_queue_full"; open: number };
 }
 
-/** The twin before any message: version 0, empty maps. */
+/** Connectivity never reported, shared by every twin in that state (frozen). */
+const UNKNOWN: Connectivity = Object.freeze({ status: "unknown", since: null });
+
+/**
+ * The twin before any message: version 0, empty maps. Its empty parts are shared and frozen
+ * (`EMPTY_OBJECT`): a twin's parts are replaced by a change, never changed in place.
+ */
 export function emptyTwin(id: string, now: number): TwinRecord {
   return {
     state: {
       id,
       version: 0,
-      attributes: {},
-      reported: {},
-      desired: {},
-      delta: {},
-      metadata: { reported: {}, desired: {}, createdAt: now, updatedAt: now },
-      connectivity: { status: "unknown", since: null },
+      attributes: EMPTY_OBJECT,
+      reported: EMPTY_OBJECT,
+      desired: EMPTY_OBJECT,
+      delta: EMPTY_OBJECT,
+      metadata: {
+        reported: EMPTY_OBJECT as Record<string, FieldMeta>,
+        desired: EMPTY_OBJECT as Record<string, FieldMeta>,
+        createdAt: now,
+        updatedAt: now,
+      },
+      connectivity: UNKNOWN,
     },
-    seqs: {},
+    seqs: EMPTY_OBJECT as Record<string, number>,
   };
 }
 
