@@ -37,6 +37,15 @@ function remember(recent: number[] | undefined, key: number): number[] {
   return out;
 }
 
+/** The last field metadata made: fields changed at the same time share it (it is frozen). */
+let lastMeta: FieldMeta = Object.freeze({ ts: 0 });
+
+/** Field metadata `{ts}`, shared with every field (of any twin) changed at the same `ts`. */
+function fieldMeta(ts: number): FieldMeta {
+  if (lastMeta.ts !== ts) lastMeta = Object.freeze({ ts });
+  return lastMeta;
+}
+
 function touchFields(
   meta: Record<string, FieldMeta>,
   before: JsonObject,
@@ -46,7 +55,7 @@ function touchFields(
   const out: Record<string, FieldMeta> = {};
   for (const k of Object.keys(after)) {
     const old = meta[k];
-    out[k] = old && JSON.stringify(before[k]) === JSON.stringify(after[k]) ? old : { ts };
+    out[k] = old && JSON.stringify(before[k]) === JSON.stringify(after[k]) ? old : fieldMeta(ts);
   }
   return out;
 }
