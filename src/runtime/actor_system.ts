@@ -50,16 +50,28 @@ interface Envelope<M, R> {
   reject(e: unknown): void;
 }
 
+/**
+ * One resident actor. Kept small, as a node holds a million of them: no mailbox array while
+ * the mailbox is empty, and its last activity as a small integer.
+ */
 interface Cell<S, M, R> {
   id: string;
   state?: S;
   loaded: boolean;
-  queue: Envelope<M, R>[];
-  /** Senders waiting for mailbox space, FIFO. */
-  blocked: Envelope<M, R>[];
+  /**
+   * Messages waiting, FIFO, null when none. The first `mailboxSize` are the mailbox; past it,
+   * senders waiting for room (`wait: true`), who enter it in order as it drains.
+   */
+  mail: Envelope<M, R>[] | null;
   running: boolean;
   passivating: boolean;
+  /** Last activity, ms since the system started (a small integer, not a boxed number). */
   lastActive: number;
+}
+
+/** Messages waiting for actor `c` (its mailbox and blocked senders). */
+function depth(c: Cell<unknown, unknown, unknown>): number {
+  return c.mail?.length ?? 0;
 }
 
 /**
@@ -80,6 +92,8 @@ export class ActorSystem<S, M, R> {
   readonly #mailboxSize: number;
   readonly #hooks: ActorHooks;
   readonly #sweeper: TimerId;
+  /** The clock's time when the system started: cells keep their activity relative to it. */
+  readonly #epoch: number;
   #closed = false;
   /** Waits for mailboxes to stop running, re-checked each time one stops. */
   readonly #onStop = new Set<() => void>();
@@ -91,6 +105,7 @@ export class ActorSystem<S, M, R> {
     this.#idleMs = opts.idleMs ?? 600_000;
     this.#mailboxSize = opts.mailboxSize ?? 1000;
     this.#hooks = opts.hooks ?? {};
+    this.#epoch = this.#clock.now();
     const every = Math.max(10, Math.min(60_000, Math.floor(this.#idleMs / 4)));
     this.#sweeper = this.#clock.setInterval(() => void this.sweep(), every);
   }
@@ -109,14 +124,14 @@ export class ActorSystem<S, M, R> {
   /** Messages waiting in every mailbox (queued and blocked senders). */
   get queued(): number {
     let n = 0;
-    for (const c of this.#cells.values()) n += c.queue.length + c.blocked.length;
+    for (const c of this.#cells.values()) n += depth(c);
     return n;
   }
 
   /** A resident actor's mailbox depth (queued and waiting senders) and activity; null if none. */
   info(id: string): { depth: number; lastActive: number } | null {
     const c = this.#cells.get(id);
-    return c ? { depth: c.queue.length + c.blocked.length, lastActive: c.lastActive } : null;
+    return c ? { depth: depth(c), lastActive: c.lastActive + this.#epoch } : null;
   }
 
   /** Ids of resident actors. */
@@ -137,27 +152,21 @@ export class ActorSystem<S, M, R> {
       c = {
         id,
         loaded: false,
-        queue: [],
-        blocked: [],
+        mail: null,
         running: false,
         passivating: false,
-        lastActive: this.#clock.now(),
+        lastActive: this.#clock.now() - this.#epoch,
       };
       this.#cells.set(id, c);
     }
     const cell = c;
     return new Promise<R>((resolve, reject) => {
-      const env = { msg, resolve, reject };
-      if (cell.queue.length >= this.#mailboxSize || cell.blocked.length > 0) {
-        if (!opts.wait) {
-          this.#hooks.mailboxFull?.();
-          reject(new MailboxFullError(id));
-          return;
-        }
-        cell.blocked.push(env);
-      } else {
-        cell.queue.push(env);
+      if (depth(cell) >= this.#mailboxSize && !opts.wait) {
+        this.#hooks.mailboxFull?.();
+        reject(new MailboxFullError(id));
+        return;
       }
+      (cell.mail ??= []).push({ msg, resolve, reject });
       if (!cell.running && !cell.passivating) void this.#run(cell);
     });
   }
@@ -172,17 +181,16 @@ export class ActorSystem<S, M, R> {
           this.#hooks.activated?.();
         } catch (err) {
           this.#log.error("actor activation failed", { actor: c.id, err });
-          const all = [...c.queue, ...c.blocked];
-          c.queue = [];
-          c.blocked = [];
+          const all = c.mail ?? [];
+          c.mail = null;
           this.#cells.delete(c.id);
           for (const e of all) e.reject(err);
           return;
         }
       }
-      while (c.queue.length > 0) {
-        const env = c.queue.shift()!;
-        if (c.blocked.length > 0) c.queue.push(c.blocked.shift()!);
+      while (c.mail !== null) {
+        const env = c.mail.shift()!;
+        if (c.mail.length === 0) c.mail = null;
         try {
           const r = await this.#b.receive(c.id, c.state as S, env.msg);
           c.state = r.state;
@@ -205,8 +213,8 @@ export class ActorSystem<S, M, R> {
       }
     } finally {
       c.running = false;
-      c.lastActive = this.#clock.now();
-      if (c.queue.length > 0 && !c.passivating) void this.#run(c);
+      c.lastActive = this.#clock.now() - this.#epoch;
+      if (c.mail !== null && !c.passivating) void this.#run(c);
       else if (this.#onStop.size > 0) { for (const check of [...this.#onStop]) check(); }
     }
   }
@@ -231,12 +239,10 @@ export class ActorSystem<S, M, R> {
 
   /** Passivate every actor idle for at least the idle time. Returns how many. */
   async sweep(): Promise<number> {
-    const now = this.#clock.now();
+    const now = this.#clock.now() - this.#epoch;
     const idle: Cell<S, M, R>[] = [];
     for (const c of this.#cells.values()) {
-      if (
-        !c.running && !c.passivating && c.queue.length === 0 && now - c.lastActive >= this.#idleMs
-      ) {
+      if (!c.running && !c.passivating && c.mail === null && now - c.lastActive >= this.#idleMs) {
         idle.push(c);
       }
     }
@@ -248,7 +254,7 @@ export class ActorSystem<S, M, R> {
     c.passivating = true;
     try {
       if (c.loaded) await this.#b.passivate(c.id, c.state as S);
-      if (c.queue.length === 0) {
+      if (c.mail === null) {
         this.#cells.delete(c.id);
         this.#hooks.passivated?.();
       }
@@ -256,7 +262,7 @@ export class ActorSystem<S, M, R> {
       this.#log.error("actor passivation failed; keeping it resident", { actor: c.id, err });
     } finally {
       c.passivating = false;
-      if (c.queue.length > 0 && !c.running && this.#cells.has(c.id)) void this.#run(c);
+      if (c.mail !== null && !c.running && this.#cells.has(c.id)) void this.#run(c);
     }
   }
 
@@ -267,7 +273,7 @@ export class ActorSystem<S, M, R> {
    */
   async passivateWhere(pred: (id: string) => boolean): Promise<number> {
     const cells = [...this.#cells.values()].filter((c) => pred(c.id));
-    const idle = (c: Cell<S, M, R>) => !c.running && c.queue.length === 0;
+    const idle = (c: Cell<S, M, R>) => !c.running && c.mail === null;
     if (!(await this.#until(cells, idle, BUSY_WAIT_MS))) {
       const busy = cells.filter((c) => !idle(c));
       this.#log.warn("actors still busy after 10 s; passivating them anyway", {
@@ -292,7 +298,9 @@ export class ActorSystem<S, M, R> {
     for (const c of cells) {
       this.#cells.delete(c.id);
       const err = refusal(c.id);
-      for (const e of [...c.queue.splice(0), ...c.blocked.splice(0)]) e.reject(err);
+      const mail = c.mail ?? [];
+      c.mail = null;
+      for (const e of mail) e.reject(err);
       if (c.loaded) this.#hooks.passivated?.();
     }
     return cells.length;
