@@ -5,8 +5,9 @@
  * then N resident twins of a whole `TwinHost` (its bookkeeping included) fed through its
  * inbound dispatch as the node does, over a snapshot store and log that keep nothing.
  *
- * `deno run --v8-flags=--expose-gc bench/heap_probe.ts [twins]` prints one JSON line:
- * `{"twins":100000,"recordBytes":980,"actorBytes":1215,"hostBytes":1300}` (bytes per twin).
+ * `deno run --v8-flags=--expose-gc bench/heap_probe.ts [twins] [--host-only]` prints one JSON
+ * line: `{"twins":100000,"recordBytes":572,"actorBytes":736,"hostBytes":852}` (bytes per twin;
+ * with `--host-only`, the host figure alone).
  * @module
  */
 import { emptyTwin, type TwinMessage, type TwinRecord } from "../actors/twin.ts";
@@ -122,7 +123,11 @@ export async function hostBytes(n: number): Promise<number> {
 }
 
 if (import.meta.main) {
-  const twins = Number(Deno.args[0] ?? 100_000);
+  const twins = Number(Deno.args.find((a) => !a.startsWith("--")) ?? 100_000);
+  if (Deno.args.includes("--host-only")) {
+    console.log(JSON.stringify({ twins, hostBytes: Math.round(await hostBytes(twins)) }));
+    Deno.exit(0);
+  }
   const rec = recordBytes(twins);
   const act = await actorBytes(twins);
   const host = await hostBytes(twins);

@@ -24,6 +24,7 @@
  */
 import { benchIngest } from "./ingest.ts";
 import { benchMemory } from "./memory.ts";
+import { benchMemory1m } from "./memory_1m.ts";
 import { benchHttp } from "./http.ts";
 import { benchCluster } from "./cluster.ts";
 import { benchRules } from "./rules.ts";
@@ -40,6 +41,8 @@ type Bench = (quick: boolean) => Promise<BenchRow | BenchRow[]>;
 export const BENCHES: Record<string, Bench> = {
   ingest: (q) => benchIngest(q ? { publishers: 10, messages: 300, warmup: 50, rounds: 1 } : {}),
   memory: (q) => benchMemory(q ? { twins: 10_000, clients: 2, inflight: 200, settleMs: 2000 } : {}),
+  "memory-1m": (q) =>
+    benchMemory1m(q ? { twins: 20_000, connections: 2, settleMs: 2000, getSeconds: 2 } : {}),
   http: (q) => benchHttp(q ? { seconds: 2, warmupSeconds: 1, rounds: 1 } : {}),
   rules: (q) => benchRules(q ? { publishers: 10, messages: 300, warmup: 50, rounds: 1 } : {}),
   cluster: (q) =>
