@@ -172,6 +172,18 @@ export interface TwinResult {
     | { code: "command_queue_full"; open: number };
 }
 
+/** The last field metadata made: fields changed at the same time share it (it is frozen). */
+let lastMeta: FieldMeta = Object.freeze({ ts: 0 });
+
+/**
+ * Field metadata `{ts}`, shared with every field (of any twin) changed at the same `ts`: the
+ * last one made is reused (frozen, like every part of a twin, it is replaced, never changed).
+ */
+export function fieldMeta(ts: number): FieldMeta {
+  if (lastMeta.ts !== ts) lastMeta = Object.freeze({ ts });
+  return lastMeta;
+}
+
 /** Connectivity never reported, shared by every twin in that state (frozen). */
 const UNKNOWN: Connectivity = Object.freeze({ status: "unknown", since: null });
 
@@ -198,6 +210,46 @@ export function emptyTwin(id: string, now: number): TwinRecord {
     },
     seqs: EMPTY_OBJECT as Record<string, number>,
   };
+}
+
+/** `o`, or the shared empty object when `o` has no keys. */
+function orEmpty<T extends object>(o: T): T {
+  for (const _ in o) return o;
+  return EMPTY_OBJECT as T;
+}
+
+/** `meta` with its `{ts}` objects shared (see {@linkcode fieldMeta}), or the shared empty one. */
+function compactMeta(meta: Record<string, FieldMeta>): Record<string, FieldMeta> {
+  const keys = Object.keys(meta);
+  if (keys.length === 0) return EMPTY_OBJECT as Record<string, FieldMeta>;
+  if (keys.includes("__proto__")) return meta; // an own data key: kept as parsed
+  const out: Record<string, FieldMeta> = {};
+  for (const k of keys) {
+    const m = meta[k];
+    out[k] = typeof m?.ts === "number" && Object.keys(m).length === 1 ? fieldMeta(m.ts) : m;
+  }
+  return out;
+}
+
+/**
+ * A record read back from a snapshot, made as compact as one built by `applyTwin`: its empty
+ * parts are the shared empty object, field metadata is shared, unknown connectivity too. It
+ * changes `rec` in place (a freshly parsed record that nobody else holds) and returns it; its
+ * JSON is unchanged.
+ */
+export function compactRecord(rec: TwinRecord): TwinRecord {
+  const s = rec.state;
+  s.attributes = orEmpty(s.attributes);
+  s.reported = orEmpty(s.reported);
+  s.desired = orEmpty(s.desired);
+  s.delta = orEmpty(s.delta);
+  s.metadata.reported = compactMeta(s.metadata.reported);
+  s.metadata.desired = compactMeta(s.metadata.desired);
+  if (s.connectivity.status === "unknown" && s.connectivity.since === null) {
+    s.connectivity = UNKNOWN;
+  }
+  rec.seqs = orEmpty(rec.seqs);
+  return rec;
 }
 
 const TAG_ATTRIBUTES = ["type", "site", "line"] as const;

@@ -11,6 +11,7 @@ import { type Command, complete, enqueue, expire, isOpen, markDelivered } from "
 import {
   type Connectivity,
   type FieldMeta,
+  fieldMeta,
   pointTags,
   RECENT_KEYS,
   telemetryPoint,
@@ -35,15 +36,6 @@ function remember(recent: number[] | undefined, key: number): number[] {
   const out = recent ? recent.slice(recent.length >= RECENT_KEYS ? 1 : 0) : [];
   out.push(key);
   return out;
-}
-
-/** The last field metadata made: fields changed at the same time share it (it is frozen). */
-let lastMeta: FieldMeta = Object.freeze({ ts: 0 });
-
-/** Field metadata `{ts}`, shared with every field (of any twin) changed at the same `ts`. */
-function fieldMeta(ts: number): FieldMeta {
-  if (lastMeta.ts !== ts) lastMeta = Object.freeze({ ts });
-  return lastMeta;
 }
 
 function touchFields(

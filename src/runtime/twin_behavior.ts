@@ -7,6 +7,7 @@
  */
 import { applyTwin } from "../../actors/twin_apply.ts";
 import {
+  compactRecord,
   emptyTwin,
   telemetryPoint,
   type TwinMessage,
@@ -65,8 +66,14 @@ export class TwinBehavior implements Behavior<TwinRecord, TwinMessage, Reply> {
   async load(id: string): Promise<TwinRecord> {
     const q = this.#p.containment.record(id);
     if (q) q.reset = false; // what is loaded now is the stored state
-    return this.#p.queue.uncommitted(id) ?? (await this.#p.snapshots.load(id)) ??
+    return this.#p.queue.uncommitted(id) ?? (await this.#loadStored(id)) ??
       emptyTwin(id, this.#p.clock.now());
+  }
+
+  /** The stored record of twin `id`, compacted for residency (`compactRecord`), or null. */
+  async #loadStored(id: string): Promise<TwinRecord | null> {
+    const rec = await this.#p.snapshots.load(id);
+    return rec && compactRecord(rec);
   }
 
   passivate(id: string): Promise<void> {
@@ -78,7 +85,7 @@ export class TwinBehavior implements Behavior<TwinRecord, TwinMessage, Reply> {
     if (!q) return this.#apply(id, rec, msg);
     if (!q.reset) return this.#quarantined(id, rec, msg);
     // the resident state is the one that could not be stored: start again from the store
-    return this.#p.snapshots.load(id).then((stored) => {
+    return this.#loadStored(id).then((stored) => {
       q.reset = false;
       return this.#quarantined(id, stored ?? emptyTwin(id, this.#p.clock.now()), msg);
     });
