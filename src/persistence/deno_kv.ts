@@ -1,14 +1,17 @@
 /**
  * Deno KV persistence adapter (single node; a file under the data dir).
  *
- * Keys: `["twin", id]` snapshot, `["log", seq]` inbound entry, `["meta", "seq"]` high-water
- * mark. Deno KV values are limited to 64 KiB, so larger values are split into parts under
+ * Keys: `["twin", id]` snapshot, `["log", seq]` inbound log record (entries packed from `seq`
+ * on, see `log_records.ts`; a value of an earlier version holds one entry),
+ * `["logr", seq]` which entries of a partly retired record are retired, `["meta", "seq"]`
+ * high-water mark. Deno KV values are limited to 64 KiB, so larger values are split into parts under
  * `["part", kind, key, i]`; an atomic operation holds at most 1000 mutations and 800 KiB, so
  * batches are split into several atomic commits that run in parallel.
  * @module
  */
 import type { InboundLog, LogEntry, Persistence, SnapshotStore } from "./port.ts";
 import type { TwinRecord } from "../../actors/twin.ts";
+import { isRecord, packRecords, RecordIndex, unpackRecord } from "./log_records.ts";
 
 const PART = 60_000;
 const MAX_MUTATIONS = 900;
@@ -22,8 +25,6 @@ const dec = new TextDecoder();
 /** Open (or create) a Deno KV persistence at `path`. */
 export async function denoKvPersistence(path: string): Promise<Persistence> {
   const kv = await Deno.openKv(path);
-  /** Inbound entries stored in parts: seq -> part count, so retiring them needs no read. */
-  const largeLog = new Map<number, number>();
 
   async function getBytes(key: Deno.KvKey, v: Stored | null): Promise<Uint8Array | null> {
     if (v === null) return null;
@@ -106,46 +107,83 @@ export async function denoKvPersistence(path: string): Promise<Persistence> {
     },
   };
 
+  /** Unretired entries of the stored records. */
+  const records = new RecordIndex();
+  /** One-entry values of an earlier version found by a replay: seq -> part count. */
+  const legacy = new Map<number, number>();
+  /** Retires run one at a time (a record's bitmap is rewritten by each). */
+  let retiring: Promise<void> = Promise.resolve();
+
+  async function retireNow(seqs: number[]): Promise<void> {
+    const changes = records.retire(seqs);
+    const ops: Array<[Deno.KvKey, unknown | undefined]> = [];
+    for (const d of changes.deleted) {
+      ops.push([["log", d.key], undefined]);
+      if (d.marked) ops.push([["logr", d.key], undefined]);
+      for (let i = 0; i < d.parts; i++) ops.push([["part", "log", d.key, i], undefined]);
+    }
+    for (const m of changes.marks) ops.push([["logr", m.key], m.retired]);
+    const old: Array<[number, number]> = [];
+    for (const s of changes.other) {
+      const parts = legacy.get(s);
+      if (parts === undefined) continue; // unknown: nothing stored under it
+      legacy.delete(s);
+      old.push([s, parts]);
+      ops.push([["log", s], undefined]);
+      for (let i = 0; i < parts; i++) ops.push([["part", "log", s, i], undefined]);
+    }
+    try {
+      await commit(ops);
+    } catch (err) {
+      changes.undo();
+      for (const [s, parts] of old) legacy.set(s, parts);
+      throw err;
+    }
+  }
+
   const log: InboundLog = {
     async append(entries) {
       if (entries.length === 0) return;
       const ops: Array<[Deno.KvKey, unknown]> = [];
-      for (const e of entries) {
-        const head = enc.encode(JSON.stringify({ t: e.topic, a: e.at }) + "\n");
-        const b = new Uint8Array(head.byteLength + e.payload.byteLength);
-        b.set(head);
-        b.set(e.payload, head.byteLength);
-        const put = putOps(["log", e.seq], b);
-        if (put.length > 1) largeLog.set(e.seq, put.length - 1);
+      const packed = packRecords(entries);
+      const parts: number[] = [];
+      for (const r of packed) {
+        const put = putOps(["log", r.seqs[0]], r.bytes);
+        parts.push(put.length - 1);
         ops.push(...put);
       }
       const last = entries[entries.length - 1].seq;
       await commit(ops, [["meta", "seq"], new Deno.KvU64(BigInt(last))]);
+      for (let i = 0; i < packed.length; i++) records.add(packed[i].seqs, parts[i]);
     },
-    async retire(seqs) {
-      const ops: Array<[Deno.KvKey, undefined]> = [];
-      for (const s of seqs) ops.push([["log", s], undefined]);
-      for (const s of seqs) {
-        const parts = largeLog.get(s);
-        if (parts === undefined) continue;
-        largeLog.delete(s);
-        for (let i = 0; i < parts; i++) ops.push([["part", "log", s, i], undefined]);
-      }
-      await commit(ops);
+    retire(seqs) {
+      const done = retiring.then(() => retireNow(seqs));
+      retiring = done.catch(() => {});
+      return done;
     },
     async *replay() {
+      const marks = new Map<number, Uint8Array>();
+      for await (const e of kv.list<Uint8Array>({ prefix: ["logr"] }, { batchSize: 500 })) {
+        marks.set(e.key[1] as number, e.value);
+      }
       for await (const e of kv.list<Stored>({ prefix: ["log"] }, { batchSize: 500 })) {
         const b = await getBytes(e.key, e.value);
         if (!b) continue;
-        if (!(e.value instanceof Uint8Array)) largeLog.set(e.key[1] as number, e.value.parts);
+        const key = e.key[1] as number;
+        const parts = e.value instanceof Uint8Array ? 0 : e.value.parts;
+        if (isRecord(b)) {
+          const entries = unpackRecord(b);
+          const retired = marks.get(key);
+          records.add(entries.map((x) => x.seq), parts, retired);
+          for (let i = 0; i < entries.length; i++) {
+            if (!RecordIndex.retired(retired, i)) yield entries[i];
+          }
+          continue;
+        }
+        legacy.set(key, parts);
         const nl = b.indexOf(10);
         const head = JSON.parse(dec.decode(b.subarray(0, nl)));
-        yield {
-          seq: e.key[1] as number,
-          topic: head.t,
-          at: head.a,
-          payload: b.slice(nl + 1),
-        } as LogEntry;
+        yield { seq: key, topic: head.t, at: head.a, payload: b.slice(nl + 1) } as LogEntry;
       }
     },
     async lastSeq() {

@@ -1,0 +1,187 @@
+/**
+ * Records of the Deno KV inbound log: the entries of one append are packed, in sequence order,
+ * into records of at most {@linkcode RECORD_BYTES} each (one value, one mutation, instead of
+ * one per entry; an entry larger than that is a record of its own). A record is deleted once
+ * every entry in it is retired; while it is partly retired, which of its entries are is kept
+ * beside it as a bitmap, so a replay yields exactly the unretired entries.
+ *
+ * Record layout: byte 0 = 0 (a legacy one-entry value starts with `{`), then per entry
+ * `seq` (f64), `at` (f64), topic length (u16), payload length (u32), topic (UTF-8), payload.
+ * @module
+ */
+import type { LogEntry } from "./port.ts";
+
+/** Most bytes packed into one record (Deno KV values are limited to 64 KiB). */
+export const RECORD_BYTES = 60_000;
+
+/** Fixed bytes per entry in a record. */
+const HEAD = 22;
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+
+/** Entries packed into one record. */
+export interface PackedRecord {
+  /** Sequences of its entries, ascending (the first is the record's key). */
+  seqs: number[];
+  bytes: Uint8Array;
+}
+
+/** Packs `entries` (sequences increasing) into records. */
+export function packRecords(entries: LogEntry[]): PackedRecord[] {
+  const out: PackedRecord[] = [];
+  let group: Array<{ e: LogEntry; topic: Uint8Array }> = [];
+  let size = 1;
+  const flush = () => {
+    if (group.length === 0) return;
+    const bytes = new Uint8Array(size);
+    const view = new DataView(bytes.buffer);
+    let o = 1;
+    for (const { e, topic } of group) {
+      view.setFloat64(o, e.seq);
+      view.setFloat64(o + 8, e.at);
+      view.setUint16(o + 16, topic.byteLength);
+      view.setUint32(o + 18, e.payload.byteLength);
+      bytes.set(topic, o + HEAD);
+      bytes.set(e.payload, o + HEAD + topic.byteLength);
+      o += HEAD + topic.byteLength + e.payload.byteLength;
+    }
+    out.push({ seqs: group.map((g) => g.e.seq), bytes });
+    group = [];
+    size = 1;
+  };
+  for (const e of entries) {
+    const topic = enc.encode(e.topic);
+    const n = HEAD + topic.byteLength + e.payload.byteLength;
+    if (size + n > RECORD_BYTES) flush();
+    group.push({ e, topic });
+    size += n;
+  }
+  flush();
+  return out;
+}
+
+/** True when `bytes` is a packed record (not a legacy one-entry value). */
+export function isRecord(bytes: Uint8Array): boolean {
+  return bytes.byteLength > 0 && bytes[0] === 0;
+}
+
+/** The entries of a packed record, in order. */
+export function unpackRecord(bytes: Uint8Array): LogEntry[] {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const out: LogEntry[] = [];
+  for (let o = 1; o < bytes.byteLength;) {
+    const topicLen = view.getUint16(o + 16);
+    const payloadLen = view.getUint32(o + 18);
+    const t = o + HEAD;
+    out.push({
+      seq: view.getFloat64(o),
+      topic: dec.decode(bytes.subarray(t, t + topicLen)),
+      payload: bytes.slice(t + topicLen, t + topicLen + payloadLen),
+      at: view.getFloat64(o + 8),
+    });
+    o = t + topicLen + payloadLen;
+  }
+  return out;
+}
+
+/** A stored record not yet wholly retired. */
+interface Live {
+  key: number;
+  seqs: number[];
+  /** Bit i set = entry i retired. */
+  retired: Uint8Array;
+  left: number;
+  /** Parts the record's value is split into (0: one value). */
+  parts: number;
+  /** A retired-bitmap is stored for it. */
+  marked: boolean;
+}
+
+/** What one `retire` call changes in the store. */
+export interface RetireChanges {
+  /** Wholly retired records: delete the record (its parts, its bitmap). */
+  deleted: Array<{ key: number; parts: number; marked: boolean }>;
+  /** Partly retired records: store this bitmap beside the record. */
+  marks: Array<{ key: number; retired: Uint8Array }>;
+  /** Sequences not in any known record (legacy one-entry values, or unknown). */
+  other: number[];
+  /** Puts the retired entries back (the store refused the changes). */
+  undo(): void;
+}
+
+/** The unretired entries of the stored records, by sequence. */
+export class RecordIndex {
+  readonly #bySeq = new Map<number, Live>();
+
+  /** A record was stored (or found by a replay with `retired` as its stored bitmap). */
+  add(seqs: number[], parts: number, retired?: Uint8Array): void {
+    const bits = new Uint8Array(Math.ceil(seqs.length / 8));
+    if (retired) bits.set(retired.subarray(0, bits.byteLength));
+    const rec: Live = { key: seqs[0], seqs, retired: bits, left: 0, parts, marked: !!retired };
+    for (let i = 0; i < seqs.length; i++) {
+      if (isSet(bits, i)) continue;
+      rec.left++;
+      this.#bySeq.set(seqs[i], rec);
+    }
+  }
+
+  /** True when entry `i` of a record with bitmap `retired` is retired. */
+  static retired(retired: Uint8Array | undefined, i: number): boolean {
+    return retired !== undefined && isSet(retired, i);
+  }
+
+  /** Marks `seqs` retired; returns what to change in the store. */
+  retire(seqs: number[]): RetireChanges {
+    const touched = new Map<Live, boolean>();
+    const taken: Array<[number, Live]> = [];
+    const other: number[] = [];
+    for (const s of seqs) {
+      const rec = this.#bySeq.get(s);
+      if (!rec) {
+        other.push(s);
+        continue;
+      }
+      this.#bySeq.delete(s);
+      taken.push([s, rec]);
+      const i = indexOf(rec.seqs, s);
+      rec.retired[i >> 3] |= 1 << (i & 7);
+      rec.left--;
+      if (!touched.has(rec)) touched.set(rec, rec.marked);
+    }
+    const undo = () => {
+      for (const [rec, marked] of touched) rec.marked = marked;
+      for (const [s, rec] of taken) {
+        const i = indexOf(rec.seqs, s);
+        rec.retired[i >> 3] &= ~(1 << (i & 7));
+        rec.left++;
+        this.#bySeq.set(s, rec);
+      }
+    };
+    const changes: RetireChanges = { deleted: [], marks: [], other, undo };
+    for (const rec of touched.keys()) {
+      if (rec.left === 0) {
+        changes.deleted.push({ key: rec.key, parts: rec.parts, marked: rec.marked });
+      } else {
+        rec.marked = true;
+        changes.marks.push({ key: rec.key, retired: rec.retired.slice() });
+      }
+    }
+    return changes;
+  }
+}
+
+function isSet(bits: Uint8Array, i: number): boolean {
+  return (bits[i >> 3] & (1 << (i & 7))) !== 0;
+}
+
+/** Index of `s` in the ascending `seqs` (present). */
+function indexOf(seqs: number[], s: number): number {
+  let lo = 0;
+  let hi = seqs.length - 1;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (seqs[mid] < s) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
