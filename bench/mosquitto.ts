@@ -33,6 +33,7 @@ export async function startBaselineMosquitto(dir: string): Promise<Mosquitto> {
       "allow_anonymous true",
       "persistence false",
       "max_queued_messages 0",
+      "max_connections -1",
       "log_dest stderr",
       "log_type error",
       "log_type subscribe",

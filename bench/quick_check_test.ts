@@ -51,3 +51,12 @@ Deno.test("bench quick check: a missing row, a failed bench and a full run's tit
     'cluster-ingest (quick): no verdict in target "-"',
   ]);
 });
+
+Deno.test("bench quick check: a latency in ms is a figure", () => {
+  const factory = {
+    ...row("factory"),
+    result: "PUBACK p99 12.5 ms, p50 1.20 ms",
+    baseline: "p99 3.40 ms (mosquitto)",
+  };
+  assert.deepEqual(quickRunProblems(document([factory], env), ["factory"]), []);
+});
