@@ -117,6 +117,53 @@ export class Batch {
     return [this.#part(0, half, this.since), this.#part(half, this.#ends.length, 0)];
   }
 
+  /**
+   * The lines of `batches` (in queue order) spread over `lanes` new batches by series: a line
+   * goes to lane `hash(series) % lanes`, where its series is the line up to its first unescaped
+   * space (measurement and tag set), so every line of one series lands in the same lane, in
+   * queue order. Empty lanes are left out. The parts share one settlement; when every part is
+   * settled, each of `batches` is.
+   */
+  static spread(batches: Batch[], lanes: number, since: number): (Batch | undefined)[] {
+    const { promise, resolve } = Promise.withResolvers<void>();
+    const settled: Settlement = { promise, parts: 0, resolve };
+    settled.resolve = () => {
+      for (const b of batches) if (--b.settled.parts === 0) b.settled.resolve();
+      resolve();
+    };
+    let bytes = 0;
+    for (const b of batches) bytes += b.bytes;
+    const capacity = Math.ceil(bytes / lanes * 1.25);
+    const parts: (Batch | undefined)[] = Array.from({ length: lanes }, () => undefined);
+    for (const b of batches) {
+      b.#encode();
+      const buf = b.#buf;
+      let start = 0;
+      for (const end of b.#ends) {
+        const lane = seriesHash(buf, start, end) % lanes;
+        let part = parts[lane];
+        if (!part) {
+          part = parts[lane] = new Batch(since, settled, capacity);
+          settled.parts++;
+        }
+        part.#append(buf, start, end);
+        start = end + 1;
+      }
+    }
+    return parts;
+  }
+
+  /** Appends one encoded line, `src[from..to)`. */
+  #append(src: Uint8Array, from: number, to: number): void {
+    let at = this.#len;
+    if (at > 0) this.#buf[at++] = 10; // "\n"
+    if (at + to - from > this.#buf.length) this.#grow(at + to - from);
+    const buf = this.#buf;
+    for (let i = from; i < to; i++) buf[at++] = src[i];
+    this.#len = at;
+    this.#ends.push(at);
+  }
+
   #part(from: number, to: number, since: number): Batch {
     const b = new Batch(since, this.settled);
     const start = from === 0 ? 0 : this.#ends[from - 1] + 1;
@@ -133,4 +180,19 @@ export class Batch {
     buf.set(this.#buf.subarray(0, this.#len));
     this.#buf = buf;
   }
+}
+
+/** FNV-1a of a line's series (`src[from..to)` up to its first unescaped space), unsigned. */
+function seriesHash(src: Uint8Array, from: number, to: number): number {
+  let h = 0x811c9dc5;
+  for (let i = from; i < to; i++) {
+    let c = src[i];
+    if (c === 32) break;
+    if (c === 92 && i + 1 < to) { // a backslash escapes the next byte (part of the series)
+      h = Math.imul(h ^ c, 0x01000193);
+      c = src[++i];
+    }
+    h = Math.imul(h ^ c, 0x01000193);
+  }
+  return h >>> 0;
 }

@@ -24,7 +24,16 @@ export interface InfluxWriterOptions {
   batchSize?: number;
   /** Longest time a point waits for its batch to fill (default 100 ms). */
   flushIntervalMs?: number;
-  /** Points buffered before `full` asks the caller to hold back (default 200 000). */
+  /**
+   * Requests in flight at most (default 4). Under a backlog the writer spreads batches over
+   * this many lanes by series, one request per lane, so a series' writes stay in order; 1 =
+   * one request at a time.
+   */
+  maxInFlight?: number;
+  /**
+   * Points buffered before `full` asks the caller to hold back (default 200 000), queued and
+   * in flight together.
+   */
   maxBuffer?: number;
   /** First retry delay (default 100 ms). */
   minBackoffMs?: number;
@@ -43,6 +52,7 @@ export interface InfluxSettings extends InfluxEndpoint {
   batchSize: number;
   flushIntervalMs: number;
   maxBuffer: number;
+  maxInFlight: number;
   minBackoffMs: number;
   maxBackoffMs: number;
 }
@@ -56,6 +66,12 @@ export function settingsOf(opts: InfluxWriterOptions): InfluxSettings {
   const minBackoffMs = positive(opts.minBackoffMs, 100, "minBackoffMs", true);
   const maxBackoffMs = Math.max(minBackoffMs, positive(opts.maxBackoffMs, 10_000, "maxBackoffMs"));
   const timeoutMs = positive(opts.timeoutMs, 10_000, "timeoutMs");
+  const maxInFlight = positive(opts.maxInFlight, 4, "maxInFlight");
+  if (!Number.isInteger(maxInFlight) || maxInFlight > 64) {
+    throw new RangeError(
+      `Cannot create InfluxWriter: maxInFlight must be an integer from 1 to 64, got ${maxInFlight}`,
+    );
+  }
   return {
     url: opts.url,
     api: opts.api,
@@ -66,6 +82,7 @@ export function settingsOf(opts: InfluxWriterOptions): InfluxSettings {
     batchSize,
     flushIntervalMs,
     maxBuffer,
+    maxInFlight,
     minBackoffMs,
     maxBackoffMs,
     timeoutMs,

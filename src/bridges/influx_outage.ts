@@ -15,7 +15,6 @@ export class InfluxOutage {
   readonly #minBackoff: number;
   readonly #maxBackoff: number;
   readonly #redact: (s: string) => string;
-  #attempt = 0;
   #downSince: number | undefined;
   #lastWarnAt = -Infinity;
   #failuresSinceWarn = 0;
@@ -28,22 +27,15 @@ export class InfluxOutage {
     this.#redact = redact;
   }
 
-  /** How long to wait before retrying after `out`. */
-  delay(out: Retry): number {
-    return out.retryAfterMs !== undefined
-      ? Math.min(this.#maxBackoff, Math.max(this.#minBackoff, out.retryAfterMs))
-      : this.#backoff();
-  }
-
-  /** A request succeeded: the next backoff starts from the minimum again. */
-  reset(): void {
-    this.#attempt = 0;
-  }
-
-  /** Exponential backoff with jitter, in [minBackoff, maxBackoff]. */
-  #backoff(): number {
-    const base = Math.min(this.#maxBackoff, this.#minBackoff * 2 ** Math.min(this.#attempt, 30));
-    this.#attempt++;
+  /**
+   * How long to wait before retrying after `out`, the `attempt`-th failure in a row (from 0) of
+   * one sender: the server's `Retry-After` within bounds, else exponential backoff with jitter.
+   */
+  delay(out: Retry, attempt: number): number {
+    if (out.retryAfterMs !== undefined) {
+      return Math.min(this.#maxBackoff, Math.max(this.#minBackoff, out.retryAfterMs));
+    }
+    const base = Math.min(this.#maxBackoff, this.#minBackoff * 2 ** Math.min(attempt, 30));
     return Math.max(this.#minBackoff, Math.round(base / 2 + Math.random() * (base / 2)));
   }
 

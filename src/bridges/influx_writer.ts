@@ -7,7 +7,16 @@
  * very point; WriteApi only reports per batch through callbacks and, when InfluxDB is down,
  * silently drops the oldest points of its bounded retry buffer. We need the opposite: a
  * bounded buffer that pushes back on the caller (`full` / `whenSpace()`) and never loses a
- * point, with one request in flight at a time so order and memory stay bounded.
+ * point, and writes of one series that reach InfluxDB in the order they were queued.
+ *
+ * How batches go out (see "InfluxDB writer" in bench/README.md): with one batch due and nothing
+ * in flight, that batch is sent whole, as queued. With more due (a backlog) and `maxInFlight`
+ * > 1, up to `maxInFlight` batches are spread by series over `maxInFlight` lanes
+ * (`Batch.spread`); each lane sends its parts one at a time, in order, so the lanes write
+ * concurrently and two writes of one series (same measurement and tag set) are never in flight
+ * together: InfluxDB, which keeps the last write of a series and timestamp, sees them in queue
+ * order. A whole batch holds every series: it goes only while no lane is busy, and no lane
+ * starts while it is in flight.
  * @module
  */
 import type { Logger } from "../obs/log.ts";
@@ -16,7 +25,7 @@ import { type InfluxWriterOptions, settingsOf } from "./influx_options.ts";
 import { type Point, toLineProtocol } from "./line_protocol.ts";
 import { InfluxHttp, type Retry } from "./influx_http.ts";
 import { InfluxOutage } from "./influx_outage.ts";
-import { Batch } from "./influx_batch.ts";
+import { Batch, type Settlement } from "./influx_batch.ts";
 
 /** What `write()` returns for a point with no field: already settled. */
 const SETTLED = Promise.resolve();
@@ -27,13 +36,23 @@ type Outcome = { kind: "done" } | { kind: "split" } | Retry;
 
 const DONE: Outcome = { kind: "done" };
 
+/** A sender: parts sent one at a time, in order; `attempt` = its failures in a row. */
+interface Lane {
+  queue: Batch[];
+  busy: boolean;
+  attempt: number;
+}
+
+const lane = (): Lane => ({ queue: [], busy: false, attempt: 0 });
+
 /**
- * Writes points to InfluxDB in batches (by size or time, whichever comes first), one request
- * at a time, retrying with exponential backoff and jitter while InfluxDB is unreachable,
- * times out, answers 5xx, 429, 401, 403 or 404 (the last three are configuration problems
- * an operator fixes — wrong token, permission, bucket — so the points wait rather than being
- * lost). Each `write()` resolves once its point is accepted or definitively refused (another
- * 4xx: the point itself is bad), so the caller can retire it from its durable log.
+ * Writes points to InfluxDB in batches (by size or time, whichever comes first), up to
+ * `maxInFlight` requests at a time (one per series), retrying with exponential backoff and
+ * jitter while InfluxDB is unreachable, times out, answers 5xx, 429, 401, 403 or 404 (the
+ * last three are configuration problems an operator fixes — wrong token, permission, bucket —
+ * so the points wait rather than being lost). Each `write()` resolves once its point is
+ * accepted or definitively refused (another 4xx: the point itself is bad), so the caller can
+ * retire it from its durable log.
  *
  * @example
  * ```ts
@@ -52,19 +71,27 @@ export class InfluxWriter {
   readonly #timeoutMs: number;
   readonly #http: InfluxHttp;
   readonly #outage: InfluxOutage;
+  /** Lanes of spread batches, one per series hash (`maxInFlight`). */
+  readonly #lanes: Lane[];
+  /** The sender of whole batches (in flight alone). */
+  readonly #whole = lane();
 
+  /** Queued batches, not yet sent; every one but the last is full. */
   #chunks: Batch[] = [];
+  /** Settlements of the batches taken from the queue and not settled yet, with `since`. */
+  #sent = new Map<Settlement, number>();
   #count = 0; // queued + in flight
-  #queued = 0; // sequence number of the last queued point
-  #settled = 0; // points settled so far (always a prefix of the queue)
-  #flushWaiters: { target: number; resolve: () => void }[] = [];
+  #flushes = 0; // flush() calls waiting: a partial batch is due at once
   #spaceWaiters: (() => void)[] = [];
   #timer: ReturnType<typeof setTimeout> | undefined;
-  #pumping: Promise<void> | undefined;
+  /** Running senders (whole or lane), for close(). */
+  #tasks = new Set<Promise<void>>();
   #closed = false;
+  #closing = Promise.withResolvers<void>();
   #closedWarned = false;
-  #wake: (() => void) | undefined;
+  #wakers = new Set<() => void>();
   #needDb: boolean;
+  #creatingDb: Promise<Outcome> | undefined;
   /** Bytes the last full batch took: the capacity a new batch starts with. */
   #batchBytes = 0;
 
@@ -78,6 +105,7 @@ export class InfluxWriter {
     this.#intervalMs = o.flushIntervalMs;
     this.#maxBuffer = o.maxBuffer;
     this.#timeoutMs = o.timeoutMs;
+    this.#lanes = Array.from({ length: o.maxInFlight }, lane);
     this.#http = new InfluxHttp(o);
     this.#outage = new InfluxOutage(
       this.#log,
@@ -86,16 +114,17 @@ export class InfluxWriter {
       (x) => this.#http.redact(x),
     );
     this.#needDb = opts.api === "v1";
-    if (this.#needDb) this.#kick();
+    if (this.#needDb) this.#createDbAtStart();
   }
 
   /**
    * Queues a point (encoded at once). The promise resolves when InfluxDB accepted it (2xx) or
-   * definitively refused it (4xx other than 401/403/404/429: counted in `influxFailed{reason="rejected"}` and logged,
-   * not retried). It never rejects and never drops a point silently: a point with no
-   * writable field resolves at once, counted in `influxFailed{reason="no_fields"}`. After
-   * `close()` points are not queued and their promise never settles (they stay in the
-   * caller's durable log). The points of one batch share one promise, settled with the batch.
+   * definitively refused it (4xx other than 401/403/404/429: counted in
+   * `influxFailed{reason="rejected"}` and logged, not retried). It never rejects and never
+   * drops a point silently: a point with no writable field resolves at once, counted in
+   * `influxFailed{reason="no_fields"}`. After `close()` points are not queued and their promise
+   * never settles (they stay in the caller's durable log). The points of one batch share one
+   * promise, settled once all of them are (spread or not).
    */
   write(p: Point): Promise<void> {
     const line = toLineProtocol(p);
@@ -119,7 +148,6 @@ export class InfluxWriter {
     }
     last.push(line);
     this.#count++;
-    this.#queued++;
     this.#m.influxBuffered.set(this.#count);
     if (this.#count === this.#maxBuffer) {
       this.#m.influxOverflow.inc();
@@ -128,14 +156,14 @@ export class InfluxWriter {
         maxBuffer: this.#maxBuffer,
       });
     }
-    if (!this.#pumping) this.#schedule();
+    if (last.size === 1 || last.size >= this.#batchSize) this.#dispatch();
     return last.settled.promise;
   }
 
   /** How long the oldest unwritten point has waited (ms); 0 when none waits. */
   lagMs(now = Date.now()): number {
-    const c = this.#chunks[0];
-    return c ? Math.max(0, now - c.since) : 0;
+    const since = this.#sent.values().next().value ?? this.#chunks[0]?.since;
+    return since === undefined ? 0 : Math.max(0, now - since);
   }
 
   /** Points queued or in flight. */
@@ -162,34 +190,41 @@ export class InfluxWriter {
    * at once (used on shutdown and in tests). Also resolves when the writer is closed: check
    * `buffered` to see what stayed unwritten.
    */
-  flush(): Promise<void> {
-    if (this.#count === 0 || this.#closed) return Promise.resolve();
-    return new Promise((resolve) => {
-      this.#flushWaiters.push({ target: this.#queued, resolve });
-      if (!this.#pumping) this.#kick();
-    });
+  async flush(): Promise<void> {
+    if (this.#count === 0 || this.#closed) return;
+    const all = [...this.#sent.keys(), ...this.#chunks.map((b) => b.settled)];
+    this.#flushes++;
+    this.#dispatch();
+    try {
+      await Promise.race([Promise.all(all.map((s) => s.promise)), this.#closing.promise]);
+    } finally {
+      this.#flushes--;
+    }
   }
 
   /**
    * Stops timers and retries, waits up to `timeoutMs` (default: the request timeout) for the
-   * request in flight, then aborts it. Pending points stay unwritten (they are still in the
+   * requests in flight, then aborts them. Pending points stay unwritten (they are still in the
    * caller's durable log) and their promises never settle.
    */
   async close(timeoutMs: number = this.#timeoutMs): Promise<void> {
-    if (this.#closed) return await this.#pumping;
+    if (this.#closed) {
+      await Promise.all(this.#tasks);
+      return;
+    }
     this.#closed = true;
+    this.#closing.resolve();
     clearTimeout(this.#timer);
     this.#timer = undefined;
-    this.#wake?.();
-    if (this.#pumping) {
+    for (const wake of this.#wakers) wake();
+    if (this.#tasks.size > 0) {
       let timer: ReturnType<typeof setTimeout> | undefined;
       const expired = new Promise<"expired">((r) => timer = setTimeout(r, timeoutMs, "expired"));
-      const first = await Promise.race([this.#pumping, expired]);
+      const first = await Promise.race([Promise.all(this.#tasks), expired]);
       clearTimeout(timer);
       if (first === "expired") this.#http.abort();
-      await this.#pumping;
+      await Promise.all(this.#tasks);
     }
-    for (const w of this.#flushWaiters.splice(0)) w.resolve();
     for (const r of this.#spaceWaiters.splice(0)) r();
     if (this.#count > 0) {
       this.#log.info("InfluxDB writer closed with points unwritten", { buffered: this.#count });
@@ -203,76 +238,137 @@ export class InfluxWriter {
 
   // ---- scheduling -------------------------------------------------------------------------
 
-  /** A batch should go now: a full batch waits, a flush was asked, or the oldest point aged. */
-  #due(): boolean {
-    const c = this.#chunks[0];
-    if (!c) return false;
-    return this.#chunks.length > 1 || c.size >= this.#batchSize ||
-      this.#flushWaiters.length > 0 || Date.now() - c.since >= this.#intervalMs;
+  /** Queued batches due now: every full one, and the last if it aged or a flush asks. */
+  #dueCount(): number {
+    const n = this.#chunks.length;
+    if (n === 0) return 0;
+    const c = this.#chunks[n - 1];
+    const lastDue = c.size >= this.#batchSize || this.#flushes > 0 ||
+      Date.now() - c.since >= this.#intervalMs;
+    return lastDue ? n : n - 1;
   }
 
-  /** Called while not pumping: send now or arm the timer for the oldest point. */
-  #schedule(): void {
-    if (this.#closed || this.#chunks.length === 0) return;
-    if (this.#due()) return this.#kick();
-    if (this.#timer !== undefined) return;
-    const delay = Math.max(0, this.#chunks[0].since + this.#intervalMs - Date.now());
+  /**
+   * Sends what is due where it may go: a lone batch whole while every sender is idle; else,
+   * while some lane is idle and no part waits, up to one batch per lane spread over the lanes.
+   * Then arms the timer for the last (partial) batch.
+   */
+  #dispatch(): void {
+    const lanes = this.#lanes;
+    while (!this.#closed && !this.#whole.busy) {
+      const due = this.#dueCount();
+      if (due === 0) break;
+      // lanes not sending; none while a part waits in a lane (at most one behind each request)
+      let idle = 0;
+      for (const l of lanes) {
+        if (l.queue.length > 0) {
+          idle = 0;
+          break;
+        }
+        if (!l.busy) idle++;
+      }
+      if (idle === 0) break;
+      if (idle === lanes.length && (due === 1 || lanes.length === 1)) {
+        this.#take(this.#whole, 1);
+        break;
+      }
+      this.#take(undefined, Math.min(due, lanes.length));
+    }
+    this.#arm();
+  }
+
+  /** Takes `n` batches off the queue, to `to` whole or spread over the lanes; starts them. */
+  #take(to: Lane | undefined, n: number): void {
+    const batches = this.#chunks.splice(0, n);
+    for (const { settled, since } of batches) {
+      this.#sent.set(settled, since);
+      settled.promise.then(() => this.#sent.delete(settled));
+    }
+    if (to) {
+      to.queue.push(batches[0]);
+      return this.#start(to);
+    }
+    const parts = Batch.spread(batches, this.#lanes.length, batches[0].since);
+    for (let i = 0; i < parts.length; i++) {
+      const part = parts[i];
+      if (!part) continue;
+      this.#lanes[i].queue.push(part);
+      this.#start(this.#lanes[i]);
+    }
+  }
+
+  /** Arms the timer for the oldest queued point, if none is armed. */
+  #arm(): void {
+    if (this.#closed || this.#timer !== undefined || this.#chunks.length === 0) return;
+    const delay = Math.max(0, this.#chunks.at(-1)!.since + this.#intervalMs - Date.now());
     this.#timer = setTimeout(() => {
       this.#timer = undefined;
-      if (!this.#pumping) this.#kick();
+      this.#dispatch();
     }, delay);
   }
 
-  #kick(): void {
-    if (this.#pumping || this.#closed) return;
-    this.#pumping = this.#pump().catch((err) => {
+  #start(l: Lane): void {
+    if (l.busy || this.#closed) return;
+    l.busy = true;
+    const task = this.#run(l).catch((err) => {
       this.#log.error("InfluxDB writer failed unexpectedly", { error: err });
     }).finally(() => {
-      this.#pumping = undefined;
-      this.#schedule();
+      l.busy = false;
+      this.#tasks.delete(task);
+      // a part pushed after the loop found the queue empty, before this ran
+      if (l.queue.length > 0) this.#start(l);
+      this.#dispatch();
     });
+    this.#tasks.add(task);
   }
 
-  /** The only sender: one request at a time, batches in queue order. */
-  async #pump(): Promise<void> {
+  /** One sender: its parts one request at a time, in order, each until it is settled. */
+  async #run(l: Lane): Promise<void> {
     let batch: Batch | undefined;
     try {
       while (!this.#closed) {
         if (this.#needDb) {
-          const out = await this.#createDb();
+          const out = await this.#ensureDb();
           if (out.kind === "retry") {
-            if (this.#closed) return;
-            if (batch === undefined && this.#chunks.length === 0) {
-              // Nothing to write: try again before the next write instead of retrying now.
-              this.#outage.failed(out, false, this.#count);
-              return;
-            }
-            await this.#retryLater(out);
+            if (!this.#closed) await this.#retryLater(l, out);
             continue;
           }
         }
-        if (!batch) {
-          if (!this.#due()) return;
-          batch = this.#chunks.shift()!;
-        }
+        batch ??= l.queue.shift();
+        if (!batch) return;
         const out = await this.#send(batch);
         if (out.kind === "done") {
           batch = undefined;
-          this.#outage.reset();
+          l.attempt = 0;
         } else if (out.kind === "split") {
           const [first, second] = batch.halves();
-          this.#chunks.unshift(second);
+          l.queue.unshift(second);
           batch = first;
         } else if (!this.#closed) {
-          await this.#retryLater(out);
+          await this.#retryLater(l, out);
         }
       }
     } finally {
-      if (batch) this.#chunks.unshift(batch); // closed: back in the queue, unwritten
+      if (batch) l.queue.unshift(batch); // closed: unwritten
     }
   }
 
   // ---- requests ---------------------------------------------------------------------------
+
+  /** v1: the start's `CREATE DATABASE`; unreachable with nothing to write: try again later. */
+  #createDbAtStart(): void {
+    this.#ensureDb().then((out) => {
+      if (out.kind === "retry" && !this.#closed && this.#count === 0) {
+        this.#outage.failed(out, false, this.#count);
+      }
+    });
+  }
+
+  /** v1: `CREATE DATABASE`, one request for every sender that needs it. */
+  #ensureDb(): Promise<Outcome> {
+    this.#creatingDb ??= this.#createDb().finally(() => this.#creatingDb = undefined);
+    return this.#creatingDb;
+  }
 
   async #createDb(): Promise<Outcome> {
     const a = await this.#http.createDb();
@@ -291,7 +387,6 @@ export class InfluxWriter {
     }
     return DONE;
   }
-
   async #send(batch: Batch): Promise<Outcome> {
     const n = batch.size;
     const t0 = performance.now();
@@ -323,31 +418,32 @@ export class InfluxWriter {
   #settle({ size, settled }: Batch): void {
     if (--settled.parts === 0) settled.resolve();
     this.#count -= size;
-    this.#settled += size;
     this.#m.influxBuffered.set(this.#count);
-    while (this.#flushWaiters.length > 0 && this.#flushWaiters[0].target <= this.#settled) {
-      this.#flushWaiters.shift()!.resolve();
-    }
     if (this.#count < this.#maxBuffer) { for (const r of this.#spaceWaiters.splice(0)) r(); }
   }
 
   // ---- failures ---------------------------------------------------------------------------
 
-  async #retryLater(out: Retry): Promise<void> {
-    const delay = this.#outage.delay(out);
+  /** Waits before `l` retries after `out` (backoff per sender; rate-limited warning). */
+  async #retryLater(l: Lane, out: Retry): Promise<void> {
+    const delay = this.#outage.delay(out, l.attempt);
+    if (out.retryAfterMs === undefined) l.attempt++;
     this.#m.influxRetries.inc();
     this.#outage.failed(out, true, this.#count, delay);
     await this.#sleep(delay);
   }
 
+  /** Sleeps `ms`, or until close(). */
   #sleep(ms: number): Promise<void> {
     return new Promise<void>((resolve) => {
       const timer = setTimeout(done, ms);
-      this.#wake = done;
+      const wakers = this.#wakers;
+      wakers.add(done);
       function done() {
         clearTimeout(timer);
+        wakers.delete(done);
         resolve();
       }
-    }).finally(() => this.#wake = undefined);
+    });
   }
 }
