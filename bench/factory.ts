@@ -3,10 +3,10 @@
  * second for 60 s: PUBACK latency, memory and CPU of a node against mosquitto under the same
  * load in the same run (issue 16).
  *
- * The load comes from `bench/factory_client.ts` processes (raw MQTT 3.1.1 packets on
- * `Deno.connect`, at most 7,500 connections each): they connect their devices at a bounded
- * rate (500/s in all), report ready, and start publishing together at a time the bench gives
- * them; device g of N publishes at g/N s into each second. Each side (mosquitto first, then a
+ * The load comes from `bench/factory_gen.c` processes, compiled here with `cc` (raw MQTT
+ * 3.1.1 packets on non-blocking sockets and epoll, at most 7,500 connections each): they
+ * connect their devices at a bounded rate (500/s in all), report ready, and start publishing
+ * together at a time the bench gives them; device g of N publishes at g/N s into each second. Each side (mosquitto first, then a
  * fresh node; one round each) gets the same generators. Per side: RSS (`VmRSS`) when idle,
  * once all are connected, sampled every second (peak) and `VmHWM`; CPU of the server (and
  * the node's main thread), of the generators and of the machine over the publishing phase;
@@ -18,14 +18,12 @@
  * acknowledged); a twin outside that is a failure of the bench.
  * @module
  */
-import { REPO_ROOT } from "../tests/harness/mod.ts";
 import { readLines } from "../tests/harness/process.ts";
 import { type BenchRow, loadAverage, num, verdict } from "./report.ts";
 import { cpuMeter, log, memMiB, sleep, spawn } from "./proc.ts";
 import { startBaselineMosquitto } from "./mosquitto.ts";
 import { metric, mqttPort, startBenchNode, twinVersion } from "./node.ts";
-import type { FactoryResult, Options as ClientOptions, Ready } from "./factory_client.ts";
-import { Histogram } from "./histogram.ts";
+import { Histogram, type HistogramJson } from "./histogram.ts";
 
 /** Parameters of the factory bench. */
 export interface FactoryOptions {
@@ -37,6 +35,55 @@ export interface FactoryOptions {
   perProcess?: number;
   /** New connections per second, all generators together. Default 500. */
   connectRate?: number;
+}
+
+/** Where one generator process connects, and its share of the devices. */
+export interface GeneratorOptions {
+  host: string;
+  port: number;
+  /** Index of this process's first device. */
+  first: number;
+  /** Devices in this process. */
+  count: number;
+  /** Devices over all generator processes (for the stagger). */
+  total: number;
+  /** Messages per device, one a second. */
+  seconds: number;
+  /** New connections per second (this process). */
+  connectRate: number;
+  /** Most time to wait for the last PUBACKs, ms. */
+  drainMs: number;
+}
+
+/** A generator's first line: every device is connected (or has failed to). */
+interface Ready {
+  ready: true;
+  connected: number;
+  /** Attempts that failed (a device has 3). */
+  connectFailures: number;
+  connectSecs: number;
+}
+
+/** A generator's last line. */
+interface GeneratorResult {
+  devices: number;
+  connected: number;
+  connectFailures: number;
+  /** Connections closed during the publishing phase. */
+  dropped: number;
+  sent: number;
+  acked: number;
+  /** PUBACKs for no message in flight, and packets of an unexpected type. */
+  unexpected: number;
+  /** Per device (index − `first`): messages sent and acknowledged. */
+  sentPer: number[];
+  ackedPer: number[];
+  /** PUBACK latency, ms. */
+  latency: HistogramJson;
+  /** How late sends went out against their schedule, ms (the generator's own lag). */
+  late: HistogramJson;
+  /** Seconds from the start time to the last PUBACK (or the drain's end). */
+  secs: number;
 }
 
 /** Issue 16: PUBACK p99 at most this, ms… */
@@ -160,19 +207,34 @@ async function checkVersions(httpUrl: string, run: SideRun): Promise<string[]> {
 }
 
 /** A generator process and its stdout, line by line. */
-interface Generator {
+export interface Generator {
   p: ReturnType<typeof spawn>;
   next(): Promise<string>;
   /** Its last stderr lines. */
   errors: string[];
 }
 
-function startGenerator(o: ClientOptions, label: string): Generator {
-  const p = spawn(
-    Deno.execPath(),
-    ["run", "--allow-net", "bench/factory_client.ts", JSON.stringify(o)],
-    { cwd: REPO_ROOT, stdin: "piped", stdout: "piped" },
-  );
+/** Compiles `factory_gen.c` into `dir`; returns the binary's path. */
+export async function compileGenerator(dir: string): Promise<string> {
+  const bin = `${dir}/factory_gen`;
+  const src = new URL("./factory_gen.c", import.meta.url).pathname;
+  const out = await new Deno.Command("cc", {
+    args: ["-O2", "-o", bin, src, "-lm"],
+    stdout: "piped",
+    stderr: "piped",
+  }).output().catch((err) => {
+    throw new Error(`cannot run cc (apt-get install gcc): ${err}`);
+  });
+  if (!out.success) {
+    throw new Error(`cc factory_gen.c failed: ${new TextDecoder().decode(out.stderr)}`);
+  }
+  return bin;
+}
+
+/** Starts generator `bin` with `o` (see `factory_gen.c` for the protocol). */
+export function startGenerator(bin: string, o: GeneratorOptions, label: string): Generator {
+  const args = [o.host, o.port, o.first, o.count, o.total, o.seconds, o.connectRate, o.drainMs];
+  const p = spawn(bin, args.map(String), { stdin: "piped", stdout: "piped" });
   const errors: string[] = [];
   void readLines(p.child.stderr, (l) => {
     log(`factory: ${label}: ${l}`);
@@ -213,6 +275,8 @@ export async function drive(
   pid: number,
   label: string,
 ): Promise<SideRun> {
+  const dir = await Deno.makeTempDir({ prefix: "bench-factory-gen-" });
+  const bin = await compileGenerator(dir);
   const loadBefore = loadAverage();
   const idle = memMiB(pid);
   let peak = idle;
@@ -229,7 +293,7 @@ export async function drive(
     for (let i = 0; i < procs; i++) {
       const first = Math.round(i * load.devices / procs);
       const count = Math.round((i + 1) * load.devices / procs) - first;
-      gens.push(startGenerator({
+      gens.push(startGenerator(bin, {
         host: "127.0.0.1",
         port,
         first,
@@ -252,7 +316,7 @@ export async function drive(
     const stdins = gens.map((g) => g.p.child.stdin.getWriter());
     await Promise.all(stdins.map((w) => w.write(startAt)));
     const results = await Promise.all(
-      gens.map(async (g) => JSON.parse(await g.next()) as FactoryResult),
+      gens.map(async (g) => JSON.parse(await g.next()) as GeneratorResult),
     );
     const c = meter.stop();
     await Promise.all(stdins.map((w) => w.close())); // the generators disconnect and exit
@@ -269,7 +333,7 @@ export async function drive(
       latency.merge(r.latency);
       late.merge(r.late);
     }
-    const sum = (f: (r: FactoryResult) => number) => results.reduce((a, r) => a + f(r), 0);
+    const sum = (f: (r: GeneratorResult) => number) => results.reduce((a, r) => a + f(r), 0);
     const run: SideRun = {
       connected,
       connectFailures: sum((r) => r.connectFailures),
@@ -299,6 +363,7 @@ export async function drive(
   } finally {
     clearInterval(sampler);
     await Promise.all(gens.map((g) => g.p.kill()));
+    await Deno.remove(dir, { recursive: true });
   }
 }
 
@@ -354,7 +419,7 @@ function row(load: Load, node: SideRun, base: SideRun): BenchRow {
     ),
     notes: [
       `${num(load.devices)} devices (${Math.ceil(load.devices / load.perProcess)} generator ` +
-      `processes, raw MQTT 3.1.1 on Deno.connect, connecting at ${load.connectRate}/s), each ` +
+      `processes of \`factory_gen.c\`, raw MQTT 3.1.1 on epoll, connecting at ${load.connectRate}/s), each ` +
       `publishing \`{"temp":…}\` at QoS 1 to \`twins/fac-k/telemetry\` once a second for ` +
       `${load.seconds} s, evenly staggered over the second; latency from just before each ` +
       `PUBLISH write to its PUBACK, histogram with 1% buckets; one round per side, mosquitto ` +
