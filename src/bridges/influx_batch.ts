@@ -182,17 +182,21 @@ export class Batch {
   }
 }
 
-/** FNV-1a of a line's series (`src[from..to)` up to its first unescaped space), unsigned. */
+/**
+ * A hash of a line's series: `src[from..to)` up to its first unescaped space (a backslash
+ * escapes the byte after it), unsigned.
+ */
 function seriesHash(src: Uint8Array, from: number, to: number): number {
-  let h = 0x811c9dc5;
+  let h = 0;
   for (let i = from; i < to; i++) {
     let c = src[i];
-    if (c === 32) break;
-    if (c === 92 && i + 1 < to) { // a backslash escapes the next byte (part of the series)
-      h = Math.imul(h ^ c, 0x01000193);
+    if (c === 92) {
+      h = (h * 31 + c) | 0;
       c = src[++i];
+    } else if (c === 32) {
+      break;
     }
-    h = Math.imul(h ^ c, 0x01000193);
+    h = (h * 31 + c) | 0;
   }
   return h >>> 0;
 }

@@ -27,3 +27,34 @@ Deno.test("Batch: halves split at a line, share one settlement", () => {
   assert.equal(b.settled, c.settled);
   assert.equal(b.settled.parts, 3);
 });
+
+Deno.test("Batch.spread: each series in one part, in queue order; settles the batches with its parts", async () => {
+  const a = new Batch(3);
+  const b = new Batch(4);
+  const lines: string[] = [];
+  for (let i = 0; i < 60; i++) {
+    // series with escaped spaces and commas: the series ends at the first unescaped space
+    const line = `m,dev=pr\\ ess\\,${i % 6} t=${i} ${i}`;
+    lines.push(line);
+    (i < 30 ? a : b).push(line);
+  }
+  const parts = Batch.spread([a, b], 4, 9);
+  const bodies = parts.filter((p) => p !== undefined).map((p) => text(p!).split("\n"));
+  assert.equal(bodies.flat().length, 60);
+  for (let s = 0; s < 6; s++) {
+    const mine = lines.filter((l) => l.startsWith(`m,dev=pr\\ ess\\,${s} `));
+    const holding = bodies.filter((body) => body.some((l) => mine.includes(l)));
+    assert.equal(holding.length, 1, `series ${s} in one part`);
+    assert.deepEqual(holding[0].filter((l) => mine.includes(l)), mine, "in queue order");
+  }
+  assert.ok(parts.every((p) => p === undefined || p.since === 9));
+  const live = parts.filter((p) => p !== undefined);
+  const settled = live[0]!.settled;
+  for (const p of live) {
+    assert.equal(p!.settled, settled);
+    assert.equal(await Promise.race([a.settled.promise.then(() => "a"), "pending"]), "pending");
+    if (--settled.parts === 0) settled.resolve();
+  }
+  await a.settled.promise;
+  await b.settled.promise;
+});

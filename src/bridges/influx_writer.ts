@@ -23,18 +23,13 @@ import type { Logger } from "../obs/log.ts";
 import type { Metrics } from "../obs/metrics.ts";
 import { type InfluxWriterOptions, settingsOf } from "./influx_options.ts";
 import { type Point, toLineProtocol } from "./line_protocol.ts";
-import { InfluxHttp, type Retry } from "./influx_http.ts";
-import { InfluxOutage } from "./influx_outage.ts";
+import { InfluxRequests } from "./influx_requests.ts";
 import { Batch, type Settlement } from "./influx_batch.ts";
 
 /** What `write()` returns for a point with no field: already settled. */
 const SETTLED = Promise.resolve();
 /** What `write()` returns once closed: never settles (the point stays in the caller's log). */
 const NEVER = new Promise<void>(() => {});
-
-type Outcome = { kind: "done" } | { kind: "split" } | Retry;
-
-const DONE: Outcome = { kind: "done" };
 
 /** A sender: parts sent one at a time, in order; `attempt` = its failures in a row. */
 interface Lane {
@@ -64,13 +59,11 @@ const lane = (): Lane => ({ queue: [], busy: false, attempt: 0 });
 export class InfluxWriter {
   readonly #log: Logger;
   readonly #m: Metrics;
-  readonly #db: string;
   readonly #batchSize: number;
   readonly #intervalMs: number;
   readonly #maxBuffer: number;
   readonly #timeoutMs: number;
-  readonly #http: InfluxHttp;
-  readonly #outage: InfluxOutage;
+  readonly #req: InfluxRequests;
   /** Lanes of spread batches, one per series hash (`maxInFlight`). */
   readonly #lanes: Lane[];
   /** The sender of whole batches (in flight alone). */
@@ -89,9 +82,6 @@ export class InfluxWriter {
   #closed = false;
   #closing = Promise.withResolvers<void>();
   #closedWarned = false;
-  #wakers = new Set<() => void>();
-  #needDb: boolean;
-  #creatingDb: Promise<Outcome> | undefined;
   /** Bytes the last full batch took: the capacity a new batch starts with. */
   #batchBytes = 0;
 
@@ -100,21 +90,13 @@ export class InfluxWriter {
     this.#log = opts.logger;
     this.#m = opts.metrics;
     const o = settingsOf(opts);
-    this.#db = o.db;
     this.#batchSize = o.batchSize;
     this.#intervalMs = o.flushIntervalMs;
     this.#maxBuffer = o.maxBuffer;
     this.#timeoutMs = o.timeoutMs;
     this.#lanes = Array.from({ length: o.maxInFlight }, lane);
-    this.#http = new InfluxHttp(o);
-    this.#outage = new InfluxOutage(
-      this.#log,
-      o.minBackoffMs,
-      o.maxBackoffMs,
-      (x) => this.#http.redact(x),
-    );
-    this.#needDb = opts.api === "v1";
-    if (this.#needDb) this.#createDbAtStart();
+    this.#req = new InfluxRequests(o, this.#log, this.#m, () => this.#count);
+    if (this.#req.needDb) this.#req.createDbAtStart(() => !this.#closed && this.#count === 0);
   }
 
   /**
@@ -216,13 +198,13 @@ export class InfluxWriter {
     this.#closing.resolve();
     clearTimeout(this.#timer);
     this.#timer = undefined;
-    for (const wake of this.#wakers) wake();
+    this.#req.wake();
     if (this.#tasks.size > 0) {
       let timer: ReturnType<typeof setTimeout> | undefined;
       const expired = new Promise<"expired">((r) => timer = setTimeout(r, timeoutMs, "expired"));
       const first = await Promise.race([Promise.all(this.#tasks), expired]);
       clearTimeout(timer);
-      if (first === "expired") this.#http.abort();
+      if (first === "expired") this.#req.abort();
       await Promise.all(this.#tasks);
     }
     for (const r of this.#spaceWaiters.splice(0)) r();
@@ -327,17 +309,18 @@ export class InfluxWriter {
     let batch: Batch | undefined;
     try {
       while (!this.#closed) {
-        if (this.#needDb) {
-          const out = await this.#ensureDb();
+        if (this.#req.needDb) {
+          const out = await this.#req.ensureDb();
           if (out.kind === "retry") {
-            if (!this.#closed) await this.#retryLater(l, out);
+            if (!this.#closed) await this.#req.retryLater(l, out);
             continue;
           }
         }
         batch ??= l.queue.shift();
         if (!batch) return;
-        const out = await this.#send(batch);
+        const out = await this.#req.write(batch);
         if (out.kind === "done") {
+          this.#settle(batch);
           batch = undefined;
           l.attempt = 0;
         } else if (out.kind === "split") {
@@ -345,7 +328,7 @@ export class InfluxWriter {
           l.queue.unshift(second);
           batch = first;
         } else if (!this.#closed) {
-          await this.#retryLater(l, out);
+          await this.#req.retryLater(l, out);
         }
       }
     } finally {
@@ -353,97 +336,10 @@ export class InfluxWriter {
     }
   }
 
-  // ---- requests ---------------------------------------------------------------------------
-
-  /** v1: the start's `CREATE DATABASE`; unreachable with nothing to write: try again later. */
-  #createDbAtStart(): void {
-    this.#ensureDb().then((out) => {
-      if (out.kind === "retry" && !this.#closed && this.#count === 0) {
-        this.#outage.failed(out, false, this.#count);
-      }
-    });
-  }
-
-  /** v1: `CREATE DATABASE`, one request for every sender that needs it. */
-  #ensureDb(): Promise<Outcome> {
-    this.#creatingDb ??= this.#createDb().finally(() => this.#creatingDb = undefined);
-    return this.#creatingDb;
-  }
-
-  async #createDb(): Promise<Outcome> {
-    const a = await this.#http.createDb();
-    if (a.kind === "retry") return a;
-    this.#needDb = false;
-    this.#outage.recovered(this.#count);
-    if (a.kind === "created") {
-      this.#log.debug("InfluxDB database ensured", { db: this.#db });
-    } else {
-      // e.g. no admin rights: writing still works if the database exists.
-      this.#log.warn("Cannot create InfluxDB database", {
-        db: this.#db,
-        status: a.status,
-        message: a.message,
-      });
-    }
-    return DONE;
-  }
-  async #send(batch: Batch): Promise<Outcome> {
-    const n = batch.size;
-    const t0 = performance.now();
-    const a = await this.#http.write(batch.body(), n);
-    this.#m.influxLatency.observe((performance.now() - t0) / 1000);
-    if (a.kind === "retry") {
-      if (a.dbMissing) this.#needDb = true;
-      return a;
-    }
-    if (a.kind === "split") return a;
-    this.#outage.recovered(this.#count);
-    if (a.kind === "written") {
-      this.#m.influxWritten.inc(n);
-    } else {
-      const message = a.message;
-      // InfluxDB writes the valid points of a batch and reports "partial write: ...
-      // [unable to parse '<line>': ...] dropped=N" (lines it could not parse are not in N).
-      const dropped = /partial write:[^]*dropped=(\d+)/.exec(message);
-      const unparsed = message.match(/unable to parse/g)?.length ?? 0;
-      const failed = dropped ? Math.min(n, Number(dropped[1]) + unparsed) : n;
-      if (failed < n) this.#m.influxWritten.inc(n - failed);
-      this.#m.influxFailed.inc({ reason: "rejected" }, failed);
-      this.#log.error("InfluxDB refused points", { status: a.status, message, points: failed });
-    }
-    this.#settle(batch);
-    return DONE;
-  }
-
   #settle({ size, settled }: Batch): void {
     if (--settled.parts === 0) settled.resolve();
     this.#count -= size;
     this.#m.influxBuffered.set(this.#count);
     if (this.#count < this.#maxBuffer) { for (const r of this.#spaceWaiters.splice(0)) r(); }
-  }
-
-  // ---- failures ---------------------------------------------------------------------------
-
-  /** Waits before `l` retries after `out` (backoff per sender; rate-limited warning). */
-  async #retryLater(l: Lane, out: Retry): Promise<void> {
-    const delay = this.#outage.delay(out, l.attempt);
-    if (out.retryAfterMs === undefined) l.attempt++;
-    this.#m.influxRetries.inc();
-    this.#outage.failed(out, true, this.#count, delay);
-    await this.#sleep(delay);
-  }
-
-  /** Sleeps `ms`, or until close(). */
-  #sleep(ms: number): Promise<void> {
-    return new Promise<void>((resolve) => {
-      const timer = setTimeout(done, ms);
-      const wakers = this.#wakers;
-      wakers.add(done);
-      function done() {
-        clearTimeout(timer);
-        wakers.delete(done);
-        resolve();
-      }
-    });
   }
 }
