@@ -151,6 +151,7 @@ export class ActorSystem<S, M, R> {
     if (!c) {
       c = {
         id,
+        state: undefined, // present from the start: set later, it would take a property array
         loaded: false,
         mail: null,
         running: false,
