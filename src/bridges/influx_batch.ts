@@ -131,37 +131,57 @@ export class Batch {
       for (const b of batches) if (--b.settled.parts === 0) b.settled.resolve();
       resolve();
     };
-    let bytes = 0;
-    for (const b of batches) bytes += b.bytes;
-    const capacity = Math.ceil(bytes / lanes * 1.25);
-    const parts: (Batch | undefined)[] = Array.from({ length: lanes }, () => undefined);
+    // first pass: each line's lane, and the bytes of each lane
+    let lines = 0;
     for (const b of batches) {
       b.#encode();
+      lines += b.#ends.length;
+    }
+    const laneOf = new Uint8Array(lines);
+    const sizes = new Array<number>(lanes).fill(0);
+    const counts = new Array<number>(lanes).fill(0);
+    let n = 0;
+    for (const b of batches) {
       const buf = b.#buf;
       let start = 0;
       for (const end of b.#ends) {
         const lane = seriesHash(buf, start, end) % lanes;
-        let part = parts[lane];
-        if (!part) {
-          part = parts[lane] = new Batch(since, settled, capacity);
-          settled.parts++;
-        }
-        part.#append(buf, start, end);
+        laneOf[n++] = lane;
+        sizes[lane] += end - start + 1;
+        counts[lane]++;
         start = end + 1;
       }
     }
-    return parts;
-  }
-
-  /** Appends one encoded line, `src[from..to)`. */
-  #append(src: Uint8Array, from: number, to: number): void {
-    let at = this.#len;
-    if (at > 0) this.#buf[at++] = 10; // "\n"
-    if (at + to - from > this.#buf.length) this.#grow(at + to - from);
-    const buf = this.#buf;
-    for (let i = from; i < to; i++) buf[at++] = src[i];
-    this.#len = at;
-    this.#ends.push(at);
+    // second pass: copy each line to its lane
+    const bufs = sizes.map((size) => new Uint8Array(size));
+    const ends = counts.map((c) => new Array<number>(c));
+    const at = new Array<number>(lanes).fill(0);
+    const k = new Array<number>(lanes).fill(0);
+    n = 0;
+    for (const b of batches) {
+      const src = b.#buf;
+      let start = 0;
+      for (const end of b.#ends) {
+        const lane = laneOf[n++];
+        const dst = bufs[lane];
+        let a = at[lane];
+        if (a > 0) dst[a++] = 10; // "\n"
+        dst.set(src.subarray(start, end), a);
+        a += end - start;
+        ends[lane][k[lane]++] = a;
+        at[lane] = a;
+        start = end + 1;
+      }
+    }
+    return bufs.map((buf, lane) => {
+      if (counts[lane] === 0) return undefined;
+      settled.parts++;
+      const part = new Batch(since, settled, 0);
+      part.#buf = buf;
+      part.#len = at[lane];
+      part.#ends = ends[lane];
+      return part;
+    });
   }
 
   #part(from: number, to: number, since: number): Batch {
