@@ -3,7 +3,7 @@
  * Replaying the same messages from the same state yields the same twin.
  * @module
  */
-import { computeDelta, isObject, type JsonObject, mergePatch } from "./json.ts";
+import { computeDelta, EMPTY_OBJECT, isObject, type JsonObject, mergePatch } from "./json.ts";
 import type { CompiledProfile } from "./rules/compile.ts";
 import { evaluate, tick } from "./rules/engine.ts";
 import { acknowledge, alarmEffects, applyOutcome } from "./twin_rules.ts";
@@ -30,6 +30,24 @@ function countMessage(t: Traffic | undefined, at: number): Traffic {
   if (minute === t.minute) return { ...t, lastSeen: at, count: t.count + 1, total: t.total + 1 };
   const previous = minute - t.minute === 60_000 ? t.count : 0;
   return { lastSeen: Math.max(at, t.lastSeen), minute, count: 1, previous, total: t.total + 1 };
+}
+
+/** One-key `seqs` objects by source, parsed from JSON (so exact-size), to copy. */
+const seqTemplates = new Map<string, Record<string, number>>();
+
+/**
+ * `seqs` with `source` at `seq`. A twin's first sequence is copied from an exact-size template:
+ * a literal with a computed key keeps spare slots (24 B more in each of a million twins).
+ */
+function nextSeqs(
+  seqs: Record<string, number>,
+  source: string,
+  seq: number,
+): Record<string, number> {
+  if (seqs !== EMPTY_OBJECT) return { ...seqs, [source]: seq };
+  let t = seqTemplates.get(source);
+  if (!t) seqTemplates.set(source, t = JSON.parse(JSON.stringify({ [source]: 0 })));
+  return { ...t!, [source]: seq };
 }
 
 function remember(recent: number[] | undefined, key: number): number[] {
@@ -79,15 +97,22 @@ export function applyTwin(
     case "device": {
       const last = rec.seqs[msg.source] ?? 0;
       if (msg.seq <= last) return { record: rec, effects: [], duplicate: true };
-      const seqs = { ...rec.seqs, [msg.source]: msg.seq };
+      const seqs = nextSeqs(rec.seqs, msg.source, msg.seq);
       if (msg.key !== undefined && rec.recent?.includes(msg.key)) {
         // the resend is consumed (its sequence is applied) but changes nothing
         return { record: { ...rec, seqs }, effects: [], duplicate: true, resend: true };
       }
       const keep = msg.key === undefined ? undefined : remember(rec.recent, msg.key);
       const traffic = countMessage(rec.traffic, msg.at);
+      // a new twin's first device message: its record written out (a spread that adds a key
+      // puts it in a property array, 32 B more per twin); else copied with the changed keys
+      const first = rec.traffic === undefined && Object.keys(rec).length === 2;
       const wrap = (state: TwinState): TwinRecord =>
-        keep ? { ...rec, state, seqs, recent: keep, traffic } : { ...rec, state, seqs, traffic };
+        first
+          ? keep ? { state, seqs, recent: keep, traffic } : { state, seqs, traffic }
+          : keep
+          ? { ...rec, state, seqs, recent: keep, traffic }
+          : { ...rec, state, seqs, traffic };
       const b = msg.body;
       if (b.kind === "command_result") {
         const done = complete(rec.commands ?? [], b.cmdId, b.result, msg.at);
