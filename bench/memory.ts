@@ -135,11 +135,12 @@ async function heapProbe(twins: number): Promise<string> {
     readAll(p.child.stderr),
   ]);
   if (status.code !== 0) return `heap probe failed (code ${status.code}): ${err.split("\n")[0]}`;
-  const r = JSON.parse(out) as { recordBytes: number; actorBytes: number };
-  const mib = r.actorBytes * twins / 1024 / 1024;
+  const r = JSON.parse(out) as { recordBytes: number; actorBytes: number; hostBytes: number };
+  const mib = r.hostBytes * twins / 1024 / 1024;
   return `live heap floor after full GC (bench/heap_probe.ts, same twins in one process): ` +
     `${num(r.recordBytes)} B/twin for the record alone, ${num(r.actorBytes)} B/twin as a ` +
-    `resident actor (${num(mib, 1)} MiB for ${num(twins)}).`;
+    `resident actor, ${num(r.hostBytes)} B/twin as a resident twin of a TwinHost ` +
+    `(${num(mib, 1)} MiB for ${num(twins)}).`;
 }
 
 /** V8 heap used and total (MiB) as the node's `/metrics` reports them. */
