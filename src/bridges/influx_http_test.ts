@@ -2,7 +2,17 @@ import assert from "node:assert/strict";
 import { silentLogger } from "../obs/log.ts";
 import { createMetrics } from "../obs/metrics.ts";
 import { InfluxWriter } from "./influx_writer.ts";
-import { FakeInflux, lineOf, point, range, setup, state, until, value } from "./influx_testing.ts";
+import {
+  bySeries,
+  FakeInflux,
+  lineOf,
+  point,
+  range,
+  setup,
+  state,
+  until,
+  value,
+} from "./influx_testing.ts";
 
 Deno.test("InfluxWriter retries a 500 and resolves after the 204", async () => {
   await using srv = new FakeInflux();
@@ -114,8 +124,6 @@ Deno.test("InfluxWriter delivers every point, in order per series, after connect
   await done;
   // exactly once; in queue order per series (the backlog went out spread over the lanes)
   assert.equal(srv.accepted.length, n);
-  const bySeries = (lines: string[]) =>
-    range(3).map((d) => lines.filter((l) => l.startsWith(`telemetry,device=d${d} `)));
   assert.deepEqual(bySeries(srv.accepted), bySeries(range(n).map(lineOf)));
   assert.equal(writer.buffered, 0);
   assert.equal(await value(metrics.influxWritten), n);

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import type { Point } from "./line_protocol.ts";
-import { FakeInflux, type Req, setup, state, until, value } from "./influx_testing.ts";
+import { bySeries, FakeInflux, type Req, setup, state, until, value } from "./influx_testing.ts";
 
 /** Point `i` of `series` devices; `v` = its temp (default `i`), at 1 ms per round of devices. */
 const pt = (i: number, series: number, v = i): Point => ({
@@ -9,18 +9,6 @@ const pt = (i: number, series: number, v = i): Point => ({
   fields: { temp: v },
   ts: 1_700_000_000_000 + Math.floor(i / series),
 });
-const deviceOf = (line: string) => line.slice(0, line.indexOf(" "));
-
-/** Lines of `lines` grouped by series, each group in its order. */
-function bySeries(lines: string[]): Map<string, string[]> {
-  const m = new Map<string, string[]>();
-  for (const l of lines) {
-    const k = deviceOf(l);
-    m.set(k, [...m.get(k) ?? [], l]);
-  }
-  return new Map([...m].sort(([a], [b]) => a < b ? -1 : 1));
-}
-
 /** A handler that holds every write until `open()`, counting writes in flight. */
 function gated() {
   let inFlight = 0;

@@ -123,3 +123,16 @@ export const lineOf = (i: number) =>
   `telemetry,device=d${i % 3} temp=${i} ${1_700_000_000_000 + i}000000`;
 /** `0 .. n-1`. */
 export const range = (n: number) => Array.from({ length: n }, (_, i) => i);
+
+/**
+ * `lines` grouped by series (the line up to its first space; the tests' series have no
+ * escaped space), each group in its order, groups sorted: what InfluxDB's result depends on.
+ */
+export function bySeries(lines: string[]): Map<string, string[]> {
+  const m = new Map<string, string[]>();
+  for (const l of lines) {
+    const k = l.slice(0, l.indexOf(" "));
+    m.set(k, [...m.get(k) ?? [], l]);
+  }
+  return new Map([...m].sort(([a], [b]) => a < b ? -1 : 1));
+}

@@ -279,10 +279,13 @@ export class InfluxWriter {
     }
   }
 
-  /** Arms the timer for the oldest queued point, if none is armed. */
+  /** Arms the timer for the last, partial batch, if none is armed and it is not due yet. */
   #arm(): void {
-    if (this.#closed || this.#timer !== undefined || this.#chunks.length === 0) return;
-    const delay = Math.max(0, this.#chunks.at(-1)!.since + this.#intervalMs - Date.now());
+    const last = this.#chunks.at(-1);
+    if (this.#closed || this.#timer !== undefined || !last || last.size >= this.#batchSize) return;
+    // Due already: it waits for a sender, whose end dispatches again (no timer spinning).
+    const delay = last.since + this.#intervalMs - Date.now();
+    if (delay <= 0 || this.#flushes > 0) return;
     this.#timer = setTimeout(() => {
       this.#timer = undefined;
       this.#dispatch();
