@@ -115,8 +115,9 @@ export async function benchInflux(o: InfluxBenchOptions = {}): Promise<BenchRow>
           all(writers)
         } points/s); every run's count checked with \`SELECT count(temp)\`.`,
         `writer: \`InfluxWriter.write(point)\` per point (line encoding with escaping into its ` +
-        `batch's buffer, one promise per batch resolved when InfluxDB accepted it, one request ` +
-        `in flight), ${w.secs.toFixed(2)} s; CPU ${w.cpu}. ` +
+        `batch's buffer, one promise per batch resolved when InfluxDB accepted it; a backlog ` +
+        `spread by series over its default 4 lanes, one request in flight per lane), ` +
+        `${w.secs.toFixed(2)} s; CPU ${w.cpu}. ` +
         `\`toLineProtocol\` alone takes ${encodeUs.toFixed(1)} µs per point here ` +
         `(${num(bytes / n)} bytes per line); the raw side's template string almost nothing.`,
         `raw: the same points as template strings joined per batch, \`fetch\` POST ` +
