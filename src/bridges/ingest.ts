@@ -12,6 +12,7 @@ import type { InboundLog, LogEntry } from "../persistence/port.ts";
 import type { DeviceBody, DeviceTopic } from "../../actors/validate.ts";
 import type { Logger } from "../obs/log.ts";
 import type { Metrics } from "../obs/metrics.ts";
+import { setImmediate } from "node:timers";
 
 /** A validated message with its durable log entry. */
 export interface Accepted {
@@ -54,7 +55,10 @@ export interface IngestOptions {
   log: InboundLog;
   /** First sequence to hand out (one past the log's high-water mark). */
   firstSeq: number;
-  /** Called with each durable batch, in order, before the acknowledgements are released. */
+  /**
+   * Called with each durable batch, in order, once its acknowledgements are released (in the
+   * next macrotask, so that they are written out before the batch is applied).
+   */
   onDurable(batch: Accepted[]): void;
   /** Says when the node must hold back new input (the twin host). */
   gate: AcceptGate;
@@ -70,6 +74,8 @@ export class Ingest implements IngestPort {
   #queue: Accepted[] = [];
   #done: Array<{ resolve(): void; reject(e: unknown): void }> = [];
   #running: Promise<void> | null = null;
+  /** The last durable batch's hand-over to `onDurable`. */
+  #dispatching: Promise<void> = Promise.resolve();
   #closed = false;
   /** Resolves when `close` is called (ends a wait for the gate). */
   #closing: Promise<void>;
@@ -136,17 +142,34 @@ export class Ingest implements IngestPort {
           for (const d of done) d.reject(err);
           continue;
         }
-        this.#o.onDurable(batch);
         const now = Date.now();
         for (let i = 0; i < n; i++) {
           this.#o.metrics.ackLatency.observe((now - batch[i].entry.at) / 1000);
           done[i].resolve();
         }
         this.#o.metrics.messagesAcked.inc(n);
+        this.#dispatch(batch);
       }
     } finally {
       this.#running = null;
     }
+  }
+
+  /**
+   * Hands `batch` to `onDurable` in a later macrotask: the acknowledgements resolved just now
+   * are written out first. (The broker's PUBACK writes are flushed only once the microtasks
+   * run dry; applying the batch in the same turn, twin after twin, held every one back.)
+   */
+  #dispatch(batch: Accepted[]): void {
+    this.#dispatching = new Promise<void>((resolve) =>
+      setImmediate(() => {
+        try {
+          this.#o.onDurable(batch);
+        } finally {
+          resolve();
+        }
+      })
+    );
   }
 
   /** Stop accepting; wait for the batch in progress. Queued, uncommitted messages are refused (never acknowledged). */
@@ -154,6 +177,7 @@ export class Ingest implements IngestPort {
     this.#closed = true;
     this.#close();
     await this.#running;
+    await this.#dispatching;
     const err = new Error("Node is shutting down");
     for (const d of this.#done.splice(0)) d.reject(err);
     this.#queue = [];

@@ -18,7 +18,7 @@ const submit = (ing: Ingest, twin: string, n: number) =>
     Date.now(),
   );
 
-Deno.test("group commit: sequences in accept order, acks only after the batch is durable", async () => {
+Deno.test("group commit: sequences in accept order, acks only after the batch is durable, applied after its acks", async () => {
   const p = memoryPersistence();
   let appends = 0;
   let release!: () => void;
@@ -37,10 +37,14 @@ Deno.test("group commit: sequences in accept order, acks only after the batch is
     },
   };
   const seen: number[] = [];
+  const ackedBefore: number[] = [];
   const ing = new Ingest({
     log,
     firstSeq: 10,
-    onDurable: (b: Accepted[]) => seen.push(...b.map((a) => a.entry.seq)),
+    onDurable: (b: Accepted[]) => {
+      seen.push(...b.map((a) => a.entry.seq));
+      ackedBefore.push(acked);
+    },
     gate: open,
     logger: silentLogger,
     metrics: createMetrics(),
@@ -53,9 +57,13 @@ Deno.test("group commit: sequences in accept order, acks only after the batch is
   release();
   await Promise.all(all);
   assert.equal(appends, 2); // one slow commit, then one batch of the 49 that gathered
+  await ing.close(); // waits for the last batch's hand-over
   assert.deepEqual(seen, Array.from({ length: 50 }, (_, i) => 10 + i));
+  // each batch is applied only once its own acks are out
+  assert.equal(ackedBefore.length, 2);
+  assert.ok(ackedBefore[0] >= 1);
+  assert.equal(ackedBefore[1], 50);
   assert.equal(await p.log.lastSeq(), 59);
-  await ing.close();
 });
 
 Deno.test("backpressure holds acknowledgements, then releases them; a failed commit refuses its messages", async () => {
