@@ -130,7 +130,9 @@ export class InfluxWriter {
     }
     last.push(line);
     this.#count++;
-    this.#m.influxBuffered.set(this.#count);
+    // The gauge is set at each new batch, each batch sent and each part settled (a set per
+    // point cost ~50 ns, 5% of the writer): it lags by less than one batch.
+    if (last.size === 1) this.#m.influxBuffered.set(this.#count);
     if (this.#count === this.#maxBuffer) {
       this.#m.influxOverflow.inc();
       this.#log.warn("InfluxDB buffer full, holding back ingest", {
@@ -262,6 +264,7 @@ export class InfluxWriter {
   /** Takes `n` batches off the queue, to `to` whole or spread over the lanes; starts them. */
   #take(to: Lane | undefined, n: number): void {
     const batches = this.#chunks.splice(0, n);
+    this.#m.influxBuffered.set(this.#count);
     for (const { settled, since } of batches) {
       this.#sent.set(settled, since);
       settled.promise.then(() => this.#sent.delete(settled));
