@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { compileGenerator, startGenerator } from "./factory.ts";
+import { compileGenerator, startGenerator } from "./factory_gen.ts";
 
 /** A fake broker's replies: split and merged on purpose. */
 const CONNACK = [0x20, 2, 0, 0];
