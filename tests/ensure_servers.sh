@@ -20,6 +20,7 @@ BINARIES=(
   "openssl:openssl"
   "curl:curl"
   "promtool:prometheus"
+  "cc:gcc"
 )
 SEARCH_PATH="${PATH}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
