@@ -304,8 +304,11 @@ function summary(r: SideRun): string {
     ` = ${num(perMsg)} µs per acknowledged message`;
   return `PUBACK p50 ${ms(pct(r, 0.5))}, p90 ${ms(pct(r, 0.9))}, ` +
     `p99 ${ms(pct(r, 0.99))}, max ${ms(r.acked < r.sent ? Infinity : h.max)}; ${num(r.acked)} ` +
-    `of ${num(r.sent)} acked; ` +
-    `${num(r.connected)} connected in ${r.connectSecs.toFixed(1)} s ` +
+    `of ${num(r.sent)} acked` +
+    (r.acked < r.sent && r.acked > 0
+      ? ` (those: p50 ${ms(h.quantile(0.5))}, p99 ${ms(h.quantile(0.99))}, max ${ms(h.max)})`
+      : "") +
+    `; ${num(r.connected)} connected in ${r.connectSecs.toFixed(1)} s ` +
     `(${r.connectFailures} failed attempts), ${r.dropped} dropped, ${r.unexpected} unexpected ` +
     `packets; RSS idle ${num(r.idle, 1)} MiB, connected ${num(r.connectedMiB, 1)}, peak ` +
     `${num(r.peak, 1)} (sampled 1/s), VmHWM ${num(r.hwm, 1)}: +${num(kb.sampled, 1)} KB/device ` +
