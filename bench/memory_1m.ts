@@ -114,8 +114,9 @@ export async function benchMemory1m(o: Memory1mOptions = {}): Promise<BenchRow> 
         `TwinHost (\`heap_probe.ts --host-only\`): ${floor === null ? "failed" : num(floor)} ` +
         `B/twin.`,
         `GET /v1/twins/m-<random of ${num(twins)}>, wrk -t2 -c50 -d${getSeconds}s --latency: ` +
-        `${num(get.rps)} req/s, latency p50 ${get.p50}, p90 ${get.p90}, p99 ${get.p99}; ` +
-        `a sample of 200 twins read back at version 1.`,
+        `${num(get.rps)} req/s, latency p50 ${get.p50}, p90 ${get.p90}, p99 ${get.p99}, max ` +
+        `${get.max}${get.timeouts ? `, ${num(get.timeouts)} over 10 s` : ""}; a sample of 200 ` +
+        `twins read back at version 1.`,
         `load average ${Deno.loadavg().map((l) => l.toFixed(2)).join(" ")} at the end.`,
       ],
     };
@@ -174,12 +175,15 @@ async function checkSample(httpUrl: string, twins: number): Promise<void> {
   }
 }
 
-/** `wrk -t2 -c50 --latency` on GET of random twins `m-0` … `m-<twins-1>`; any non-2xx fails. */
+/**
+ * `wrk -t2 -c50 --latency --timeout 10s` on GET of random twins `m-0` … `m-<twins-1>`. Any
+ * non-2xx or socket error fails, except timeouts (a GET over 10 s), which are counted.
+ */
 async function wrkRandom(
   httpUrl: string,
   twins: number,
   secs: number,
-): Promise<{ rps: number; p50: string; p90: string; p99: string }> {
+): Promise<{ rps: number; p50: string; p90: string; p99: string; max: string; timeouts: number }> {
   const script = await Deno.makeTempFile({ prefix: "twinmill-wrk-", suffix: ".lua" });
   await Deno.writeTextFile(
     script,
@@ -191,17 +195,24 @@ async function wrkRandom(
   try {
     const p = spawn(
       findBinary("wrk", "wrk"),
-      ["-t2", "-c50", `-d${secs}s`, "--latency", "-s", script, httpUrl],
+      ["-t2", "-c50", `-d${secs}s`, "--latency", "--timeout", "10s", "-s", script, httpUrl],
       { stdout: "piped", cwd: REPO_ROOT },
     );
     const [status, out] = await Promise.all([p.status, readAll(p.child.stdout)]);
     if (status.code !== 0) throw new Error(`wrk exited with code ${status.code}: ${out}`);
-    const bad = out.match(/(Non-2xx or 3xx responses: \d+|Socket errors: .*)/);
-    if (bad) throw new Error(`wrk: ${bad[1]}\n${out}`);
+    const socket = out.match(
+      /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/,
+    );
+    const non2xx = out.match(/Non-2xx or 3xx responses: \d+/);
+    if (non2xx || (socket && socket.slice(1, 4).some((n) => n !== "0"))) {
+      throw new Error(`wrk: ${non2xx?.[0] ?? socket?.[0]}\n${out}`);
+    }
     const rps = out.match(/Requests\/sec:\s+([\d.]+)/);
     const pct = (p: string) => out.match(new RegExp(`^\\s+${p}%\\s+(\\S+)`, "m"))?.[1] ?? "?";
     if (!rps) throw new Error(`Cannot parse wrk output:\n${out}`);
-    return { rps: Number(rps[1]), p50: pct("50"), p90: pct("90"), p99: pct("99") };
+    const max = out.match(/Latency\s+\S+\s+\S+\s+(\S+)/)?.[1] ?? "?";
+    const timeouts = Number(socket?.[4] ?? 0);
+    return { rps: Number(rps[1]), p50: pct("50"), p90: pct("90"), p99: pct("99"), max, timeouts };
   } finally {
     await Deno.remove(script).catch(() => {});
   }
