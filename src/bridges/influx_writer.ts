@@ -183,6 +183,7 @@ export class InfluxWriter {
       await Promise.race([Promise.all(all.map((s) => s.promise)), this.#closing.promise]);
     } finally {
       this.#flushes--;
+      this.#dispatch(); // arms the timer for a partial batch queued since (none while flushing)
     }
   }
 

@@ -145,3 +145,23 @@ Deno.test("InfluxWriter close(timeoutMs) aborts a request that hangs", async () 
   assert.equal(await value(metrics.influxRetries), 0);
   release();
 });
+
+Deno.test("InfluxWriter sends by time a partial batch queued while a flush was waiting", async () => {
+  await using srv = new FakeInflux();
+  let release!: () => void;
+  const gate = new Promise<void>((r) => release = r);
+  srv.handler = async () => {
+    await gate;
+    return new Response(null, { status: 204 });
+  };
+  const { writer } = setup(srv.url, { batchSize: 1000, flushIntervalMs: 20 });
+  await using _writer = writer;
+  writer.write(point(0));
+  const flushed = writer.flush();
+  await until(() => srv.writes.length === 1, "the flushed batch in flight");
+  const later = writer.write(point(1)); // a new partial batch, queued while flushing
+  release();
+  await flushed;
+  await later; // sent once its interval passed, though the flush that was waiting is over
+  assert.deepEqual(srv.accepted, [0, 1].map(lineOf));
+});
