@@ -6,7 +6,7 @@
  * inbound dispatch as the node does, over a snapshot store and log that keep nothing.
  *
  * `deno run --v8-flags=--expose-gc bench/heap_probe.ts [twins] [--host-only]` prints one JSON
- * line: `{"twins":100000,"recordBytes":572,"actorBytes":736,"hostBytes":852}` (bytes per twin;
+ * line: `{"twins":100000,"recordBytes":516,"actorBytes":646,"hostBytes":764}` (bytes per twin;
  * with `--host-only`, the host figure alone).
  * @module
  */
