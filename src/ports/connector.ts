@@ -9,7 +9,6 @@
  */
 import type { IngestPort } from "../bridges/ingest.ts";
 import type { Command } from "../../actors/commands.ts";
-import type { RejectReason } from "../../actors/validate.ts";
 
 /** A device's live session on a connector. */
 export interface ConnectionInfo {
@@ -25,7 +24,8 @@ export interface ConnectionInfo {
 /** A rejected device message. */
 export interface Rejection {
   at: number;
-  reason: RejectReason;
+  /** A reject reason of `actors/validate.ts`, or a connector's own (Sparkplug: `no_birth`, …). */
+  reason: string;
   topic: string;
 }
 

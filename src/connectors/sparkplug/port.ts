@@ -16,14 +16,21 @@
  * 5. on a graceful stop: `await sp.detach()` (STATE offline) before disconnecting.
  * @module
  */
-import type { Origin } from "../../bridges/ingest.ts";
-
 /** The Sparkplug B namespace: every Sparkplug topic starts with `spBv1.0/`. */
 export const SPARKPLUG_NAMESPACE = "spBv1.0";
 
 /** True when `topic` (or a filter) is in the Sparkplug B namespace. */
 export function isSparkplugTopic(topic: string): boolean {
   return topic.startsWith("spBv1.0/");
+}
+
+/** Where a message came from (as the ingest takes it: a redelivery is recognised by it). */
+export interface SparkplugOrigin {
+  clientId: string;
+  /** MQTT packet identifier (QoS 1). */
+  messageId?: number;
+  /** The PUBLISH's DUP flag, set by a side reading a persistent session (the bridge). */
+  dup?: boolean;
 }
 
 /** Options of a publish from the Sparkplug host (CMD: QoS 0; STATE: QoS 1, retained). */
@@ -74,8 +81,11 @@ export type SparkplugOutcome =
     reason: SparkplugReason;
     /** The twin (or edge node key) it is reported as. */
     device: string;
-    /** MQTT 5 reason code: 0x99 payload format invalid, 0x95 too large, 0x87 not authorized, 0x80 otherwise. */
-    code: 0x80 | 0x87 | 0x95 | 0x99;
+    /**
+     * MQTT 5 reason code: 0x99 payload format invalid, 0x95 too large, 0x87 not authorized,
+     * 0x97 quota exceeded (too many edge nodes or devices), 0x80 otherwise (no birth yet).
+     */
+    code: 0x80 | 0x87 | 0x95 | 0x97 | 0x99;
   };
 
 /** One MQTT side's handle on the Sparkplug host application. */
@@ -93,7 +103,7 @@ export interface SparkplugAttachment {
   onMessage(
     topic: string,
     payload: Uint8Array,
-    origin?: Origin,
+    origin?: SparkplugOrigin,
     client?: { restricted: boolean; twin?: string },
   ): Promise<SparkplugOutcome>;
   /** Graceful stop of this side: STATE offline (retained); its edge nodes are forgotten. */
