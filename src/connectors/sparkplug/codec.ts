@@ -33,7 +33,7 @@ export const DATATYPES = [
   "Template",
   "PropertySet",
   "PropertySetList",
-] as const; // deno-fmt-ignore
+] as const;
 
 /** A Sparkplug datatype name. */
 export type Datatype = (typeof DATATYPES)[number];

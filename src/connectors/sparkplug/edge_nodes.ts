@@ -6,7 +6,8 @@
  * | --- | --- | --- |
  * | NBIRTH | any | born: bdSeq, seq and metrics kept; its devices wait for their DBIRTH; twin online, metadata, values |
  * | NDEATH | born, bdSeq of its NBIRTH | dead: the twin and its born devices offline |
- * | NDEATH | other bdSeq, or not born | stale (an earlier session's will): ignored |
+ * | NDEATH | other bdSeq, or dead | stale (an earlier session's will): ignored |
+ * | NDEATH | unknown (not heard since this node started) | its twin offline (bdSeq unknowable) |
  * | NDATA, DBIRTH, DDATA, DDEATH | not born | refused `no_birth`; rebirth asked |
  * | same | born, seq = last | a resend: ignored |
  * | same | born, seq ≠ last + 1 (mod 256) | applied; rebirth asked (`seq_gap`) |
@@ -71,7 +72,7 @@ export interface Known {
   metrics: MetricTable;
   /** Last desired value written per metric (JSON), so a desired change writes what changed. */
   written: Map<string, string>;
-  /** When it was last born (ms). */
+  /** When it was last born (ms); -1: never, on this node. */
   bornAt: number;
 }
 
@@ -91,6 +92,7 @@ const fresh = (twin: string): Known => ({
   born: false,
   metrics: unknownTable,
   written: new Map(),
+  bornAt: -1,
 });
 
 /** The edge nodes of one host application. */
@@ -150,7 +152,7 @@ export class EdgeNodes {
     const step: Step = { changes: [], skipped: 0 };
     let e = this.#edges.get(t.edgeTwin);
     if (t.type === "NBIRTH") return this.#nodeBirth(t.edgeTwin, e, d, link, now, step);
-    if (t.type === "NDEATH") return this.#nodeDeath(e, d, step);
+    if (t.type === "NDEATH") return this.#nodeDeath(t.edgeTwin, e, d, step);
     if (!e || !e.born) {
       e ??= this.#admit(t.edgeTwin, link);
       step.refused = "no_birth";
@@ -248,9 +250,15 @@ export class EdgeNodes {
     return step;
   }
 
-  #nodeDeath(e: Edge | undefined, d: Decoded, step: Step): Step {
+  #nodeDeath(key: string, e: Edge | undefined, d: Decoded, step: Step): Step {
+    if (!e || e.bornAt < 0) {
+      // born before this node started (its birth is not known here): the edge node's twin
+      // must not stay online; a stale will is healed by the rebirth its next data asks for
+      step.changes.push({ twin: key, kind: "status", online: false });
+      return step;
+    }
     const bdSeq = bdSeqOf(d);
-    if (!e?.born || (e.bdSeq !== undefined && bdSeq !== undefined && bdSeq !== e.bdSeq)) {
+    if (!e.born || (e.bdSeq !== undefined && bdSeq !== undefined && bdSeq !== e.bdSeq)) {
       return { ...step, ignored: "stale_death" };
     }
     e.born = false;

@@ -217,6 +217,18 @@ Deno.test("edge nodes: NDEATH with the birth's bdSeq takes the node and its devi
   assert.deepEqual(edges.born, 2);
 });
 
+Deno.test("edge nodes: NDEATH of an edge node not heard since start-up takes its twin offline", () => {
+  const edges = new EdgeNodes();
+  const s = edges.receive(
+    T.ndeath,
+    roundTrip({ metrics: [{ name: "bdSeq", type: "UInt64", value: 9 }] }),
+    1,
+    0,
+  );
+  assert.deepEqual(s.changes, [{ twin: "plant:gw1", kind: "status", online: false }]);
+  assert.equal(edges.size, 0, "no entry made");
+});
+
 Deno.test("edge nodes: DDEATH takes the device offline; its data then needs a DBIRTH", () => {
   const { edges } = born();
   const s = edges.receive(T.ddeath, roundTrip({ seq: 2, metrics: [] }), 1, 0);

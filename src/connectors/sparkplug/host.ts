@@ -13,7 +13,7 @@ import type { Logger } from "../../obs/log.ts";
 import type { ConnectionInfo, Connector, Rejection } from "../../ports/connector.ts";
 import { decode, encodeCommand, readState, statePayload } from "./codec.ts";
 import { DEFAULT_EDGE_LIMITS, type EdgeLimits, EdgeNodes, type Known } from "./edge_nodes.ts";
-import { canonical } from "./messages.ts";
+import { canonicalAll } from "./messages.ts";
 import type { SparkplugMetrics } from "./notices.ts";
 import { SparkplugNotices } from "./notices.ts";
 import type {
@@ -172,14 +172,15 @@ export class SparkplugHost implements SparkplugHostPort, Connector {
     if (step.refused) return this.#refuse(t.twin, topic, step.refused);
     const durable: Promise<void>[] = [];
     for (const c of step.changes) {
-      const msg = canonical(c, this.#o.jsonLimits);
-      if (typeof msg === "string") {
-        this.#refuse(c.twin, topic, msg === "too_large" ? "too_large" : "bad_metric");
-        continue;
+      for (const msg of canonicalAll(c, this.#o.jsonLimits)) {
+        if (typeof msg === "string") {
+          this.#refuse(c.twin, topic, msg === "too_large" ? "too_large" : "bad_metric");
+          continue;
+        }
+        durable.push(
+          this.#o.ingest.submit(msg.topic, msg.body, msg.rawTopic, msg.payload, now, origin),
+        );
       }
-      durable.push(
-        this.#o.ingest.submit(msg.topic, msg.body, msg.rawTopic, msg.payload, now, origin),
-      );
     }
     try {
       await Promise.all(durable);

@@ -27,7 +27,7 @@ export interface AedesPublisher {
   ): void;
 }
 
-/** Attach the embedded broker (once it listens); STATE online is published at once. */
+/** Attach the embedded broker; its `connected()`, once the broker listens, publishes STATE online. */
 export function embeddedSide(host: SparkplugHostPort, aedes: AedesPublisher): SparkplugAttachment {
   const sp = host.attach({
     name: "mqtt",
