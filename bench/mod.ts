@@ -9,14 +9,14 @@
  * a bench starts is stopped at the end, also on error and on Ctrl-C.
  *
  * `--quick` runs every bench in a small form (small counts, one round, short wrk runs): the
- * whole suite in 45 s on an idle 2-core machine, to prove that it works (`deno task ok` runs
+ * whole suite in about 2 minutes on an idle 2-core machine, to prove that it works (`deno task ok` runs
  * it); its figures are marked and not comparable with a full run. A quick run then checks its
  * results document (`quick_check.ts`) and that `bench/RESULTS.md` was left alone, and exits 1
  * if either fails.
  *
  * @example
  * ```sh
- * deno task bench                 # every bench (about 6 minutes on 2 cores)
+ * deno task bench                 # every bench (about 11 minutes on 2 cores)
  * deno task bench ingest fanout   # only the named benches
  * deno task bench --quick         # everything, small and fast
  * ```
