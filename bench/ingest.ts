@@ -11,14 +11,17 @@
  *
  * Node: the same publishers against a fresh node's MQTT port; msgs/s from the first
  * publisher's start until every publisher has exited (all PUBACKs, i.e. all durable) and
- * every twin `dev-K` reads back at version M exactly (all applied).
+ * every twin `dev-K` reads back at version M exactly (all applied). With a store
+ * ({@linkcode IngestOptions.store}, the `ingest-influx` row), also until the store holds every
+ * message's point.
  * @module
  */
 import { type BenchRow, loadAverage, num, verdict } from "./report.ts";
-import { cpuMeter, formatCpu, log } from "./proc.ts";
+import { cpuMeter, formatCpu, log, trackDisposable } from "./proc.ts";
 import { exitedOk, type Mosquitto, startBaselineMosquitto, startCountingSub } from "./mosquitto.ts";
 import { metric, mqttPort, startBenchNode, waitForVersions } from "./node.ts";
 import { type InputKind, median, publishAll, writeInputs } from "./publishers.ts";
+import type { StoreKind } from "./ingest_store.ts";
 
 /** A client shape: how many publishers, how many messages each, which in-flight window. */
 export interface ClientShape {
@@ -46,6 +49,12 @@ export interface IngestOptions {
   warmup?: number;
   /** Interleaved baseline/node rounds; the medians are reported. Default 3. */
   rounds?: number;
+  /** Client shapes, one row each. Default {@linkcode SHAPES}. */
+  shapes?: ClientShape[];
+  /** Ratio of node to baseline (mosquitto ack-only) throughput required. Default {@linkcode TARGET}. */
+  target?: number;
+  /** A store the node writes telemetry to; none by default. */
+  store?: StoreKind;
 }
 
 /** Ratio of node to baseline (mosquitto ack-only) throughput required (issue 16). */
@@ -58,6 +67,8 @@ interface Setup {
   w: number;
   inflight?: number;
   dir: string;
+  target: number;
+  store?: StoreKind;
 }
 
 /** One measured run of mosquitto: ack-only, then pub→sub. */
@@ -77,6 +88,10 @@ interface NodeRun {
   cpu: string;
   ackSecs: number;
   ackLatencyMs: number;
+  /** Seconds until every twin was at its version (= `secs` without a store). */
+  appliedSecs: number;
+  /** The store's note on the way to every point stored. */
+  storeNote?: string;
 }
 
 /** Runs the ingest bench: one row per client shape. */
@@ -86,7 +101,7 @@ export async function benchIngest(o: IngestOptions = {}): Promise<BenchRow[]> {
   const loadBefore = loadAverage();
   try {
     const setups: Setup[] = [];
-    for (const shape of SHAPES) {
+    for (const shape of o.shapes ?? SHAPES) {
       const s: Setup = {
         name: shape.name,
         n: o.publishers ?? shape.publishers,
@@ -94,6 +109,8 @@ export async function benchIngest(o: IngestOptions = {}): Promise<BenchRow[]> {
         w: o.warmup ?? 200,
         inflight: shape.maxInflight,
         dir: `${dir}/${shape.name}`,
+        target: o.target ?? TARGET,
+        store: o.store,
       };
       await Deno.mkdir(s.dir);
       await writeInputs(s.dir, s.n, { warm: s.w, run: s.m });
@@ -133,10 +150,12 @@ function row(
     : ` -M ${s.inflight}\``;
   return {
     bench: s.name,
-    result: `${num(node.rate)} msgs/s (node, QoS 1, durable + applied)`,
+    result: `${num(node.rate)} msgs/s (node, QoS 1, durable + applied${
+      s.store ? ` + stored in ${s.store.name}` : ""
+    })`,
     baseline: `${num(base.rate)} msgs/s (mosquitto ack-only, no subscriber)`,
     ratio: `${ratio.toFixed(2)}×`,
-    target: verdict(`≥ ${TARGET.toFixed(1)}×`, ratio >= TARGET),
+    target: verdict(`≥ ${s.target.toFixed(1)}×`, ratio >= s.target),
     notes: [
       `${s.n} × \`mosquitto_pub -q 1 -l${window}, ${num(s.m)} messages each ` +
       `(${num(s.n * s.m)} total) after a warm-up of ${s.w} each; ${rounds} interleaved ` +
@@ -152,8 +171,12 @@ function row(
       `${sub.subSecs.toFixed(2)} s; CPU ${sub.subCpu}; node ÷ pub→sub = ` +
       `${(node.rate / sub.subRate).toFixed(2)}×.`,
       `node (median round): all PUBACKs after ${node.ackSecs.toFixed(2)} s ` +
-      `(${num(s.n * s.m / node.ackSecs)} msgs/s), all applied after ${node.secs.toFixed(2)} s; ` +
-      `mean ack latency ${node.ackLatencyMs.toFixed(1)} ms; CPU ${node.cpu}.`,
+      `(${num(s.n * s.m / node.ackSecs)} msgs/s), all applied after ` +
+      `${node.appliedSecs.toFixed(2)} s${
+        s.store ? `, every point in ${s.store.name} after ${node.secs.toFixed(2)} s` : ""
+      }; mean ack latency ${node.ackLatencyMs.toFixed(1)} ms; CPU ${node.cpu}.` +
+      (node.storeNote ? ` ${node.storeNote}` : ""),
+      ...s.store?.notes ?? [],
       load,
     ],
   };
@@ -223,23 +246,28 @@ async function baseline(s: Setup): Promise<BaseRun> {
 }
 
 async function twinmill(s: Setup): Promise<NodeRun> {
+  const store = s.store && trackDisposable(s.store.name, await s.store.start());
   log(`${s.name}: node — starting a fresh twinmill node`);
-  const node = await startBenchNode();
+  const node = await startBenchNode(store?.env);
   try {
     const port = mqttPort(node);
     const ids = (kind: string) => Array.from({ length: s.n }, (_, k) => `${kind}-${k}`);
     log(`${s.name}: node warm-up (${s.n} × ${s.w})`);
     await publishers(s, port, "warm");
     await waitForVersions(node.httpUrl, ids("warm"), s.w);
+    await store?.waitStored(node.httpUrl, ids("warm"), s.w, performance.now());
     log(`${s.name}: node run (${s.n} × ${s.m})`);
     const lat0 = await metric(node.httpUrl, "twinmill_mqtt_ack_latency_seconds_sum");
-    const cpu = cpuMeter({ node: node.pid }, { "node main thread": node.pid });
+    const cpu = cpuMeter({ node: node.pid, ...store?.pids }, { "node main thread": node.pid });
     const t0 = performance.now();
     await publishers(s, port, "run");
     const ackSecs = (performance.now() - t0) / 1000;
     await waitForVersions(node.httpUrl, ids("dev"), s.m, 120_000);
+    const appliedSecs = (performance.now() - t0) / 1000;
+    const storeNote = await store?.waitStored(node.httpUrl, ids("dev"), s.m, t0);
     const secs = (performance.now() - t0) / 1000;
     const used = formatCpu(cpu.stop());
+    await store?.check(ids("dev"), s.m);
     const acked = await metric(node.httpUrl, "twinmill_mqtt_messages_acked_total");
     if (acked !== s.n * (s.m + s.w)) {
       throw new Error(`Node acknowledged ${acked} messages, expected ${s.n * (s.m + s.w)}`);
@@ -248,8 +276,9 @@ async function twinmill(s: Setup): Promise<NodeRun> {
     const ackLatencyMs = (latSum - lat0) / (s.n * s.m) * 1000;
     const rate = s.n * s.m / secs;
     log(`${s.name}: node ${num(rate)} msgs/s (${secs.toFixed(2)} s; ${used})`);
-    return { rate, secs, ackSecs, ackLatencyMs, cpu: used };
+    return { rate, secs, ackSecs, ackLatencyMs, appliedSecs, storeNote, cpu: used };
   } finally {
     await node.dispose();
+    await store?.dispose();
   }
 }

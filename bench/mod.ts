@@ -23,6 +23,7 @@
  * @module
  */
 import { benchIngest } from "./ingest.ts";
+import { benchIngestInflux } from "./ingest_influx.ts";
 import { benchMemory } from "./memory.ts";
 import { benchMemory1m } from "./memory_1m.ts";
 import { benchHttp } from "./http.ts";
@@ -41,6 +42,8 @@ type Bench = (quick: boolean) => Promise<BenchRow | BenchRow[]>;
 /** The benches, in the order they run; a bench may give more than one row. */
 export const BENCHES: Record<string, Bench> = {
   ingest: (q) => benchIngest(q ? { publishers: 10, messages: 300, warmup: 50, rounds: 1 } : {}),
+  "ingest-influx": (q) =>
+    benchIngestInflux(q ? { publishers: 10, messages: 300, warmup: 50, rounds: 1 } : {}),
   memory: (q) => benchMemory(q ? { twins: 10_000, clients: 2, inflight: 200, settleMs: 2000 } : {}),
   "memory-1m": (q) =>
     benchMemory1m(q ? { twins: 20_000, connections: 2, settleMs: 2000, getSeconds: 2 } : {}),
