@@ -38,6 +38,9 @@ export const DATATYPES = [
 /** A Sparkplug datatype name. */
 export type Datatype = (typeof DATATYPES)[number];
 
+/** A datatype a birth may declare. */
+export type KnownDatatype = Exclude<Datatype, "Unknown">;
+
 /** A telemetry value. */
 export type Scalar = number | boolean | string;
 
@@ -249,7 +252,7 @@ export function telemetryValue(datatype: Datatype, raw: unknown): Scalar | undef
 export interface CommandMetric {
   name: string;
   alias?: number;
-  datatype: Datatype;
+  datatype: KnownDatatype;
   value: Scalar;
 }
 

@@ -5,8 +5,8 @@
  * @module
  */
 import {
-  type Datatype,
   datatypeName,
+  type KnownDatatype,
   type RawMetric,
   type Scalar,
   telemetryValue,
@@ -15,7 +15,7 @@ import {
 /** A metric as its birth declared it. */
 export interface MetricDef {
   name: string;
-  datatype: Datatype;
+  datatype: KnownDatatype;
   alias?: number;
   properties?: Record<string, Scalar>;
 }
