@@ -47,8 +47,9 @@ export interface TwinRecord {
   /** Last applied sequence per source (exactly-once apply of redelivered messages). */
   seqs: Record<string, number>;
   /**
-   * Keys of the last {@linkcode RECENT_KEYS} keyed device messages applied (cluster mode): a
-   * device's resend of a message whose PUBACK was lost carries the same key and is skipped.
+   * Keys of the last {@linkcode RECENT_KEYS} keyed device messages applied (cluster mode, and
+   * the bridge's messages): a device's resend of a message whose PUBACK was lost, or a
+   * broker's redelivery, carries the same key and is skipped.
    */
   recent?: number[];
   /** State of the profile's rules. */
@@ -91,7 +92,9 @@ export type TwinMessage =
     body: DeviceBody;
     /**
      * Identity of the device's message (client id, packet id, topic, payload hashed): a
-     * message whose key is among the twin's recent keys is a resend and is not applied.
+     * message whose key is among the twin's recent keys is a resend and is not applied. A
+     * negative key `-k` (a broker's first delivery of it, see `originKey`) is never a resend:
+     * the message is applied and `k` remembered.
      */
     key?: number;
   }

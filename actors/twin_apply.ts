@@ -98,11 +98,12 @@ export function applyTwin(
       const last = rec.seqs[msg.source] ?? 0;
       if (msg.seq <= last) return { record: rec, effects: [], duplicate: true };
       const seqs = nextSeqs(rec.seqs, msg.source, msg.seq);
-      if (msg.key !== undefined && rec.recent?.includes(msg.key)) {
+      // a negative key is a first delivery: remembered, never taken for a resend
+      if (msg.key !== undefined && msg.key >= 0 && rec.recent?.includes(msg.key)) {
         // the resend is consumed (its sequence is applied) but changes nothing
         return { record: { ...rec, seqs }, effects: [], duplicate: true, resend: true };
       }
-      const keep = msg.key === undefined ? undefined : remember(rec.recent, msg.key);
+      const keep = msg.key === undefined ? undefined : remember(rec.recent, Math.abs(msg.key));
       const traffic = countMessage(rec.traffic, msg.at);
       // a new twin's first device message: its record written out (a spread that adds a key
       // puts it in a property array, 32 B more per twin); else copied with the changed keys

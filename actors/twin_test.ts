@@ -93,6 +93,22 @@ Deno.test("a device's resend (same key, new sequence) is consumed but not applie
   assert.equal(late.record.state.version, 4 + RECENT_KEYS);
 });
 
+Deno.test("a broker's first delivery (negative key) is applied and remembered, never taken for a resend; its redelivery (positive key) is skipped", () => {
+  const keyed = (seq: number, key: number, temp: number) =>
+    ({ ...tel(seq, { temp }), key }) as TwinMessage;
+  // two first deliveries with the same key (a packet id come round, same payload): both apply
+  let rec = run([keyed(1, -21, 1), keyed(2, -21, 1)]);
+  assert.equal(rec.state.version, 2);
+  assert.deepEqual(rec.recent, [21, 21]);
+  // the redelivery (DUP) of a message applied before: consumed, not applied
+  const dup = applyTwin(rec, keyed(3, 21, 1), 6000);
+  assert.equal(dup.resend, true);
+  assert.equal(dup.record.state.version, 2);
+  // a DUP message never applied (it was not durable before the kill): applied
+  rec = applyTwin(dup.record, keyed(4, 22, 2), 7000).record;
+  assert.equal(rec.state.version, 3);
+});
+
 Deno.test("reported is a JSON merge patch; null deletes", () => {
   const dev = (seq: number, patch: Record<string, unknown>): TwinMessage => ({
     type: "device",

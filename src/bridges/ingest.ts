@@ -13,6 +13,7 @@ import type { DeviceBody, DeviceTopic } from "../../actors/validate.ts";
 import type { Logger } from "../obs/log.ts";
 import type { Metrics } from "../obs/metrics.ts";
 import { setImmediate } from "node:timers";
+import { type Origin, originKey } from "./message_key.ts";
 
 /** A validated message with its durable log entry. */
 export interface Accepted {
@@ -21,13 +22,6 @@ export interface Accepted {
   body: DeviceBody;
   /** Identity of the device's message, to skip its resend (see `TwinMessage.key`). */
   key?: number;
-}
-
-/** Where an MQTT message came from: lets a log drop a device's resend of the same message. */
-export interface Origin {
-  clientId: string;
-  /** MQTT packet identifier (QoS 1). */
-  messageId?: number;
 }
 
 /** Where the broker hands validated device messages; resolves when the message is durable. */
@@ -100,10 +94,16 @@ export class Ingest implements IngestPort {
     rawTopic: string,
     payload: Uint8Array,
     at: number,
+    origin?: Origin,
   ): Promise<void> {
     if (this.#closed) return Promise.reject(new Error("Ingest is closed"));
-    const entry: LogEntry = { seq: this.#seq++, topic: rawTopic, payload, at };
-    this.#queue.push({ entry, topic, body });
+    // keyed only when a broker's persistent session may redeliver it (the bridge): a key costs
+    // the twin a remembered number, and the embedded broker's sessions end with the node
+    const key = origin?.dup === undefined ? undefined : originKey(origin, rawTopic, payload);
+    const entry: LogEntry = key === undefined
+      ? { seq: this.#seq++, topic: rawTopic, payload, at }
+      : { seq: this.#seq++, topic: rawTopic, payload, at, key };
+    this.#queue.push({ entry, topic, body, key });
     const p = new Promise<void>((resolve, reject) => this.#done.push({ resolve, reject }));
     if (!this.#running) this.#running = this.#run();
     return p;

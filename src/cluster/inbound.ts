@@ -16,7 +16,8 @@ import {
   RetentionPolicy,
   StorageType,
 } from "@nats-io/jetstream";
-import type { IngestPort, Origin } from "../bridges/ingest.ts";
+import type { IngestPort } from "../bridges/ingest.ts";
+import { type Origin, originKey } from "../bridges/message_key.ts";
 import type { DeviceBody, DeviceTopic } from "../../actors/validate.ts";
 import { shardOf } from "../sharding/shard.ts";
 import { subjects } from "../transport/subjects.ts";
@@ -35,30 +36,6 @@ export const H_AT = "tm-at";
 const MAX_RECORD_BYTES = MAX_BATCH_BYTES + 128 * 1024;
 /** Publishes in flight per shard; later messages gather for the next batch. */
 const MAX_PUBLISHES_IN_FLIGHT = 1;
-
-/**
- * The key of a device message: a QoS 1 resend after a lost PUBACK carries the same client id,
- * packet id, topic and payload, so its twin recognises it. 52 bits from two 32-bit FNV-1a
- * hashes (a checksum, not a secret: a device can only collide with its own messages). Two
- * different messages share a key only if one client reuses a packet id with the very same
- * topic and payload within the twin's last 128 messages.
- */
-export function messageKey(origin: Origin, topic: string, payload: Uint8Array): number {
-  let a = 0x811c9dc5;
-  let b = 0x01000193 ^ 0x5bd1e995;
-  const mix = (byte: number) => {
-    a = Math.imul(a ^ byte, 0x01000193);
-    b = Math.imul(b ^ byte, 0x01000193) ^ (b >>> 15);
-  };
-  const head = `${origin.clientId}\u0000${origin.messageId}\u0000${topic}\u0000`;
-  for (let i = 0; i < head.length; i++) {
-    const c = head.charCodeAt(i);
-    mix(c & 0xff);
-    mix(c >>> 8);
-  }
-  for (let i = 0; i < payload.length; i++) mix(payload[i]);
-  return (a >>> 0) * 0x100000 + ((b >>> 0) & 0xfffff);
-}
 
 /** Create the inbound stream if missing (idempotent); raise an older stream's size limit. */
 export async function ensureInboundStream(nc: NatsConnection, replicas: number): Promise<void> {
@@ -115,7 +92,7 @@ export class JetStreamIngest implements IngestPort {
     at: number,
     origin?: Origin,
   ): Promise<void> {
-    const key = origin?.messageId !== undefined ? messageKey(origin, rawTopic, payload) : undefined;
+    const key = originKey(origin, rawTopic, payload);
     const shard = shardOf(t.twin, this.shards);
     let q = this.#queues.get(shard);
     if (!q) this.#queues.set(shard, q = { waiting: [], inFlight: 0 });

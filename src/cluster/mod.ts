@@ -18,7 +18,6 @@ export {
   H_TOPIC,
   INBOUND_STREAM,
   JetStreamIngest,
-  messageKey,
 } from "./inbound.ts";
 export {
   type BatchEntry,

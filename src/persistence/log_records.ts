@@ -7,6 +7,8 @@
  *
  * Record layout: byte 0 = 0 (a legacy one-entry value starts with `{`), then per entry
  * `seq` (f64), `at` (f64), topic length (u16), payload length (u32), topic (UTF-8), payload.
+ * Byte 0 = 1 when an entry of the record has a key (`LogEntry.key`, the bridge's messages):
+ * then every entry has its key (f64, NaN for none) after `at`.
  * @module
  */
 import type { LogEntry } from "./port.ts";
@@ -14,8 +16,9 @@ import type { LogEntry } from "./port.ts";
 /** Most bytes packed into one record (Deno KV values are limited to 64 KiB). */
 export const RECORD_BYTES = 60_000;
 
-/** Fixed bytes per entry in a record. */
+/** Fixed bytes per entry in a record (without, with keys). */
 const HEAD = 22;
+const KEYED_HEAD = 30;
 const enc = new TextEncoder();
 const dec = new TextDecoder();
 
@@ -30,31 +33,39 @@ export interface PackedRecord {
 export function packRecords(entries: LogEntry[]): PackedRecord[] {
   const out: PackedRecord[] = [];
   let group: Array<{ e: LogEntry; topic: Uint8Array }> = [];
+  // bytes of the group without keys; whether an entry has one
   let size = 1;
+  let keyed = false;
   const flush = () => {
     if (group.length === 0) return;
-    const bytes = new Uint8Array(size);
+    const head = keyed ? KEYED_HEAD : HEAD;
+    const bytes = new Uint8Array(size + (head - HEAD) * group.length);
     const view = new DataView(bytes.buffer);
+    bytes[0] = keyed ? 1 : 0;
     let o = 1;
     for (const { e, topic } of group) {
       view.setFloat64(o, e.seq);
       view.setFloat64(o + 8, e.at);
-      view.setUint16(o + 16, topic.byteLength);
-      view.setUint32(o + 18, e.payload.byteLength);
-      bytes.set(topic, o + HEAD);
-      bytes.set(e.payload, o + HEAD + topic.byteLength);
-      o += HEAD + topic.byteLength + e.payload.byteLength;
+      if (keyed) view.setFloat64(o + 16, e.key ?? NaN);
+      view.setUint16(o + head - 6, topic.byteLength);
+      view.setUint32(o + head - 4, e.payload.byteLength);
+      bytes.set(topic, o + head);
+      bytes.set(e.payload, o + head + topic.byteLength);
+      o += head + topic.byteLength + e.payload.byteLength;
     }
     out.push({ seqs: group.map((g) => g.e.seq), bytes });
     group = [];
     size = 1;
+    keyed = false;
   };
   for (const e of entries) {
     const topic = enc.encode(e.topic);
     const n = HEAD + topic.byteLength + e.payload.byteLength;
-    if (size + n > RECORD_BYTES) flush();
+    const k = keyed || e.key !== undefined;
+    if (size + n + (k ? (KEYED_HEAD - HEAD) * (group.length + 1) : 0) > RECORD_BYTES) flush();
     group.push({ e, topic });
     size += n;
+    keyed ||= e.key !== undefined;
   }
   flush();
   return out;
@@ -62,23 +73,27 @@ export function packRecords(entries: LogEntry[]): PackedRecord[] {
 
 /** True when `bytes` is a packed record (not a legacy one-entry value). */
 export function isRecord(bytes: Uint8Array): boolean {
-  return bytes.byteLength > 0 && bytes[0] === 0;
+  return bytes.byteLength > 0 && (bytes[0] === 0 || bytes[0] === 1);
 }
 
 /** The entries of a packed record, in order. */
 export function unpackRecord(bytes: Uint8Array): LogEntry[] {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const keyed = bytes[0] === 1;
+  const head = keyed ? KEYED_HEAD : HEAD;
   const out: LogEntry[] = [];
   for (let o = 1; o < bytes.byteLength;) {
-    const topicLen = view.getUint16(o + 16);
-    const payloadLen = view.getUint32(o + 18);
-    const t = o + HEAD;
-    out.push({
+    const topicLen = view.getUint16(o + head - 6);
+    const payloadLen = view.getUint32(o + head - 4);
+    const t = o + head;
+    const e: LogEntry = {
       seq: view.getFloat64(o),
       topic: dec.decode(bytes.subarray(t, t + topicLen)),
       payload: bytes.slice(t + topicLen, t + topicLen + payloadLen),
       at: view.getFloat64(o + 8),
-    });
+    };
+    const key = keyed ? view.getFloat64(o + 16) : NaN;
+    out.push(Number.isNaN(key) ? e : { ...e, key });
     o = t + topicLen + payloadLen;
   }
   return out;

@@ -27,6 +27,23 @@ Deno.test("records: entries packed in order, each record within its size, read b
   assert.equal(isRecord(new TextEncoder().encode('{"t":"x","a":1}\n{}')), false);
 });
 
+Deno.test("records: keys (the bridge's messages) are kept, records without keys keep the old layout", () => {
+  const plain = [entry(1), entry(2)];
+  const [old] = packRecords(plain);
+  assert.equal(old.bytes[0], 0);
+  assert.deepEqual(unpackRecord(old.bytes), plain);
+  // a record with a keyed entry: every entry has a key slot (NaN = none), negative keys too
+  const mixed = Array.from({ length: 2000 }, (_, i) => entry(i + 10));
+  mixed[3] = { ...mixed[3], key: -(2 ** 51) - 7 };
+  mixed[1500] = { ...mixed[1500], key: 12345 };
+  const recs = packRecords(mixed);
+  assert.ok(recs.some((r) => r.bytes[0] === 1));
+  for (const r of recs) if (r.seqs.length > 1) assert.ok(r.bytes.byteLength <= RECORD_BYTES);
+  const back = recs.flatMap((r) => unpackRecord(r.bytes));
+  assert.deepEqual(back, mixed);
+  assert.equal("key" in back[4], false);
+});
+
 Deno.test("record index: a record is deleted once all its entries are retired; until then its bitmap is kept", () => {
   const idx = new RecordIndex();
   idx.add([10, 11, 12], 0);

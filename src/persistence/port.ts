@@ -14,6 +14,8 @@ export interface LogEntry {
   payload: Uint8Array;
   /** Arrival time (ms since epoch). */
   at: number;
+  /** The message's key for its twin, when it may be redelivered (`TwinMessage.key`). */
+  key?: number;
 }
 
 /** Twin snapshots keyed by twin id. */

@@ -86,7 +86,7 @@ export class InboundDispatch {
       const t = parseDeviceTopic(e.topic);
       if (typeof t === "string") return null;
       const body = parseDeviceBody(t, e.payload, limits);
-      return typeof body === "string" ? null : { entry: e, topic: t, body };
+      return typeof body === "string" ? null : { entry: e, topic: t, body, key: e.key };
     };
     for await (const e of log.replay()) {
       const a = decode(e);
