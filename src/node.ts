@@ -2,8 +2,9 @@
  * Compose a node: a mode builds its parts (`src/modes/`: single node — Deno KV and the
  * in-process transport — or cluster mode over NATS/JetStream, both as one `NodeParts`), the
  * features add their services and routes (`src/features/`), the device connectors (the
- * embedded MQTT broker) meet the twins over the transport, and the HTTP gateway serves it
- * all. `main.ts` calls {@linkcode startNode}; tests may too.
+ * embedded MQTT broker, the bridge from the plant's broker) meet the twins over the
+ * transport, and the HTTP gateway serves it all. `main.ts` calls {@linkcode startNode}; tests
+ * may too.
  * @module
  */
 import { OpenAPIHono } from "@hono/zod-openapi";
@@ -28,7 +29,7 @@ import type { FeatureContext } from "./features/feature.ts";
 import { security } from "./features/security.ts";
 import { management, remoteConfigs } from "./features/mgmt.ts";
 import { diagnostics } from "./features/diagnostics.ts";
-import { mqttConnector } from "./features/mqtt.ts";
+import { bridgeConnector, mqttConnector } from "./features/mqtt.ts";
 
 /** A running node. */
 export interface TwinmillNode extends AsyncDisposable {
@@ -131,6 +132,8 @@ export async function startNode(
   // transport, from this node's twins or another node's
   const broker = await mqttConnector(ctx, mgmt.provisioning);
   if (broker) connectors.push(broker);
+  const bridge = await bridgeConnector(ctx);
+  if (bridge) connectors.push(bridge);
   const links = serveConnectors({
     transport: parts.transport,
     nodeId: cfg.nodeId,

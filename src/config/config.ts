@@ -10,6 +10,7 @@ import type { JsonLimits } from "../../actors/json_intake.ts";
 import { ConfigError } from "./config_error.ts";
 import { envSchema } from "./env_schema.ts";
 import { firmwareKeys, parseApiKeys } from "./env_lists.ts";
+import { type BridgeConfig, bridgeConfig } from "./bridge_config.ts";
 
 /** The validated node configuration. */
 export interface Config {
@@ -23,7 +24,13 @@ export interface Config {
     /** Open HTTP connections at most. */
     maxConnections: number;
   };
-  mqtt: { port: number | null; host: string; auth: boolean; bridgeUrl?: string };
+  mqtt: {
+    port: number | null;
+    host: string;
+    auth: boolean;
+    /** The bridge from the plant's broker (`TWINMILL_MQTT_URL`), when set. */
+    bridge?: BridgeConfig;
+  };
   natsUrl?: string;
   /**
    * Cluster mode: how long start-up waits for NATS and JetStream before it gives up (ms;
@@ -166,12 +173,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       }
     }
   }
-  if (e.TWINMILL_MQTT_URL) {
-    throw new ConfigError(
-      "TWINMILL_MQTT_URL",
-      "bridging an external broker is not available in this version",
-    );
-  }
+  const bridge = bridgeConfig(e);
   if (e.TWINMILL_FIRMWARE_REQUIRE_SIGNED === "true" && !e.TWINMILL_FIRMWARE_KEYS) {
     throw new ConfigError(
       "TWINMILL_FIRMWARE_REQUIRE_SIGNED",
@@ -189,7 +191,12 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       idleTimeoutMs: e.TWINMILL_HTTP_IDLE_TIMEOUT * 1000,
       maxConnections: e.TWINMILL_HTTP_MAX_CONNECTIONS,
     },
-    mqtt: { port: e.TWINMILL_MQTT_PORT, host: e.TWINMILL_MQTT_HOST, auth: mqttAuth },
+    mqtt: {
+      port: e.TWINMILL_MQTT_PORT,
+      host: e.TWINMILL_MQTT_HOST,
+      auth: mqttAuth,
+      ...(bridge ? { bridge } : {}),
+    },
     natsUrl: e.NATS_URL,
     startupTimeoutMs: e.TWINMILL_STARTUP_TIMEOUT * 1000,
     nodeId: e.TWINMILL_NODE_ID ?? `${hostname()}-${Deno.pid}`.replace(/[^A-Za-z0-9_.-]/g, "_"),

@@ -56,7 +56,30 @@ export const envSchema = z.object({
   }),
   TWINMILL_MQTT_HOST: host,
   TWINMILL_MQTT_AUTH: onOff.optional(),
-  TWINMILL_MQTT_URL: url.optional(),
+  TWINMILL_MQTT_URL: z.string().optional().superRefine((s, ctx) => {
+    if (s === undefined) return;
+    const u = URL.canParse(s) ? new URL(s) : null;
+    if (!u || (u.protocol !== "mqtt:" && u.protocol !== "mqtts:") || !u.hostname) {
+      ctx.addIssue({
+        code: "custom",
+        message: "must be mqtt://host[:port] or mqtts://host[:port]",
+      });
+    } else if (u.pathname.replace(/^\/$/, "") || u.search || u.hash) {
+      ctx.addIssue({ code: "custom", message: "must have no path, query or fragment" });
+    }
+  }),
+  TWINMILL_MQTT_USERNAME: z.string().optional(),
+  TWINMILL_MQTT_PASSWORD: z.string().optional(),
+  TWINMILL_MQTT_PASSWORD_FILE: z.string().optional(),
+  TWINMILL_MQTT_CA: z.string().optional(),
+  TWINMILL_MQTT_CERT: z.string().optional(),
+  TWINMILL_MQTT_KEY: z.string().optional(),
+  TWINMILL_MQTT_CLIENT_ID: z.string()
+    .regex(/^[A-Za-z0-9_.:-]{1,128}$/, "must be 1-128 of A-Z a-z 0-9 _ . : -").optional(),
+  TWINMILL_MQTT_SHARE: z.string()
+    .regex(/^[A-Za-z0-9_.-]{1,64}$/, 'must be a share name (1-64 of A-Z a-z 0-9 _ . -) or "off"')
+    .optional(),
+  TWINMILL_MQTT_SESSION_EXPIRY: int(86_400, 0, 0xffffffff),
   NATS_URL: z.string().optional(),
   TWINMILL_STARTUP_TIMEOUT: z.string().default("300").transform((s, ctx) => {
     const n = Number(s);

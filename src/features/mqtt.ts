@@ -2,10 +2,14 @@
  * The embedded MQTT broker as this node's device connector: its listeners (plain, TLS,
  * mTLS), device authentication, rate limits, provisioning over MQTT, and refusals audited.
  * Started once every part is up: nothing is acknowledged to a device before it can be made
- * durable.
+ * durable. The bridge from the plant's broker (`TWINMILL_MQTT_URL`) is another connector,
+ * started beside it (or alone, with `TWINMILL_MQTT_PORT=off`).
  * @module
  */
 import { type Broker, startBroker } from "../connectors/mqtt/broker.ts";
+import { type Bridge, startBridge } from "../connectors/bridge/bridge.ts";
+import type { SparkplugHostPort } from "../connectors/sparkplug/port.ts";
+import { republishDesired } from "../modes/device_links.ts";
 import { RateLimiter } from "../security/rate_limit.ts";
 import type { Provisioning } from "../mgmt/provisioning.ts";
 import type { FeatureContext } from "./feature.ts";
@@ -52,4 +56,31 @@ export async function mqttConnector(
         log.warn("cannot deliver queued commands", { twin, err })
       ),
   });
+}
+
+/**
+ * Start the bridge from the plant's broker when `TWINMILL_MQTT_URL` is set (it connects in the
+ * background). `sparkplug`: the Sparkplug B host application, to take that broker's
+ * `spBv1.0/#` too.
+ */
+export async function bridgeConnector(
+  { cfg, log, metrics, parts, twins }: FeatureContext,
+  sparkplug?: SparkplugHostPort,
+): Promise<Bridge | undefined> {
+  if (!cfg.mqtt.bridge) return undefined;
+  const bridge: Bridge = await startBridge({
+    config: cfg.mqtt.bridge,
+    ingest: parts.ingest,
+    logger: log.child("bridge"),
+    metrics,
+    jsonLimits: cfg.limits.json,
+    owns: (id) => parts.placement.owns(id),
+    republish: () => republishDesired(parts.host, [bridge]),
+    onCommandsListening: (twin) =>
+      void twins.commandsListening(twin).catch((err) =>
+        log.warn("cannot deliver queued commands", { twin, err })
+      ),
+    sparkplug,
+  });
+  return bridge;
 }

@@ -322,6 +322,35 @@ export function createMetrics() {
       help: "Device profiles loaded on this node",
       registers: r,
     }),
+    // the bridge from the plant's broker (TWINMILL_MQTT_URL, src/connectors/bridge/)
+    bridgeConnected: new client.Gauge({
+      name: "twinmill_bridge_connected",
+      help: "1 while this node's bridge is connected to the plant's broker, else 0",
+      registers: r,
+    }),
+    bridgeConnects: new client.Counter({
+      name: "twinmill_bridge_connects_total",
+      help: "Connections of the bridge to the plant's broker (the first and each reconnect)",
+      registers: r,
+    }),
+    bridgeReceived: new client.Counter({
+      name: "twinmill_bridge_messages_received_total",
+      help: "PUBLISH packets the bridge got from the plant's broker, by redelivered (DUP set)",
+      labelNames: ["redelivered"] as const,
+      registers: r,
+    }),
+    bridgeAcks: new client.Counter({
+      name: "twinmill_bridge_acks_total",
+      help: "PUBACKs the bridge sent to the plant's broker (each once its message was durable " +
+        "or rejected)",
+      registers: r,
+    }),
+    bridgePublished: new client.Counter({
+      name: "twinmill_bridge_messages_published_total",
+      help: "Messages the bridge published to the plant's broker, by kind (desired, command)",
+      labelNames: ["kind"] as const,
+      registers: r,
+    }),
   };
   client.collectDefaultMetrics({ register: registry, prefix: "twinmill_" });
   for (const name of NOT_PROMTOOL_CLEAN) registry.removeSingleMetric(name);

@@ -1,0 +1,299 @@
+/**
+ * The bridge from the plant's broker (`TWINMILL_MQTT_URL`) as a device connector: a client
+ * of that broker with a persistent session (fixed client id, `clean: false`), subscribed to
+ * the twin topics — as `$share/{group}/…` in a cluster, so the nodes split the devices — and
+ * acknowledging each QoS 1 PUBLISH only once the message is durable in twinmill (`acks.ts`).
+ * A node killed before its PUBACKs went out gets those messages again from its session; each
+ * carries the broker's packet id and DUP flag to its twin, which skips the ones it applied.
+ *
+ * Downlink goes back through the same broker, from the node that hosts the twin: desired state
+ * retained at QoS 1, commands at QoS 1 (a command is `delivered` once the plant's broker
+ * acknowledged it). MQTT 5 when the broker speaks it, else 3.1.1; reconnects with backoff.
+ * @module
+ */
+import mqtt, { type MqttClient } from "mqtt";
+import { Buffer } from "node:buffer";
+import { type Command, commandPayload } from "../../../actors/commands.ts";
+import type { JsonLimits } from "../../../actors/json_intake.ts";
+import type { BridgeConfig } from "../../config/bridge_config.ts";
+import type { IngestPort } from "../../bridges/ingest.ts";
+import type { Logger } from "../../obs/log.ts";
+import type { Metrics } from "../../obs/metrics.ts";
+import type { Connector } from "../../ports/connector.ts";
+import { Notices } from "../mqtt/notices.ts";
+import { Rejections } from "../mqtt/rejections.ts";
+import { AckQueue } from "./acks.ts";
+import {
+  clientOptions,
+  MAX_BACKOFF_MS,
+  MIN_BACKOFF_MS,
+  readTlsFiles,
+  type TlsFiles,
+} from "./client_options.ts";
+import { intake, type IntakeParts, TWIN_FILTERS } from "./intake.ts";
+import type { SparkplugHostPort } from "../sparkplug/port.ts";
+
+/** How long a command waits for the plant broker's PUBACK to count as delivered (ms). */
+const COMMAND_ACK_MS = 800;
+/** Twins remembered whose commands could not go out while disconnected. */
+const MAX_WAITING_TWINS = 10_000;
+/** Handed to MQTT.js instead of a PUBACK: the bridge sends it once the message is durable. */
+const HELD = new Error("PUBACK held until the message is durable");
+
+/**
+ * MQTT.js's own packet writer (not in its types): a PUBACK the bridge sends itself, in order,
+ * once its message is durable. `customHandleAcks` would hold the PUBACK too, but MQTT.js reads
+ * no further packet until it is sent (one message per durable commit) and uses it with MQTT 5
+ * only; `handleMessage` calling back with an error sends none and reads on.
+ */
+type RawSender = {
+  _sendPacket(packet: { cmd: "puback"; messageId: number; reasonCode: number }): void;
+};
+
+/** Options of {@linkcode startBridge}. */
+export interface BridgeOptions {
+  config: BridgeConfig;
+  ingest: IngestPort;
+  logger: Logger;
+  metrics: Metrics;
+  jsonLimits?: JsonLimits;
+  /** True for the twins this node hosts: their downlink goes out from this node only. */
+  owns(id: string): boolean;
+  /** Publish the desired state of every twin this node hosts (after each connect). */
+  republish(): Promise<unknown>;
+  /** Commands of `twin` could not go out while disconnected: deliver them now. */
+  onCommandsListening?(twin: string): void;
+  /** The Sparkplug B host application: it takes `spBv1.0/#` of this broker (not shared). */
+  sparkplug?: SparkplugHostPort;
+}
+
+/** A running bridge. */
+export interface Bridge extends Connector {
+  /** True while connected to the plant's broker. */
+  readonly connected: boolean;
+}
+
+/** Start the bridge; it connects (and reconnects) in the background. */
+export async function startBridge(o: BridgeOptions): Promise<Bridge> {
+  const cfg = o.config;
+  const log = o.logger;
+  const m = o.metrics;
+  const notices = new Notices(log, m);
+  const rejections = new Rejections(notices);
+  // Sparkplug B (see ../sparkplug/port.ts): its STATE will on every CONNECT, its birth after
+  // every CONNACK, its messages acknowledged once its promise resolves
+  const sp = o.sparkplug?.attach({
+    name: "bridge",
+    publish: async (topic, payload, opts) => {
+      if (opts.qos === 0) return void client.publish(topic, Buffer.from(payload), opts);
+      if (!(await publish(topic, payload, opts.retain, COMMAND_ACK_MS))) {
+        throw new Error(`cannot publish to ${topic}`);
+      }
+    },
+  });
+  const parts: IntakeParts = {
+    ingest: o.ingest,
+    rejections,
+    accepted: (kind) => m.messagesIn.inc({ kind }),
+    clientId: cfg.clientId,
+    jsonLimits: o.jsonLimits,
+    sparkplug: sp,
+  };
+  let tls: TlsFiles = await readTlsFiles(cfg);
+  let version: 4 | 5 = 5;
+  let connectedOnce = false;
+  let connected = false;
+  let closed = false;
+  let backoff = MIN_BACKOFF_MS;
+  let acks: { stream: unknown; queue: AckQueue } = {
+    stream: null,
+    queue: new AckQueue({ puback: () => {}, fail: () => {} }),
+  };
+  const waiting = new Set<string>();
+  const where = { url: cfg.url, clientId: cfg.clientId };
+  let client: MqttClient;
+
+  const spWill = () => {
+    const w = sp?.will();
+    return w && { ...w, payload: Buffer.from(w.payload) };
+  };
+
+  const open = (): MqttClient => {
+    const c = mqtt.connect(cfg.url, { ...clientOptions(cfg, version, tls), will: spWill() });
+    // the Sparkplug STATE will of each CONNECT carries the timestamp its birth repeats
+    if (sp) c.on("reconnect", () => void (c.options.will = spWill()));
+    c.on("connect", (connack) => {
+      connected = connectedOnce = true;
+      backoff = MIN_BACKOFF_MS;
+      c.options.reconnectPeriod = backoff;
+      m.bridgeConnected.set(1);
+      m.bridgeConnects.inc();
+      log.info("bridge connected", {
+        ...where,
+        protocol: version === 5 ? "mqtt 5" : "mqtt 3.1.1",
+        sessionPresent: connack.sessionPresent,
+      });
+      if (!connack.sessionPresent) subscribe(c);
+      sp?.connected().catch((err) => log.warn("cannot publish the Sparkplug STATE birth", { err }));
+      o.republish().catch((err) => log.warn("cannot republish desired state", { err }));
+      for (const twin of waiting) o.onCommandsListening?.(twin);
+      waiting.clear();
+    });
+    c.on("close", () => {
+      acks.queue.close();
+      if (connected) log.warn("bridge disconnected; reconnecting", where);
+      connected = false;
+      m.bridgeConnected.set(0);
+      backoff = Math.min(backoff * 2, MAX_BACKOFF_MS);
+      c.options.reconnectPeriod = backoff;
+    });
+    c.on("error", (err: Error & { code?: number | string }) => {
+      if (closed) return;
+      if (version === 5 && !connectedOnce && (err.code === 1 || err.code === 132)) {
+        log.info("the broker does not speak MQTT 5; using MQTT 3.1.1", where);
+        version = 4;
+        c.end(true);
+        client = open();
+        return;
+      }
+      if (notices.oncePerMinute("\u0000bridge")) {
+        log.warn("bridge cannot connect to the broker; retrying", {
+          ...where,
+          error: err.message,
+          ...(typeof err.code === "number" ? { reasonCode: err.code } : {}),
+        });
+      }
+    });
+    c.handleMessage = (p, callback) => {
+      m.bridgeReceived.inc({ redelivered: p.dup ? "true" : "false" });
+      const payload = typeof p.payload === "string" ? Buffer.from(p.payload) : p.payload;
+      let durable: Promise<void> | null;
+      try {
+        durable = intake(parts, { ...p, payload }, Date.now());
+      } catch (err) {
+        durable = Promise.reject(err);
+      }
+      if (p.qos === 0) {
+        durable?.catch((err) => log.warn("cannot make a QoS 0 message durable", { err }));
+        return callback();
+      }
+      // MQTT.js emits "connect" only after resending its own stored packets: a redelivery may
+      // come first, so the acknowledgements follow the connection (its stream), not the event
+      if (acks.stream !== c.stream) {
+        acks.queue.close();
+        acks = connectionAcks(c);
+      }
+      acks.queue.push(p.messageId!, durable);
+      callback(HELD); // MQTT.js sends no PUBACK and reads on; ours follows when durable
+    };
+    return c;
+  };
+
+  /** The acknowledgements of the connection `c` has now (its stream). */
+  const connectionAcks = (c: MqttClient) => {
+    const stream = c.stream;
+    const queue = new AckQueue({
+      puback(messageId) {
+        if (!c.connected || c !== client || c.stream !== stream) return;
+        (c as unknown as RawSender)._sendPacket({ cmd: "puback", messageId, reasonCode: 0 });
+        m.bridgeAcks.inc();
+      },
+      fail(reason, err) {
+        m.messagesRejected.inc({ reason: "not_durable" });
+        log.warn("bridge reconnects so that the broker redelivers", {
+          reason,
+          error: err instanceof Error ? err.message : err === undefined ? undefined : String(err),
+        });
+        stream?.destroy();
+      },
+    });
+    return { stream, queue };
+  };
+
+  const subscribe = (c: MqttClient) => {
+    // Sparkplug never shared: one node takes a plant's Sparkplug traffic (seq order per edge)
+    const filters = [
+      ...TWIN_FILTERS.map((f) => cfg.share ? `$share/${cfg.share}/${f}` : f),
+      ...(sp ? o.sparkplug!.filters : []),
+    ];
+    // MQTT 5: retained messages only for a new subscription (never again after a resubscribe)
+    const opts = version === 5 ? { qos: 1 as const, rh: 1 } : { qos: 1 as const };
+    c.subscribe(filters, opts, (err, granted) => {
+      if (err) return log.error("cannot subscribe on the broker", { ...where, err });
+      const refused = (granted ?? []).filter((g) => g.qos > 2);
+      for (const g of refused) {
+        log.error("the broker refused a subscription", { filter: g.topic, reasonCode: g.qos });
+      }
+      if (refused.length === 0) log.info("bridge subscribed", { ...where, filters });
+    });
+  };
+
+  /** Publish QoS 1; resolves true once the broker acknowledged it, false after `waitMs`. */
+  const publish = (topic: string, payload: string | Uint8Array, retain: boolean, waitMs = 0) =>
+    new Promise<boolean>((resolve) => {
+      const timer = waitMs > 0 ? setTimeout(() => resolve(false), waitMs) : undefined;
+      const body = typeof payload === "string" ? Buffer.from(payload) : Buffer.from(payload);
+      client.publish(topic, body, { qos: 1, retain }, (err) => {
+        clearTimeout(timer);
+        if (err) log.warn("cannot publish to the broker", { topic: topic.slice(0, 200), err });
+        resolve(!err);
+      });
+      if (waitMs === 0) resolve(true);
+    });
+
+  client = open();
+  log.info("bridge connecting", { ...where, share: cfg.share ?? null });
+
+  return {
+    name: "bridge",
+    get connected() {
+      return connected;
+    },
+    publishDesired(id, desired) {
+      // every node hears a twin's downlink; the one hosting it publishes (the reconnect
+      // republishes what changes while disconnected)
+      if (!connected || !o.owns(id)) return Promise.resolve();
+      m.bridgePublished.inc({ kind: "desired" });
+      return publish(`twins/${id}/desired`, JSON.stringify(desired), true).then(() => {});
+    },
+    async deliverCommands(twin: string, commands: Command[]) {
+      if (!o.owns(twin)) return [];
+      if (!connected) {
+        if (waiting.size < MAX_WAITING_TWINS) waiting.add(twin);
+        return [];
+      }
+      const sent = await Promise.all(commands.map(async (cmd) => {
+        const body = JSON.stringify(commandPayload(cmd));
+        const ok = await publish(`twins/${twin}/commands/${cmd.id}`, body, false, COMMAND_ACK_MS);
+        if (ok) m.bridgePublished.inc({ kind: "command" });
+        return ok ? cmd.id : null;
+      }));
+      return sent.filter((id): id is string => id !== null);
+    },
+    disconnect: () => 0, // devices log in to the plant's broker, not to twinmill
+    disconnectCert: () => 0,
+    async reloadTls() {
+      tls = await readTlsFiles(cfg);
+      Object.assign(client.options, clientOptions(cfg, version, tls), {
+        reconnectPeriod: backoff,
+      });
+    },
+    devicesConnected: 0, // the plant's broker has the sessions
+    connection: () => null,
+    rejections: (twin) => rejections.of(twin),
+    async [Symbol.asyncDispose]() {
+      if (closed) return;
+      closed = true;
+      acks.queue.close();
+      if (sp && connected) {
+        await sp.detach().catch((err) =>
+          log.warn("cannot publish Sparkplug STATE offline", { err })
+        );
+      }
+      connected = false; // not "disconnected; reconnecting"
+      await client.endAsync(true);
+      m.bridgeConnected.set(0);
+      log.info("bridge closed", where);
+    },
+  };
+}
