@@ -30,6 +30,7 @@ import { security } from "./features/security.ts";
 import { management, remoteConfigs } from "./features/mgmt.ts";
 import { diagnostics } from "./features/diagnostics.ts";
 import { bridgeConnector, mqttConnector } from "./features/mqtt.ts";
+import { sparkplugHost } from "./features/sparkplug.ts";
 
 /** A running node. */
 export interface TwinmillNode extends AsyncDisposable {
@@ -130,10 +131,12 @@ export async function startNode(
 
   // devices: desired state, commands and session questions reach the connectors over the
   // transport, from this node's twins or another node's
-  const broker = await mqttConnector(ctx, mgmt.provisioning);
+  const sparkplug = sparkplugHost(ctx);
+  const broker = await mqttConnector(ctx, mgmt.provisioning, sparkplug);
   if (broker) connectors.push(broker);
-  const bridge = await bridgeConnector(ctx);
+  const bridge = await bridgeConnector(ctx, sparkplug);
   if (bridge) connectors.push(bridge);
+  if (sparkplug) connectors.push(sparkplug);
   const links = serveConnectors({
     transport: parts.transport,
     nodeId: cfg.nodeId,

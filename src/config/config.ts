@@ -93,6 +93,11 @@ export interface Config {
    * payloads) and the size limit of a twin's state in bytes.
    */
   limits: { json: JsonLimits; twinMaxBytes: number };
+  /**
+   * The Sparkplug B host application (`TWINMILL_SPARKPLUG=on`): its STATE host id, edge nodes
+   * followed at most, devices per edge node, metrics per message (a birth).
+   */
+  sparkplug?: { hostId: string; maxEdgeNodes: number; maxDevices: number; maxMetrics: number };
 }
 
 const LOOPBACK = new Set(["127.0.0.1", "::1", "localhost"]);
@@ -251,6 +256,12 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
         maxArray: e.TWINMILL_JSON_MAX_ARRAY,
       },
       twinMaxBytes: e.TWINMILL_TWIN_MAX_BYTES,
+    },
+    sparkplug: e.TWINMILL_SPARKPLUG === "off" ? undefined : {
+      hostId: e.TWINMILL_SPARKPLUG_HOST_ID,
+      maxEdgeNodes: e.TWINMILL_SPARKPLUG_MAX_EDGE_NODES,
+      maxDevices: e.TWINMILL_SPARKPLUG_MAX_DEVICES,
+      maxMetrics: e.TWINMILL_SPARKPLUG_MAX_METRICS,
     },
   };
 }

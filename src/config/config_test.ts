@@ -138,3 +138,36 @@ Deno.test("limits of the JSON intake and the twin size: defaults, settings, bad 
     );
   }
 });
+
+Deno.test("Sparkplug B: on by default with host id twinmill; off; bounds; bad values", () => {
+  assert.deepEqual(loadConfig({}).sparkplug, {
+    hostId: "twinmill",
+    maxEdgeNodes: 10_000,
+    maxDevices: 1_000,
+    maxMetrics: 1_000,
+  });
+  assert.equal(loadConfig({ TWINMILL_SPARKPLUG: "off" }).sparkplug, undefined);
+  assert.deepEqual(
+    loadConfig({
+      TWINMILL_SPARKPLUG_HOST_ID: "scada-1",
+      TWINMILL_SPARKPLUG_MAX_EDGE_NODES: "5",
+      TWINMILL_SPARKPLUG_MAX_DEVICES: "6",
+      TWINMILL_SPARKPLUG_MAX_METRICS: "7",
+    }).sparkplug,
+    { hostId: "scada-1", maxEdgeNodes: 5, maxDevices: 6, maxMetrics: 7 },
+  );
+  const bad: Array<[string, string]> = [
+    ["TWINMILL_SPARKPLUG", "yes"],
+    ["TWINMILL_SPARKPLUG_HOST_ID", "a/b"], // a topic level
+    ["TWINMILL_SPARKPLUG_HOST_ID", "+"],
+    ["TWINMILL_SPARKPLUG_MAX_EDGE_NODES", "0"],
+    ["TWINMILL_SPARKPLUG_MAX_METRICS", "lots"],
+  ];
+  for (const [variable, value] of bad) {
+    assert.throws(
+      () => loadConfig({ [variable]: value }),
+      (e) => e instanceof ConfigError && e.variable === variable,
+      `${variable}=${value}`,
+    );
+  }
+});

@@ -143,4 +143,11 @@ export const envSchema = z.object({
   TWINMILL_JSON_MAX_STRING: int(DEFAULT_JSON_LIMITS.maxString, 1, 16 * 1024 * 1024),
   TWINMILL_JSON_MAX_ARRAY: int(DEFAULT_JSON_LIMITS.maxArray, 1, 10_000_000),
   TWINMILL_TWIN_MAX_BYTES: int(DEFAULT_TWIN_MAX_BYTES, 1024, 64 * 1024 * 1024),
+  // the Sparkplug B host application (src/connectors/sparkplug/)
+  TWINMILL_SPARKPLUG: onOff.default("on"),
+  TWINMILL_SPARKPLUG_HOST_ID: z.string()
+    .regex(/^[A-Za-z0-9_.-]{1,64}$/, "must be 1-64 of A-Z a-z 0-9 _ . -").default("twinmill"),
+  TWINMILL_SPARKPLUG_MAX_EDGE_NODES: int(10_000, 1, 1_000_000),
+  TWINMILL_SPARKPLUG_MAX_DEVICES: int(1_000, 1, 100_000),
+  TWINMILL_SPARKPLUG_MAX_METRICS: int(1_000, 1, 100_000),
 });

@@ -18,6 +18,7 @@ import type { FeatureContext } from "./feature.ts";
 export async function mqttConnector(
   { cfg, log, metrics, parts, twins }: FeatureContext,
   provisioning: Provisioning,
+  sparkplug?: SparkplugHostPort,
 ): Promise<Broker | undefined> {
   if (cfg.mqtt.port === null) return undefined;
   const { deviceAuth, audit } = parts;
@@ -51,6 +52,7 @@ export async function mqttConnector(
       : undefined,
     limiter: cfg.deviceRate > 0 ? new RateLimiter({ rate: cfg.deviceRate }) : undefined,
     provisioning,
+    sparkplug,
     onCommandsListening: (twin) =>
       void twins.commandsListening(twin).catch((err) =>
         log.warn("cannot deliver queued commands", { twin, err })

@@ -4,6 +4,7 @@
  * @module
  */
 import type { RejectReason } from "../../actors/validate.ts";
+import { explainSparkplugRejection } from "../connectors/sparkplug/reasons.ts";
 
 /** One sentence per reject reason: what the device did wrong. */
 const REJECT_EXPLANATIONS: Readonly<Record<RejectReason, string>> = {
@@ -34,5 +35,6 @@ const REJECT_EXPLANATIONS: Readonly<Record<RejectReason, string>> = {
 
 /** The explanation of a reject reason; a reason this version does not know is named as is. */
 export function explainRejection(reason: string): string {
-  return (REJECT_EXPLANATIONS as Record<string, string>)[reason] ?? reason;
+  return (REJECT_EXPLANATIONS as Record<string, string>)[reason] ??
+    explainSparkplugRejection(reason) ?? reason;
 }

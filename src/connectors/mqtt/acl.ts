@@ -9,6 +9,7 @@ import type { Client } from "aedes";
 import type { Identity, Sessions } from "./sessions.ts";
 import { matchesDropTopic } from "./rejections.ts";
 import { PROVISION_USERNAME, provisionTopics } from "./provisioning.ts";
+import { sparkplugMaySubscribe } from "../sparkplug/topic.ts";
 
 /** Topic kinds a device may publish to its own twin. */
 const DEVICE_PUBLISH = new Set(["telemetry", "reported", "status", "command_result"]);
@@ -50,7 +51,9 @@ export class Acl {
     }
     if (!this.restricted(client)) return true;
     const me = this.sessions.identity(client);
-    return me !== undefined && deviceMaySubscribe(me.twin, topic);
+    // an edge node (Sparkplug B, twin `{group}:{edge}`): its NCMD/DCMD and the hosts' STATE
+    return me !== undefined &&
+      (deviceMaySubscribe(me.twin, topic) || sparkplugMaySubscribe(me.twin, topic));
   }
 
   /** Who a denial of the client is reported as: `$provision`, its twin, else its client id. */

@@ -36,6 +36,8 @@ import { publishAuthorizer } from "./publish.ts";
 import { matchesDropTopic, Rejections } from "./rejections.ts";
 import { Sessions } from "./sessions.ts";
 import type { TlsListener } from "./tls.ts";
+import type { SparkplugHostPort } from "../sparkplug/port.ts";
+import { embeddedSide } from "../sparkplug/sides.ts";
 
 /** A running broker: the MQTT connector, plus its ports. */
 export interface Broker extends Connector {
@@ -84,6 +86,8 @@ export interface BrokerOptions {
   authFailureRate?: AuthFailureRate;
   /** Every refused connect and ACL denial (audit). */
   onDenied?(e: Denial): void;
+  /** The Sparkplug B host application: takes `spBv1.0/…`; its STATE is published here. */
+  sparkplug?: SparkplugHostPort;
 }
 
 /** Start the embedded broker. */
@@ -97,6 +101,9 @@ export async function startBroker(o: BrokerOptions): Promise<Broker> {
   const commands = new Commands(acl, sessions, log, o.onCommandsListening?.bind(o));
   const throttle = new AuthThrottle(o.authFailureRate);
   const authenticate: Authenticate = authenticator(o, sessions, throttle, notices);
+  // (aedes is created below; the Sparkplug host publishes only once the broker listens)
+  const sparkplug = o.sparkplug &&
+    embeddedSide(o.sparkplug, { publish: (packet, done) => aedes.publish(packet, done) });
   const authorizePublish = publishAuthorizer({
     ingest: o.ingest,
     sessions,
@@ -106,6 +113,7 @@ export async function startBroker(o: BrokerOptions): Promise<Broker> {
     rate: o.limiter && new MessageRate(o.limiter),
     provisioning: o.provisioning && new ProvisioningRequests(o.provisioning, rejections, notices),
     jsonLimits: o.jsonLimits,
+    sparkplug,
   });
 
   const aedes = await Aedes.createBroker({
@@ -148,6 +156,7 @@ export async function startBroker(o: BrokerOptions): Promise<Broker> {
   });
 
   const listeners = await listen(o, aedes, notices);
+  await sparkplug?.connected();
 
   return {
     name: "mqtt",
@@ -189,6 +198,7 @@ export async function startBroker(o: BrokerOptions): Promise<Broker> {
     },
     reloadTls: () => listeners.reloadTls(),
     async [Symbol.asyncDispose]() {
+      await sparkplug?.detach();
       const closed = listeners.close();
       await new Promise<void>((r) => aedes.close(() => r()));
       await closed;

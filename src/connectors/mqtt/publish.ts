@@ -15,8 +15,10 @@ import { type Acl, deviceMayPublish } from "./acl.ts";
 import type { MessageRate } from "./limits.ts";
 import type { Notices } from "./notices.ts";
 import type { ProvisioningRequests } from "./provisioning.ts";
-import type { Rejections } from "./rejections.ts";
+import { divert, type Rejections } from "./rejections.ts";
 import type { Sessions } from "./sessions.ts";
+import { isSparkplugTopic, type SparkplugAttachment } from "../sparkplug/port.ts";
+import { sparkplugPublish } from "../sparkplug/sides.ts";
 
 /** What the publish path works with. */
 export interface PublishParts {
@@ -30,11 +32,14 @@ export interface PublishParts {
   /** Requests of `$provision` clients, when provisioning over MQTT is on. */
   provisioning?: ProvisioningRequests;
   jsonLimits?: JsonLimits;
+  /** The Sparkplug B host, when it takes `spBv1.0/…` messages (`src/connectors/sparkplug/`). */
+  sparkplug?: SparkplugAttachment;
 }
 
 /** The `authorizePublish` hook of one broker. */
 export function publishAuthorizer(p: PublishParts): AuthorizePublishHandler {
-  const { ingest, sessions, acl, rejections, notices, rate, provisioning, jsonLimits } = p;
+  const { ingest, sessions, acl, rejections, notices, rate, provisioning, jsonLimits, sparkplug } =
+    p;
   const { log, metrics: m } = notices;
 
   /**
@@ -65,6 +70,15 @@ export function publishAuthorizer(p: PublishParts): AuthorizePublishHandler {
       // This message and later ones are never acknowledged (the device resends them after
       // reconnecting); the connection closes once the messages before it are acknowledged.
       rate.trip(client);
+      return;
+    }
+    if (sparkplug && isSparkplugTopic(packet.topic)) {
+      // Sparkplug B: the host application decides (and counts refusals); PUBACK once durable
+      const me = client ? sessions.identity(client)?.twin : undefined;
+      sparkplugPublish(sparkplug, packet, key, acl.restricted(client), me).then((out) => {
+        if (!out.ok) divert(packet);
+        cb(null);
+      }, (err) => cb(err instanceof Error ? err : new Error(String(err))));
       return;
     }
     const t = parseDeviceTopic(packet.topic);
