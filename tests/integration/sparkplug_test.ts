@@ -16,6 +16,7 @@ import {
   json,
   metricBy,
   type NodeProcess,
+  startInfluxd,
   startMosquitto,
   startNode,
   waitFor,
@@ -349,4 +350,34 @@ Deno.test("sparkplug: device authentication — an edge node logs in as its twin
     "NDEATH will under auth",
   );
   await closeEdge(a);
+});
+
+Deno.test("sparkplug: metrics reach InfluxDB like any telemetry, one field per metric name", async () => {
+  await using influx = await startInfluxd();
+  await using node = await startNode({ INFLUX_URL: influx.url, INFLUX_API: "v1", INFLUX_DB: "sp" });
+  const a = await edgeNode(node.mqttUrl!);
+  // (a point's time is the payload's timestamp: two messages of one device stamped in the
+  // same millisecond are one point, as for any telemetry with the same `ts`)
+  const t0 = Date.now() + 1000;
+  for (let i = 1; i <= 5; i++) {
+    a.c.publishDeviceData("press", {
+      timestamp: t0 + i,
+      metrics: [{ alias: 10, type: "Int32", value: 100 + i }],
+    });
+  }
+  const count = async (field: string, device: string) => {
+    const r = await influx.query(
+      `SELECT count("${field}") FROM "telemetry" WHERE "device" = '${device}'`,
+      "sp",
+    );
+    return r?.results?.[0]?.series?.[0]?.values?.[0]?.[1] ?? 0;
+  };
+  // the DBIRTH's value and 5 DDATA; the NBIRTH's "Inputs/Temp" (a field name with a slash)
+  await waitFor(async () => (await count("Speed", "plant:gw1:press")) === 6, {
+    message: "6 Speed points",
+  });
+  await waitFor(async () => (await count("Inputs/Temp", "plant:gw1")) === 1, {
+    message: "1 Inputs/Temp point",
+  });
+  await stopEdge(a);
 });
