@@ -30,6 +30,7 @@ export {
   publishQos1,
   type PubResult,
   startMosquitto,
+  type StartMosquittoOptions,
 } from "./mosquitto.ts";
 export { type InfluxServer, startInfluxd } from "./influxd.ts";
 export { influxCount, waitForInfluxCount } from "./influx_count.ts";

@@ -8,11 +8,25 @@ export interface MosquittoServer extends AsyncDisposable {
   port: number;
   /** `mqtt://127.0.0.1:<port>` */
   url: string;
+  /**
+   * Stops the broker (SIGTERM: with persistence on, it saves its sessions and queues) and
+   * starts it again on the same port with the same config and data; resolves once it accepts
+   * connections. `whileDown` runs while it is stopped.
+   */
+  restart(whileDown?: () => Promise<void>): Promise<void>;
+}
+
+/** Options of {@linkcode startMosquitto}. */
+export interface StartMosquittoOptions {
+  /** Keep sessions and queued messages on disk (`persistence true`; saved on SIGTERM). */
+  persistence?: boolean;
+  /** More lines of mosquitto.conf (e.g. `max_queued_messages 100000`). */
+  config?: string[];
 }
 
 /**
  * Starts mosquitto with a generated config (one listener on 127.0.0.1, anonymous
- * access, no persistence) and resolves once the port accepts TCP connections.
+ * access, no persistence unless asked) and resolves once the port accepts TCP connections.
  *
  * @example
  * ```ts
@@ -20,7 +34,7 @@ export interface MosquittoServer extends AsyncDisposable {
  * const client = await mqtt.connectAsync(broker.url);
  * ```
  */
-export function startMosquitto(): Promise<MosquittoServer> {
+export function startMosquitto(opts: StartMosquittoOptions = {}): Promise<MosquittoServer> {
   const bin = findBinary("mosquitto", "mosquitto");
   return retryOnExit(async () => {
     const dir = await makeTempDir("mosquitto");
@@ -32,19 +46,29 @@ export function startMosquitto(): Promise<MosquittoServer> {
         [
           `listener ${port} 127.0.0.1`,
           "allow_anonymous true",
-          "persistence false",
+          opts.persistence ? `persistence true\npersistence_location ${dir}/` : "persistence false",
           "log_dest stderr",
           "log_type error",
           "log_type warning",
           "log_type notice",
+          ...(opts.config ?? []),
           "",
         ].join("\n"),
       );
-      const proc = ServerProcess.spawn({ name: "mosquitto", cmd: bin, args: ["-c", conf] });
-      await proc.waitReady(() => canConnect(port), `port ${port} accepts connections`);
+      const spawn = async () => {
+        const p = ServerProcess.spawn({ name: "mosquitto", cmd: bin, args: ["-c", conf] });
+        await p.waitReady(() => canConnect(port), `port ${port} accepts connections`);
+        return p;
+      };
+      let proc = await spawn();
       return {
         port,
         url: `mqtt://127.0.0.1:${port}`,
+        async restart(whileDown) {
+          await proc.stop();
+          await whileDown?.();
+          proc = await spawn();
+        },
         async [Symbol.asyncDispose]() {
           await proc.stop();
           await removeDir(dir);
