@@ -276,6 +276,19 @@ export class SparkplugHost implements SparkplugHostPort, Connector {
     return this.#notices.of(twin);
   }
 
+  /**
+   * For `GET /v1/connectors`: the STATE host id, the MQTT sides (connected or not), edge nodes
+   * followed and twins born (edge nodes and devices).
+   */
+  status(): Record<string, unknown> {
+    return {
+      hostId: this.hostId,
+      sides: [...this.#sides.values()].map((s) => ({ name: s.link.name, connected: s.connected })),
+      edgeNodes: this.#edges.size,
+      born: this.#edges.born,
+    };
+  }
+
   /** Detach every side (STATE offline where connected). */
   async [Symbol.asyncDispose](): Promise<void> {
     for (const [id, side] of [...this.#sides]) await this.#detach(id, side);

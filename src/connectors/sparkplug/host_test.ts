@@ -93,6 +93,12 @@ Deno.test("sparkplug host: births and data become canonical twin messages (as re
   assert.deepEqual(s.mem.got[6].body, { kind: "telemetry", fields: { Temp: 21 }, ts: 7 });
   assert.equal(s.host.devicesConnected, 2);
   assert.equal(s.host.connection("plant:gw1:press")?.protocol, "sparkplug b (mqtt)");
+  assert.deepEqual(s.host.status(), {
+    hostId: "twinmill",
+    sides: [{ name: "mqtt", connected: false }],
+    edgeNodes: 1,
+    born: 2,
+  });
 });
 
 Deno.test("sparkplug host: STATE birth on connect, with the will's timestamp; offline on detach", async () => {
