@@ -7,6 +7,7 @@
  * | NBIRTH | any | born: bdSeq, seq and metrics kept; its devices wait for their DBIRTH; twin online, metadata, values |
  * | NDEATH | born, bdSeq of its NBIRTH | dead: the twin and its born devices offline |
  * | NDEATH | other bdSeq, or dead | stale (an earlier session's will): ignored |
+ * | any but NBIRTH/NDEATH | unsettled (a message not made durable) | as not born: rebirth asked |
  * | NDEATH | unknown (not heard since this node started) | its twin offline (bdSeq unknowable) |
  * | NDATA, DBIRTH, DDATA, DDEATH | not born | refused `no_birth`; rebirth asked |
  * | same | born, seq = last | a resend: ignored |
@@ -84,6 +85,8 @@ export interface Edge extends Known {
   lastSeq: number;
   devices: Map<string, Known>;
   askedAt: number;
+  /** Born, but a message of it was not made durable: its next message asks for a rebirth. */
+  unsettled: boolean;
 }
 
 const unknownTable = new MetricTable();
@@ -132,7 +135,9 @@ export class EdgeNodes {
    */
   unsettle(edgeTwin: string): void {
     const e = this.#edges.get(edgeTwin);
-    if (e) e.born = false;
+    if (!e?.born) return;
+    e.born = false;
+    e.unsettled = true;
   }
 
   /** Forget the edge nodes last heard on `link` (that MQTT side is gone). */
@@ -205,6 +210,7 @@ export class EdgeNodes {
     e.metrics = table;
     e.lastSeq = d.seq ?? 0;
     e.askedAt = -Infinity;
+    e.unsettled = false;
     e.written.clear();
     for (const dev of e.devices.values()) dev.born = false; // each sends its DBIRTH again
     return this.#birthChanges(e, before, d, step, e.bdSeq);
@@ -258,10 +264,12 @@ export class EdgeNodes {
       return step;
     }
     const bdSeq = bdSeqOf(d);
-    if (!e.born || (e.bdSeq !== undefined && bdSeq !== undefined && bdSeq !== e.bdSeq)) {
+    const alive = e.born || e.unsettled;
+    if (!alive || (e.bdSeq !== undefined && bdSeq !== undefined && bdSeq !== e.bdSeq)) {
       return { ...step, ignored: "stale_death" };
     }
     e.born = false;
+    e.unsettled = false;
     step.changes.push({ twin: e.twin, kind: "status", online: false });
     for (const dev of e.devices.values()) {
       if (!dev.born) continue;
@@ -294,7 +302,14 @@ export class EdgeNodes {
       if (!old) return undefined;
       this.#drop(old[0], old[1]);
     }
-    const e: Edge = { ...fresh(key), link, lastSeq: -1, devices: new Map(), askedAt: -Infinity };
+    const e: Edge = {
+      ...fresh(key),
+      link,
+      lastSeq: -1,
+      devices: new Map(),
+      askedAt: -Infinity,
+      unsettled: false,
+    };
     this.#edges.set(key, e);
     return e;
   }

@@ -314,3 +314,19 @@ Deno.test("edge nodes: birth metrics without a name or datatype, or duplicated, 
   assert.deepEqual((s.changes[2] as { fields: unknown }).fields, { ok: 1.5 });
   assert.ok(s.skipped >= 4);
 });
+
+Deno.test("edge nodes: unsettled (a message not made durable), its NDEATH still takes it offline", () => {
+  const { edges } = born(new EdgeNodes(), 2);
+  edges.unsettle("plant:gw1");
+  assert.equal(
+    edges.receive(T.ndata, roundTrip({ seq: 2, metrics: [] }), 1, 0).refused,
+    "no_birth",
+  );
+  const death = edges.receive(
+    T.ndeath,
+    roundTrip({ metrics: [{ name: "bdSeq", type: "UInt64", value: 2 }] }),
+    1,
+    0,
+  );
+  assert.deepEqual(death.changes.map((c) => c.twin), ["plant:gw1", "plant:gw1:press"]);
+});
