@@ -3,10 +3,10 @@
  * delivered when it is, finished by the device's result, expired by time. Pure functions; the
  * runtime publishes deliveries and ticks expiries.
  *
- * Lifecycle: `pending` (queued) → `delivered` (handed to the device's MQTT session) →
- * `succeeded` | `failed` (the device's result); `pending` or `delivered` → `expired` when the
- * command's deadline passes first. A delivered command without a result is delivered again
- * when the device subscribes again (at least once: devices recognise a repeat by its id).
+ * Lifecycle: `pending` (queued) → `delivered` (the device acknowledged it, e.g. its MQTT
+ * PUBACK) → `succeeded` | `failed` (the device's result); `pending` or `delivered` → `expired`
+ * when the command's deadline passes first. A delivered command without a result is delivered
+ * again when the device subscribes again (at least once: devices recognise a repeat by its id).
  * @module
  */
 import type { JsonObject } from "./json.ts";
@@ -74,7 +74,9 @@ export function markDelivered(list: Command[], ids: string[], at: number): Comma
 
 /**
  * Apply the device's result `{status: "ok"|"error", result|error}`: the finished command, or
- * null when no open command has that id (unknown, or already finished or expired).
+ * null when no open command has that id (unknown, or already finished or expired). A result of
+ * a command still `pending` shows that it was delivered: its acknowledgement (PUBACK) may reach
+ * the twin after the result.
  */
 export function complete(
   list: Command[],
@@ -84,7 +86,9 @@ export function complete(
 ): { list: Command[]; command: Command } | null {
   const i = list.findIndex((c) => c.id === id);
   if (i < 0 || !isOpen(list[i])) return null;
-  const c = list[i];
+  const c = list[i].status === "pending"
+    ? { ...list[i], deliveredAt: at, deliveries: Math.max(1, list[i].deliveries) }
+    : list[i];
   const done: Command = body.status === "ok"
     ? { ...c, status: "succeeded", finishedAt: at, result: body.result ?? null }
     : {

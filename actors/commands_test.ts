@@ -39,6 +39,9 @@ Deno.test("commands: results finish open commands only; bad status fails with a 
   assert.match(String(bad.command.error), /must be "ok" or "error", got "done"/);
   const err = complete(l, "b", { status: "error", error: { code: 7 } }, 1800)!;
   assert.deepEqual(err.command.error, { code: 7 });
+  // the result of a command still pending: delivered (its PUBACK may come after the result)
+  assert.equal(err.command.deliveredAt, 1800);
+  assert.equal(err.command.deliveries, 1);
 });
 
 Deno.test("commands: expiry at the deadline, the next deadline, bounded history", () => {

@@ -1,7 +1,7 @@
 /**
- * The embedded MQTT broker (aedes on `node:net`), the node's MQTT connector. aedes 1.x speaks
- * MQTT 3.1.1 (2.x adds MQTT 5). This file wires one broker's parts to aedes's hooks and
- * events; each job has its own module beside it:
+ * The embedded MQTT broker (aedes 2 on `node:net`), the node's MQTT connector: MQTT 3.1, 3.1.1
+ * and 5 on the same topics. This file wires one broker's parts to aedes's hooks and events;
+ * each job has its own module beside it:
  *
  * | module | job |
  * | --- | --- |
@@ -11,7 +11,8 @@
  * | `sessions.ts` | connections, identities, client-id ownership, diagnostics |
  * | `limits.ts` | connection limit, message rate, authentication failure throttling |
  * | `rejections.ts` | rejected messages: diverted, counted, kept for diagnostics |
- * | `commands.ts` | command listeners and delivery |
+ * | `commands.ts`, `acks.ts` | command listeners and delivery, delivered once acknowledged |
+ * | `reasons.ts` | MQTT 5 reason codes and strings, replies on a Response Topic |
  * | `provisioning.ts` | zero-touch provisioning over MQTT |
  * | `listeners.ts`, `tls.ts`, `packet_guard.ts` | sockets, TLS/mTLS, packet size limits |
  * | `notices.ts` | metrics, audit and rate-limited warnings of refusals |
@@ -25,12 +26,14 @@ import type { Logger } from "../../obs/log.ts";
 import type { Metrics } from "../../obs/metrics.ts";
 import type { Connector } from "../../ports/connector.ts";
 import type { RateLimiter } from "../../security/rate_limit.ts";
+import { DeliveryAcks } from "./acks.ts";
 import { Acl } from "./acl.ts";
 import { type Authenticate, authenticator, type DeviceVerifier } from "./authenticate.ts";
 import { Commands } from "./commands.ts";
 import { type AuthFailureRate, AuthThrottle, MessageRate } from "./limits.ts";
 import { listen } from "./listeners.ts";
 import { type Denial, Notices } from "./notices.ts";
+import { MAX_PACKET_BYTES } from "./packet_guard.ts";
 import { type ProvisioningPort, ProvisioningRequests } from "./provisioning.ts";
 import { publishAuthorizer } from "./publish.ts";
 import { matchesDropTopic, Rejections } from "./rejections.ts";
@@ -90,6 +93,22 @@ export interface BrokerOptions {
   sparkplug?: SparkplugHostPort;
 }
 
+/**
+ * MQTT 5 limits, told to clients in CONNACK. Topic aliases: a client may define up to this many
+ * per connection. Receive Maximum: QoS 1/2 messages a client may have unacknowledged (advertised;
+ * aedes does not count them). Maximum Packet Size: the socket guard's limit, checked by aedes
+ * first so that an MQTT 5 client gets DISCONNECT `0x95`. Session expiry: a session outlives its
+ * connection at most a week, and at most this many sessions wait to expire (a client
+ * disconnecting beyond that loses its session at once).
+ */
+const MQTT5 = {
+  topicAliasMaximum: 64,
+  receiveMaximum: 1000,
+  maximumPacketSize: MAX_PACKET_BYTES,
+  sessionExpiryIntervalLimit: 7 * 24 * 3600,
+  pendingSessionsLimit: 100_000,
+} as const;
+
 /** Start the embedded broker. */
 export async function startBroker(o: BrokerOptions): Promise<Broker> {
   const log = o.logger;
@@ -98,7 +117,8 @@ export async function startBroker(o: BrokerOptions): Promise<Broker> {
   const sessions = new Sessions();
   const acl = new Acl(o.auth !== undefined, sessions);
   const rejections = new Rejections(notices);
-  const commands = new Commands(acl, sessions, log, o.onCommandsListening?.bind(o));
+  const acks = new DeliveryAcks();
+  const commands = new Commands(acl, sessions, log, acks, o.onCommandsListening?.bind(o));
   const throttle = new AuthThrottle(o.authFailureRate);
   const authenticate: Authenticate = authenticator(o, sessions, throttle, notices);
   // (aedes is created below; the Sparkplug host publishes only once the broker listens)
@@ -131,7 +151,24 @@ export async function startBroker(o: BrokerOptions): Promise<Broker> {
     // every device (aedes waits for delivery before reading a connection's next packets).
     drainTimeout: 5000,
     concurrency: 1000,
+    // command deliveries get their packet identifier here, to be tied to their PUBACK
+    authorizeForward: (client, packet) => acks.forward(client, packet),
+    ...MQTT5,
   });
+  // a packet over `maximumPacketSize`, cut by aedes as its header arrives (MQTT 5: DISCONNECT
+  // 0x95 first), counted like the socket guard's cuts
+  const tooLarge = (c: { id: string | null }, err: Error & { size?: number }) => {
+    if (err?.message !== "packet too large") return;
+    m.messagesRejected.inc({ reason: "too_large" });
+    if (notices.oncePerMinute(`oversize\u0000${c.id}`)) {
+      log.warn("MQTT packet over its size limit; connection closed", {
+        client: c.id,
+        size: err.size,
+      });
+    }
+  };
+  aedes.on("clientError", tooLarge);
+  aedes.on("connectionError", tooLarge);
   aedes.on("client", (c) => {
     sessions.connected(c);
     m.mqttConnections.inc();

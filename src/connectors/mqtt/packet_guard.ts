@@ -12,6 +12,12 @@ import type { Duplex } from "node:stream";
 export const MAX_CONNECT_BYTES = 32 * 1024;
 /** Largest packet after CONNECT: a 64 KiB payload, a topic of up to 64 KiB and headers. */
 export const MAX_PACKET_BYTES = 256 * 1024;
+/**
+ * Where a connection's guard cuts packets after CONNECT: a backstop past aedes's own check of
+ * `MAX_PACKET_BYTES` (its MQTT 5 Maximum Packet Size), which closes the connection as the
+ * header arrives too and tells an MQTT 5 client why (DISCONNECT `0x95`) first.
+ */
+export const GUARD_PACKET_BYTES = 2 * MAX_PACKET_BYTES;
 
 /** Why a connection was cut. */
 export type Oversize = "connect_too_large" | "packet_too_large" | "malformed_length";
@@ -67,7 +73,7 @@ export class PacketSizeGuard {
 export function guardPacketSize<S extends Duplex>(
   sock: S,
   onOversize: (why: Oversize) => void,
-  guard = new PacketSizeGuard(),
+  guard = new PacketSizeGuard(MAX_CONNECT_BYTES, GUARD_PACKET_BYTES),
 ): S {
   const read = sock.read.bind(sock);
   let cut = false;

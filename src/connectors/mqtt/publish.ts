@@ -1,20 +1,35 @@
 /**
  * A device's PUBLISH, the per-message path: rate, topic, ACL and body are checked, then the
  * message goes to the ingest, and aedes sends the PUBACK only when this hook calls back, i.e.
- * after the message is durable. Invalid messages are acknowledged but diverted (see
- * `rejections.ts`). Keep this path free of extra allocations, closures and awaits: ingest is
- * benchmarked through it.
+ * after the message is durable. Invalid messages of an MQTT 3.1.1 client are acknowledged but
+ * diverted (see `rejections.ts`); an MQTT 5 client gets a negative PUBACK with a reason code
+ * and string (see `reasons.ts`), and a reply on its Response Topic if it set one. Keep this
+ * path free of extra allocations, closures and awaits: ingest is benchmarked through it.
  * @module
  */
-import type { AuthorizePublishHandler, Client } from "aedes";
+import type { AuthorizePublishHandler, Client, PublishPacket } from "aedes";
 import { Buffer } from "node:buffer";
-import { isValidTwinId, parseDeviceBody, parseDeviceTopic } from "../../../actors/validate.ts";
+import {
+  isValidTwinId,
+  parseDeviceBody,
+  parseDeviceTopic,
+  type RejectReason,
+} from "../../../actors/validate.ts";
 import type { JsonLimits } from "../../../actors/json_intake.ts";
 import type { IngestPort } from "../../bridges/ingest.ts";
 import { type Acl, deviceMayPublish } from "./acl.ts";
 import type { MessageRate } from "./limits.ts";
 import type { Notices } from "./notices.ts";
 import type { ProvisioningRequests } from "./provisioning.ts";
+import {
+  isV5,
+  ReasonCode,
+  reasonCodeOf,
+  reasonText,
+  refuse,
+  respond,
+  unanswered,
+} from "./reasons.ts";
 import { divert, type Rejections } from "./rejections.ts";
 import type { Sessions } from "./sessions.ts";
 import { isSparkplugTopic, type SparkplugAttachment } from "../sparkplug/port.ts";
@@ -55,6 +70,24 @@ export function publishAuthorizer(p: PublishParts): AuthorizePublishHandler {
     return named[0] === "twins" && isValidTwinId(named[1] ?? "") ? named[1] : key;
   };
 
+  /**
+   * Reject a message of `who`: counted, kept for diagnostics and diverted; MQTT 3.1.1 has no
+   * negative PUBACK, so it is acknowledged (as mosquitto does), an MQTT 5 client is told why.
+   */
+  const rejected = (
+    client: Client | null,
+    packet: PublishPacket,
+    who: string,
+    reason: RejectReason,
+  ): void => {
+    if (client && isV5(client)) {
+      const text = reasonText(reason, packet.topic);
+      refuse(client, packet, reasonCodeOf(reason), text);
+      respond(client, packet, text);
+    }
+    rejections.reject(packet, who, reason);
+  };
+
   return (client, packet, cb) => {
     const at = Date.now();
     const key = client?.id ?? "unknown";
@@ -64,8 +97,16 @@ export function publishAuthorizer(p: PublishParts): AuthorizePublishHandler {
     if (rate && client && rate.over(client)) {
       m.rateLimited.inc({ what: "mqtt_message" });
       const twin = sessions.identity(client)?.twin ?? key;
+      const v5 = isV5(client);
       if (notices.oncePerMinute(`rate\u0000${twin}`)) {
-        log.warn("device over its message rate; disconnected", { device: twin });
+        log.warn(`device over its message rate; ${v5 ? "refused (0x97)" : "disconnected"}`, {
+          device: twin,
+        });
+      }
+      if (v5) {
+        // MQTT 5: this message is refused (quota exceeded); the device may resend it later
+        refuse(client, packet, ReasonCode.quotaExceeded, "over this connection's message rate");
+        return cb(null);
       }
       // This message and later ones are never acknowledged (the device resends them after
       // reconnecting); the connection closes once the messages before it are acknowledged.
@@ -83,15 +124,14 @@ export function publishAuthorizer(p: PublishParts): AuthorizePublishHandler {
     }
     const t = parseDeviceTopic(packet.topic);
     if (typeof t === "string") {
-      rejections.reject(packet, rejectedAs(client, packet.topic, key), t);
+      rejected(client, packet, rejectedAs(client, packet.topic, key), t);
       return cb(null);
     }
     if (acl.restricted(client)) {
       const me = client ? sessions.identity(client) : undefined;
       if (!deviceMayPublish(me, t.twin, t.kind)) {
-        // MQTT 3.1.1 has no negative PUBACK: acknowledged and dropped, as mosquitto does
         notices.aclDenied(me?.twin ?? key, "publish", packet.topic);
-        rejections.reject(packet, me?.twin ?? key, "acl_denied");
+        rejected(client, packet, me?.twin ?? key, "acl_denied");
         return cb(null);
       }
     }
@@ -100,7 +140,7 @@ export function publishAuthorizer(p: PublishParts): AuthorizePublishHandler {
       : Buffer.from(String(packet.payload));
     const body = parseDeviceBody(t, payload, jsonLimits);
     if (typeof body === "string") {
-      rejections.reject(packet, t.twin, body);
+      rejected(client, packet, t.twin, body);
       return cb(null);
     }
     m.messagesIn.inc({ kind: t.kind });
@@ -109,15 +149,27 @@ export function publishAuthorizer(p: PublishParts): AuthorizePublishHandler {
     const submitted = ingest.submit(t, body, packet.topic, payload, at, origin);
     if (client && rate) rate.track(client, submitted);
     submitted.then(
-      () => cb(null),
+      () => {
+        cb(null);
+        if (packet.properties?.responseTopic !== undefined && client) respond(client, packet);
+      },
       (err) => {
-        // MQTT 3.1.1 has no negative PUBACK: closing the connection makes the device resend
+        // not acknowledged: closing the connection makes the device resend
         m.messagesRejected.inc({ reason: "not_durable" });
         log.warn("cannot make a message durable; disconnecting the device so it resends", {
           device: t.twin,
           error: err instanceof Error ? err.message : String(err),
         });
-        cb(err instanceof Error ? err : new Error(String(err)));
+        if (!client || !isV5(client)) {
+          return cb(err instanceof Error ? err : new Error(String(err)));
+        }
+        // aedes would answer an error with PUBACK 0x87; MQTT 5 gets a DISCONNECT instead
+        unanswered(packet);
+        cb(null);
+        client.disconnect({
+          reasonCode: ReasonCode.unspecified,
+          properties: { reasonString: "a message could not be made durable; resend it" },
+        });
       },
     );
   };

@@ -3,7 +3,8 @@
  * acknowledged (as mosquitto does with denied publishes, so a device does not retry forever)
  * but diverted to a topic nobody hears: it never reaches a twin, a subscriber or InfluxDB. It
  * is counted by reason, logged once per device per minute, and the last few per device are
- * kept for diagnostics.
+ * kept for diagnostics. An MQTT 5 client gets a negative PUBACK instead (`reasons.ts`); its
+ * rejected message is counted, kept and diverted here all the same.
  * @module
  */
 import type { RejectReason } from "../../../actors/validate.ts";
