@@ -65,6 +65,14 @@ Deno.test("bridge acks: nothing is acknowledged before it is durable; the next s
   }
   await waitFor(() => held.got.length === 3, { message: "three messages submitted" });
   assert.deepEqual(held.got.map((g) => g.origin.dup), [false, false, false]);
+  assert.deepEqual(first.b.status(), {
+    url: broker.url,
+    clientId: "tm-acks-test",
+    connected: true,
+    protocol: "mqtt 5",
+    share: null,
+    unacknowledged: 3,
+  });
   await first.b[Symbol.asyncDispose]();
 
   // 2. the same session again: the three come back, DUP, same packet ids; now made durable

@@ -71,6 +71,8 @@ export interface BridgeOptions {
 export interface Bridge extends Connector {
   /** True while connected to the plant's broker. */
   readonly connected: boolean;
+  /** For `GET /v1/connectors`: the link to the plant's broker (never its credentials). */
+  status(): Record<string, unknown>;
 }
 
 /** Start the bridge; it connects (and reconnects) in the background. */
@@ -249,6 +251,13 @@ export async function startBridge(o: BridgeOptions): Promise<Bridge> {
     get connected() {
       return connected;
     },
+    status: () => ({
+      ...where,
+      connected,
+      protocol: version === 5 ? "mqtt 5" : "mqtt 3.1.1",
+      share: cfg.share ?? null,
+      unacknowledged: acks.queue.size,
+    }),
     publishDesired(id, desired) {
       // every node hears a twin's downlink; the one hosting it publishes (the reconnect
       // republishes what changes while disconnected)
