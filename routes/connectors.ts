@@ -1,17 +1,12 @@
 /**
  * `GET /v1/connectors`: the device connectors this node runs (embedded MQTT broker, bridge from
  * the plant's broker, Sparkplug B host) and how many devices each has now. A connector may say
- * more about itself ({@linkcode ConnectorStatus}); secrets never appear here.
+ * more about itself (`Connector.status`); secrets never appear here.
  * @module
  */
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import type { Connector } from "../src/ports/connector.ts";
 import { json } from "./schemas.ts";
-
-/** What a connector may tell about itself (listeners, link state; never credentials). */
-export interface ConnectorStatus {
-  status?(): Record<string, unknown>;
-}
 
 const ConnectorSchema = z.object({
   name: z.string().openapi({ example: "mqtt" }),
@@ -33,7 +28,7 @@ const list = createRoute({
 
 /** The connectors route; `connectors` is read on every request (they start after the app). */
 export function connectorRoutes(
-  connectors: () => readonly (Connector & ConnectorStatus)[],
+  connectors: () => readonly Connector[],
 ): OpenAPIHono {
   const app = new OpenAPIHono();
   app.openapi(list, (c) =>

@@ -18,6 +18,7 @@ import type { Connector } from "./ports/connector.ts";
 import { createApp } from "../routes/app.ts";
 import { profileRoutes } from "../routes/profiles.ts";
 import { alarmRoutes } from "../routes/alarms.ts";
+import { connectorRoutes } from "../routes/connectors.ts";
 import { commandRoutes } from "../routes/commands.ts";
 import { type NotReady, startingRoutes } from "../routes/health.ts";
 import { serveGateway } from "./http/server.ts";
@@ -182,6 +183,7 @@ export async function startNode(
       ...sec.routes,
       "/v1/profiles": profileRoutes(parts.profiles),
       "/v1/alarms": alarmRoutes(twins),
+      "/v1/connectors": connectorRoutes(() => connectors),
       ...mgmt.routes,
       ...parts.routes,
     },

@@ -54,6 +54,8 @@ export interface Connector extends AsyncDisposable {
   reloadTls(): Promise<void>;
   /** Devices with a session on this connector. */
   readonly devicesConnected: number;
+  /** What the connector tells about itself in `GET /v1/connectors` (listeners, link; no secrets). */
+  status?(): Record<string, unknown>;
   /** The twin's live session on this connector, if any (diagnostics). */
   connection(twin: string): ConnectionInfo | null;
   /** The twin's recently rejected messages on this connector, newest last (diagnostics). */

@@ -233,6 +233,11 @@ export async function startBroker(o: BrokerOptions): Promise<Broker> {
     get devicesConnected() {
       return sessions.devices;
     },
+    status: () => ({
+      port: listeners.port,
+      ...(listeners.tlsPort !== undefined ? { tlsPort: listeners.tlsPort } : {}),
+      protocols: ["mqtt 3.1", "mqtt 3.1.1", "mqtt 5"],
+    }),
     reloadTls: () => listeners.reloadTls(),
     async [Symbol.asyncDispose]() {
       await sparkplug?.detach();
