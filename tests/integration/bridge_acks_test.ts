@@ -38,6 +38,7 @@ const config = (url: string): BridgeConfig => ({
 
 async function bridge(url: string, ingest: IngestPort) {
   const lines: string[] = [];
+  const listening: string[] = [];
   const b = await startBridge({
     config: config(url),
     ingest,
@@ -45,9 +46,10 @@ async function bridge(url: string, ingest: IngestPort) {
     metrics: createMetrics(),
     owns: () => true,
     republish: () => Promise.resolve(),
+    onCommandsListening: (twin) => listening.push(twin),
   });
   await waitFor(() => b.connected, { message: "bridge connected" });
-  return { b, lines };
+  return { b, lines, listening };
 }
 
 Deno.test("bridge acks: nothing is acknowledged before it is durable; the next session gets it again (DUP, same packet id); rejected and durable ones are not redelivered", async () => {
@@ -73,6 +75,7 @@ Deno.test("bridge acks: nothing is acknowledged before it is durable; the next s
     share: null,
     unacknowledged: 3,
   });
+  assert.deepEqual(first.listening, [], "not durable: no commands offered");
   await first.b[Symbol.asyncDispose]();
 
   // 2. the same session again: the three come back, DUP, same packet ids; now made durable
@@ -86,6 +89,9 @@ Deno.test("bridge acks: nothing is acknowledged before it is durable; the next s
     held.got.map((g) => g.origin.messageId),
   );
   assert.ok(second.lines.some((l) => l.includes('"sessionPresent":true')));
+  // its device spoke: the twin's queued commands are offered, once per connection
+  await waitFor(() => second.listening.length === 1);
+  assert.deepEqual(second.listening, ["a1"]);
   await second.b[Symbol.asyncDispose]();
 
   // 3. and again: nothing is redelivered (the marker published now comes first)

@@ -37,6 +37,8 @@ import type { SparkplugHostPort } from "../sparkplug/port.ts";
 const COMMAND_ACK_MS = 800;
 /** Twins remembered whose commands could not go out while disconnected. */
 const MAX_WAITING_TWINS = 10_000;
+/** Twins heard from per connection whose queued commands are offered again (see below). */
+const MAX_HEARD_TWINS = 100_000;
 /** Handed to MQTT.js instead of a PUBACK: the bridge sends it once the message is durable. */
 const HELD = new Error("PUBACK held until the message is durable");
 
@@ -61,7 +63,11 @@ export interface BridgeOptions {
   owns(id: string): boolean;
   /** Publish the desired state of every twin this node hosts (after each connect). */
   republish(): Promise<unknown>;
-  /** Commands of `twin` could not go out while disconnected: deliver them now. */
+  /**
+   * Deliver `twin`'s queued commands now: after a reconnect for those refused meanwhile, and
+   * once per connection when its device first sends telemetry, reported state or status (the
+   * bridge cannot see who subscribes: a device that speaks is taken to listen).
+   */
   onCommandsListening?(twin: string): void;
   /** The Sparkplug B host application: it takes `spBv1.0/#` of this broker (not shared). */
   sparkplug?: SparkplugHostPort;
@@ -112,6 +118,7 @@ export async function startBridge(o: BridgeOptions): Promise<Bridge> {
     queue: new AckQueue({ puback: () => {}, fail: () => {} }),
   };
   const waiting = new Set<string>();
+  const heard = new Set<string>();
   const where = { url: cfg.url, clientId: cfg.clientId };
   let client: MqttClient;
 
@@ -140,6 +147,7 @@ export async function startBridge(o: BridgeOptions): Promise<Bridge> {
       o.republish().catch((err) => log.warn("cannot republish desired state", { err }));
       for (const twin of waiting) o.onCommandsListening?.(twin);
       waiting.clear();
+      heard.clear();
     });
     c.on("close", () => {
       acks.queue.close();
@@ -175,6 +183,9 @@ export async function startBridge(o: BridgeOptions): Promise<Bridge> {
       } catch (err) {
         durable = Promise.reject(err);
       }
+      if (durable && p.topic.startsWith("twins/") && !p.topic.endsWith("/result")) {
+        listening(p.topic.split("/", 2)[1], durable);
+      }
       if (p.qos === 0) {
         durable?.catch((err) => log.warn("cannot make a QoS 0 message durable", { err }));
         return callback();
@@ -189,6 +200,13 @@ export async function startBridge(o: BridgeOptions): Promise<Bridge> {
       callback(HELD); // MQTT.js sends no PUBACK and reads on; ours follows when durable
     };
     return c;
+  };
+
+  /** A twin's device spoke (its message accepted): offer its queued commands, once. */
+  const listening = (twin: string, durable: Promise<void>) => {
+    if (!o.onCommandsListening || heard.has(twin) || heard.size >= MAX_HEARD_TWINS) return;
+    heard.add(twin);
+    durable.then(() => o.onCommandsListening!(twin), () => heard.delete(twin));
   };
 
   /** The acknowledgements of the connection `c` has now (its stream). */
