@@ -127,6 +127,11 @@ Deno.test("mqtt5: CONNACK limits, reason codes and strings, topic aliases, respo
     assert.equal(replies[1].correlation, "req-2");
     assert.deepEqual(replies[1].body, { accepted: false, reason: "payload is not UTF-8 JSON" });
 
+    // a Sparkplug B message refused by the host application: told why too
+    const sp = await publish(dev, "spBv1.0/g1/NDATA/e1", Buffer.from([0xff, 0x01, 0x02]));
+    assert.ok(sp.code >= 0x80, `refused: ${JSON.stringify(sp)}`);
+    assert.match(sp.reason ?? "", /^Sparkplug B: /);
+
     // nothing refused reached the twin; each was counted
     assert.equal(await version(node, "press-5"), 4);
     assert.ok((await metric(node, "twinmill_mqtt_messages_rejected_total")) >= 6);

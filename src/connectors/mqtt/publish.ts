@@ -27,8 +27,8 @@ import {
   reasonCodeOf,
   reasonText,
   refuse,
+  resendLater,
   respond,
-  unanswered,
 } from "./reasons.ts";
 import { divert, type Rejections } from "./rejections.ts";
 import type { Sessions } from "./sessions.ts";
@@ -117,9 +117,20 @@ export function publishAuthorizer(p: PublishParts): AuthorizePublishHandler {
       // Sparkplug B: the host application decides (and counts refusals); PUBACK once durable
       const me = client ? sessions.identity(client)?.twin : undefined;
       sparkplugPublish(sparkplug, packet, key, acl.restricted(client), me).then((out) => {
-        if (!out.ok) divert(packet);
+        if (!out.ok) {
+          // MQTT 5: told why (0x95 is no PUBACK code: quota exceeded, as for telemetry)
+          const code = out.code === 0x95 ? ReasonCode.quotaExceeded : out.code;
+          if (client && isV5(client)) refuse(client, packet, code, `Sparkplug B: ${out.reason}`);
+          divert(packet);
+        }
         cb(null);
-      }, (err) => cb(err instanceof Error ? err : new Error(String(err))));
+      }, (err) => {
+        if (!client || !isV5(client)) {
+          return cb(err instanceof Error ? err : new Error(String(err)));
+        }
+        resendLater(client, packet);
+        cb(null);
+      });
       return;
     }
     const t = parseDeviceTopic(packet.topic);
@@ -163,13 +174,8 @@ export function publishAuthorizer(p: PublishParts): AuthorizePublishHandler {
         if (!client || !isV5(client)) {
           return cb(err instanceof Error ? err : new Error(String(err)));
         }
-        // aedes would answer an error with PUBACK 0x87; MQTT 5 gets a DISCONNECT instead
-        unanswered(packet);
+        resendLater(client, packet);
         cb(null);
-        client.disconnect({
-          reasonCode: ReasonCode.unspecified,
-          properties: { reasonString: "a message could not be made durable; resend it" },
-        });
       },
     );
   };

@@ -168,12 +168,17 @@ export function refuse(
 }
 
 /**
- * Mark an MQTT 5 client's PUBLISH as answered elsewhere (no PUBACK from aedes, not routed):
- * for a message that could not be made durable, whose connection is then closed so the
- * device resends it, as with MQTT 3.1.1.
+ * An MQTT 5 client's PUBLISH that could not be made durable: not acknowledged (aedes would
+ * answer the hook's error with PUBACK `0x87`) and not routed; the connection is closed with
+ * DISCONNECT `0x80` so that the device resends it, as with MQTT 3.1.1. Call back without an
+ * error after this.
  */
-export function unanswered(packet: PublishPacket): void {
+export function resendLater(client: Client, packet: PublishPacket): void {
   (packet as { _notAuthorized?: boolean })._notAuthorized = true;
+  client.disconnect({
+    reasonCode: ReasonCode.unspecified,
+    properties: { reasonString: "a message could not be made durable; resend it" },
+  });
 }
 
 /**
