@@ -63,6 +63,11 @@ export interface Config {
   httpRate: number;
   /** Messages per second per MQTT connection (burst: 2 s worth); 0 = no limit. */
   deviceRate: number;
+  /**
+   * MQTT 5 Message Expiry Interval (s) of the retained desired state on the embedded broker:
+   * a device subscribing later gets it only within that time; 0 = it never expires.
+   */
+  desiredExpirySec: number;
   /** MQTT connections this node takes at most. */
   maxConnections: number;
   /** TLS: MQTT on `mqttsPort` and HTTPS on the HTTP port; device certificates with `caFile`. */
@@ -228,6 +233,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     },
     httpRate: e.TWINMILL_HTTP_RATE,
     deviceRate: e.TWINMILL_DEVICE_RATE,
+    desiredExpirySec: e.TWINMILL_DESIRED_EXPIRY,
     maxConnections: e.TWINMILL_MAX_CONNECTIONS,
     tls: e.TWINMILL_TLS_CERT && e.TWINMILL_TLS_KEY
       ? {

@@ -116,6 +116,7 @@ export const envSchema = z.object({
   TWINMILL_TLS_REVOKED: z.string().optional(),
   TWINMILL_MQTTS_PORT: int(8883, 0, 65535),
   TWINMILL_DEVICE_RATE: int(0, 0, 1_000_000),
+  TWINMILL_DESIRED_EXPIRY: int(0, 0, 4_294_967_295),
   TWINMILL_MAX_CONNECTIONS: int(10_000, 1, 1_000_000),
   TWINMILL_LOG: z.string().default("info").superRefine((v, ctx) => {
     try {

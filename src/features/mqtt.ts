@@ -39,6 +39,7 @@ export async function mqttConnector(
       }),
     maxConnections: cfg.maxConnections,
     jsonLimits: cfg.limits.json,
+    desiredExpirySec: cfg.desiredExpirySec,
     tls: cfg.tls
       ? {
         host: cfg.mqtt.host,

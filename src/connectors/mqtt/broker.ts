@@ -78,6 +78,11 @@ export interface BrokerOptions {
   provisioning?: ProvisioningPort;
   /** A client subscribed to a twin's commands (deliver what is queued). */
   onCommandsListening?(twin: string): void;
+  /**
+   * Message Expiry Interval (s) of the retained desired state: the broker drops the retained
+   * copy after it, and a subscriber gets the time left. 0 or absent: it never expires.
+   */
+  desiredExpirySec?: number;
   /** Limits of the JSON intake for device payloads (default `DEFAULT_JSON_LIMITS`). */
   jsonLimits?: JsonLimits;
   /**
@@ -209,6 +214,9 @@ export async function startBroker(o: BrokerOptions): Promise<Broker> {
             qos: 1,
             retain: true,
             dup: false,
+            ...(o.desiredExpirySec
+              ? { properties: { messageExpiryInterval: o.desiredExpirySec } }
+              : {}),
           },
           (err?: Error) => {
             if (err) log.error("cannot publish desired state to device", { device: id, err });
