@@ -167,10 +167,15 @@ export function publishAuthorizer(p: PublishParts): AuthorizePublishHandler {
       (err) => {
         // not acknowledged: closing the connection makes the device resend
         m.messagesRejected.inc({ reason: "not_durable" });
-        log.warn("cannot make a message durable; disconnecting the device so it resends", {
-          device: t.twin,
-          error: err instanceof Error ? err.message : String(err),
-        });
+        // once a minute for the node: on a stop with a backlog every waiting message fails
+        if (notices.oncePerMinute("\u0000not_durable")) {
+          log.warn("cannot make a message durable; disconnecting the device so it resends", {
+            device: t.twin,
+            error: err instanceof Error ? err.message : String(err),
+            more:
+              'further ones this minute are counted in twinmill_mqtt_messages_rejected_total{reason="not_durable"}',
+          });
+        }
         if (!client || !isV5(client)) {
           return cb(err instanceof Error ? err : new Error(String(err)));
         }
