@@ -121,12 +121,24 @@ async function publishToTwins(
   }
 }
 
-/** Runs `bench/heap_probe.ts` in a subprocess; returns a note (also when it fails). */
-async function heapProbe(twins: number): Promise<string> {
-  log("memory: measuring live heap per twin in-process (bench/heap_probe.ts)");
+/** What `bench/heap_probe.ts` prints: live heap per twin, bytes (`--host-only`: hostBytes). */
+export interface HeapFloor {
+  recordBytes: number;
+  actorBytes: number;
+  hostBytes: number;
+}
+
+/**
+ * Runs `bench/heap_probe.ts` for `twins` twins in a subprocess (more `args`, e.g.
+ * `--host-only`); its figures, or why it failed.
+ */
+export async function runHeapProbe(
+  twins: number,
+  args: string[] = [],
+): Promise<HeapFloor | { failed: string }> {
   const p = spawn(
     Deno.execPath(),
-    ["run", "--v8-flags=--expose-gc", "bench/heap_probe.ts", String(twins)],
+    ["run", "-A", "--v8-flags=--expose-gc", "bench/heap_probe.ts", String(twins), ...args],
     { cwd: REPO_ROOT, stdout: "piped" },
   );
   const [status, out, err] = await Promise.all([
@@ -134,8 +146,15 @@ async function heapProbe(twins: number): Promise<string> {
     readAll(p.child.stdout),
     readAll(p.child.stderr),
   ]);
-  if (status.code !== 0) return `heap probe failed (code ${status.code}): ${err.split("\n")[0]}`;
-  const r = JSON.parse(out) as { recordBytes: number; actorBytes: number; hostBytes: number };
+  if (status.code !== 0) return { failed: `code ${status.code}: ${err.split("\n")[0]}` };
+  return JSON.parse(out) as HeapFloor;
+}
+
+/** Runs the heap probe; returns a note (also when it fails). */
+async function heapProbe(twins: number): Promise<string> {
+  log("memory: measuring live heap per twin in-process (bench/heap_probe.ts)");
+  const r = await runHeapProbe(twins);
+  if ("failed" in r) return `heap probe failed (${r.failed})`;
   const mib = r.hostBytes * twins / 1024 / 1024;
   return `live heap floor after full GC (bench/heap_probe.ts, same twins in one process): ` +
     `${num(r.recordBytes)} B/twin for the record alone, ${num(r.actorBytes)} B/twin as a ` +
@@ -150,16 +169,21 @@ async function heapMiB(httpUrl: string): Promise<{ used: number; total: number }
   return { used: used / 1024 / 1024, total: total / 1024 / 1024 };
 }
 
-/** Polls `/metrics` until `twins` twins are active and the inbound log is drained. */
-async function waitForTwins(httpUrl: string, twins: number): Promise<void> {
-  const deadline = Date.now() + 120_000;
+/**
+ * Polls `/metrics` until `twins` twins are active and the inbound log is drained; throws after
+ * `ms` or when more twins are active.
+ */
+export async function waitForTwins(httpUrl: string, twins: number, ms = 120_000): Promise<void> {
+  const deadline = Date.now() + ms;
   for (;;) {
     const active = await metric(httpUrl, "twinmill_twins_active");
     const pending = await metric(httpUrl, "twinmill_inbound_log_pending");
     if (active === twins && pending === 0) return;
     if (active > twins) throw new Error(`${active} twins active, expected ${twins}`);
     if (Date.now() > deadline) {
-      throw new Error(`After 120 s: ${active} of ${twins} twins active, ${pending} pending`);
+      throw new Error(
+        `After ${ms / 1000} s: ${active} of ${twins} twins active, ${pending} pending`,
+      );
     }
     await sleep(100);
   }

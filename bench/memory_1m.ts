@@ -17,6 +17,7 @@ import { findBinary, REPO_ROOT } from "../tests/harness/mod.ts";
 import { cpuMeter, formatCpu, log, memMiB, readAll, sleep, spawn } from "./proc.ts";
 import { metric, startBenchNode, twinVersion } from "./node.ts";
 import { publishAll } from "./mqtt_load.ts";
+import { runHeapProbe, waitForTwins } from "./memory.ts";
 
 /** Parameters of the memory-1m bench. */
 export interface Memory1mOptions {
@@ -128,42 +129,16 @@ export async function benchMemory1m(o: Memory1mOptions = {}): Promise<BenchRow> 
 /** Live heap per resident twin of a `TwinHost` with `twins` twins (`heap_probe.ts`), or null. */
 async function hostHeapFloor(twins: number): Promise<number | null> {
   log(`memory-1m: live heap of ${num(twins)} twins in one TwinHost (heap_probe.ts --host-only)`);
-  const p = spawn(
-    Deno.execPath(),
-    ["run", "-A", "--v8-flags=--expose-gc", "bench/heap_probe.ts", String(twins), "--host-only"],
-    { cwd: REPO_ROOT, stdout: "piped" },
-  );
-  const [status, out, err] = await Promise.all([
-    p.status,
-    readAll(p.child.stdout),
-    readAll(p.child.stderr),
-  ]);
-  if (status.code !== 0) {
-    log(`memory-1m: heap probe failed (code ${status.code}): ${err.split("\n")[0]}`);
+  const r = await runHeapProbe(twins, ["--host-only"]);
+  if ("failed" in r) {
+    log(`memory-1m: heap probe failed (${r.failed})`);
     return null;
   }
-  return (JSON.parse(out) as { hostBytes: number }).hostBytes;
+  return r.hostBytes;
 }
 
 function rss(pid: number): string {
   return `${num(memMiB(pid), 0)} MiB`;
-}
-
-/** Polls `/metrics` until `twins` twins are active and the inbound log is drained. */
-async function waitForTwins(httpUrl: string, twins: number, ms: number): Promise<void> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const active = await metric(httpUrl, "twinmill_twins_active");
-    const pending = await metric(httpUrl, "twinmill_inbound_log_pending");
-    if (active === twins && pending === 0) return;
-    if (active > twins) throw new Error(`${active} twins active, expected ${twins}`);
-    if (Date.now() > deadline) {
-      throw new Error(
-        `After ${ms / 1000} s: ${active} of ${twins} twins active, ${pending} pending`,
-      );
-    }
-    await sleep(200);
-  }
 }
 
 /** Reads back 200 random twins: each must be at version 1 (its one message, applied once). */
