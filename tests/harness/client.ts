@@ -84,6 +84,17 @@ export async function getJson(
   }
 }
 
+/** GET a twin: its JSON, or null when it does not exist (404); any other status fails. */
+export async function twinOrNull<T>(base: string, id: string): Promise<T | null> {
+  const r = await fetch(`${base}/v1/twins/${id}`);
+  if (r.status === 404) {
+    await r.body?.cancel();
+    return null;
+  }
+  if (r.status !== 200) throw new Error(`GET /v1/twins/${id} -> ${r.status}: ${await r.text()}`);
+  return await r.json();
+}
+
 /**
  * A JSON request: `method`, content type `application/json`, `body` serialised (none when
  * undefined).

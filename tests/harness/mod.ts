@@ -61,4 +61,5 @@ export {
   json,
   metric,
   metricBy,
+  twinOrNull,
 } from "./client.ts";

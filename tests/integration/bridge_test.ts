@@ -15,20 +15,13 @@ import {
   runNode,
   startMosquitto,
   startNode,
+  twinOrNull,
   waitFor,
 } from "../harness/mod.ts";
 
 type Twin = { version: number; reported: Record<string, unknown> };
 
-async function twin(base: string, id: string): Promise<Twin | null> {
-  const r = await fetch(`${base}/v1/twins/${id}`);
-  if (r.status === 404) {
-    await r.body?.cancel();
-    return null;
-  }
-  assert.equal(r.status, 200);
-  return await r.json();
-}
+const twin = (base: string, id: string) => twinOrNull<Twin>(base, id);
 
 /** A bridged node on `broker`, resolved once its subscriptions are granted. */
 async function bridgedNode(

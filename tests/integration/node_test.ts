@@ -11,6 +11,7 @@ import {
   publishQos1,
   runNode,
   startNode,
+  twinOrNull,
   waitFor,
   within,
 } from "../harness/mod.ts";
@@ -22,15 +23,7 @@ type Twin = {
   connectivity: { status: string };
 };
 
-async function twin(base: string, id: string): Promise<Twin | null> {
-  const r = await fetch(`${base}/v1/twins/${id}`);
-  if (r.status === 404) {
-    await r.body?.cancel();
-    return null;
-  }
-  assert.equal(r.status, 200);
-  return await r.json();
-}
+const twin = (base: string, id: string) => twinOrNull<Twin>(base, id);
 
 /** Publish `n` QoS 1 telemetry messages to each twin; resolves when every PUBACK is in. */
 async function publishAll(url: string, twins: string[], n: number) {
