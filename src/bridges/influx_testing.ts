@@ -25,6 +25,20 @@ export class FakeInflux {
   readonly reqs: Req[] = [];
   readonly accepted: string[] = [];
   handler: Handler = () => new Response(null, { status: 204 });
+
+  /**
+   * From now on, hold every request until the returned function is called, then answer 204
+   * (calling `hold()` again holds the next ones behind a new gate).
+   */
+  hold(): () => void {
+    let release!: () => void;
+    const gate = new Promise<void>((r) => release = r);
+    this.handler = async () => {
+      await gate;
+      return new Response(null, { status: 204 });
+    };
+    return release;
+  }
   readonly #server: Deno.HttpServer<Deno.NetAddr>;
 
   constructor(port = 0) {

@@ -58,12 +58,7 @@ Deno.test("InfluxWriter resolves a point without fields at once and counts it", 
 
 Deno.test("InfluxWriter full/whenSpace give backpressure with a tiny maxBuffer", async () => {
   await using srv = new FakeInflux();
-  let release!: () => void;
-  let gate = new Promise<void>((r) => release = r);
-  srv.handler = async () => {
-    await gate;
-    return new Response(null, { status: 204 });
-  };
+  let release = srv.hold();
   const { writer, metrics, logs } = setup(srv.url, {
     maxBuffer: 3,
     batchSize: 2,
@@ -88,7 +83,7 @@ Deno.test("InfluxWriter full/whenSpace give backpressure with a tiny maxBuffer",
   assert.equal(writer.full, false);
   await Promise.all(w);
 
-  gate = new Promise<void>((r) => release = r);
+  release = srv.hold();
   const more = range(3).map((i) => writer.write(point(10 + i)));
   assert.equal(writer.full, true);
   assert.equal(await value(metrics.influxOverflow), 2);
@@ -130,12 +125,7 @@ Deno.test("InfluxWriter close() stops retrying at once", async () => {
 
 Deno.test("InfluxWriter close(timeoutMs) aborts a request that hangs", async () => {
   await using srv = new FakeInflux();
-  let release!: () => void;
-  const gate = new Promise<void>((r) => release = r);
-  srv.handler = async () => {
-    await gate;
-    return new Response(null, { status: 204 });
-  };
+  const release = srv.hold();
   const { writer, metrics } = setup(srv.url, { flushIntervalMs: 1 });
   const p = writer.write(point(1));
   await until(() => srv.reqs.length === 1, "request in flight");
@@ -148,12 +138,7 @@ Deno.test("InfluxWriter close(timeoutMs) aborts a request that hangs", async () 
 
 Deno.test("InfluxWriter sends by time a partial batch queued while a flush was waiting", async () => {
   await using srv = new FakeInflux();
-  let release!: () => void;
-  const gate = new Promise<void>((r) => release = r);
-  srv.handler = async () => {
-    await gate;
-    return new Response(null, { status: 204 });
-  };
+  const release = srv.hold();
   const { writer } = setup(srv.url, { batchSize: 1000, flushIntervalMs: 20 });
   await using _writer = writer;
   writer.write(point(0));
