@@ -187,7 +187,13 @@ export async function startBridge(o: BridgeOptions): Promise<Bridge> {
         listening(p.topic.split("/", 2)[1], durable);
       }
       if (p.qos === 0) {
-        durable?.catch((err) => log.warn("cannot make a QoS 0 message durable", { err }));
+        // QoS 0 is lost by definition; counted, logged once a minute (a stop may fail many)
+        durable?.catch((err) => {
+          m.messagesRejected.inc({ reason: "not_durable" });
+          if (notices.oncePerMinute("\u0000bridge not_durable")) {
+            log.warn("cannot make a QoS 0 message durable", { err });
+          }
+        });
         return callback();
       }
       // MQTT.js emits "connect" only after resending its own stored packets: a redelivery may
