@@ -5,7 +5,8 @@
  */
 import assert from "node:assert/strict";
 import mqtt from "mqtt";
-import { findBinary, getJson, metric, publishQos1, startNode, waitFor } from "../harness/mod.ts";
+import { getJson, metric, publishQos1, startNode, waitFor } from "../harness/mod.ts";
+import { assertPromtoolClean } from "../harness/promtool.ts";
 
 Deno.test("metrics: counters move with traffic, HELP/TYPE everywhere, no device id in labels", async () => {
   await using node = await startNode();
@@ -65,7 +66,6 @@ Deno.test("metrics: counters move with traffic, HELP/TYPE everywhere, no device 
 });
 
 Deno.test("metrics: a live scrape with labelled samples passes promtool check metrics, no warning", async () => {
-  const promtool = findBinary("promtool", "prometheus");
   await using node = await startNode();
   // traffic that creates labelled samples: an accepted message (kind), a rejected one
   // (reason), HTTP requests (route, method, status) with a 200 and a 404
@@ -79,17 +79,5 @@ Deno.test("metrics: a live scrape with labelled samples passes promtool check me
   for (const labelled of ["kind", "reason", "route"]) {
     assert.match(scrape, new RegExp(`^twinmill_[a-z_]+\\{[^}]*${labelled}="`, "m"), labelled);
   }
-  const child = new Deno.Command(promtool, {
-    args: ["check", "metrics"],
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const writer = child.stdin.getWriter();
-  await writer.write(new TextEncoder().encode(scrape));
-  await writer.close();
-  const out = await child.output();
-  const text = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
-  assert.equal(text.trim(), "", `promtool check metrics: ${text}`);
-  assert.equal(out.code, 0, `promtool check metrics exit code: ${text}`);
+  await assertPromtoolClean(scrape);
 });

@@ -94,6 +94,7 @@ Deno.test("openapi: single node — every served route documented, document vali
     "POST /v1/stream/tickets",
     "GET /v1/twins/{id}/diagnostics",
     "POST /v1/twins:bulk",
+    "GET /v1/connectors",
   ]);
   assert.ok(!ops.has("GET /v1/cluster"), "no cluster view on a single node");
 });
@@ -102,7 +103,7 @@ Deno.test("openapi: cluster node — /v1/cluster served and documented too", asy
   await using nats = await startNats({ jetstream: true });
   const ops = await checkNode(
     { NATS_URL: nats.url, TWINMILL_NODE_ID: "openapi-1", TWINMILL_SHARDS: "4" },
-    ["GET /v1/cluster"],
+    ["GET /v1/cluster", "GET /v1/connectors"],
   );
   assert.ok(ops.has("GET /v1/cluster"));
 });

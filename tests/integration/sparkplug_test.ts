@@ -5,7 +5,8 @@
  * is answered with a rebirth request, a device death and a lost connection (the NDEATH will)
  * take twins offline, a restarted edge node (new bdSeq) is back, a late death of its earlier
  * session is ignored, the host's STATE is retained, desired state becomes a DCMD. Bad input
- * (malformed protobuf, thousands of metrics, unknown aliases) is refused and counted.
+ * (malformed protobuf, thousands of metrics, unknown aliases) is refused and counted. A bridged
+ * node's scrape, with the bridge's and the Sparkplug host's samples, passes promtool.
  */
 import assert from "node:assert/strict";
 import mqtt from "mqtt";
@@ -21,6 +22,7 @@ import {
   startNode,
   waitFor,
 } from "../harness/mod.ts";
+import { assertPromtoolClean } from "../harness/promtool.ts";
 import { encode, type TestMetric } from "../../src/connectors/sparkplug/testing.ts";
 
 /** What the tests reach inside Tahu's client (private in its types). */
@@ -313,6 +315,21 @@ Deno.test("sparkplug: through the bridge — an edge node on the plant's mosquit
   await stopEdge(a);
   await until(node, "plant:gw1", (t) => t.connectivity.status === "offline", "NDEATH");
   await watcher.endAsync();
+
+  // the bridge's and the Sparkplug host's metrics, with samples, pass promtool too
+  const scrape = await (await fetch(`${node.httpUrl}/metrics`)).text();
+  for (
+    const sample of [
+      "twinmill_bridge_messages_received_total{redelivered=",
+      "twinmill_bridge_messages_published_total{kind=",
+      "twinmill_sparkplug_messages_total{type=",
+      "twinmill_sparkplug_metric_writes_total{source=",
+      "twinmill_bridge_connected ",
+    ]
+  ) {
+    assert.ok(scrape.includes(sample), `the scrape has ${sample}`);
+  }
+  await assertPromtoolClean(scrape);
 });
 
 Deno.test("sparkplug: device authentication — an edge node logs in as its twin, is held to its own topics", async () => {
