@@ -9,6 +9,7 @@ import type { DeviceBody } from "./validate.ts";
 import type { Alarm } from "./rules/alarm.ts";
 import type { RulesState } from "./rules/state.ts";
 import type { Command } from "./commands.ts";
+import { type UserProperties, withPropertyTags } from "./user_properties.ts";
 
 /** Per-field metadata: when the value last changed (ms since epoch). */
 export interface FieldMeta {
@@ -97,6 +98,8 @@ export type TwinMessage =
      * the message is applied and `k` remembered.
      */
     key?: number;
+    /** The message's MQTT 5 user properties (shown on its event, tags where the profile says). */
+    props?: UserProperties;
   }
   | { type: "patch_desired"; patch: JsonObject; ifMatch?: number }
   | { type: "put_attributes"; attributes: JsonObject }
@@ -117,6 +120,8 @@ export interface TwinEvent {
   version: number;
   ts: number;
   data: JsonObject;
+  /** The MQTT 5 user properties of the device message that made the event, if it had any. */
+  properties?: Record<string, string | string[]>;
 }
 
 /** How an alarm changed. */
@@ -267,16 +272,22 @@ export function pointTags(state: TwinState): Record<string, string> {
   return tags;
 }
 
-/** The telemetry point a telemetry message produces (also used when replaying a duplicate). */
+/**
+ * The telemetry point a telemetry message produces (also used when replaying a duplicate):
+ * tagged by the twin ({@linkcode pointTags}) and by the message's user properties named in
+ * `tagNames` (the profile's `tags`).
+ */
 export function telemetryPoint(
   state: TwinState,
   body: Extract<DeviceBody, { kind: "telemetry" }>,
   at: number,
   seq: number,
+  props?: UserProperties,
+  tagNames: readonly string[] = [],
 ): Extract<TwinEffect, { type: "point" }> {
   const p: Extract<TwinEffect, { type: "point" }> = {
     type: "point",
-    tags: pointTags(state),
+    tags: withPropertyTags(pointTags(state), props, tagNames),
     fields: body.fields,
     ts: body.ts ?? at,
   };

@@ -23,6 +23,7 @@ import {
   type TwinResult,
   type TwinState,
 } from "./twin.ts";
+import { propertiesObject, type UserProperties } from "./user_properties.ts";
 
 function countMessage(t: Traffic | undefined, at: number): Traffic {
   const minute = at - (at % 60_000);
@@ -120,7 +121,7 @@ export function applyTwin(
         if (!done) return { record: wrap(s), effects: [] }; // unknown, finished or expired
         return {
           record: { ...wrap(s), commands: done.list },
-          effects: [commandEvent(s, done.command, now)],
+          effects: [commandEvent(s, done.command, now, msg.props)],
         };
       }
       if (b.kind === "status") {
@@ -131,7 +132,7 @@ export function applyTwin(
         const state = bump(s, now, { connectivity });
         return {
           record: wrap(state),
-          effects: [event(state, "state", now, { connectivity })],
+          effects: [event(state, "state", now, { connectivity }, msg.props)],
         };
       }
       if (b.kind === "reported") {
@@ -146,7 +147,7 @@ export function applyTwin(
         });
         return {
           record: wrap(state),
-          effects: [event(state, "state", now, { reported: b.patch })],
+          effects: [event(state, "state", now, { reported: b.patch }, msg.props)],
         };
       }
       const ts = b.ts ?? msg.at;
@@ -163,7 +164,7 @@ export function applyTwin(
           record: wrap(state),
           effects: [
             telemetryPoint(state, b, msg.at, msg.seq),
-            event(state, "telemetry", ts, { ...b.fields }),
+            event(state, "telemetry", ts, { ...b.fields }, msg.props),
           ],
         };
       }
@@ -173,10 +174,13 @@ export function applyTwin(
         fields = {};
         for (const k in b.fields) if (!out.suppressed.includes(k)) fields[k] = b.fields[k];
       }
-      const own: TwinEffect[] = Object.keys(fields).length === 0 ? [] : [
-        telemetryPoint(state, { ...b, fields }, msg.at, msg.seq),
-        event(state, "telemetry", ts, { ...fields }),
-      ];
+      const own: TwinEffect[] = [];
+      if (Object.keys(fields).length > 0) {
+        own.push(
+          telemetryPoint(state, { ...b, fields }, msg.at, msg.seq, msg.props, profile.tags),
+          event(state, "telemetry", ts, { ...fields }, msg.props),
+        );
+      }
       const r = applyOutcome(wrap(state), out, now, pointTags(state));
       const result: TwinResult = { record: r.record, effects: [...own, ...r.effects] };
       if (out.suppressed.length > 0) result.suppressed = out.suppressed.length;
@@ -272,7 +276,12 @@ export function applyTwin(
   }
 }
 
-function commandEvent(state: TwinState, c: Command, ts: number): TwinEffect {
+function commandEvent(
+  state: TwinState,
+  c: Command,
+  ts: number,
+  props?: UserProperties,
+): TwinEffect {
   const data: JsonObject = {
     id: c.id,
     name: c.name,
@@ -285,7 +294,7 @@ function commandEvent(state: TwinState, c: Command, ts: number): TwinEffect {
   if (c.finishedAt !== undefined) data.finishedAt = c.finishedAt;
   if (c.result !== undefined) data.result = c.result;
   if (c.error !== undefined) data.error = c.error;
-  return event(state, "command", ts, data);
+  return event(state, "command", ts, data, props);
 }
 
 function event(
@@ -293,6 +302,10 @@ function event(
   type: TwinEvent["type"],
   ts: number,
   data: JsonObject,
+  props?: UserProperties,
 ): TwinEffect {
-  return { type: "event", event: { type, twin: state.id, version: state.version, ts, data } };
+  const e: TwinEvent = { type, twin: state.id, version: state.version, ts, data };
+  // the device message's MQTT 5 user properties, if it had any
+  if (props) e.properties = propertiesObject(props);
+  return { type: "event", event: e };
 }

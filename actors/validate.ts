@@ -43,6 +43,8 @@ export type RejectReason =
   | "array_too_long"
   | "bad_number"
   | "bad_key"
+  /** MQTT 5 user properties over their limits (see `user_properties.ts`). */
+  | "bad_property"
   // refused by the twin after the broker accepted it
   /** The change would make the twin larger than its size limit. */
   | "twin_too_large"

@@ -113,6 +113,8 @@ export interface CompiledProfile {
   readonly enabled: readonly CompiledRule[];
   /** Rules by id. */
   readonly byId: ReadonlyMap<string, CompiledRule>;
+  /** MQTT 5 user properties that become tags of a telemetry point (`Profile.tags`). */
+  readonly tags: readonly string[];
 }
 
 const TESTS: Record<string, (x: number) => (v: number) => boolean> = {
@@ -136,6 +138,7 @@ export function compileProfile(profile: Profile): CompiledProfile {
     rules,
     enabled: rules.filter((r) => r.source.enabled),
     byId: new Map(rules.map((r) => [r.id, r])),
+    tags: profile.tags ?? [],
   };
 }
 

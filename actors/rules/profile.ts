@@ -31,6 +31,7 @@ export type ParseProfileResult =
 const TopSchema = z.strictObject({
   description: ProfileSchema.shape.description,
   rules: z.array(z.unknown()).max(MAX_RULES),
+  tags: ProfileSchema.shape.tags,
 });
 
 /**
@@ -74,6 +75,7 @@ export function parseProfile(input: unknown): ParseProfileResult {
   const profile: Profile = top.data.description === undefined
     ? { rules }
     : { description: top.data.description, rules };
+  if (top.data.tags !== undefined) profile.tags = top.data.tags;
   return { ok: true, profile: compileProfile(profile) };
 }
 

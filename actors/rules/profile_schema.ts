@@ -140,10 +140,24 @@ export const RuleSchema = z.discriminatedUnion("kind", [
   ExpressionRuleSchema,
 ]);
 
+/** Most MQTT 5 user properties a profile may make InfluxDB tags (each tag multiplies series). */
+export const MAX_PROPERTY_TAGS = 8;
+/** Tag names taken from user properties: not `device` or `time`, not starting with `_`. */
+const propertyTag = z.string().regex(/^[A-Za-z0-9.-][A-Za-z0-9_.-]{0,63}$/, {
+  error: "Must be 1-64 characters of A-Z a-z 0-9 _ . - (not starting with _)",
+}).refine((t) => t !== "device" && t !== "time", { error: "Reserved tag name" });
+
 /** A device profile (`PUT /v1/profiles/{name}` body). */
 export const ProfileSchema = z.strictObject({
   description: z.string().max(1000).optional(),
   rules: z.array(RuleSchema).max(MAX_RULES),
+  /** MQTT 5 user properties whose values become InfluxDB tags of the telemetry point. */
+  tags: z.array(propertyTag).max(MAX_PROPERTY_TAGS).refine((t) => new Set(t).size === t.length, {
+    error: "Tag names must be unique",
+  }).optional().describe(
+    "MQTT 5 user properties of a telemetry message whose values become InfluxDB tags of its " +
+      `point, e.g. ["line", "shift"] (at most ${MAX_PROPERTY_TAGS}; each tag multiplies series)`,
+  ),
 });
 
 /** A profile with defaults filled in. */

@@ -27,6 +27,8 @@ const REJECT_EXPLANATIONS: Readonly<Record<RejectReason, string>> = {
   array_too_long: "a JSON array has more elements than TWINMILL_JSON_MAX_ARRAY (default 10,000)",
   bad_number: "a number is not finite (e.g. 1e400, which JavaScript reads as Infinity)",
   bad_key: 'the JSON has a "__proto__" key',
+  bad_property: "the MQTT 5 user properties pass a limit: more than 16 pairs, a name empty, " +
+    'over 64 bytes or "__proto__", or a value over 256 bytes',
   twin_too_large: "applying it would make the twin larger than TWINMILL_TWIN_MAX_BYTES " +
     "(default 256 KiB of attributes, reported and desired state); remove fields first",
   twin_quarantined: "the twin is quarantined: its state could not be stored (see the " +

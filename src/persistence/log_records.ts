@@ -5,13 +5,17 @@
  * every entry in it is retired; while it is partly retired, which of its entries are is kept
  * beside it as a bitmap, so a replay yields exactly the unretired entries.
  *
- * Record layout: byte 0 = 0 (a legacy one-entry value starts with `{`), then per entry
- * `seq` (f64), `at` (f64), topic length (u16), payload length (u32), topic (UTF-8), payload.
- * Byte 0 = 1 when an entry of the record has a key (`LogEntry.key`, the bridge's messages):
- * then every entry has its key (f64, NaN for none) after `at`.
+ * Record layout: byte 0 = flags (0-3; a legacy one-entry value starts with `{`), then per
+ * entry `seq` (f64), `at` (f64), topic length (u16), payload length (u32), topic (UTF-8),
+ * payload. Flag 1: an entry of the record has a key (`LogEntry.key`, the bridge's messages):
+ * then every entry has its key (f64, NaN for none) after `at`. Flag 2: an entry has MQTT 5
+ * user properties (`LogEntry.props`): then every entry ends with their count (u8) and, per
+ * pair, name length (u8), name, value length (u16), value (UTF-8). Records of earlier
+ * versions (flags 0 and 1) read as before.
  * @module
  */
 import type { LogEntry } from "./port.ts";
+import type { UserProperties } from "../../actors/user_properties.ts";
 
 /** Most bytes packed into one record (Deno KV values are limited to 64 KiB). */
 export const RECORD_BYTES = 60_000;
@@ -19,6 +23,8 @@ export const RECORD_BYTES = 60_000;
 /** Fixed bytes per entry in a record (without, with keys). */
 const HEAD = 22;
 const KEYED_HEAD = 30;
+const KEYED = 1;
+const PROPS = 2;
 const enc = new TextEncoder();
 const dec = new TextDecoder();
 
@@ -29,57 +35,125 @@ export interface PackedRecord {
   bytes: Uint8Array;
 }
 
+/** An entry's user properties as stored: count, then name and value of each pair. */
+function encodeProps(props: UserProperties): Uint8Array {
+  const parts = props.map(([n, v]) => [enc.encode(n), enc.encode(v)]);
+  let size = 1;
+  for (const [n, v] of parts) size += 3 + n.byteLength + v.byteLength;
+  const out = new Uint8Array(size);
+  out[0] = parts.length;
+  let o = 1;
+  for (const [n, v] of parts) {
+    out[o] = n.byteLength;
+    out.set(n, o + 1);
+    o += 1 + n.byteLength;
+    out[o] = v.byteLength >> 8;
+    out[o + 1] = v.byteLength & 0xff;
+    out.set(v, o + 2);
+    o += 2 + v.byteLength;
+  }
+  return out;
+}
+
+/** The user properties stored at `o` in `bytes`, and where they end. */
+function decodeProps(bytes: Uint8Array, o: number): [UserProperties | undefined, number] {
+  const count = bytes[o++];
+  if (count === 0) return [undefined, o];
+  const out: Array<readonly [string, string]> = [];
+  for (let i = 0; i < count; i++) {
+    const nl = bytes[o];
+    const name = dec.decode(bytes.subarray(o + 1, o + 1 + nl));
+    o += 1 + nl;
+    const vl = (bytes[o] << 8) | bytes[o + 1];
+    out.push([name, dec.decode(bytes.subarray(o + 2, o + 2 + vl))]);
+    o += 2 + vl;
+  }
+  return [out, o];
+}
+
+interface Packing {
+  e: LogEntry;
+  topic: Uint8Array;
+  props?: Uint8Array;
+}
+
+/** A record being filled: its entries and what its size depends on. */
+class Group {
+  items: Packing[] = [];
+  /** Bytes without key slots and without the count byte of entries with no properties. */
+  base = 1;
+  keyed = false;
+  /** Entries with properties. */
+  withProps = 0;
+
+  /** The record's size with `p` added (when given). */
+  size(p?: Packing, n = 0): number {
+    const count = this.items.length + (p ? 1 : 0);
+    const keyed = this.keyed || p?.e.key !== undefined;
+    const withProps = this.withProps + (p?.props ? 1 : 0);
+    return this.base + n + (keyed ? (KEYED_HEAD - HEAD) * count : 0) +
+      (withProps > 0 ? count - withProps : 0);
+  }
+
+  add(p: Packing, n: number): void {
+    this.items.push(p);
+    this.base += n;
+    this.keyed ||= p.e.key !== undefined;
+    if (p.props) this.withProps++;
+  }
+}
+
+/** The record of a group's entries. */
+function pack(g: Group): PackedRecord {
+  const head = g.keyed ? KEYED_HEAD : HEAD;
+  const withProps = g.withProps > 0;
+  const bytes = new Uint8Array(g.size());
+  const view = new DataView(bytes.buffer);
+  bytes[0] = (g.keyed ? KEYED : 0) | (withProps ? PROPS : 0);
+  let o = 1;
+  for (const { e, topic, props } of g.items) {
+    view.setFloat64(o, e.seq);
+    view.setFloat64(o + 8, e.at);
+    if (g.keyed) view.setFloat64(o + 16, e.key ?? NaN);
+    view.setUint16(o + head - 6, topic.byteLength);
+    view.setUint32(o + head - 4, e.payload.byteLength);
+    bytes.set(topic, o + head);
+    bytes.set(e.payload, o + head + topic.byteLength);
+    o += head + topic.byteLength + e.payload.byteLength;
+    if (props) bytes.set(props, o);
+    if (withProps) o += props?.byteLength ?? 1; // (a bare entry's count byte stays 0)
+  }
+  return { seqs: g.items.map((i) => i.e.seq), bytes };
+}
+
 /** Packs `entries` (sequences increasing) into records. */
 export function packRecords(entries: LogEntry[]): PackedRecord[] {
   const out: PackedRecord[] = [];
-  let group: Array<{ e: LogEntry; topic: Uint8Array }> = [];
-  // bytes of the group without keys; whether an entry has one
-  let size = 1;
-  let keyed = false;
-  const flush = () => {
-    if (group.length === 0) return;
-    const head = keyed ? KEYED_HEAD : HEAD;
-    const bytes = new Uint8Array(size + (head - HEAD) * group.length);
-    const view = new DataView(bytes.buffer);
-    bytes[0] = keyed ? 1 : 0;
-    let o = 1;
-    for (const { e, topic } of group) {
-      view.setFloat64(o, e.seq);
-      view.setFloat64(o + 8, e.at);
-      if (keyed) view.setFloat64(o + 16, e.key ?? NaN);
-      view.setUint16(o + head - 6, topic.byteLength);
-      view.setUint32(o + head - 4, e.payload.byteLength);
-      bytes.set(topic, o + head);
-      bytes.set(e.payload, o + head + topic.byteLength);
-      o += head + topic.byteLength + e.payload.byteLength;
-    }
-    out.push({ seqs: group.map((g) => g.e.seq), bytes });
-    group = [];
-    size = 1;
-    keyed = false;
-  };
+  let group = new Group();
   for (const e of entries) {
-    const topic = enc.encode(e.topic);
-    const n = HEAD + topic.byteLength + e.payload.byteLength;
-    const k = keyed || e.key !== undefined;
-    if (size + n + (k ? (KEYED_HEAD - HEAD) * (group.length + 1) : 0) > RECORD_BYTES) flush();
-    group.push({ e, topic });
-    size += n;
-    keyed ||= e.key !== undefined;
+    const p: Packing = { e, topic: enc.encode(e.topic) };
+    if (e.props && e.props.length > 0) p.props = encodeProps(e.props);
+    const n = HEAD + p.topic.byteLength + e.payload.byteLength + (p.props?.byteLength ?? 0);
+    if (group.items.length > 0 && group.size(p, n) > RECORD_BYTES) {
+      out.push(pack(group));
+      group = new Group();
+    }
+    group.add(p, n);
   }
-  flush();
+  if (group.items.length > 0) out.push(pack(group));
   return out;
 }
 
 /** True when `bytes` is a packed record (not a legacy one-entry value). */
 export function isRecord(bytes: Uint8Array): boolean {
-  return bytes.byteLength > 0 && (bytes[0] === 0 || bytes[0] === 1);
+  return bytes.byteLength > 0 && bytes[0] <= (KEYED | PROPS);
 }
 
 /** The entries of a packed record, in order. */
 export function unpackRecord(bytes: Uint8Array): LogEntry[] {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const keyed = bytes[0] === 1;
+  const keyed = (bytes[0] & KEYED) !== 0;
+  const withProps = (bytes[0] & PROPS) !== 0;
   const head = keyed ? KEYED_HEAD : HEAD;
   const out: LogEntry[] = [];
   for (let o = 1; o < bytes.byteLength;) {
@@ -93,8 +167,14 @@ export function unpackRecord(bytes: Uint8Array): LogEntry[] {
       at: view.getFloat64(o + 8),
     };
     const key = keyed ? view.getFloat64(o + 16) : NaN;
-    out.push(Number.isNaN(key) ? e : { ...e, key });
+    if (!Number.isNaN(key)) e.key = key;
     o = t + topicLen + payloadLen;
+    if (withProps) {
+      const [props, end] = decodeProps(bytes, o);
+      if (props) e.props = props;
+      o = end;
+    }
+    out.push(e);
   }
   return out;
 }

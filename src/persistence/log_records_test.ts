@@ -80,3 +80,51 @@ Deno.test("record index: undo puts the entries back; a replayed bitmap skips ret
   assert.deepEqual(replayed.retire([1]).other, [1]);
   assert.deepEqual(replayed.retire([2]).deleted, [{ key: 1, parts: 0, marked: true }]);
 });
+
+Deno.test("records: MQTT 5 user properties are kept per entry (repeated names, UTF-8, empty values)", () => {
+  const entries = Array.from({ length: 1500 }, (_, i) => entry(i + 1));
+  entries[0] = { ...entries[0], props: [["line", "L3"]] };
+  entries[7] = {
+    ...entries[7],
+    key: 42,
+    props: [["shift", "é-night"], ["shift", ""], ["n".repeat(64), "v".repeat(256)]],
+  };
+  entries[1499] = { ...entries[1499], props: Array.from({ length: 16 }, (_, i) => [`p${i}`, "x"]) };
+  const recs = packRecords(entries);
+  assert.ok(recs.some((r) => r.bytes[0] === 2) && recs.some((r) => r.bytes[0] === 3));
+  for (const r of recs) if (r.seqs.length > 1) assert.ok(r.bytes.byteLength <= RECORD_BYTES);
+  const back = recs.flatMap((r) => unpackRecord(r.bytes));
+  assert.deepEqual(back, entries);
+  assert.equal("props" in back[1], false);
+  assert.equal(isRecord(recs[0].bytes), true);
+});
+
+Deno.test("records: a record written before user properties existed still reads (flags 0 and 1)", () => {
+  // byte for byte as the earlier version wrote them: seq, at, [key], topic len, payload len, ...
+  const old = (keyed: boolean): Uint8Array => {
+    const topic = new TextEncoder().encode("twins/a/telemetry");
+    const payload = new TextEncoder().encode('{"t":1}');
+    const head = keyed ? 30 : 22;
+    const b = new Uint8Array(1 + head + topic.length + payload.length);
+    const v = new DataView(b.buffer);
+    b[0] = keyed ? 1 : 0;
+    v.setFloat64(1, 7);
+    v.setFloat64(9, 1_700_000_000_000);
+    if (keyed) v.setFloat64(17, 99);
+    v.setUint16(1 + head - 6, topic.length);
+    v.setUint32(1 + head - 4, payload.length);
+    b.set(topic, 1 + head);
+    b.set(payload, 1 + head + topic.length);
+    return b;
+  };
+  const plain: LogEntry = {
+    seq: 7,
+    topic: "twins/a/telemetry",
+    payload: new TextEncoder().encode('{"t":1}'),
+    at: 1_700_000_000_000,
+  };
+  assert.deepEqual(unpackRecord(old(false)), [plain]);
+  assert.deepEqual(unpackRecord(old(true)), [{ ...plain, key: 99 }]);
+  // and what is written without properties is still exactly that layout
+  assert.deepEqual(packRecords([plain])[0].bytes, old(false));
+});

@@ -5,6 +5,7 @@
  * @module
  */
 import type { TwinRecord } from "../../actors/twin.ts";
+import type { UserProperties } from "../../actors/user_properties.ts";
 
 /** One durable inbound device message. */
 export interface LogEntry {
@@ -16,6 +17,8 @@ export interface LogEntry {
   at: number;
   /** The message's key for its twin, when it may be redelivered (`TwinMessage.key`). */
   key?: number;
+  /** The message's MQTT 5 user properties, if it had any (within their limits). */
+  props?: UserProperties;
 }
 
 /** Twin snapshots keyed by twin id. */

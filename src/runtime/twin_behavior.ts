@@ -120,7 +120,9 @@ export class TwinBehavior implements Behavior<TwinRecord, TwinMessage, Reply> {
       // Already applied before a restart; its point may not have been written: write it again
       // (InfluxDB overwrites a point with the same series and timestamp).
       if (msg.type === "device" && msg.body.kind === "telemetry") {
-        p.effects.point(seq, telemetryPoint(rec.state, msg.body, msg.at, msg.seq));
+        const { body, at, props } = msg;
+        const tags = profile?.tags;
+        p.effects.point(seq, telemetryPoint(rec.state, body, at, msg.seq, props, tags));
       }
       return { state: rec, reply: { state: rec.state, record: rec, gen } };
     }

@@ -179,6 +179,24 @@ export function logConformance(name: string, factory: FixtureFactory<InboundLog>
     assert.equal(left.length, 0);
     assert.equal(await r.store.lastSeq(), 2501); // survives even when every entry is retired
   });
+
+  Deno.test(`${name}: inbound log entries keep their key and MQTT 5 user properties on replay`, async () => {
+    await using fx = await factory();
+    const entries: LogEntry[] = [
+      { ...entry(1), props: [["line", "L3"], ["shift", "night"], ["shift", "é"]] },
+      { ...entry(2), key: -17 },
+      entry(3),
+      { ...entry(4), key: 5, props: [["line", ""]] },
+    ];
+    {
+      await using p = await fx.open();
+      await p.store.append(entries);
+    }
+    await using q = await fx.open();
+    const replayed: LogEntry[] = [];
+    for await (const e of q.store.replay()) replayed.push(e);
+    assert.deepEqual(replayed, entries);
+  });
 }
 
 /** Register both suites for an adapter that provides a full {@linkcode Persistence}. */

@@ -92,6 +92,9 @@ export function reasonText(reason: RejectReason, topic: string): string {
       return "JSON payload has a number out of range";
     case "bad_key":
       return "JSON payload has a key that is not allowed";
+    case "bad_property":
+      return "user properties over the limits: at most 16, names of 1-64 bytes, values of " +
+        "up to 256 bytes";
     default:
       return `message rejected: ${reason}`;
   }
