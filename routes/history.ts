@@ -155,6 +155,23 @@ export async function queryHistory(
   }
   const r = body.results?.[0];
   if (r?.error) throw influxRefused(String(r.error));
-  const values: unknown[][] = r?.series?.[0]?.values ?? [];
+  const series = r?.series?.[0];
+  const values: unknown[][] = series?.values ?? [];
+  if (series && (series.columns?.[0] !== "time" || values.some(([t]) => !isEpochMs(t)))) {
+    // VictoriaMetrics takes the writes but answers any `/query` with its list of databases
+    throw new TwinmillError(
+      "history_failed",
+      502,
+      `INFLUX_URL answered /query with no time series (columns ${
+        JSON.stringify(series.columns ?? [])
+      }): history needs InfluxQL (InfluxDB 1.x, 2.x through its v1 API, 3.x); ` +
+        "VictoriaMetrics does not answer InfluxQL: query it with PromQL",
+    );
+  }
   return values.map(([t, v]) => ({ ts: new Date(t as number).toISOString(), value: v }));
+}
+
+/** A time InfluxDB answers with `epoch=ms`: ms since the epoch, within its range. */
+function isEpochMs(t: unknown): boolean {
+  return typeof t === "number" && t >= INFLUX_TIME_RANGE.min && t <= INFLUX_TIME_RANGE.max;
 }

@@ -109,6 +109,13 @@ Deno.test("v2 (VictoriaMetrics): 1,000 messages without ts in one burst are 1,00
   const values = (await vm.exportSeries(match)).trim().split("\n")
     .flatMap((l) => JSON.parse(l).values as number[]);
   assert.deepEqual([...values].sort((a, b) => a - b), Array.from({ length: 1000 }, (_, i) => i));
+  // VictoriaMetrics answers no InfluxQL: history says so (502), it does not fail inside (500)
+  const history = await getJson(
+    `${node.httpUrl}/v1/twins/${id}/history?field=temp&every=1h&agg=count`,
+  );
+  assert.equal(history.status, 502, JSON.stringify(history.body));
+  assert.equal(history.body.error.code, "history_failed");
+  assert.match(history.body.error.message, /history needs InfluxQL/);
 });
 
 Deno.test("kill -9 in the middle of a 5,000-message burst: points == the twin's version", async () => {
