@@ -28,6 +28,8 @@ export interface Config {
     port: number | null;
     host: string;
     auth: boolean;
+    /** QoS 1/2 messages a device connection may have unacknowledged (MQTT 5 Receive Maximum). */
+    receiveMaximum: number;
     /** The bridge from the plant's broker (`TWINMILL_MQTT_URL`), when set. */
     bridge?: BridgeConfig;
   };
@@ -205,6 +207,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       port: e.TWINMILL_MQTT_PORT,
       host: e.TWINMILL_MQTT_HOST,
       auth: mqttAuth,
+      receiveMaximum: e.TWINMILL_MQTT_RECEIVE_MAXIMUM,
       ...(bridge ? { bridge } : {}),
     },
     natsUrl: e.NATS_URL,

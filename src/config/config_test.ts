@@ -11,7 +11,8 @@ Deno.test("defaults follow the contract", () => {
     idleTimeoutMs: 60_000,
     maxConnections: 5_000,
   });
-  assert.deepEqual(c.mqtt, { port: 1883, host: "127.0.0.1", auth: false });
+  assert.deepEqual(c.mqtt, { port: 1883, host: "127.0.0.1", auth: false, receiveMaximum: 1000 });
+  assert.equal(loadConfig({ TWINMILL_MQTT_RECEIVE_MAXIMUM: "20" }).mqtt.receiveMaximum, 20);
   assert.equal(c.shards, 64);
   assert.equal(c.dataDir, "./data");
   assert.equal(c.log, "info");
@@ -53,6 +54,8 @@ Deno.test("each bad value names its variable", () => {
     [{ TWINMILL_HTTP_IDLE_TIMEOUT: "1.5" }, "TWINMILL_HTTP_IDLE_TIMEOUT"],
     [{ TWINMILL_HTTP_MAX_CONNECTIONS: "0" }, "TWINMILL_HTTP_MAX_CONNECTIONS"],
     [{ TWINMILL_JWT_CLOCK_TOLERANCE: "301" }, "TWINMILL_JWT_CLOCK_TOLERANCE"],
+    [{ TWINMILL_MQTT_RECEIVE_MAXIMUM: "0" }, "TWINMILL_MQTT_RECEIVE_MAXIMUM"],
+    [{ TWINMILL_MQTT_RECEIVE_MAXIMUM: "65536" }, "TWINMILL_MQTT_RECEIVE_MAXIMUM"],
   ];
   for (const [env, variable] of cases) {
     assert.throws(

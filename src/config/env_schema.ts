@@ -55,6 +55,7 @@ export const envSchema = z.object({
     return n;
   }),
   TWINMILL_MQTT_HOST: host,
+  TWINMILL_MQTT_RECEIVE_MAXIMUM: int(1000, 1, 65535),
   TWINMILL_MQTT_AUTH: onOff.optional(),
   TWINMILL_MQTT_URL: z.string().optional().superRefine((s, ctx) => {
     if (s === undefined) return;

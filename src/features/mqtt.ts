@@ -40,6 +40,7 @@ export async function mqttConnector(
     maxConnections: cfg.maxConnections,
     jsonLimits: cfg.limits.json,
     desiredExpirySec: cfg.desiredExpirySec,
+    receiveMaximum: cfg.mqtt.receiveMaximum,
     tls: cfg.tls
       ? {
         host: cfg.mqtt.host,

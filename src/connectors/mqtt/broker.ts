@@ -7,6 +7,7 @@
  * | --- | --- |
  * | `authenticate.ts` | CONNECT: throttling, limits, tokens, mTLS, provisioning logins |
  * | `publish.ts` | a device's PUBLISH: checks, then the ingest; PUBACK once durable |
+ * | `receive_window.ts` | Receive Maximum: messages a connection may have unacknowledged |
  * | `acl.ts` | what a client may publish and hear |
  * | `sessions.ts` | connections, identities, client-id ownership, diagnostics |
  * | `limits.ts` | connection limit, message rate, authentication failure throttling |
@@ -36,6 +37,7 @@ import { type Denial, Notices } from "./notices.ts";
 import { MAX_PACKET_BYTES } from "./packet_guard.ts";
 import { type ProvisioningPort, ProvisioningRequests } from "./provisioning.ts";
 import { publishAuthorizer } from "./publish.ts";
+import { ReceiveWindow } from "./receive_window.ts";
 import { matchesDropTopic, Rejections } from "./rejections.ts";
 import { Sessions } from "./sessions.ts";
 import type { TlsListener } from "./tls.ts";
@@ -96,12 +98,18 @@ export interface BrokerOptions {
   onDenied?(e: Denial): void;
   /** The Sparkplug B host application: takes `spBv1.0/…`; its STATE is published here. */
   sparkplug?: SparkplugHostPort;
+  /**
+   * Receive Maximum: QoS 1/2 messages a connection may have unacknowledged (told to MQTT 5
+   * clients in CONNACK; see `receive_window.ts`). Default 1000.
+   */
+  receiveMaximum?: number;
 }
 
 /**
  * MQTT 5 limits, told to clients in CONNACK. Topic aliases: a client may define up to this many
- * per connection. Receive Maximum: QoS 1/2 messages a client may have unacknowledged (advertised;
- * aedes does not count them). Maximum Packet Size: the socket guard's limit, checked by aedes
+ * per connection. Receive Maximum (default; `BrokerOptions.receiveMaximum`): QoS 1/2 messages a
+ * client may have unacknowledged (enforced by `receive_window.ts`). Maximum Packet Size: the
+ * socket guard's limit, checked by aedes
  * first so that an MQTT 5 client gets DISCONNECT `0x95`. Session expiry: a session outlives its
  * connection at most a week, and at most this many sessions wait to expire (a client
  * disconnecting beyond that loses its session at once).
@@ -129,7 +137,9 @@ export async function startBroker(o: BrokerOptions): Promise<Broker> {
   // (aedes is created below; the Sparkplug host publishes only once the broker listens)
   const sparkplug = o.sparkplug &&
     embeddedSide(o.sparkplug, { publish: (packet, done) => aedes.publish(packet, done) });
-  const authorizePublish = publishAuthorizer({
+  const receiveMaximum = o.receiveMaximum ?? MQTT5.receiveMaximum;
+  const window = new ReceiveWindow(receiveMaximum, notices);
+  const authorizePublish = window.guard(publishAuthorizer({
     ingest: o.ingest,
     sessions,
     acl,
@@ -139,7 +149,7 @@ export async function startBroker(o: BrokerOptions): Promise<Broker> {
     provisioning: o.provisioning && new ProvisioningRequests(o.provisioning, rejections, notices),
     jsonLimits: o.jsonLimits,
     sparkplug,
-  });
+  }));
 
   const aedes = await Aedes.createBroker({
     authorizePublish,
@@ -159,6 +169,7 @@ export async function startBroker(o: BrokerOptions): Promise<Broker> {
     // command deliveries get their packet identifier here, to be tied to their PUBACK
     authorizeForward: (client, packet) => acks.forward(client, packet),
     ...MQTT5,
+    receiveMaximum,
   });
   // a packet over `maximumPacketSize`, cut by aedes as its header arrives (MQTT 5: DISCONNECT
   // 0x95 first), counted like the socket guard's cuts
