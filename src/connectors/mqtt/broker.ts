@@ -109,10 +109,9 @@ export interface BrokerOptions {
  * MQTT 5 limits, told to clients in CONNACK. Topic aliases: a client may define up to this many
  * per connection. Receive Maximum (default; `BrokerOptions.receiveMaximum`): QoS 1/2 messages a
  * client may have unacknowledged (enforced by `receive_window.ts`). Maximum Packet Size: the
- * socket guard's limit, checked by aedes
- * first so that an MQTT 5 client gets DISCONNECT `0x95`. Session expiry: a session outlives its
- * connection at most a week, and at most this many sessions wait to expire (a client
- * disconnecting beyond that loses its session at once).
+ * socket guard's limit, checked by aedes first so that an MQTT 5 client gets DISCONNECT `0x95`.
+ * Session expiry: a session outlives its connection at most a week, and at most this many
+ * sessions wait to expire (a client disconnecting beyond that loses its session at once).
  */
 const MQTT5 = {
   topicAliasMaximum: 64,
