@@ -66,8 +66,9 @@ export interface Config {
   /** Messages per second per MQTT connection (burst: 2 s worth); 0 = no limit. */
   deviceRate: number;
   /**
-   * MQTT 5 Message Expiry Interval (s) of the retained desired state on the embedded broker:
-   * a device subscribing later gets it only within that time; 0 = it never expires.
+   * MQTT 5 Message Expiry Interval (s) of the retained desired state on the embedded broker and
+   * on the plant's broker (bridge over MQTT 5): a device subscribing later gets it only within
+   * that time; 0 = it never expires.
    */
   desiredExpirySec: number;
   /** MQTT connections this node takes at most. */

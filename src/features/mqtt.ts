@@ -78,6 +78,7 @@ export async function bridgeConnector(
     logger: log.child("bridge"),
     metrics,
     jsonLimits: cfg.limits.json,
+    desiredExpirySec: cfg.desiredExpirySec,
     owns: (id) => parts.placement.owns(id),
     republish: () => republishDesired(parts.host, [bridge]),
     onCommandsListening: (twin) =>

@@ -7,6 +7,9 @@
 import assert from "node:assert/strict";
 import mqtt from "mqtt";
 import {
+  findBinary,
+  getJson,
+  json,
   metric,
   metricBy,
   type MosquittoServer,
@@ -228,4 +231,46 @@ Deno.test("bridge: a bad URL or an unreadable file stops start-up with one line"
   });
   assert.equal(secret.code, 2);
   assert.ok(!secret.stderr.includes("s3cret-pw"), secret.stderr);
+});
+
+/** The retained desired state a fresh MQTT 5 subscriber on `port` gets within 1 s, or null. */
+async function retainedDesired(port: number, id: string): Promise<string | null> {
+  const out = await new Deno.Command(findBinary("mosquitto_sub", "mosquitto-clients"), {
+    args: ["-V", "5", "-p", String(port), "-t", `twins/${id}/desired`, "-C", "1", "-W", "1"],
+    stdout: "piped",
+    stderr: "null",
+  }).output();
+  const text = new TextDecoder().decode(out.stdout).trim();
+  return out.code === 0 && text !== "" ? text : null;
+}
+
+Deno.test("bridge: TWINMILL_DESIRED_EXPIRY gives the retained desired state on the plant's broker its Message Expiry Interval", async () => {
+  await using broker = await plantBroker();
+  await using node = await bridgedNode(broker, {
+    TWINMILL_MQTT_PORT: "off",
+    TWINMILL_DESIRED_EXPIRY: "2",
+  });
+  const put = await getJson(`${node.httpUrl}/v1/twins/exp-b`, json("PUT", { attributes: {} }));
+  assert.ok(put.status < 300, JSON.stringify(put.body));
+  const patch = await getJson(`${node.httpUrl}/v1/twins/exp-b/desired`, json("PATCH", { rpm: 9 }));
+  assert.equal(patch.status, 200, JSON.stringify(patch.body));
+  const sub = await mqtt.connectAsync(broker.url, { protocolVersion: 5, reconnectPeriod: 0 });
+  try {
+    const got = new Promise<mqtt.IPublishPacket>((resolve) =>
+      sub.on("message", (_t, _p, packet) => resolve(packet))
+    );
+    await sub.subscribeAsync("twins/exp-b/desired", { qos: 1 });
+    const packet = await got;
+    assert.equal(packet.retain, true);
+    assert.deepEqual(JSON.parse(packet.payload.toString()), { rpm: 9 });
+    const left = packet.properties?.messageExpiryInterval;
+    assert.ok(left !== undefined && left >= 1 && left <= 2, `expiry interval ${left}`);
+  } finally {
+    await sub.endAsync();
+  }
+  // mosquitto drops the retained copy once the interval is over
+  await waitFor(async () => (await retainedDesired(broker.port, "exp-b")) === null, {
+    message: "no retained desired state after the expiry",
+    timeoutMs: 15_000,
+  });
 });

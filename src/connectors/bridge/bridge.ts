@@ -71,6 +71,11 @@ export interface BridgeOptions {
   onCommandsListening?(twin: string): void;
   /** The Sparkplug B host application: it takes `spBv1.0/#` of this broker (not shared). */
   sparkplug?: SparkplugHostPort;
+  /**
+   * MQTT 5 Message Expiry Interval (s) of the retained desired state (`TWINMILL_DESIRED_EXPIRY`):
+   * the broker drops it after that. 0 or absent, or a 3.1.1 link: it never expires.
+   */
+  desiredExpirySec?: number;
 }
 
 /** A running bridge. */
@@ -254,12 +259,24 @@ export async function startBridge(o: BridgeOptions): Promise<Bridge> {
     });
   };
 
-  /** Publish QoS 1; resolves true once the broker acknowledged it, false after `waitMs`. */
-  const publish = (topic: string, payload: string | Uint8Array, retain: boolean, waitMs = 0) =>
+  /**
+   * Publish QoS 1; resolves true once the broker acknowledged it, false after `waitMs`. An
+   * `expirySec` is sent as the Message Expiry Interval on an MQTT 5 link.
+   */
+  const publish = (
+    topic: string,
+    payload: string | Uint8Array,
+    retain: boolean,
+    waitMs = 0,
+    expirySec = 0,
+  ) =>
     new Promise<boolean>((resolve) => {
       const timer = waitMs > 0 ? setTimeout(() => resolve(false), waitMs) : undefined;
       const body = typeof payload === "string" ? Buffer.from(payload) : Buffer.from(payload);
-      client.publish(topic, body, { qos: 1, retain }, (err) => {
+      const expiry = expirySec > 0 && version === 5
+        ? { properties: { messageExpiryInterval: expirySec } }
+        : {};
+      client.publish(topic, body, { qos: 1, retain, ...expiry }, (err) => {
         clearTimeout(timer);
         if (err) log.warn("cannot publish to the broker", { topic: topic.slice(0, 200), err });
         resolve(!err);
@@ -287,7 +304,8 @@ export async function startBridge(o: BridgeOptions): Promise<Bridge> {
       // republishes what changes while disconnected)
       if (!connected || !o.owns(id)) return Promise.resolve();
       m.bridgePublished.inc({ kind: "desired" });
-      return publish(`twins/${id}/desired`, JSON.stringify(desired), true).then(() => {});
+      const body = JSON.stringify(desired);
+      return publish(`twins/${id}/desired`, body, true, 0, o.desiredExpirySec).then(() => {});
     },
     async deliverCommands(twin: string, commands: Command[]) {
       if (!o.owns(twin)) return [];
