@@ -10,6 +10,7 @@
  */
 import type { InboundLog, LogEntry } from "../persistence/port.ts";
 import type { DeviceBody, DeviceTopic } from "../../actors/validate.ts";
+import type { UserProperties } from "../../actors/user_properties.ts";
 import type { Logger } from "../obs/log.ts";
 import type { Metrics } from "../obs/metrics.ts";
 import { setImmediate } from "node:timers";
@@ -24,7 +25,11 @@ export interface Accepted {
   key?: number;
 }
 
-/** Where the broker hands validated device messages; resolves when the message is durable. */
+/**
+ * Where the broker hands validated device messages; resolves when the message is durable.
+ * `props`: the message's MQTT 5 user properties, already within their limits
+ * (`readUserProperties`), kept with it in the durable log.
+ */
 export interface IngestPort {
   submit(
     topic: DeviceTopic,
@@ -33,6 +38,7 @@ export interface IngestPort {
     payload: Uint8Array,
     at: number,
     origin?: Origin,
+    props?: UserProperties,
   ): Promise<void>;
 }
 
@@ -95,6 +101,7 @@ export class Ingest implements IngestPort {
     payload: Uint8Array,
     at: number,
     origin?: Origin,
+    props?: UserProperties,
   ): Promise<void> {
     if (this.#closed) return Promise.reject(new Error("Ingest is closed"));
     // keyed only when a broker's persistent session may redeliver it (the bridge): a key costs
@@ -103,6 +110,7 @@ export class Ingest implements IngestPort {
     const entry: LogEntry = key === undefined
       ? { seq: this.#seq++, topic: rawTopic, payload, at }
       : { seq: this.#seq++, topic: rawTopic, payload, at, key };
+    if (props) entry.props = props;
     this.#queue.push({ entry, topic, body, key });
     const p = new Promise<void>((resolve, reject) => this.#done.push({ resolve, reject }));
     if (!this.#running) this.#running = this.#run();

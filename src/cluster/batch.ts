@@ -12,8 +12,14 @@
  * Entry `i` of the stream message with sequence `s` is log entry `s * SEQ_STRIDE + i`, so
  * entries keep the stream's order and each has its own sequence for the twin's exactly-once
  * check.
+ *
+ * MQTT 5 user properties of the entries travel in a header of the record
+ * ({@linkcode encodeBatchProps}), not in this framing: a node of an earlier version reads the
+ * record as before (and applies the messages without their properties); a record without the
+ * header has none.
  * @module
  */
+import { type UserProperties, withinLimits } from "../../actors/user_properties.ts";
 
 /** Most entries in one batch; also the stride of entry sequences. */
 export const SEQ_STRIDE = 1024;
@@ -31,6 +37,8 @@ export interface BatchEntry {
   at: number;
   /** Identity of the message, to skip a device's resend. */
   key?: number;
+  /** The message's MQTT 5 user properties (within their limits). */
+  props?: UserProperties;
 }
 
 const VERSION = 1;
@@ -103,4 +111,55 @@ export function decodeBatch(data: Uint8Array): BatchEntry[] {
   }
   if (o !== data.length) throw new RangeError(`Batch has ${data.length - o} trailing bytes`);
   return out;
+}
+
+/** Non-ASCII and control characters as JSON `\uXXXX` escapes: a header value is one ASCII line. */
+const NOT_ASCII = /[^\x20-\x7e]/g;
+const escapeUnit = (c: string) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`;
+
+/**
+ * The header value carrying the user properties of `entries`: JSON, ASCII only, an object of
+ * entry index to its pairs flattened (`{"3": ["line", "L3", "shift", "night"]}`); undefined
+ * when no entry has any.
+ */
+export function encodeBatchProps(entries: BatchEntry[]): string | undefined {
+  let out: Record<number, string[]> | undefined;
+  for (let i = 0; i < entries.length; i++) {
+    const props = entries[i].props;
+    if (!props || props.length === 0) continue;
+    (out ??= {})[i] = props.flat();
+  }
+  return out && JSON.stringify(out).replace(NOT_ASCII, escapeUnit);
+}
+
+/**
+ * Most bytes the header adds for `props` (each UTF-16 unit at most 6 as an escape, plus quotes,
+ * commas and the index): what a batch counts toward its size.
+ */
+export function propsHeaderBytes(props: UserProperties | undefined): number {
+  if (!props) return 0;
+  let n = 12;
+  for (const [name, value] of props) n += 6 * (name.length + value.length) + 6;
+  return n;
+}
+
+/**
+ * Sets the entries' properties from a record's header; a malformed header, or pairs out of
+ * the limits, are ignored (the messages themselves are kept).
+ */
+export function decodeBatchProps(header: string, entries: BatchEntry[]): void {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(header);
+  } catch {
+    return;
+  }
+  if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed)) return;
+  for (const [k, flat] of Object.entries(parsed)) {
+    const e = entries[Number(k)];
+    if (!e || !Array.isArray(flat) || flat.length % 2 !== 0) continue;
+    const props: Array<readonly [string, string]> = [];
+    for (let i = 0; i < flat.length; i += 2) props.push([flat[i], flat[i + 1]]);
+    if (withinLimits(props)) e.props = props;
+  }
 }

@@ -1,5 +1,14 @@
 import assert from "node:assert/strict";
-import { decodeBatch, encodeBatch, entrySeq, SEQ_STRIDE, streamSeqOf } from "./batch.ts";
+import {
+  type BatchEntry,
+  decodeBatch,
+  encodeBatch,
+  encodeBatchProps,
+  entrySeq,
+  propsHeaderBytes,
+  SEQ_STRIDE,
+  streamSeqOf,
+} from "./batch.ts";
 import { AckRegistry, recordEntries } from "./shard_consumer.ts";
 import type { JsMsg } from "@nats-io/jetstream";
 
@@ -73,4 +82,33 @@ Deno.test("stream records: batches decode; single messages with headers still re
     fakeMsg(2, enc.encode('{"t":1}'), { "tm-topic": "twins/b/telemetry", "tm-at": "9" }).msg,
   );
   assert.deepEqual(single, [{ topic: "twins/b/telemetry", payload: enc.encode('{"t":1}'), at: 9 }]);
+});
+
+Deno.test("batch: MQTT 5 user properties travel in the tm-props header (ASCII), records without it have none", () => {
+  const entries: BatchEntry[] = [
+    { topic: "twins/a/telemetry", payload: enc.encode('{"t":1}'), at: 5 },
+    {
+      topic: "twins/a/telemetry",
+      payload: enc.encode('{"t":2}'),
+      at: 6,
+      key: 9,
+      props: [["line", "L3"], ["shift", "nüit\n"], ["shift", "😀"]],
+    },
+  ];
+  assert.equal(encodeBatchProps([entries[0]]), undefined);
+  const header = encodeBatchProps(entries)!;
+  assert.match(header, /^[\x20-\x7e]+$/, "one ASCII line");
+  assert.ok(header.length <= propsHeaderBytes(entries[1].props), "counted toward the batch size");
+  const data = encodeBatch(entries);
+  // the framing is unchanged: an earlier node reads the same record, without the properties
+  assert.deepEqual(decodeBatch(data), entries.map(({ props: _, ...e }) => e));
+  const back = recordEntries(fakeMsg(1, data, { "tm-batch": "2", "tm-props": header }).msg);
+  assert.deepEqual(back, entries);
+  assert.equal("props" in back[0], false);
+  // a header that is malformed or out of the limits drops the properties, never the messages
+  for (const bad of ["{", "[1]", '{"1":["odd"]}', `{"1":["${"n".repeat(65)}","v"]}`, '{"7":[]}']) {
+    const r = recordEntries(fakeMsg(1, data, { "tm-batch": "2", "tm-props": bad }).msg);
+    assert.equal(r.length, 2);
+    assert.ok(r.every((e) => e.props === undefined), bad);
+  }
 });

@@ -8,7 +8,14 @@
  */
 import { headers, type NatsConnection } from "@nats-io/transport-node";
 import { continueTrace, currentTrace, traceparentOf } from "../obs/trace.ts";
-import { type BatchEntry, encodeBatch, MAX_BATCH_BYTES, MAX_BATCH_ENTRIES } from "./batch.ts";
+import {
+  type BatchEntry,
+  encodeBatch,
+  encodeBatchProps,
+  MAX_BATCH_BYTES,
+  MAX_BATCH_ENTRIES,
+  propsHeaderBytes,
+} from "./batch.ts";
 import {
   jetstream,
   type JetStreamClient,
@@ -19,6 +26,7 @@ import {
 import type { IngestPort } from "../bridges/ingest.ts";
 import { type Origin, originKey } from "../bridges/message_key.ts";
 import type { DeviceBody, DeviceTopic } from "../../actors/validate.ts";
+import type { UserProperties } from "../../actors/user_properties.ts";
 import { shardOf } from "../sharding/shard.ts";
 import { subjects } from "../transport/subjects.ts";
 import type { Metrics } from "../obs/metrics.ts";
@@ -27,6 +35,8 @@ import type { Metrics } from "../obs/metrics.ts";
 export const INBOUND_STREAM = "TM_IN";
 /** Header of a batch record (see `batch.ts`); value: the number of entries. */
 export const H_BATCH = "tm-batch";
+/** Header of a batch record: its entries' MQTT 5 user properties (see `encodeBatchProps`). */
+export const H_PROPS = "tm-props";
 /** Header carrying the device's MQTT topic (single-message records). */
 export const H_TOPIC = "tm-topic";
 /** Header carrying the arrival time in ms (single-message records). */
@@ -91,13 +101,16 @@ export class JetStreamIngest implements IngestPort {
     payload: Uint8Array,
     at: number,
     origin?: Origin,
+    props?: UserProperties,
   ): Promise<void> {
     const key = originKey(origin, rawTopic, payload);
     const shard = shardOf(t.twin, this.shards);
     let q = this.#queues.get(shard);
     if (!q) this.#queues.set(shard, q = { waiting: [], inFlight: 0 });
     const done = new Promise<void>((resolve, reject) => {
-      q.waiting.push({ entry: { topic: rawTopic, payload, at, key }, resolve, reject });
+      const entry: BatchEntry = { topic: rawTopic, payload, at, key };
+      if (props) entry.props = props;
+      q.waiting.push({ entry, resolve, reject });
     });
     if (q.inFlight < MAX_PUBLISHES_IN_FLIGHT) this.#flush(shard, q);
     return done;
@@ -112,14 +125,20 @@ export class JetStreamIngest implements IngestPort {
     let bytes = 0;
     while (
       n < q.waiting.length && n < MAX_BATCH_ENTRIES && (n === 0 || bytes < MAX_BATCH_BYTES)
-    ) bytes += q.waiting[n++].entry.payload.length;
+    ) {
+      const e = q.waiting[n++].entry;
+      bytes += e.payload.length + propsHeaderBytes(e.props);
+    }
     const batch = q.waiting.splice(0, n);
     q.inFlight++;
     const h = headers();
     h.set(H_BATCH, String(batch.length));
+    const entries = batch.map((w) => w.entry);
+    const props = encodeBatchProps(entries);
+    if (props !== undefined) h.set(H_PROPS, props);
     // one trace per record: the owner's log lines while applying it carry its trace id
     h.set("traceparent", traceparentOf(currentTrace() ?? continueTrace(null)));
-    this.#js.publish(subjects.inbound(shard), encodeBatch(batch.map((w) => w.entry)), {
+    this.#js.publish(subjects.inbound(shard), encodeBatch(entries), {
       headers: h,
     }).then(
       () => {

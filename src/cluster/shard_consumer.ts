@@ -16,14 +16,14 @@ import {
   jetstreamManager,
   type JsMsg,
 } from "@nats-io/jetstream";
-import { H_AT, H_BATCH, H_TOPIC, INBOUND_STREAM } from "./inbound.ts";
-import { type BatchEntry, decodeBatch, entrySeq, streamSeqOf } from "./batch.ts";
+import { H_AT, H_BATCH, H_PROPS, H_TOPIC, INBOUND_STREAM } from "./inbound.ts";
+import { type BatchEntry, decodeBatch, decodeBatchProps, entrySeq, streamSeqOf } from "./batch.ts";
 import { continueTrace, withTrace } from "../obs/trace.ts";
 import { subjects } from "../transport/subjects.ts";
 import { parseDeviceBody, parseDeviceTopic } from "../../actors/validate.ts";
 import type { JsonLimits } from "../../actors/json_intake.ts";
 import type { Accepted } from "../bridges/ingest.ts";
-import type { LogRetirer } from "../persistence/port.ts";
+import type { LogEntry, LogRetirer } from "../persistence/port.ts";
 import type { Logger } from "../obs/log.ts";
 
 /** How long one pull waits on the server (idle heartbeats every half of it). */
@@ -124,7 +124,12 @@ export function recordEntries(m: {
   data: Uint8Array;
   headers?: { get(k: string): string };
 }): BatchEntry[] {
-  if (m.headers?.get(H_BATCH)) return decodeBatch(m.data);
+  if (m.headers?.get(H_BATCH)) {
+    const entries = decodeBatch(m.data);
+    const props = m.headers.get(H_PROPS);
+    if (props) decodeBatchProps(props, entries);
+    return entries;
+  }
   const at = Number(m.headers?.get(H_AT) || Date.now());
   return [{ topic: m.headers?.get(H_TOPIC) ?? "", payload: m.data, at }];
 }
@@ -211,7 +216,13 @@ export class ShardConsumer {
         });
         continue;
       }
-      const entry = { seq: entrySeq(m.seq, i), topic: e.topic, payload: e.payload, at: e.at };
+      const entry: LogEntry = {
+        seq: entrySeq(m.seq, i),
+        topic: e.topic,
+        payload: e.payload,
+        at: e.at,
+      };
+      if (e.props) entry.props = e.props;
       batch.push({ entry, topic: t, body, key: e.key });
     }
     if (!this.o.acks.add(m, this.o.shard, batch.length)) return; // still being applied

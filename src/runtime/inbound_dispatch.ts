@@ -52,6 +52,7 @@ export class InboundDispatch {
         at: a.entry.at,
         body: a.body,
         key: a.key,
+        props: a.entry.props,
       };
       sys.send(a.topic.twin, msg, WAIT).then(
         (r) => {

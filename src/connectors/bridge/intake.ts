@@ -9,6 +9,7 @@
  */
 import { isValidTwinId, parseDeviceBody, parseDeviceTopic } from "../../../actors/validate.ts";
 import type { JsonLimits } from "../../../actors/json_intake.ts";
+import { readUserProperties } from "../../../actors/user_properties.ts";
 import type { IngestPort } from "../../bridges/ingest.ts";
 import type { Origin } from "../../bridges/message_key.ts";
 import type { Rejections } from "../mqtt/rejections.ts";
@@ -42,6 +43,8 @@ export interface BridgedPublish {
   qos: number;
   messageId?: number;
   dup?: boolean;
+  /** MQTT 5 properties of the PUBLISH (the broker passes the device's user properties on). */
+  properties?: { userProperties?: unknown };
 }
 
 /**
@@ -67,11 +70,17 @@ export function intake(p: IntakeParts, packet: BridgedPublish, at: number): Prom
     p.rejections.reject({ topic, retain: false }, who, t);
     return null;
   }
+  // MQTT 5 user properties over their limits: rejected like a bad payload (and acknowledged)
+  const props = readUserProperties(packet.properties?.userProperties);
+  if (props === "bad_property") {
+    p.rejections.reject({ topic, retain: false }, t.twin, props);
+    return null;
+  }
   const body = parseDeviceBody(t, payload, p.jsonLimits);
   if (typeof body === "string") {
     p.rejections.reject({ topic, retain: false }, t.twin, body);
     return null;
   }
   p.accepted(t.kind);
-  return p.ingest.submit(t, body, topic, payload, at, origin);
+  return p.ingest.submit(t, body, topic, payload, at, origin, props);
 }

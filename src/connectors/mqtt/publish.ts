@@ -16,6 +16,7 @@ import {
   type RejectReason,
 } from "../../../actors/validate.ts";
 import type { JsonLimits } from "../../../actors/json_intake.ts";
+import { readUserProperties } from "../../../actors/user_properties.ts";
 import type { IngestPort } from "../../bridges/ingest.ts";
 import { type Acl, deviceMayPublish } from "./acl.ts";
 import type { MessageRate } from "./limits.ts";
@@ -146,6 +147,12 @@ export function publishAuthorizer(p: PublishParts): AuthorizePublishHandler {
         return cb(null);
       }
     }
+    // MQTT 5 user properties: bounded before the payload is read (over a limit: refused)
+    const props = readUserProperties(packet.properties?.userProperties);
+    if (props === "bad_property") {
+      rejected(client, packet, t.twin, props);
+      return cb(null);
+    }
     const payload = packet.payload instanceof Uint8Array
       ? packet.payload
       : Buffer.from(String(packet.payload));
@@ -157,7 +164,7 @@ export function publishAuthorizer(p: PublishParts): AuthorizePublishHandler {
     m.messagesIn.inc({ kind: t.kind });
     if (client) sessions.seen(client, t.twin);
     const origin = { clientId: key, messageId: packet.qos > 0 ? packet.messageId : undefined };
-    const submitted = ingest.submit(t, body, packet.topic, payload, at, origin);
+    const submitted = ingest.submit(t, body, packet.topic, payload, at, origin, props);
     if (client && rate) rate.track(client, submitted);
     submitted.then(
       () => {
