@@ -10,6 +10,8 @@ export interface NatsServer extends AsyncDisposable {
   url: string;
   /** Monitoring endpoint, `http://127.0.0.1:<monitor port>` (`/healthz`, `/varz`, `/jsz`). */
   monitorUrl: string;
+  /** Its MQTT listener's port (MQTT 3.1.1 only), with `startNats({ mqtt: true })`. */
+  mqttPort?: number;
   /** Stops the server (SIGTERM, then SIGKILL after 5 s); its JetStream data stays. */
   stop(): Promise<void>;
   /**
@@ -29,6 +31,8 @@ export interface StartNatsOptions {
    * holds them until then.
    */
   deferred?: boolean;
+  /** Also listen for MQTT (nats-server speaks 3.1.1 only; needs JetStream, turned on with it). */
+  mqtt?: boolean;
 }
 
 /** One member of a {@linkcode NatsCluster}. */
@@ -66,6 +70,7 @@ interface MemberPorts {
   port: number;
   monitor: number;
   cluster?: number;
+  mqtt?: number;
 }
 
 function config(dir: string, me: MemberPorts, jetstream: boolean, peers: MemberPorts[]): string {
@@ -83,6 +88,7 @@ function config(dir: string, me: MemberPorts, jetstream: boolean, peers: MemberP
       "}",
     );
   }
+  if (me.mqtt !== undefined) lines.push(`mqtt { listen: "127.0.0.1:${me.mqtt}" }`);
   if (me.cluster !== undefined) {
     const routes = peers.filter((p) => p !== me).map((p) =>
       `"nats-route://127.0.0.1:${p.cluster}"`
@@ -169,13 +175,15 @@ export function startNats(opts: StartNatsOptions = {}): Promise<NatsServer> {
   const reserve = async () => {
     const dir = await makeTempDir("nats");
     try {
-      const [port, monitor] = await freePorts(2);
-      const ports = { name: "n1", port, monitor };
+      const [port, monitor, mqtt] = await freePorts(3);
+      const ports = { name: "n1", port, monitor, ...(opts.mqtt ? { mqtt } : {}) };
       const conf = `${dir}/n1.conf`;
-      await Deno.writeTextFile(conf, config(dir, ports, opts.jetstream ?? false, []));
+      const jetstream = (opts.jetstream || opts.mqtt) ?? false;
+      await Deno.writeTextFile(conf, config(dir, ports, jetstream, []));
       const member = new Member(bin, ports, conf);
       const server: NatsServer = {
         port,
+        ...(opts.mqtt ? { mqttPort: mqtt } : {}),
         url: `nats://127.0.0.1:${port}`,
         monitorUrl: member.monitorUrl,
         stop: () => member.stop(),

@@ -157,6 +157,13 @@ export async function startBridge(o: BridgeOptions): Promise<Bridge> {
     c.on("close", () => {
       acks.queue.close();
       if (connected) log.warn("bridge disconnected; reconnecting", where);
+      else if (c === client && !closed && notices.oncePerMinute("\u0000bridge")) {
+        // e.g. nats-server's MQTT closes on a will topic with a "." (Sparkplug's spBv1.0/…)
+        log.warn("bridge cannot connect to the broker; retrying", {
+          ...where,
+          error: "the broker closed the connection before its CONNACK",
+        });
+      }
       connected = false;
       m.bridgeConnected.set(0);
       backoff = Math.min(backoff * 2, MAX_BACKOFF_MS);
