@@ -63,6 +63,19 @@ export interface TwinRecord {
   commands?: Command[];
   /** Device traffic, for diagnostics. */
   traffic?: Traffic;
+  /**
+   * The rule points (alarm transitions, rollups) of device messages whose log entry may not be
+   * retired yet, by entry sequence, oldest first: a replay of such an entry after a restart
+   * (the twin stored past it) writes them again, as it writes the message's own point again.
+   */
+  unwritten?: UnwrittenPoints[];
+}
+
+/** The rule points one device message made (see `TwinRecord.unwritten`). */
+export interface UnwrittenPoints {
+  /** The message's durable sequence. */
+  seq: number;
+  points: Extract<TwinEffect, { type: "point" }>[];
 }
 
 /** Device messages seen by a twin (diagnostics: last seen, message rate). */

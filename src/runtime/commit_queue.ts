@@ -121,6 +121,11 @@ export class CommitQueue {
     this.#needs.set(seq, (this.#needs.get(seq) ?? 0) + 1);
   }
 
+  /** True while entry `seq` is delivered here and not retired (it has needs left). */
+  unretired(seq: number): boolean {
+    return this.#needs.has(seq);
+  }
+
   /** One need of entry `seq` is met; with none left it is retired. */
   done(seq: number): void {
     if (this.#fenced.has(seq)) return;

@@ -26,6 +26,7 @@ import type { Containment } from "./containment.ts";
 import type { EffectExecutor } from "./effect_executor.ts";
 import type { RuleTimers } from "./rule_timers.ts";
 import type { HostRefusal } from "./quarantine.ts";
+import { keepUnwritten, unwrittenOf } from "./unwritten_points.ts";
 
 /** The reply of a twin actor to one message. */
 export type Reply = {
@@ -124,6 +125,10 @@ export class TwinBehavior implements Behavior<TwinRecord, TwinMessage, Reply> {
         const tags = profile?.tags;
         p.effects.point(seq, telemetryPoint(rec.state, body, at, msg.seq, props, tags));
       }
+      // and the rule points it made (alarms, rollups), kept until its entry is retired
+      if (msg.type === "device") {
+        for (const pt of unwrittenOf(rec, msg.seq)) p.effects.point(seq, pt);
+      }
       return { state: rec, reply: { state: rec.state, record: rec, gen } };
     }
     if (res.error) {
@@ -138,14 +143,17 @@ export class TwinBehavior implements Behavior<TwinRecord, TwinMessage, Reply> {
         return { state: rec, reply: { state: rec.state, record: rec, error, gen } };
       }
     }
-    const change = res.record !== rec ? p.queue.change(id, res.record, seq) : 0;
+    const record = seq === undefined || res.record === rec
+      ? res.record
+      : keepUnwritten(res.record, rec.unwritten, seq, res.effects, (s) => p.queue.unretired(s));
+    const change = record !== rec ? p.queue.change(id, record, seq) : 0;
     if (msg.type === "tick") p.metrics.ruleTicks.inc();
     if (res.suppressed) p.metrics.fieldsSuppressed.inc(res.suppressed);
     p.effects.run(id, res.effects, seq);
-    p.timers.arm(id, profile, res.record);
+    p.timers.arm(id, profile, record);
     return {
-      state: res.record,
-      reply: { state: res.record.state, record: res.record, gen, change },
+      state: record,
+      reply: { state: record.state, record, gen, change },
     };
   }
 }
