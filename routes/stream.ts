@@ -1,6 +1,7 @@
 /**
  * `GET /v1/stream?twins=a,b&types=telemetry,state`: a WebSocket of twin events, one JSON
- * object per message `{type, twin, version, ts, data}`.
+ * object per message `{type, twin, version, ts, data}`, plus `properties` when the device
+ * message that made it had MQTT 5 user properties.
  *
  * Each client's send buffer is bounded: a client that falls more than `maxBufferedBytes`
  * behind is closed with code 1013 ("try again later") and counted; ingest never waits for it.
@@ -39,7 +40,9 @@ const stream = createRoute({
   summary: "WebSocket of twin events, one JSON object per message: {type, twin, version, ts, data}",
   description: "Needs a WebSocket upgrade. Authenticate with `Authorization: Bearer` or, from a " +
     "browser, `?ticket=` (POST /v1/stream/tickets). A client more than 1 MiB behind is closed " +
-    "with code 1013. Campaign events are not filtered by `twins`.",
+    "with code 1013. Campaign events are not filtered by `twins`. An event made by a device " +
+    'message with MQTT 5 user properties also has `properties` (`{"line": "L3"}`; a ' +
+    "repeated name: an array of its values).",
   request: {
     // checked by the handler (bad ids are 400 bad_twin_id), described here
     query: z.object({
