@@ -18,7 +18,10 @@ const DiagnosticsSchema = z.object({
     example: "quiet: last message 12 min ago; no MQTT session on any node",
   }),
   connectivity: z.object({
-    online: z.boolean().openapi({ description: "An MQTT session of the device is open now" }),
+    online: z.boolean().openapi({
+      description: "An MQTT session of the device is open now (or the bridge it is reached " +
+        "through is connected)",
+    }),
     reported: z.object({ status: z.enum(["online", "offline", "unknown"]), since: Time })
       .openapi({ description: "What the device said on `twins/{id}/status` (or its will)" }),
     session: z.object({
@@ -27,6 +30,14 @@ const DiagnosticsSchema = z.object({
       protocol: z.string(),
       connectedAt: Time,
       listensForCommands: z.boolean(),
+      bridge: z.object({
+        url: z.string().openapi({ description: "The plant's broker (no credentials)" }),
+        connected: z.boolean(),
+        lastMessageAt: Time.openapi({ description: "The device's last message through it" }),
+      }).optional().openapi({
+        description: "The device is on the plant's broker, reached through the bridge " +
+          "(`TWINMILL_MQTT_URL`): `clientId`, `protocol` and `connectedAt` are the bridge's",
+      }),
     }).nullable(),
     lastSeen: Time,
     silentForSeconds: z.number().nullable(),

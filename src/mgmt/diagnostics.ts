@@ -5,6 +5,8 @@
  *   it, last seen, message counts, mailbox depth, residency, snapshot, commands, alarms, rules;
  * - the node(s) holding the device's MQTT session: client id, protocol, since when, whether
  *   it listens for commands, and the messages of it that were rejected there (with reasons);
+ *   for a device on the plant's broker, the bridge it is reached through (its link, connected
+ *   or not, and the device's last message through it);
  * - this node's InfluxDB writer: points waiting and how long the oldest has waited.
  * A one-line `summary` says what stands out.
  * @module
@@ -58,8 +60,10 @@ export class Diagnostics {
       this.o.twins.diagnostics(id),
       this.o.sessions(id).catch(() => [] as SessionReport[]),
     ]);
-    const session = reports.find((r) => r.connection)?.connection ?? null;
-    const sessionNode = reports.find((r) => r.connection)?.node ?? null;
+    const found = sessionOf(reports);
+    const session = found?.connection ?? null;
+    const sessionNode = found?.node ?? null;
+    const link = session?.bridge;
     // refused by the broker (invalid), or by the twin after it (size limit, quarantine)
     const rejected = reports.flatMap((r) => r.rejections.map((x) => ({ ...x, node: r.node })))
       .concat((host?.refused ?? []).map((x) => ({ ...x, node: host!.node })))
@@ -83,7 +87,8 @@ export class Diagnostics {
         now,
         quietAfter: this.o.quietAfterMs ?? 300_000,
         exists: host !== null,
-        online: session !== null,
+        online: session !== null && (link?.connected ?? true),
+        bridge: link && { url: link.url, connected: link.connected },
         reported,
         lastSeen: t?.lastSeen ?? null,
         rejected: rejected.length,
@@ -95,7 +100,7 @@ export class Diagnostics {
         quarantinedUntil: host?.quarantine?.active ? host.quarantine.until : null,
       }),
       connectivity: {
-        online: session !== null,
+        online: session !== null && (link?.connected ?? true),
         reported: { status: reported.status, since: iso(reported.since) },
         session: session
           ? {
@@ -104,6 +109,15 @@ export class Diagnostics {
             protocol: session.protocol,
             connectedAt: iso(session.connectedAt),
             listensForCommands: session.commands,
+            ...(link
+              ? {
+                bridge: {
+                  url: link.url,
+                  connected: link.connected,
+                  lastMessageAt: iso(link.lastMessageAt),
+                },
+              }
+              : {}),
           }
           : null,
         lastSeen: iso(t?.lastSeen),
@@ -167,12 +181,29 @@ export class Diagnostics {
   }
 }
 
+/**
+ * The report whose session diagnostics show: a session on a node's own broker first, else the
+ * bridge link that heard the device last (in a cluster several nodes may have).
+ */
+function sessionOf(reports: SessionReport[]): SessionReport | undefined {
+  const withSession = reports.filter((r) => r.connection);
+  const direct = withSession.find((r) => !r.connection!.bridge);
+  if (direct) return direct;
+  const heard = (r: SessionReport) => r.connection!.bridge!.lastMessageAt;
+  return withSession.reduce<SessionReport | undefined>(
+    (best, r) => (best && heard(best) >= heard(r) ? best : r),
+    undefined,
+  );
+}
+
 /** One sentence on what stands out, most likely cause of silence first. */
 function summarise(d: {
   now: number;
   quietAfter: number;
   exists: boolean;
   online: boolean;
+  /** The bridge the device is reached through, if it is. */
+  bridge?: { url: string; connected: boolean };
   reported: HostDiagnostics["connectivity"];
   lastSeen: number | null;
   rejected: number;
@@ -195,7 +226,9 @@ function summarise(d: {
   else if (d.now - d.lastSeen > d.quietAfter) {
     notes.push(`quiet: last message ${ago(d.now - d.lastSeen)} ago`);
   }
-  if (!d.online) {
+  if (!d.online && d.bridge) {
+    notes.push(`reached through the bridge to ${d.bridge.url}, which is disconnected`);
+  } else if (!d.online) {
     notes.push(
       d.reported.status === "offline" && d.reported.since
         ? `no MQTT session; the device said offline ${ago(d.now - d.reported.since)} ago`

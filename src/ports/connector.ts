@@ -19,6 +19,21 @@ export interface ConnectionInfo {
   connectedAt: number;
   /** True when it listens for commands. */
   commands: boolean;
+  /**
+   * Set when the device is reached through the bridge from the plant's broker (its own session
+   * is there, out of sight): then `clientId`, `protocol` and `connectedAt` are the bridge's.
+   */
+  bridge?: BridgeLink;
+}
+
+/** The bridge a device is reached through, as one node sees it. */
+export interface BridgeLink {
+  /** The plant's broker, without credentials. */
+  url: string;
+  /** True while the bridge is connected to it. */
+  connected: boolean;
+  /** When this node last got a message of the device through it (ms since the epoch). */
+  lastMessageAt: number;
 }
 
 /** A rejected device message. */

@@ -274,3 +274,45 @@ Deno.test("bridge: TWINMILL_DESIRED_EXPIRY gives the retained desired state on t
     timeoutMs: 15_000,
   });
 });
+
+Deno.test("bridge: diagnostics say a bridged device is reached through the bridge (link, connected or not, last message)", async () => {
+  await using broker = await plantBroker();
+  await using node = await bridgedNode(broker);
+  const sent = Date.now();
+  const r = await publishQos1({ mqttPort: broker.port }, "twins/dg-1/telemetry", '{"t":1}');
+  assert.equal(r.code, 0, r.stderr);
+  await waitFor(async () => (await twin(node.httpUrl, "dg-1"))?.version === 1);
+  const diagnostics = async () => {
+    const res = await getJson(`${node.httpUrl}/v1/twins/dg-1/diagnostics`);
+    assert.equal(res.status, 200, JSON.stringify(res.body));
+    return res.body;
+  };
+  const up = await diagnostics();
+  assert.equal(up.connectivity.online, true, JSON.stringify(up));
+  const s = up.connectivity.session;
+  assert.equal(s.protocol, "mqtt 5");
+  assert.match(s.clientId, /^twinmill-/, "the bridge's client id");
+  assert.deepEqual({ ...s.bridge, lastMessageAt: undefined }, {
+    url: broker.url,
+    connected: true,
+    lastMessageAt: undefined,
+  });
+  assert.ok(Date.parse(s.bridge.lastMessageAt) >= sent - 1000, s.bridge.lastMessageAt);
+  // a twin whose device never spoke through the bridge has no session
+  const put = await getJson(`${node.httpUrl}/v1/twins/dg-2`, json("PUT", { attributes: {} }));
+  assert.ok(put.status < 300);
+  const quiet = await getJson(`${node.httpUrl}/v1/twins/dg-2/diagnostics`);
+  assert.equal(quiet.body.connectivity.session, null);
+
+  // the plant's broker goes away: still reached through the bridge, which is disconnected
+  await broker.restart(async () => {
+    await waitFor(async () => (await metric(node, "twinmill_bridge_connected")) === 0);
+    const down = await diagnostics();
+    assert.equal(down.connectivity.online, false);
+    assert.equal(down.connectivity.session.bridge.connected, false);
+    assert.match(
+      down.summary,
+      /reached through the bridge to mqtt:\/\/127\.0\.0\.1:\d+, which is disconnected/,
+    );
+  });
+});

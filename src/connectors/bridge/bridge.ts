@@ -22,7 +22,7 @@ import type { Metrics } from "../../obs/metrics.ts";
 import type { Connector } from "../../ports/connector.ts";
 import { Notices } from "../mqtt/notices.ts";
 import { Rejections } from "../mqtt/rejections.ts";
-import { AckQueue } from "./acks.ts";
+import { type ConnectionAcks, connectionAcks, HELD, noAcks } from "./connection_acks.ts";
 import {
   clientOptions,
   MAX_BACKOFF_MS,
@@ -31,6 +31,7 @@ import {
   type TlsFiles,
 } from "./client_options.ts";
 import { intake, type IntakeParts, TWIN_FILTERS } from "./intake.ts";
+import { bridgedConnection, HeardDevices } from "./heard.ts";
 import type { SparkplugHostPort } from "../sparkplug/port.ts";
 
 /** How long a command waits for the plant broker's PUBACK to count as delivered (ms). */
@@ -39,19 +40,6 @@ const COMMAND_ACK_MS = 800;
 const MAX_WAITING_TWINS = 10_000;
 /** Twins heard from per connection whose queued commands are offered again (see below). */
 const MAX_HEARD_TWINS = 100_000;
-/** Handed to MQTT.js instead of a PUBACK: the bridge sends it once the message is durable. */
-const HELD = new Error("PUBACK held until the message is durable");
-
-/**
- * MQTT.js's own packet writer (not in its types): a PUBACK the bridge sends itself, in order,
- * once its message is durable. `customHandleAcks` would hold the PUBACK too, but MQTT.js reads
- * no further packet until it is sent (one message per durable commit) and uses it with MQTT 5
- * only; `handleMessage` calling back with an error sends none and reads on.
- */
-type RawSender = {
-  _sendPacket(packet: { cmd: "puback"; messageId: number; reasonCode: number }): void;
-};
-
 /** Options of {@linkcode startBridge}. */
 export interface BridgeOptions {
   config: BridgeConfig;
@@ -116,14 +104,14 @@ export async function startBridge(o: BridgeOptions): Promise<Bridge> {
   let version: 4 | 5 = 5;
   let connectedOnce = false;
   let connected = false;
+  let connectedAt = 0;
   let closed = false;
   let backoff = MIN_BACKOFF_MS;
-  let acks: { stream: unknown; queue: AckQueue } = {
-    stream: null,
-    queue: new AckQueue({ puback: () => {}, fail: () => {} }),
-  };
+  let acks: ConnectionAcks = noAcks();
   const waiting = new Set<string>();
   const heard = new Set<string>();
+  /** Devices heard through the bridge, for diagnostics. */
+  const devices = new HeardDevices();
   const where = { url: cfg.url, clientId: cfg.clientId };
   let client: MqttClient;
 
@@ -138,6 +126,7 @@ export async function startBridge(o: BridgeOptions): Promise<Bridge> {
     if (sp) c.on("reconnect", () => void (c.options.will = spWill()));
     c.on("connect", (connack) => {
       connected = connectedOnce = true;
+      connectedAt = Date.now();
       backoff = MIN_BACKOFF_MS;
       c.options.reconnectPeriod = backoff;
       m.bridgeConnected.set(1);
@@ -195,8 +184,10 @@ export async function startBridge(o: BridgeOptions): Promise<Bridge> {
       } catch (err) {
         durable = Promise.reject(err);
       }
-      if (durable && p.topic.startsWith("twins/") && !p.topic.endsWith("/result")) {
-        listening(p.topic.split("/", 2)[1], durable);
+      if (durable && p.topic.startsWith("twins/")) {
+        const twin = p.topic.split("/", 2)[1];
+        devices.heard(twin, Date.now());
+        if (!p.topic.endsWith("/result")) listening(twin, durable);
       }
       if (p.qos === 0) {
         // QoS 0 is lost by definition; counted, logged once a minute (a stop may fail many)
@@ -212,7 +203,7 @@ export async function startBridge(o: BridgeOptions): Promise<Bridge> {
       // come first, so the acknowledgements follow the connection (its stream), not the event
       if (acks.stream !== c.stream) {
         acks.queue.close();
-        acks = connectionAcks(c);
+        acks = connectionAcks(c, () => client, m, log);
       }
       acks.queue.push(p.messageId!, durable);
       callback(HELD); // MQTT.js sends no PUBACK and reads on; ours follows when durable
@@ -225,27 +216,6 @@ export async function startBridge(o: BridgeOptions): Promise<Bridge> {
     if (!o.onCommandsListening || heard.has(twin) || heard.size >= MAX_HEARD_TWINS) return;
     heard.add(twin);
     durable.then(() => o.onCommandsListening!(twin), () => heard.delete(twin));
-  };
-
-  /** The acknowledgements of the connection `c` has now (its stream). */
-  const connectionAcks = (c: MqttClient) => {
-    const stream = c.stream;
-    const queue = new AckQueue({
-      puback(messageId) {
-        if (!c.connected || c !== client || c.stream !== stream) return;
-        (c as unknown as RawSender)._sendPacket({ cmd: "puback", messageId, reasonCode: 0 });
-        m.bridgeAcks.inc();
-      },
-      fail(reason, err) {
-        m.messagesRejected.inc({ reason: "not_durable" });
-        log.warn("bridge reconnects so that the broker redelivers", {
-          reason,
-          error: err instanceof Error ? err.message : err === undefined ? undefined : String(err),
-        });
-        stream?.destroy();
-      },
-    });
-    return { stream, queue };
   };
 
   const subscribe = (c: MqttClient) => {
@@ -337,7 +307,14 @@ export async function startBridge(o: BridgeOptions): Promise<Bridge> {
       });
     },
     devicesConnected: 0, // the plant's broker has the sessions
-    connection: () => null,
+    connection: (twin) =>
+      bridgedConnection(devices, twin, {
+        url: cfg.url,
+        clientId: cfg.clientId,
+        protocol: version === 5 ? "mqtt 5" : "mqtt 3.1.1",
+        connected,
+        connectedAt,
+      }),
     rejections: (twin) => rejections.of(twin),
     async [Symbol.asyncDispose]() {
       if (closed) return;
