@@ -80,9 +80,13 @@ export function propertiesObject(props: UserProperties): Record<string, string |
   return out;
 }
 
+/** True when `v` can be a tag value: not empty, not ending in a backslash (InfluxDB 1.x cannot parse it). */
+const taggable = (v: string): boolean => v !== "" && !v.endsWith("\\");
+
 /**
- * `tags` plus a tag for each name in `names` the message has a non-empty property of (its
- * first value). A tag the twin already has (`device`, its `type`/`site`/`line` attributes) is
+ * `tags` plus a tag for each name in `names` the message has a property of (its first value
+ * that can be a tag: not empty, not ending in a backslash, which would make InfluxDB 1.x refuse
+ * the point). A tag the twin already has (`device`, its `type`/`site`/`line` attributes) is
  * kept. Returns `tags` itself when nothing is added.
  */
 export function withPropertyTags(
@@ -94,7 +98,7 @@ export function withPropertyTags(
   let out = tags;
   for (const name of names) {
     if (Object.hasOwn(out, name)) continue;
-    const p = props.find(([n, v]) => n === name && v !== "");
+    const p = props.find(([n, v]) => n === name && taggable(v));
     if (!p) continue;
     if (out === tags) out = { ...tags };
     out[name] = p[1];

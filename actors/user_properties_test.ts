@@ -56,13 +56,21 @@ Deno.test("user properties: over a limit the message is refused (bad_property), 
 
 Deno.test("user properties: listed names become tags; the twin's own tags are kept", () => {
   const tags = { device: "d", line: "A" };
-  const props = [["line", "L3"], ["shift", "night"], ["shift", "late"], ["cell", ""]] as const;
+  const props = [
+    ["line", "L3"],
+    ["shift", "night"],
+    ["shift", "late"],
+    ["cell", ""],
+    ["bay", "a\\"],
+    ["bay", "b 2,x=\\y"],
+  ] as const;
   assert.equal(withPropertyTags(tags, props, []), tags);
   assert.equal(withPropertyTags(tags, undefined, ["shift"]), tags);
-  assert.deepEqual(withPropertyTags(tags, props, ["line", "shift", "cell", "absent"]), {
+  assert.deepEqual(withPropertyTags(tags, props, ["line", "shift", "cell", "bay", "absent"]), {
     device: "d",
     line: "A",
     shift: "night",
+    bay: "b 2,x=\\y", // (escaped by the line protocol encoder)
   });
   assert.deepEqual(withPropertyTags({ device: "d" }, props, ["line"]), { device: "d", line: "L3" });
 });

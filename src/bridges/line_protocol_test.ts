@@ -112,3 +112,15 @@ Deno.test("toLineProtocol: a cached name is escaped for its place (measurement o
     toLineProtocol(pt({ tags: { a: "1", b: "2" } })),
   );
 });
+
+Deno.test("toLineProtocol: tags from MQTT 5 user properties (any UTF-8) are escaped, one line", () => {
+  const line = toLineProtocol({
+    measurement: "telemetry",
+    tags: { device: "d", bay: "b 2,x=\\y", shift: "nü\nit" },
+    fields: { temp: 1 },
+    ts: 5,
+    subMs: 7,
+  });
+  assert.equal(line, "telemetry,bay=b\\ 2\\,x\\=\\y,device=d,shift=nü\\nit temp=1 5000007");
+  assert.equal(line.split("\n").length, 1);
+});
