@@ -3,7 +3,8 @@
  * -D publish user-property …` and `npm:mqtt` with `userProperties` → the twin's event on
  * `/v1/stream` carries them; a profile listing `tags` makes them InfluxDB tags of the point;
  * over the limits → PUBACK 0x99 with a reason string, counted; a `kill -9` mid-burst → every
- * point, replayed or not, still has its tag (the properties are in the durable log).
+ * point, replayed or not, still has its tag (the properties are in the durable log); in a
+ * cluster they cross JetStream to the twin's owner and the event reaches a stream on another node.
  */
 import assert from "node:assert/strict";
 import mqtt from "mqtt";
@@ -15,6 +16,7 @@ import {
   mosquittoPub,
   type NodeProcess,
   startInfluxd,
+  startNats,
   startNode,
   waitFor,
   waitForInfluxCount,
@@ -207,4 +209,35 @@ Deno.test("mqtt5 user properties: kill -9 mid-burst, every point (replayed or no
   assert.ok(Math.abs(counts.day - counts.night) <= 1, JSON.stringify(counts));
   await second.kill("SIGTERM");
   assert.equal(await influxCount(influx, db, id), v);
+});
+
+Deno.test("mqtt5 user properties in a cluster: through JetStream to the owner, on a stream of the other node", async () => {
+  await using nats = await startNats({ jetstream: true });
+  const env = { NATS_URL: nats.url, TWINMILL_SHARDS: "8" };
+  await using n1 = await startNode({ ...env, TWINMILL_NODE_ID: "p1" });
+  await using n2 = await startNode({ ...env, TWINMILL_NODE_ID: "p2" });
+  await waitFor(async () => {
+    const c = (await getJson(`${n1.httpUrl}/v1/cluster`)).body;
+    return c.settled && c.nodes.length === 2 &&
+      c.nodes.every((n: { shards: number[] }) => n.shards.length > 0);
+  }, { timeoutMs: 30_000, message: "two nodes share the shards" });
+  const twins = ["cp-1", "cp-2", "cp-3", "cp-4"]; // owned by either node
+  await using stream = await openStream(n2, `twins=${twins.join(",")}&types=telemetry`);
+  const dev = await mqtt.connectAsync(n1.mqttUrl!, { protocolVersion: 5, reconnectPeriod: 0 });
+  try {
+    for (const [i, id] of twins.entries()) {
+      await dev.publishAsync(`twins/${id}/telemetry`, `{"temp":${i}}`, {
+        qos: 1,
+        properties: { userProperties: { line: `L${i}`, "ünï": "cödé" } },
+      });
+    }
+  } finally {
+    await dev.endAsync();
+  }
+  await waitFor(() => stream.events.length >= 4, { message: "4 events on n2's stream" });
+  const seen = Object.fromEntries(stream.events.map((e) => [e.twin, e.properties]));
+  assert.deepEqual(
+    seen,
+    Object.fromEntries(twins.map((id, i) => [id, { line: `L${i}`, "ünï": "cödé" }])),
+  );
 });
