@@ -5,7 +5,14 @@
  * @module
  */
 import type { Context } from "hono";
-import { auditAction, type AuthOptions, keyId, ticketRoutes, Tickets } from "../../routes/auth.ts";
+import {
+  auditAction,
+  type AuthOptions,
+  keyId,
+  ticketRoutes,
+  Tickets,
+  whoamiRoutes,
+} from "../../routes/auth.ts";
 import { credentialRoutes, revocationRoutes } from "../../routes/credentials.ts";
 import { auditRoutes } from "../../routes/audit.ts";
 import { createJwtVerifier } from "../security/jwt.ts";
@@ -104,6 +111,7 @@ export async function security(
       "/v1/stream": ticketRoutes(tickets),
       "/v1/revocations": revocationRoutes(deviceAuth),
       "/v1/audit": auditRoutes(audit),
+      "/v1/whoami": whoamiRoutes(),
     },
   };
 }
