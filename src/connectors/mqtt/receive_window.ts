@@ -62,11 +62,6 @@ export class ReceiveWindow {
     };
   }
 
-  /** Unacknowledged QoS 1/2 messages of a connection now. */
-  open(client: Client): number {
-    return this.#of.get(client)?.open ?? 0;
-  }
-
   #run(
     client: Client,
     w: Window,
