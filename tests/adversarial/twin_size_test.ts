@@ -47,7 +47,10 @@ Deno.test("twin size: 150 reported messages of 55 KB with new keys are refused p
     assert.ok(version >= 2, "the messages that fit were applied");
     const text = await (await fetch(`${node.httpUrl}/v1/twins/big-1`)).text();
     assert.ok(text.length < 300 * 1024, `the twin is ${text.length} bytes as JSON`);
-    assert.ok(peak - idle < 128 * MB, `RSS grew ${((peak - idle) / MB).toFixed(1)} MB`);
+    // the node runs as `deno task start` runs it: with V8's young generation capped
+    // (--max-semi-space-size=8); uncapped, V8 grew it to 32 MiB semi-spaces at the first load
+    // after start-up (any load, not only this one) and RSS grew 65-72 MB here
+    assert.ok(peak - idle < 64 * MB, `RSS grew ${((peak - idle) / MB).toFixed(1)} MB`);
     assert.ok(Date.now() - started < 15_000, "150 messages handled in well under 15 s");
     const d = await getJson(`${node.httpUrl}/v1/twins/big-1/diagnostics`);
     assert.equal(d.body.rejected.at(-1)?.reason, "twin_too_large", JSON.stringify(d.body));

@@ -10,6 +10,18 @@ export const REPO_ROOT: string = fileURLToPath(new URL("../../", import.meta.url
 /** Path of the node's entry point. */
 const MAIN = `${REPO_ROOT}/main.ts`;
 
+/**
+ * The `deno run` flags of deno.json's `start` task (`deno run <flags> main.ts`), so that a test
+ * runs the node as users start it: its permissions, and its V8 flags (the young generation's
+ * size, which bounds the memory tests measure).
+ */
+const START_FLAGS: string[] = (() => {
+  const start = JSON.parse(Deno.readTextFileSync(`${REPO_ROOT}/deno.json`)).tasks.start;
+  const m = /^deno run (.+) main\.ts$/.exec(String(start).trim());
+  if (!m) throw new Error(`deno.json's start task is not "deno run <flags> main.ts": ${start}`);
+  return m[1].split(/\s+/);
+})();
+
 /** How long {@linkcode startNode} waits for the `ready` log line. */
 const READY_TIMEOUT_MS = 30_000;
 
@@ -80,7 +92,7 @@ function nodeEnv(dataDir: string, env: Record<string, string>): Record<string, s
 
 function nodeCommand(env: Record<string, string>, args: string[], main: string): Deno.Command {
   return new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-all", "--unstable-kv", "--unstable-net", main, ...args],
+    args: ["run", ...START_FLAGS, main, ...args],
     cwd: REPO_ROOT,
     env,
     stdin: "null",
@@ -242,11 +254,11 @@ async function launch(
 }
 
 /**
- * Spawns the twinmill node (`deno run --allow-all --unstable-kv --unstable-net main.ts` in the repo
- * root) with `TWINMILL_HTTP_PORT=0`, `TWINMILL_MQTT_PORT=0`, `TWINMILL_DATA_DIR`,
- * `TWINMILL_LOG=info`, `NO_COLOR=1` and then `env` over them, and resolves when it logs
- * its `ready` line (with `opts.until: "http"`: its `http listening` line). Rejects with the
- * node's stderr if it exits first or after 30 s.
+ * Spawns the twinmill node (`deno run <the start task's flags> main.ts` in the repo root) with
+ * `TWINMILL_HTTP_PORT=0`, `TWINMILL_MQTT_PORT=0`, `TWINMILL_DATA_DIR`, `TWINMILL_LOG=info`,
+ * `NO_COLOR=1` and then `env` over them, and resolves when it logs its `ready` line (with
+ * `opts.until: "http"`: its `http listening` line). Rejects with the node's stderr if it exits
+ * first or after 30 s.
  * Set `HARNESS_VERBOSE=1` to see its log lines.
  *
  * @example
