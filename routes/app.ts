@@ -15,6 +15,7 @@ import { healthRoutes, type Readiness } from "./health.ts";
 import { twinReads, twinRoutes } from "./twins.ts";
 import { fastTwinGet } from "./twin_get.ts";
 import { streamRoutes } from "./stream.ts";
+import { consoleRoutes } from "./console.ts";
 import type { HistorySource } from "./history.ts";
 import type { TwinService } from "../src/runtime/twin_service.ts";
 import type { Transport } from "../src/transport/port.ts";
@@ -156,6 +157,8 @@ export function createApp(d: AppDeps): OpenAPIHono {
     },
   });
   app.get("/docs", swaggerUI({ url: "/openapi.json" }));
+  // the operator console: static files, outside /v1 (its script asks for credentials)
+  app.route("/", consoleRoutes());
   // the hot read in front of the router, unless another module routes its URLs too
   if (!Object.entries(d.extra ?? {}).some(([at, r]) => routesTwinGet(at, r))) {
     const auth = d.auth;
