@@ -12,9 +12,10 @@
  *   (`twinmill_mqtt_messages_rejected_total{reason="receive_maximum"}`), logged once per client
  *   per minute.
  * - MQTT 3.1 / 3.1.1 has no such limit (nothing was told): a message beyond it waits, in order
- *   with the connection's later ones, until an earlier one is acknowledged. aedes reads no more
- *   of a connection's socket until the messages already parsed are handled, so the device is
- *   held back by TCP flow control, never disconnected.
+ *   with the connection's later ones, until an earlier one is acknowledged, and the socket is not
+ *   read meanwhile (aedes's batch reading alone lets more in while a batch is pending), so only
+ *   what one read parsed waits, and the device is held back by TCP flow control, never
+ *   disconnected.
  *
  * A QoS 2 message counts until its PUBREC (the spec would count it until PUBCOMP): more lenient,
  * never stricter.
@@ -29,6 +30,28 @@ export const RECEIVE_MAXIMUM_EXCEEDED = 0x93;
 
 type Done = (err?: Error | null) => void;
 
+/**
+ * The aedes client internals a hold uses (aedes 2.0.0-beta.1): its socket, read with
+ * `read(null)` per batch, and `_nextBatch`, the read loop. (Its own `pause()` is for CONNECT
+ * only: the batch callbacks that come while paused are not counted, and reading never resumes.)
+ */
+type Reader = {
+  conn: { read(n?: number | null): unknown };
+  _nextBatch(): void;
+  closed?: boolean;
+};
+
+/** Stop reading `client`'s socket (its reads come back empty); the function returned reads on. */
+function hold(client: Client): () => void {
+  const c = client as unknown as Reader;
+  const read = c.conn.read;
+  c.conn.read = () => null;
+  return () => {
+    c.conn.read = read;
+    c._nextBatch();
+  };
+}
+
 /** One connection's window. */
 interface Window {
   /** QoS 1/2 messages handed to the publish hook and not yet called back. */
@@ -37,6 +60,8 @@ interface Window {
   closing: boolean;
   /** MQTT 3.1.1 messages waiting for room, in arrival order. */
   waiting: Array<{ packet: PublishPacket; done: Done }>;
+  /** While messages wait: reads the socket on. */
+  readOn?: () => void;
 }
 
 /** The receive windows of one broker's connections. */
@@ -54,10 +79,9 @@ export class ReceiveWindow {
       if (w.closing) return; // never acknowledged: resent after the reconnect
       if (packet.qos > 0 && w.open >= this.maximum) {
         if (isV5(client)) return this.#exceeded(client, w);
-        w.waiting.push({ packet, done });
-        return;
+        return this.#wait(client, w, packet, done);
       }
-      if (w.waiting.length > 0) return void w.waiting.push({ packet, done }); // keep the order
+      if (w.waiting.length > 0) return this.#wait(client, w, packet, done); // keep the order
       this.#run(client, w, packet, done, authorize);
     };
   }
@@ -82,15 +106,25 @@ export class ReceiveWindow {
     });
   }
 
+  /** A 3.1.1 message waits for room; the connection is not read until none waits. */
+  #wait(client: Client, w: Window, packet: PublishPacket, done: Done): void {
+    w.readOn ??= hold(client);
+    w.waiting.push({ packet, done });
+  }
+
   /** Hand waiting messages over while there is room (none once the connection is closed). */
   #drain(client: Client, w: Window, next: AuthorizePublishHandler): void {
-    if ((client as { closed?: boolean }).closed) return void (w.waiting.length = 0);
+    if (w.waiting.length === 0) return;
+    if ((client as unknown as Reader).closed) return void (w.waiting.length = 0);
     while (w.waiting.length > 0) {
       const head = w.waiting[0];
       if (head.packet.qos > 0 && w.open >= this.maximum) return;
       w.waiting.shift();
       this.#run(client, w, head.packet, head.done, next);
     }
+    const readOn = w.readOn;
+    w.readOn = undefined;
+    readOn?.(); // last: it may parse and hand over more at once
   }
 
   #exceeded(client: Client, w: Window): void {

@@ -122,6 +122,31 @@ Deno.test("receive maximum: an MQTT 3.1.1 client is held back, in order, never d
   d.close();
 });
 
+Deno.test("receive maximum: while an MQTT 3.1.1 client's messages wait, its socket is not read", async () => {
+  const { b, ingest } = await broker(2);
+  await using _ = b;
+  const c = await raw(b.port, 4, "press-4");
+  const other = await raw(b.port, 4, "other");
+  const t = "twins/press-4/telemetry";
+  await c.send(...[1, 2, 3].map((i) => publish(4, t, i, `{"n":${i}}`)));
+  await waitUntil(() => ingest.held.length === 2);
+  // PINGREQs in separate writes: each arrival would let aedes's own batch reading read on
+  for (let i = 0; i < 4; i++) {
+    await c.send(PINGREQ);
+    await other.send(PINGREQ); // a round trip through the broker: c's bytes have arrived
+    assert.equal((await other.read())?.type, 13);
+  }
+  ingest.held[0].release();
+  await puback(c, 1); // before any PINGRESP: nothing was read while the third message waited
+  ingest.held[1].release();
+  await puback(c, 2);
+  for (let i = 0; i < 4; i++) assert.equal((await c.read())?.type, 13, "read once it was taken");
+  ingest.held[2].release();
+  await puback(c, 3);
+  c.close();
+  other.close();
+});
+
 /** Polls `ok` every few ms, up to 5 s. */
 async function waitUntil(ok: () => boolean): Promise<void> {
   const end = Date.now() + 5000;
