@@ -129,6 +129,35 @@ Deno.test("MQTT 5: another identity cannot take over a device's client id", asyn
   }
 });
 
+Deno.test("MQTT 5: another identity cannot take a device's stored session (session expiry)", async () => {
+  await using node = await startNode({ TWINMILL_MQTT_AUTH: "on" });
+  const tokens = await provision(node, ["tA", "tB"]);
+  const as = (user: string, clean: boolean) =>
+    mqtt.connectAsync(node.mqttUrl!, {
+      clientId: "press-b-session",
+      clean,
+      username: user,
+      password: tokens[user],
+      protocolVersion: 5,
+      properties: { sessionExpiryInterval: 3600 },
+      reconnectPeriod: 0,
+    });
+  // tB keeps an MQTT 5 session (expiry 1 h: kept while it is away) and goes offline
+  const b = await as("tB", false);
+  await b.subscribeAsync("twins/tB/desired", { qos: 1 });
+  await b.endAsync();
+  for (const clean of [false, true]) {
+    const code = await as("tA", clean).then(
+      () => assert.fail(`tA took tB's stored session (clean=${clean})`),
+      (err) => (err as { code?: number }).code,
+    );
+    assert.equal(code, 0x87, `clean=${clean}: CONNACK not authorized`);
+  }
+  const back = await as("tB", false);
+  assert.ok(back.connected);
+  await back.endAsync(true);
+});
+
 Deno.test("MQTT 5: wrong passwords are throttled and counted", async () => {
   await using node = await startNode({ TWINMILL_MQTT_AUTH: "on" });
   await provision(node, ["tX"]);
