@@ -5,7 +5,6 @@
  */
 import { OpenAPIHono } from "@hono/zod-openapi";
 import type { Hono } from "hono";
-import { swaggerUI } from "@hono/swagger-ui";
 import { bodyLimit } from "hono/body-limit";
 import { HTTPException } from "hono/http-exception";
 import { matchedRoutes } from "hono/route";
@@ -16,6 +15,7 @@ import { twinReads, twinRoutes } from "./twins.ts";
 import { fastTwinGet } from "./twin_get.ts";
 import { streamRoutes } from "./stream.ts";
 import { consoleRoutes } from "./console.ts";
+import { docsRoutes } from "./docs.ts";
 import type { HistorySource } from "./history.ts";
 import type { TwinService } from "../src/runtime/twin_service.ts";
 import type { Transport } from "../src/transport/port.ts";
@@ -156,7 +156,7 @@ export function createApp(d: AppDeps): OpenAPIHono {
       description: "Digital twins of factory devices: state, desired state, history, live events.",
     },
   });
-  app.get("/docs", swaggerUI({ url: "/openapi.json" }));
+  app.route("/", docsRoutes());
   // the operator console: static files, outside /v1 (its script asks for credentials)
   app.route("/", consoleRoutes());
   // the hot read in front of the router, unless another module routes its URLs too

@@ -19,6 +19,7 @@ import { startNats } from "../harness/mod.ts";
 const NOT_API = new Set([
   "GET /openapi.json", // the document itself
   "GET /docs", // its interactive viewer (Swagger UI's HTML page)
+  "GET /docs/assets/{name}", // the viewer's script, stylesheet and icon (routes/docs.ts)
   "GET /", // the operator console's page (routes/console.ts; its files, /console/*, a wildcard)
 ]);
 
