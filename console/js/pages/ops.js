@@ -127,7 +127,17 @@ function progress(label, done, total, counts) {
   );
 }
 
+/** Whether this node serves `/v1/cluster` (cluster mode): its OpenAPI document says so. */
+let clusterMode;
+
 async function loadCluster(el) {
+  clusterMode ??= fetch("/openapi.json").then((r) => r.json()).then((d) =>
+    "/v1/cluster" in d.paths
+  );
+  if (!await clusterMode) {
+    fill(el, h("p", {}, "Single node: this node is not in cluster mode."));
+    return;
+  }
   try {
     const c = await get("/v1/cluster");
     const unowned = c.shards.filter((s) => !s.owner).length;

@@ -97,7 +97,14 @@ export async function twinPage(id) {
     commands.el,
     diag.el,
   );
-  backfill([...charts.keys()], id, chart, historyNote);
+  diag.first.then((d) => {
+    if (d?.influx?.configured) backfill([...charts.keys()], id, chart, historyNote);
+    else {
+      historyNote.textContent = d
+        ? "History is not configured on this node (no InfluxDB): the charts start now."
+        : "";
+    }
+  });
 
   const reload = async () => {
     twin = await get(`/v1/twins/${encodeURIComponent(id)}`);

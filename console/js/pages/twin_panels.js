@@ -215,7 +215,12 @@ export function rulesPanel(twin) {
     fill(body, h("p", {}, "No profile: the twin has no profile or type attribute."));
     return { el };
   }
-  get(`/v1/profiles/${encodeURIComponent(name)}`).then((p) => {
+  get("/v1/profiles").then(({ items }) => {
+    const p = items.find((x) => x.name === name);
+    if (!p) {
+      fill(body, h("p", {}, `Profile ${name} does not exist.`));
+      return;
+    }
     const faulted = new Map((p.status?.rules ?? []).map((r) => [r.id ?? r.rule, r]));
     fill(
       body,
@@ -246,13 +251,14 @@ export function rulesPanel(twin) {
         }),
       ),
     );
-  }).catch((e) =>
-    fill(body, h("p", {}, e.status === 404 ? `Profile ${name} does not exist.` : e.message))
-  );
+  }).catch((e) => fill(body, h("p", {}, e.message)));
   return { el };
 }
 
-/** `GET /v1/twins/{id}/diagnostics`, with a refresh button. */
+/**
+ * `GET /v1/twins/{id}/diagnostics`, with a refresh button; `first` resolves to the first
+ * answer (null if it failed).
+ */
 export function diagnosticsPanel(id) {
   const body = h("div");
   const load = () =>
@@ -306,9 +312,14 @@ export function diagnosticsPanel(id) {
           )
           : null,
       );
-    }).catch((e) => fill(body, h("p", {}, e.message)));
-  load();
+      return d;
+    }).catch((e) => {
+      fill(body, h("p", {}, e.message));
+      return null;
+    });
+  const first = load();
   return {
+    first,
     el: section(
       "Diagnostics",
       h("button", { type: "button", onclick: load }, "Refresh diagnostics"),

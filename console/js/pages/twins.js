@@ -10,8 +10,20 @@ import { badge, field, fmtValue, h, refill, timeEl } from "../dom.js";
 const PAGE = 50;
 const ATTRS = ["site", "line", "type"];
 
-/** The base64url cursor of "after this id" (the list's cursor is the last id of a page). */
-const cursorAfter = (id) => btoa(id).replaceAll("+", "-").replaceAll("/", "_").replaceAll("=", "");
+/** The characters of a twin id, in the list's (byte) order. */
+const ID_CHARS = "-.0123456789:ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz";
+
+/**
+ * The list cursor whose next page starts at the first id >= `prefix`: a cursor is the
+ * base64url of the last id of a page, so this is the greatest valid id below `prefix` (its
+ * last character one lower, then padded with the highest character to the longest id).
+ */
+function cursorBefore(prefix) {
+  const i = ID_CHARS.indexOf(prefix.at(-1));
+  const head = prefix.slice(0, -1);
+  const id = i > 0 ? (head + ID_CHARS[i - 1]).padEnd(128, "z") : head;
+  return id ? btoa(id).replaceAll("+", "-").replaceAll("/", "_").replaceAll("=", "") : undefined;
+}
 
 /** Open alarms of a twin (not cleared). */
 export const openAlarms = (t) => (t.alarms ?? []).filter((a) => a && a.state !== "cleared");
@@ -34,7 +46,7 @@ export async function twinsPage(params) {
   if (scoped() && !filters.site) filters.site = session.me.sites[0];
   const prefix = params.get("q") ?? "";
   const stack = []; // cursors of the pages before this one
-  let cursor = prefix ? cursorAfter(prefix) : undefined;
+  let cursor = prefix && /^[A-Za-z0-9_.:-]{1,128}$/.test(prefix) ? cursorBefore(prefix) : undefined;
   let page = { items: [], next: undefined };
   let stream = null;
   let error = null;
@@ -49,14 +61,6 @@ export async function twinsPage(params) {
         const keep = items.filter((t) => t.id.startsWith(prefix));
         if (keep.length < items.length) next = undefined; // past the prefix: ids are in order
         items = keep;
-        if (stack.length === 0) {
-          const exact = await get(`/v1/twins/${encodeURIComponent(prefix)}`).catch(() => null);
-          if (
-            exact && Object.entries(filters).every(([k, v]) => String(exact.attributes[k]) === v)
-          ) {
-            items.unshift(exact);
-          }
-        }
       }
       page = { items, next };
     } catch (e) {
