@@ -21,6 +21,7 @@ BINARIES=(
   "curl:curl"
   "promtool:prometheus"
   "cc:gcc"
+  "chromium:chromium" # headless, for the browser tests (tests/harness/browser.ts)
 )
 SEARCH_PATH="${PATH}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
