@@ -111,6 +111,7 @@ export async function twinPage(id) {
     renderHead();
     renderState();
     renderAlarms();
+    editor.sync?.(twin);
     commands.reload();
   };
   const stream = openStream(
@@ -136,6 +137,7 @@ export async function twinPage(id) {
       twin.delta = delta(twin.desired, twin.reported);
       renderHead();
       renderState();
+      editor.sync?.(twin);
     },
     () => reload().catch(() => {}),
   );

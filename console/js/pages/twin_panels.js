@@ -26,9 +26,13 @@ export function desiredEditor(id, current) {
   const out = h("div", { role: "status", "aria-live": "polite" });
   const showBase = () => (baseEl.textContent = `Editing version ${base}.`);
   showBase();
+  /** True once the user typed: live changes no longer move the editor. */
+  let dirty = false;
+  text.addEventListener("input", () => (dirty = true));
   const restart = (twin) => {
     base = twin.version;
     text.value = pretty(twin.desired);
+    dirty = false;
     showBase();
   };
   const send = async () => {
@@ -46,8 +50,7 @@ export function desiredEditor(id, current) {
         body: JSON.stringify(patch),
         headers: { "content-type": "application/merge-patch+json", "if-match": String(base) },
       });
-      base = r.body.version;
-      showBase();
+      restart(r.body);
       fill(out, h("p", {}, `Sent: the twin is at version ${r.body.version}.`));
     } catch (e) {
       if (!(e instanceof ApiError)) throw e;
@@ -114,7 +117,11 @@ export function desiredEditor(id, current) {
     ),
     out,
   );
-  return { el };
+  /** The twin changed (live): an untouched editor follows it. */
+  const sync = (twin) => {
+    if (!dirty && document.activeElement !== text) restart(twin);
+  };
+  return { el, sync };
 }
 
 /** Commands: send (operator), list with status, live updates. */
