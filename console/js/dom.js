@@ -47,16 +47,20 @@ export function fmtTime(t) {
   return isNaN(d.getTime()) ? "—" : d.toLocaleString();
 }
 
-/** "12 s ago", "3 min ago", … for a time (ms or RFC 3339). */
+/** "12 s ago", "3 min ago", "in 30 d", … for a time (ms or RFC 3339). */
 export function fmtAgo(t, now = Date.now()) {
   if (t === null || t === undefined) return "never";
   const ms = now - new Date(t).getTime();
   if (!isFinite(ms)) return "—";
-  const s = Math.max(0, Math.round(ms / 1000));
-  if (s < 60) return `${s} s ago`;
-  if (s < 3600) return `${Math.round(s / 60)} min ago`;
-  if (s < 86400) return `${Math.round(s / 3600)} h ago`;
-  return `${Math.round(s / 86400)} d ago`;
+  const s = Math.round(Math.abs(ms) / 1000);
+  const span = s < 60
+    ? `${s} s`
+    : s < 3600
+    ? `${Math.round(s / 60)} min`
+    : s < 86400
+    ? `${Math.round(s / 3600)} h`
+    : `${Math.round(s / 86400)} d`;
+  return ms < -1000 ? `in ${span}` : `${span} ago`;
 }
 
 /** A JSON value shown compactly. */

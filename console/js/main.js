@@ -87,7 +87,8 @@ const routes = [
 
 let dispose = null;
 
-async function route() {
+async function route(ev) {
+  const moved = ev?.type === "hashchange";
   dispose?.();
   dispose = null;
   closeStream();
@@ -112,6 +113,8 @@ async function route() {
     fill(main, page.el);
     dispose = page.dispose ?? null;
     document.title = `${page.title} · twinmill`;
+    // a new page: keyboard and screen reader users start at its top
+    if (moved) main.focus({ preventScroll: false });
   } catch (e) {
     fill(
       main,

@@ -77,7 +77,7 @@ function campaignCard(c, reload) {
     "article",
     { class: "campaign", "aria-label": `Campaign ${c.name}` },
     h("h3", {}, c.name, " ", badge(c.state)),
-    h("p", {}, `${c.id} · firmware ${c.firmware} · ${c.reason ?? ""}`),
+    h("p", {}, `${c.id} · firmware ${c.firmware?.id ?? c.firmware} · ${c.reason ?? ""}`),
     c.progress
       ? progress(`Overall`, c.progress.done ?? 0, c.progress.total ?? 0, c.progress)
       : null,

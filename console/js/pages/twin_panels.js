@@ -20,7 +20,7 @@ export function desiredEditor(id, current) {
     };
   }
   let base = current().version;
-  const text = h("textarea", { id: "desired-edit", rows: 8, spellcheck: "false", class: "code" });
+  const text = h("textarea", { id: "desired-edit", rows: 4, spellcheck: "false", class: "code" });
   text.value = pretty(current().desired);
   const baseEl = h("span");
   const out = h("div", { role: "status", "aria-live": "polite" });
