@@ -56,10 +56,7 @@ async function gzip(bytes: Uint8Array<ArrayBuffer>): Promise<Uint8Array<ArrayBuf
 export async function makeAsset(name: string, body: Uint8Array<ArrayBuffer>): Promise<Asset> {
   const type = contentType(name);
   const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", body));
-  const etag = `"${
-    btoa(String.fromCharCode(...digest.subarray(0, 18))).replace(/\+/g, "-")
-      .replace(/\//g, "_")
-  }"`;
+  const etag = `"${digest.subarray(0, 18).toBase64({ alphabet: "base64url" })}"`;
   let packed: Uint8Array<ArrayBuffer> | undefined;
   if (COMPRESSIBLE.test(type) && body.length > 256) {
     packed = await gzip(body);
