@@ -9,13 +9,23 @@
  * screenshots of each page in tests/artifacts/.
  */
 import assert from "node:assert/strict";
-import { freePort, getJson, metric, mosquittoPub, startNode, waitFor } from "../harness/mod.ts";
+import {
+  freePort,
+  getJson,
+  metric,
+  mosquittoPub,
+  startInfluxd,
+  startNode,
+  waitFor,
+  waitForInfluxCount,
+} from "../harness/mod.ts";
 import type { NodeProcess } from "../harness/mod.ts";
 import { launchBrowser, type WatchedPage } from "../harness/browser.ts";
 
 const ADMIN = "admin-key-0123456789abcdef";
 const OPERATOR = "operator-key-0123456789abcd";
 const VIEWER = "viewer-key-0123456789abcdef";
+const SITE_A = "site-a-viewer-0123456789";
 
 async function api(node: NodeProcess, method: string, path: string, body?: unknown) {
   const r = await fetch(`${node.httpUrl}${path}`, {
@@ -58,7 +68,7 @@ async function signIn(p: WatchedPage, key: string) {
 Deno.test("console: fleet, twin page live, alarm acknowledged, desired conflict, roles", async () => {
   await using node = await startNode({
     TWINMILL_HTTP_PORT: String(await freePort()),
-    TWINMILL_API_KEYS: `${ADMIN}:admin,${OPERATOR}:operator,${VIEWER}:viewer`,
+    TWINMILL_API_KEYS: `${ADMIN}:admin,${OPERATOR}:operator,${VIEWER}:viewer,${SITE_A}:viewer:A`,
   });
   const profile = await api(node, "PUT", "/v1/profiles/press", {
     rules: [{
@@ -181,6 +191,17 @@ Deno.test("console: fleet, twin page live, alarm acknowledged, desired conflict,
   assert.equal(await viewer.page.getByRole("button", { name: "Send desired state" }).count(), 0);
   await viewer.screenshot("console-twin-viewer");
   viewer.assertNoPageErrors();
+
+  // a viewer of site A sees site A's twins only
+  const scoped = await browser.page();
+  await scoped.page.goto(`${node.httpUrl}/#/twins`);
+  await signIn(scoped, SITE_A);
+  await scoped.page.getByRole("link", { name: "press-7" }).waitFor();
+  assert.equal(await scoped.page.getByRole("link", { name: "press-8" }).count(), 0);
+  await scoped.page.goto(`${node.httpUrl}/#/`);
+  await scoped.page.getByRole("row", { name: /^A L1 1\b/ }).waitFor();
+  assert.equal(await scoped.page.getByRole("row", { name: /^B\b/ }).count(), 0);
+  scoped.assertNoPageErrors();
 });
 
 Deno.test("console: an admin sees a profile's validation error at the rule and field", async () => {
@@ -229,5 +250,29 @@ Deno.test("console: the stream reconnects by itself after a node restart and say
   await streaming(again);
   await publish(again, "mixer-1", { speed: 11 });
   await speed.getByText("11", { exact: true }).waitFor({ timeout: 2000 });
+  c.assertNoPageErrors();
+});
+
+Deno.test("console: a twin's chart is back-filled from history when InfluxDB is configured", async () => {
+  await using influx = await startInfluxd();
+  await using node = await startNode({ INFLUX_URL: influx.url, INFLUX_API: "v1" });
+  const now = Date.now();
+  // five readings a minute apart, in the last hour: five 10 s buckets of history
+  for (let k = 5; k >= 1; k--) {
+    await publish(node, "oven-1", { temp: 200 + k, ts: now - k * 60_000 });
+  }
+  await waitForInfluxCount(influx, "twinmill", "oven-1", 5);
+  await using browser = await launchBrowser();
+  const c = await browser.page();
+  await c.page.goto(`${node.httpUrl}/#/twins/oven-1`);
+  await c.page.getByText("The last hour from history (10 s means), then live.").waitFor();
+  const chart = c.page.getByRole("group", { name: "Chart of temp" });
+  // the history's five points (the twin's current value, the last of them, may be a sixth)
+  await chart.getByText(/^[56] points, min 201, max 205/).waitFor({ timeout: 5000 }).catch(
+    async (e) => {
+      throw new Error(`chart: ${await chart.innerText()}`, { cause: e });
+    },
+  );
+  await c.screenshot("console-twin-history");
   c.assertNoPageErrors();
 });

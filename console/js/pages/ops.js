@@ -43,14 +43,17 @@ export async function opsPage() {
     loadCluster(cluster),
   ]);
   const later = debounce(() => loadCampaigns().catch(() => {}), 500);
-  const stream = openStream({ types: ["campaign"] }, later, later);
+  // a site-scoped stream must name its twins: such a caller polls the campaigns instead
+  const stream = scoped() ? null : openStream({ types: ["campaign"] }, later, later);
+  const slow = scoped() ? setInterval(later, 10_000) : null;
   const poll = setInterval(() => loadCluster(cluster), 5000);
   return {
     el,
     title: "Operations",
     dispose() {
-      stream.close();
+      stream?.close();
       clearInterval(poll);
+      clearInterval(slow);
     },
   };
 }
