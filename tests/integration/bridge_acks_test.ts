@@ -1,10 +1,13 @@
 /**
  * The bridge's acknowledgements against a real mosquitto, in-process with a fake ingest: a
  * PUBACK goes out only once the message is durable (or rejected), so a session that ends
- * before gets its messages again, DUP and with the same packet ids.
+ * before gets its messages again, DUP and with the same packet ids; never more than the
+ * bridge's Receive Maximum wait for their PUBACK.
  */
 import assert from "node:assert/strict";
+import mqtt from "mqtt";
 import { startBridge } from "../../src/connectors/bridge/bridge.ts";
+import { RECEIVE_MAXIMUM } from "../../src/connectors/bridge/client_options.ts";
 import type { BridgeConfig } from "../../src/config/bridge_config.ts";
 import type { IngestPort } from "../../src/bridges/ingest.ts";
 import type { Origin } from "../../src/bridges/message_key.ts";
@@ -102,4 +105,39 @@ Deno.test("bridge acks: nothing is acknowledged before it is durable; the next s
   assert.deepEqual(after.got.map((g) => g.payload), ['{"marker":true}']);
   assert.equal(after.got[0].origin.dup, false);
   await third.b[Symbol.asyncDispose]();
+});
+
+Deno.test("bridge acks: never more than its Receive Maximum unacknowledged, though mosquitto 2.0 sends past it once PUBACKs flow", async () => {
+  await using broker = await startMosquitto({ config: ["max_queued_messages 100000"] });
+  // a group commit every 20 ms: PUBACKs flow while the broker keeps sending
+  let open = 0, most = 0;
+  let batch: Array<() => void> = [];
+  const commit = setInterval(() => {
+    const b = batch;
+    batch = [];
+    open -= b.length;
+    for (const resolve of b) resolve();
+  }, 20);
+  try {
+    const ingest = fakeIngest(() => {
+      most = Math.max(most, ++open);
+      return new Promise<void>((resolve) => batch.push(resolve));
+    });
+    const { b, lines } = await bridge(broker.url, ingest);
+    await waitFor(() => lines.some((l) => l.includes('"bridge subscribed"')));
+    const dev = await mqtt.connectAsync(broker.url, { clientId: "burst" });
+    await Promise.all(
+      Array.from(
+        { length: 3000 },
+        (_, i) => dev.publishAsync(`twins/w${i % 3}/telemetry`, `{"n":${i}}`, { qos: 1 }),
+      ),
+    );
+    await dev.endAsync();
+    await waitFor(() => ingest.got.length === 3000, { timeoutMs: 30_000 });
+    assert.ok(most <= RECEIVE_MAXIMUM, `${most} unacknowledged at once`);
+    await waitFor(() => b.status().unacknowledged === 0);
+    await b[Symbol.asyncDispose]();
+  } finally {
+    clearInterval(commit);
+  }
 });

@@ -32,6 +32,8 @@ export class AckQueue {
   readonly #waiting: Waiting[] = [];
   #head = 0;
   #closed = false;
+  /** Waits for fewer than `below` acknowledgements waiting (see `onRoom`). */
+  #room: { below: number; fn: () => void } | undefined;
 
   constructor(readonly sink: AckSink) {}
 
@@ -67,9 +69,19 @@ export class AckQueue {
     );
   }
 
+  /**
+   * Call `fn` once fewer than `below` acknowledgements wait (at once if so); one waiter at a
+   * time. Never called once the queue is closed (the connection is gone).
+   */
+  onRoom(below: number, fn: () => void): void {
+    if (this.size < below) return fn();
+    this.#room = { below, fn };
+  }
+
   /** The connection is gone: nothing more is sent (the broker redelivers what is waiting). */
   close(): void {
     this.#closed = true;
+    this.#room = undefined;
   }
 
   #drain(): void {
@@ -83,6 +95,11 @@ export class AckQueue {
     } else if (this.#head > 1024 && this.#head * 2 > q.length) {
       q.splice(0, this.#head);
       this.#head = 0;
+    }
+    const room = this.#room;
+    if (room && !this.#closed && this.size < room.below) {
+      this.#room = undefined;
+      room.fn();
     }
   }
 }

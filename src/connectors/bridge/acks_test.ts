@@ -81,3 +81,30 @@ Deno.test("acks: past MAX_WAITING_ACKS unacknowledged messages the connection fa
   q.push(1, never);
   assert.deepEqual(s.failed, ["too many unacknowledged messages from the broker"]);
 });
+
+Deno.test("acks: onRoom waits until fewer than the limit wait; never once closed", async () => {
+  const s = sink();
+  const q = new AckQueue(s);
+  const a = deferred(), b = deferred();
+  q.push(1, a.promise);
+  q.push(2, b.promise);
+  let room = 0;
+  q.onRoom(3, () => room++);
+  assert.equal(room, 1, "2 waiting, below 3: at once");
+  q.onRoom(2, () => room++);
+  assert.equal(room, 1, "2 waiting: not below 2");
+  b.resolve(); // 2 is durable, but waits behind 1
+  await tick();
+  assert.equal(room, 1);
+  a.resolve();
+  await tick();
+  assert.deepEqual(s.sent, [1, 2]);
+  assert.equal(room, 2, "room once they went out");
+  const c = deferred();
+  q.push(3, c.promise);
+  q.onRoom(1, () => room++);
+  q.close();
+  c.resolve();
+  await tick();
+  assert.equal(room, 2, "a closed queue calls no waiter");
+});

@@ -28,6 +28,7 @@ import {
   MAX_BACKOFF_MS,
   MIN_BACKOFF_MS,
   readTlsFiles,
+  RECEIVE_MAXIMUM,
   type TlsFiles,
 } from "./client_options.ts";
 import { intake, type IntakeParts, TWIN_FILTERS } from "./intake.ts";
@@ -206,7 +207,10 @@ export async function startBridge(o: BridgeOptions): Promise<Bridge> {
         acks = connectionAcks(c, () => client, m, log);
       }
       acks.queue.push(p.messageId!, durable);
-      callback(HELD); // MQTT.js sends no PUBACK and reads on; ours follows when durable
+      // MQTT.js sends no PUBACK and reads on (ours follows when durable) — but only with fewer
+      // than our Receive Maximum unacknowledged: mosquitto 2.0 sends past it once PUBACKs flow,
+      // and a twin must still hold the key of every message that may come again (RECENT_KEYS)
+      acks.queue.onRoom(RECEIVE_MAXIMUM, () => callback(HELD));
     };
     return c;
   };

@@ -9,9 +9,10 @@ import type { IClientOptions } from "mqtt";
 import type { BridgeConfig } from "../../config/bridge_config.ts";
 
 /**
- * QoS 1 messages the broker may have in flight to the bridge (MQTT 5 receive maximum). Below
- * the 128 keys a twin remembers (`RECENT_KEYS`): a message the broker redelivers was among the
- * last 100 it sent, so its twin still holds its key.
+ * QoS 1 messages the broker may have in flight to the bridge (MQTT 5 receive maximum), and the
+ * most the bridge reads before their PUBACKs (mosquitto 2.0.11 sends past the maximum once
+ * PUBACKs flow; 3.1.1 has none). Below the 128 keys a twin remembers (`RECENT_KEYS`): a message
+ * the broker redelivers was among the last 100 read, so its twin still holds its key.
  */
 export const RECEIVE_MAXIMUM = 100;
 /**
