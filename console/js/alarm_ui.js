@@ -22,7 +22,7 @@ export function alarmRow(a, onAcked) {
   return h(
     "tr",
     { "data-alarm": a.id },
-    h("th", { scope: "row" }, a.rule, h("br"), h("small", {}, a.id)),
+    h("th", { scope: "row" }, a.rule, " ", h("small", { class: "block" }, a.id)),
     h("td", {}, h("a", { href: `#/twins/${encodeURIComponent(a.twin)}` }, a.twin)),
     h("td", {}, badge(a.severity)),
     h("td", {}, badge(a.state), a.raiseCount > 1 ? ` ×${a.raiseCount}` : ""),
@@ -31,7 +31,7 @@ export function alarmRow(a, onAcked) {
       "td",
       {},
       timeEl(a.raisedAt),
-      a.clearedAt ? [h("br"), "cleared ", timeEl(a.clearedAt)] : null,
+      a.clearedAt ? [" ", h("span", { class: "block" }, "cleared ", timeEl(a.clearedAt))] : null,
     ),
     h("td", {}, ackCell(a, onAcked)),
   );

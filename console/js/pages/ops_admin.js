@@ -122,7 +122,7 @@ export function credentialsPanel() {
     id: "c-twin",
     name: "twin",
     required: true,
-    pattern: "[A-Za-z0-9_.:-]{1,128}",
+    pattern: "[A-Za-z0-9_.:\\-]{1,128}",
   });
   const path = () => `/v1/twins/${encodeURIComponent(twin.value.trim())}/credentials`;
   const load = async () => {

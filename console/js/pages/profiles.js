@@ -44,7 +44,7 @@ export async function profilesPage(name) {
         },
         field(
           "New profile name",
-          h("input", { name: "name", id: "p-new", required: true, pattern: "[A-Za-z0-9_.:-]+" }),
+          h("input", { name: "name", id: "p-new", required: true, pattern: "[A-Za-z0-9_.:\\-]+" }),
         ),
         h("button", { type: "submit" }, "Create"),
       )

@@ -152,7 +152,7 @@ export function commandsPanel(id) {
             h(
               "tr",
               {},
-              h("th", { scope: "row" }, c.name, h("br"), h("small", {}, c.id)),
+              h("th", { scope: "row" }, c.name, " ", h("small", { class: "block" }, c.id)),
               h("td", {}, badge(c.status)),
               h("td", {}, timeEl(c.createdAt)),
               h("td", {}, timeEl(c.finishedAt)),
@@ -180,7 +180,7 @@ export function commandsPanel(id) {
     else items.unshift(c);
     render();
   };
-  const name = h("input", { id: "cmd-name", required: true, pattern: "[A-Za-z0-9_.:-]+" });
+  const name = h("input", { id: "cmd-name", required: true, pattern: "[A-Za-z0-9_.:\\-]+" });
   const args = h("textarea", { id: "cmd-args", rows: 2, class: "code", spellcheck: "false" });
   args.value = "{}";
   const err = h("p", { class: "error", role: "alert" });
