@@ -14,9 +14,13 @@ const SCAN_LIMIT = 10_000;
 const SEVERITIES = ["critical", "major", "minor", "warning", "info"];
 const STATUSES = ["online", "offline", "unknown"];
 
-/** Read the twins (all sites, or each of a scoped caller's sites), at most SCAN_LIMIT. */
-async function scanTwins() {
+/**
+ * Read the twins (all sites, or each of a scoped caller's sites), at most SCAN_LIMIT, into
+ * `into.twins`; `onPage()` after each page (the page renders what it has so far).
+ */
+async function scanTwins(into, onPage) {
   const twins = new Map();
+  into.counting = into.twins.size === 0;
   let more = false;
   for (const site of scoped() ? session.me.sites : [undefined]) {
     let cursor;
@@ -24,10 +28,15 @@ async function scanTwins() {
       const page = await get(`/v1/twins${qs({ limit: 1000, cursor, site })}`);
       for (const t of page.items) twins.set(t.id, t);
       cursor = page.cursor;
+      if (into.twins.size <= twins.size) into.twins = twins; // a rescan replaces when it caught up
+      onPage();
     } while (cursor && twins.size < SCAN_LIMIT);
     if (cursor) more = true;
   }
-  return { twins, more };
+  into.twins = twins;
+  into.more = more;
+  into.counting = false;
+  onPage();
 }
 
 /** Open alarms (active and acknowledged), at most SCAN_LIMIT. */
@@ -64,13 +73,13 @@ async function ackedTotal() {
 /** The fleet page. */
 export async function fleetPage() {
   const el = h("div", { class: "page" });
-  let data = { ...(await scanTwins()), alarms: await scanAlarms() };
+  const data = { twins: new Map(), more: false, counting: true, alarms: await scanAlarms() };
   const rateEl = h("span", {}, "…");
   let last = await ackedTotal();
   let lastAt = performance.now();
 
   const render = () => {
-    const { twins, more, alarms } = data;
+    const { twins, more, alarms, counting } = data;
     const byStatus = Object.fromEntries(STATUSES.map((s) => [s, 0]));
     const groups = new Map();
     for (const t of twins.values()) {
@@ -100,13 +109,21 @@ export async function fleetPage() {
     refill(
       el,
       h("h1", {}, "Fleet"),
-      more
-        ? h("p", { class: "note" }, `Counted over the first ${twins.size} twins (of more).`)
+      data.error ? h("p", { class: "error", role: "alert" }, data.error) : null,
+      counting
+        ? h("p", { class: "note", role: "status" }, `Counting twins… ${twins.size} so far.`)
+        : more
+        ? h(
+          "p",
+          { class: "note" },
+          `The counts cover the first ${twins.size} twins in id order; there are more ` +
+            "(the API has no fleet summary: the console reads at most this many).",
+        )
         : null,
       h(
         "div",
         { class: "cards" },
-        card("Twins", twins.size, STATUSES.map((s) => [s, byStatus[s]])),
+        card("Twins", more ? `${twins.size}+` : twins.size, STATUSES.map((s) => [s, byStatus[s]])),
         card(
           "Open alarms",
           Object.values(bySeverity).reduce((a, b) => a + b, 0),
@@ -192,6 +209,11 @@ export async function fleetPage() {
       render();
     });
   };
+  scanTwins(data, schedule).catch((e) => {
+    data.counting = false;
+    data.error = e.message;
+    schedule();
+  });
   const stream = scoped() ? null : openStream({ types: ["state", "alarm"] }, (e) => {
     if (e.type === "alarm") {
       data.alarms.set(e.data.id, e.data);
@@ -205,8 +227,8 @@ export async function fleetPage() {
     schedule();
   }, () => refresh());
   const refresh = async () => {
-    data = { ...(await scanTwins()), alarms: await scanAlarms() };
-    render();
+    data.alarms = await scanAlarms();
+    await scanTwins(data, schedule);
   };
   const tick = setInterval(async () => {
     const n = await ackedTotal();
