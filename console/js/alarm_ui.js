@@ -66,6 +66,7 @@ function ackCell(a, onAcked) {
             method: "POST",
             body,
           });
+          comment.value = ""; // done: a live reload may replace the row now
           onAcked?.(r.body);
         } catch (e) {
           if (!(e instanceof ApiError)) throw e;

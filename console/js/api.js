@@ -90,8 +90,11 @@ export function qs(params) {
   return s ? `?${s}` : "";
 }
 
-/** Who am I: sets `session.me`. */
-export async function whoami() {
-  session.me = await get("/v1/whoami");
+/**
+ * Who am I: sets `session.me`. `noSignIn`: a 401 rejects instead of asking for a sign-in
+ * (the sign-in dialog checks its token so).
+ */
+export async function whoami(noSignIn = false) {
+  session.me = (await api("/v1/whoami", { noSignIn })).body;
   return session.me;
 }

@@ -41,7 +41,7 @@ session.onSignIn = (why) => {
       ev.preventDefault();
       setToken(input.value.trim());
       try {
-        await whoami();
+        await whoami(true);
       } catch (e) {
         setToken(null);
         err.textContent = e instanceof ApiError ? e.message : String(e);
@@ -69,6 +69,12 @@ function showMe() {
     : "";
   out.hidden = !token();
 }
+
+// the skip link moves the focus, not the hash (the hash is the page's route)
+document.querySelector(".skip").addEventListener("click", (ev) => {
+  ev.preventDefault();
+  main.focus();
+});
 
 document.getElementById("signout").addEventListener("click", () => {
   setToken(null);
