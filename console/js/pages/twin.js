@@ -10,7 +10,8 @@ import { openStream } from "../stream.js";
 import { badge, fill, fmtValue, h, refill, section, timeEl } from "../dom.js";
 import { LiveChart } from "../chart.js";
 import { ALARM_COLUMNS, alarmRow } from "../alarm_ui.js";
-import { commandsPanel, desiredEditor, diagnosticsPanel, rulesPanel } from "./twin_panels.js";
+import { commandsPanel, diagnosticsPanel, rulesPanel } from "./twin_panels.js";
+import { desiredEditor } from "./desired_editor.js";
 
 /** The twin page. */
 export async function twinPage(id) {
