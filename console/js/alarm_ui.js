@@ -42,7 +42,7 @@ function ackCell(a, onAcked) {
     return [
       "acknowledged ",
       timeEl(a.ackedAt),
-      a.ackComment ? h("q", {}, a.ackComment) : null,
+      a.ackComment ? [" ", h("q", {}, a.ackComment)] : null,
     ];
   }
   if (!can("operator")) return "—";

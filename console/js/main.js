@@ -5,7 +5,7 @@
  */
 import { ApiError, session, setToken, token, whoami } from "./api.js";
 import { closeStream, onStatus } from "./stream.js";
-import { fill, h } from "./dom.js";
+import { fill, fmtAgo, h } from "./dom.js";
 import { fleetPage } from "./pages/fleet.js";
 import { twinsPage } from "./pages/twins.js";
 import { twinPage } from "./pages/twin.js";
@@ -129,6 +129,13 @@ async function route(ev) {
     );
   }
 }
+
+// relative times ("12 s ago") stay true while a page is open
+setInterval(() => {
+  for (const t of document.querySelectorAll("time[datetime]")) {
+    t.textContent = fmtAgo(t.getAttribute("datetime"));
+  }
+}, 5000);
 
 async function start() {
   try {
