@@ -129,3 +129,16 @@ export function refill(el, ...children) {
   if (key) el.querySelector(key)?.focus();
   return el;
 }
+
+/** `fn` at most once per animation frame, however often the result is called. */
+export function perFrame(fn) {
+  let queued = false;
+  return () => {
+    if (queued) return;
+    queued = true;
+    requestAnimationFrame(() => {
+      queued = false;
+      fn();
+    });
+  };
+}

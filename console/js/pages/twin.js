@@ -7,7 +7,7 @@
  */
 import { ApiError, get, qs } from "../api.js";
 import { openStream } from "../stream.js";
-import { badge, fill, fmtValue, h, refill, section, timeEl } from "../dom.js";
+import { badge, fill, fmtValue, h, perFrame, refill, section, timeEl } from "../dom.js";
 import { LiveChart } from "../chart.js";
 import { ALARM_COLUMNS, alarmRow } from "../alarm_ui.js";
 import { commandsPanel, diagnosticsPanel, rulesPanel } from "./twin_panels.js";
@@ -85,6 +85,12 @@ export async function twinPage(id) {
   renderHead();
   renderState();
   renderAlarms();
+  /** A live change: drawn once per frame, however many events came. */
+  const redraw = perFrame(() => {
+    renderHead();
+    renderState();
+    editor.sync?.(twin);
+  });
 
   const el = h(
     "div",
@@ -136,9 +142,7 @@ export async function twinPage(id) {
         if (e.data.connectivity) twin.connectivity = e.data.connectivity;
       }
       twin.delta = delta(twin.desired, twin.reported);
-      renderHead();
-      renderState();
-      editor.sync?.(twin);
+      redraw();
     },
     () => reload().catch(() => {}),
   );

@@ -5,7 +5,7 @@
  */
 import { ApiError, get, qs, scoped, session } from "../api.js";
 import { openStream } from "../stream.js";
-import { badge, field, fmtValue, h, refill, timeEl } from "../dom.js";
+import { badge, field, fmtValue, h, perFrame, refill, timeEl } from "../dom.js";
 
 const PAGE = 50;
 const ATTRS = ["site", "line", "type"];
@@ -72,6 +72,7 @@ export async function twinsPage(params) {
     watch();
   };
 
+  const redraw = perFrame(() => render());
   const watch = () => {
     stream?.close();
     const ids = page.items.map((t) => t.id);
@@ -88,7 +89,7 @@ export async function twinsPage(params) {
         if (e.data.attributes) t.attributes = e.data.attributes;
       }
       t.metadata.updatedAt = e.ts;
-      render();
+      redraw();
     }, load);
   };
 
