@@ -276,3 +276,33 @@ Deno.test("console: a twin's chart is back-filled from history when InfluxDB is 
   await c.screenshot("console-twin-history");
   c.assertNoPageErrors();
 });
+
+Deno.test("console: a live chart keeps the last 600 points of a chatty device", async () => {
+  await using node = await startNode({});
+  await publish(node, "fan-1", { rpm: 0 });
+  await using browser = await launchBrowser();
+  const c = await browser.page();
+  await c.page.goto(`${node.httpUrl}/#/twins/fan-1`);
+  await c.page.getByText("Live", { exact: true }).waitFor();
+  await streaming(node);
+  const lines = Array.from({ length: 700 }, (_, i) => JSON.stringify({ rpm: i + 1 })).join("\n");
+  const r = await mosquittoPub(
+    [
+      "-h",
+      "127.0.0.1",
+      "-p",
+      String(node.mqttPort),
+      "-q",
+      "1",
+      "-t",
+      "twins/fan-1/telemetry",
+      "-l",
+    ],
+    lines + "\n",
+  );
+  assert.equal(r.code, 0, r.stderr);
+  const chart = c.page.getByRole("group", { name: "Chart of rpm" });
+  await chart.getByText(/^600 points, min 101, max 700/).waitFor();
+  await c.page.getByRole("row", { name: /^rpm\b/ }).getByText("700", { exact: true }).waitFor();
+  c.assertNoPageErrors();
+});
