@@ -136,7 +136,12 @@ export async function twinPage(id) {
           }
         }
       } else {
-        if (e.data.reported) setFields(twin, "reported", e.data.reported, e.ts);
+        if (e.data.reported) {
+          setFields(twin, "reported", e.data.reported, e.ts);
+          for (const [k, v] of Object.entries(e.data.reported)) {
+            if (typeof v === "number") chart(k).add(e.ts, v);
+          }
+        }
         if (e.data.desired) setFields(twin, "desired", e.data.desired, e.ts);
         if (e.data.attributes) twin.attributes = e.data.attributes;
         if (e.data.connectivity) twin.connectivity = e.data.connectivity;
