@@ -127,6 +127,7 @@ export function rulesPanel(twin) {
         {},
         p.profile.rules.map((r) => {
           const f = faulted.get(r.id);
+          const raised = (twin.alarms ?? []).find((a) => a.rule === r.id && a.state !== "cleared");
           return h(
             "li",
             {},
@@ -136,8 +137,14 @@ export function rulesPanel(twin) {
               ? badge("disabled")
               : f
               ? badge("faulted", "critical")
+              : raised
+              ? badge(`raised: ${raised.severity}`, raised.severity)
               : badge("ok"),
-            f ? ` ${f.error ?? f.message ?? JSON.stringify(f)}` : "",
+            f
+              ? ` ${f.faults} failed evaluations on this node, the last ${
+                fmtTime(f.at)
+              }: ${f.lastFault}`
+              : "",
           );
         }),
       ),
