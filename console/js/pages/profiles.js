@@ -201,7 +201,7 @@ function editor(name, stored, editable) {
 function area(id, label, value, rows) {
   const text = h("textarea", {
     id,
-    rows,
+    rows: Math.min(24, Math.max(rows, pretty(value).split("\n").length + 1)),
     class: "code",
     spellcheck: "false",
     "aria-describedby": `${id}-err`,
