@@ -83,7 +83,11 @@ export function openStream({ twins = [], types = ["telemetry", "state"] }, onEve
     close() {
       closed = true;
       clearTimeout(timer);
-      ws?.close();
+      // closing a socket still connecting makes the browser log an error: close it once open
+      const w = ws;
+      if (w) w.onmessage = null;
+      if (w?.readyState === WebSocket.CONNECTING) w.onopen = () => w.close();
+      else w?.close();
       if (current === handle) {
         current = null;
         announce("off");

@@ -8,9 +8,18 @@
 import { get, qs, scoped, session } from "../api.js";
 import { openStream } from "../stream.js";
 import { badge, h, refill, section, timeEl } from "../dom.js";
+import { GroupRates } from "../rates.js";
 
 /** Most twins read for the summary. */
 const SCAN_LIMIT = 10_000;
+/**
+ * Most twins whose telemetry the page streams to show rates per site and line: past it the
+ * stream of every twin's telemetry is more than a page should take.
+ */
+const RATE_LIMIT = 500;
+
+/** The group of a twin: its site and line. */
+const groupOf = (t) => `${t.attributes.site ?? "—"}\u0000${t.attributes.line ?? "—"}`;
 const SEVERITIES = ["critical", "major", "minor", "warning", "info"];
 const STATUSES = ["online", "offline", "unknown"];
 
@@ -75,6 +84,8 @@ export async function fleetPage() {
   const el = h("div", { class: "page" });
   const data = { twins: new Map(), more: false, counting: true, alarms: await scanAlarms() };
   const rateEl = h("span", {}, "…");
+  /** Telemetry counted per site and line while the fleet is small enough to stream it all. */
+  let rates = null;
   let last = await ackedTotal();
   let lastAt = performance.now();
 
@@ -85,7 +96,7 @@ export async function fleetPage() {
     for (const t of twins.values()) {
       const s = t.connectivity?.status ?? "unknown";
       byStatus[s]++;
-      const key = `${t.attributes.site ?? "—"}\u0000${t.attributes.line ?? "—"}`;
+      const key = groupOf(t);
       let g = groups.get(key);
       if (!g) {
         groups.set(
@@ -101,7 +112,7 @@ export async function fleetPage() {
       if (a.state === "cleared") continue;
       bySeverity[a.severity]++;
       const t = twins.get(a.twin);
-      const g = t && groups.get(`${t.attributes.site ?? "—"}\u0000${t.attributes.line ?? "—"}`);
+      const g = t && groups.get(groupOf(t));
       if (g) g.alarms++;
     }
     const recent = [...twins.values()].sort((a, b) => b.metadata.updatedAt - a.metadata.updatedAt)
@@ -134,6 +145,12 @@ export async function fleetPage() {
       ),
       section(
         "By site and line",
+        rates ? null : h(
+          "p",
+          { class: "note" },
+          `Messages per second by site and line are shown for fleets of up to ${RATE_LIMIT} ` +
+            "twins (they come from the stream of every twin's telemetry).",
+        ),
         h(
           "table",
           {},
@@ -143,7 +160,7 @@ export async function fleetPage() {
             h(
               "tr",
               {},
-              ["Site", "Line", "Twins", ...STATUSES, "Open alarms"].map((c) =>
+              ["Site", "Line", "Twins", ...STATUSES, "Open alarms", "Messages/s (10 s)"].map((c) =>
                 h("th", { scope: "col" }, c)
               ),
             ),
@@ -162,6 +179,7 @@ export async function fleetPage() {
                 h("td", {}, h("a", { href: `#/twins${filter}` }, String(g.total))),
                 STATUSES.map((s) => h("td", {}, String(g[s]))),
                 h("td", {}, String(g.alarms)),
+                h("td", {}, rates ? rates.rate(key).toFixed(1) : "—"),
               );
             }),
           ),
@@ -209,12 +227,16 @@ export async function fleetPage() {
       render();
     });
   };
-  scanTwins(data, schedule).catch((e) => {
-    data.counting = false;
-    data.error = e.message;
-    schedule();
-  });
-  const stream = scoped() ? null : openStream({ types: ["state", "alarm"] }, (e) => {
+
+  const onEvent = (e) => {
+    if (e.type === "telemetry") {
+      const t = data.twins.get(e.twin);
+      if (t) {
+        rates?.add(groupOf(t));
+        t.metadata.updatedAt = e.ts; // drawn by the rates' redraw, once a second
+      }
+      return;
+    }
     if (e.type === "alarm") {
       data.alarms.set(e.data.id, e.data);
     } else {
@@ -225,10 +247,30 @@ export async function fleetPage() {
       });
     }
     schedule();
-  }, () => refresh());
+  };
+  let stream = null;
+  /** (Re)open the stream: with telemetry only for a small, completely counted fleet. */
+  const listen = () => {
+    if (scoped()) return;
+    const small = !data.counting && !data.more && data.twins.size <= RATE_LIMIT;
+    if (stream && small === (rates !== null)) return;
+    rates = small ? new GroupRates() : null;
+    stream = openStream(
+      { types: small ? ["state", "alarm", "telemetry"] : ["state", "alarm"] },
+      onEvent,
+      () => refresh(),
+    );
+  };
+  scanTwins(data, schedule).then(listen, (e) => {
+    data.counting = false;
+    data.error = e.message;
+    schedule();
+  });
+  listen();
   const refresh = async () => {
     data.alarms = await scanAlarms();
     await scanTwins(data, schedule);
+    listen();
   };
   const tick = setInterval(async () => {
     const n = await ackedTotal();
@@ -238,7 +280,8 @@ export async function fleetPage() {
     }
     last = n;
     lastAt = now;
-  }, 5000);
+  }, 2000);
+  const redrawRates = setInterval(() => rates && schedule(), 1000);
   const poll = setInterval(() => refresh().catch(() => {}), scoped() ? 10_000 : 60_000);
   return {
     el,
@@ -247,6 +290,7 @@ export async function fleetPage() {
       stream?.close();
       clearInterval(tick);
       clearInterval(poll);
+      clearInterval(redrawRates);
     },
   };
 }
