@@ -64,6 +64,19 @@ export function commandsPanel(id) {
     else items.unshift(c);
     render();
   };
+  const FINISHED = ["succeeded", "failed", "expired"];
+  /** Read a sent command back until it finishes (its stream events may come first). */
+  const follow = async (cmdId, until = Date.now() + 60_000) => {
+    while (Date.now() < until) {
+      await new Promise((r) => setTimeout(r, 1000));
+      const known = items.find((x) => x.id === cmdId);
+      if (!known || FINISHED.includes(known.status) || !document.contains(list)) return;
+      const c = await get(`${twinPath(id)}/commands/${encodeURIComponent(cmdId)}`).catch(() =>
+        null
+      );
+      if (c) update(c);
+    }
+  };
   const name = h("input", { id: "cmd-name", required: true, pattern: "[A-Za-z0-9_.:\\-]+" });
   const args = h("textarea", { id: "cmd-args", rows: 2, class: "code", spellcheck: "false" });
   args.value = "{}";
@@ -82,6 +95,7 @@ export function commandsPanel(id) {
               body: { name: name.value, args: JSON.parse(args.value || "{}") },
             });
             update(r.body);
+            follow(r.body.id);
           } catch (e) {
             err.textContent = e.message;
           }
