@@ -25,11 +25,16 @@ function announce(s, detail) {
 
 /**
  * Open a stream of `types` for `twins` (none = every twin); `onEvent` gets each parsed event,
- * `onReconnect` is called after a reconnection (events may have been missed: reload state).
+ * `onReconnect` is called after a reconnection (events may have been missed: reload state),
+ * `onFirstOpen` once the stream is first up (what changed before it was, it did not see).
  * Only one stream is open at a time: opening one closes the previous (a page owns it).
  * @returns {{close(): void}}
  */
-export function openStream({ twins = [], types = ["telemetry", "state"] }, onEvent, onReconnect) {
+export function openStream(
+  { twins = [], types = ["telemetry", "state"], onFirstOpen },
+  onEvent,
+  onReconnect,
+) {
   current?.close();
   let closed = false;
   let ws = null;
@@ -56,6 +61,7 @@ export function openStream({ twins = [], types = ["telemetry", "state"] }, onEve
       delay = MIN_DELAY;
       announce("live");
       if (opened) onReconnect?.();
+      else onFirstOpen?.();
       opened = true;
     };
     ws.onmessage = (m) => {

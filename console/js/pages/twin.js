@@ -114,7 +114,9 @@ export async function twinPage(id) {
   });
 
   const reload = async () => {
-    twin = await get(`/v1/twins/${encodeURIComponent(id)}`);
+    const now = await get(`/v1/twins/${encodeURIComponent(id)}`);
+    if (now.version < twin.version) return; // the stream was ahead of this answer
+    twin = now;
     renderHead();
     renderState();
     renderAlarms();
@@ -122,7 +124,11 @@ export async function twinPage(id) {
     commands.reload();
   };
   const stream = openStream(
-    { twins: [id], types: ["telemetry", "state", "alarm", "command"] },
+    {
+      twins: [id],
+      types: ["telemetry", "state", "alarm", "command"],
+      onFirstOpen: () => reload().catch(() => {}),
+    },
     (e) => {
       if (e.type === "alarm") return upsertAlarm(e.data);
       if (e.type === "command") return commands.update(e.data);
