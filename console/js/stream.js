@@ -48,7 +48,8 @@ export function openStream(
     if (twins.length) q.set("twins", twins.join(","));
     try {
       if (token()) {
-        const t = await api("/v1/stream/tickets", { method: "POST", noSignIn: true });
+        // an expired sign-in asks for a new one (api() does), then the stream goes on
+        const t = await api("/v1/stream/tickets", { method: "POST" });
         q.set("ticket", t.body.ticket);
       }
     } catch {
