@@ -39,6 +39,9 @@ export function startMosquitto(opts: StartMosquittoOptions = {}): Promise<Mosqui
   return retryOnExit(async () => {
     const dir = await makeTempDir("mosquitto");
     try {
+      // mosquitto started as root drops to user "mosquitto": it must be able to save its
+      // persistence file here (else "Error: Permission denied" and sessions die with a restart)
+      if (opts.persistence) await Deno.chmod(dir, 0o777);
       const port = await freePort();
       const conf = `${dir}/mosquitto.conf`;
       await Deno.writeTextFile(

@@ -141,3 +141,41 @@ Deno.test("bridge acks: never more than its Receive Maximum unacknowledged, thou
     clearInterval(commit);
   }
 });
+
+Deno.test("bridge acks: what a restarted broker sends again of the messages made durable is acknowledged, not taken twice", async () => {
+  await using broker = await startMosquitto({
+    persistence: true,
+    config: ["max_queued_messages 100000"],
+  });
+  let batch: Array<() => void> = [];
+  const commit = setInterval(() => {
+    const b = batch;
+    batch = [];
+    for (const resolve of b) resolve();
+  }, 20);
+  try {
+    const ingest = fakeIngest(() => new Promise<void>((resolve) => batch.push(resolve)));
+    const { b, lines } = await bridge(broker.url, ingest);
+    await waitFor(() => lines.some((l) => l.includes('"bridge subscribed"')));
+    const dev = await mqtt.connectAsync(broker.url, { clientId: "burst" });
+    await Promise.all(
+      Array.from(
+        { length: 1200 },
+        (_, i) => dev.publishAsync(`twins/v${i % 3}/telemetry`, `{"n":${i}}`, { qos: 1 }),
+      ),
+    );
+    await dev.endAsync();
+    await waitFor(() => ingest.got.length >= 300, { intervalMs: 5 });
+    // mosquitto saves its session on the way down, without the PUBACKs it has not read yet
+    await broker.restart(async () => void await waitFor(() => !b.connected));
+    await waitFor(() => new Set(ingest.got.map((g) => g.payload)).size === 1200, {
+      timeoutMs: 30_000,
+    });
+    assert.ok(lines.some((l) => l.includes('"sessionPresent":true')), "the session survived");
+    const payloads = ingest.got.map((g) => g.payload);
+    assert.equal(payloads.length, new Set(payloads).size, "each message submitted once");
+    await b[Symbol.asyncDispose]();
+  } finally {
+    clearInterval(commit);
+  }
+});

@@ -33,6 +33,8 @@ import {
 } from "./client_options.ts";
 import { intake, type IntakeParts, TWIN_FILTERS } from "./intake.ts";
 import { bridgedConnection, HeardDevices } from "./heard.ts";
+import { DurableKeys } from "./resends.ts";
+import { messageKey } from "../../bridges/message_key.ts";
 import type { SparkplugHostPort } from "../sparkplug/port.ts";
 
 /** How long a command waits for the plant broker's PUBACK to count as delivered (ms). */
@@ -113,6 +115,8 @@ export async function startBridge(o: BridgeOptions): Promise<Bridge> {
   const heard = new Set<string>();
   /** Devices heard through the bridge, for diagnostics. */
   const devices = new HeardDevices();
+  /** Keys of the messages made durable lately: a redelivery of one is acknowledged at once. */
+  const durableKeys = new DurableKeys();
   const where = { url: cfg.url, clientId: cfg.clientId };
   let client: MqttClient;
 
@@ -179,12 +183,19 @@ export async function startBridge(o: BridgeOptions): Promise<Bridge> {
     c.handleMessage = (p, callback) => {
       m.bridgeReceived.inc({ redelivered: p.dup ? "true" : "false" });
       const payload = typeof p.payload === "string" ? Buffer.from(p.payload) : p.payload;
+      const key = p.qos > 0
+        ? messageKey({ clientId: cfg.clientId, messageId: p.messageId }, p.topic, payload)
+        : 0;
       let durable: Promise<void> | null;
       try {
-        durable = intake(parts, { ...p, payload }, Date.now());
+        // a resend of a message made durable lately: acknowledged, not taken again
+        durable = p.dup && p.qos > 0 && durableKeys.has(key)
+          ? null
+          : intake(parts, { ...p, payload }, Date.now());
       } catch (err) {
         durable = Promise.reject(err);
       }
+      if (durable && p.qos > 0) durable.then(() => durableKeys.add(key), () => {});
       if (durable && p.topic.startsWith("twins/")) {
         const twin = p.topic.split("/", 2)[1];
         devices.heard(twin, Date.now());
