@@ -19,11 +19,11 @@ const publish = async (node: NodeProcess, id: string, payload: unknown) => {
   assert.equal(r.code, 0, r.stderr);
 };
 
-const jwt = (role: string) =>
+const jwt = (role: string, expires: string | number = "10m") =>
   new SignJWT({ role })
     .setProtectedHeader({ alg: "HS256" })
     .setSubject("shift-lead")
-    .setExpirationTime("10m")
+    .setExpirationTime(expires)
     .sign(new TextEncoder().encode(SECRET));
 
 Deno.test("console: sign-in with a JWT, paging with the cursor, acknowledging by keyboard", async () => {
@@ -99,6 +99,19 @@ Deno.test("console: sign-in with a JWT, paging with the cursor, acknowledging by
   const acked = await (await fetch(`${node.httpUrl}/v1/alarms?twin=valve-007`, { headers: admin }))
     .json();
   assert.equal(acked.items[0].ackComment, "closed the valve");
+
+  // a token that expires: the next call asks for a sign-in, then goes on
+  const expiresAt = Math.floor(Date.now() / 1000) + 2;
+  await page.evaluate(
+    (t) => sessionStorage.setItem("twinmill.token", t),
+    await jwt("operator", expiresAt),
+  );
+  while (Date.now() / 1000 < expiresAt + 0.5) await new Promise((r) => setTimeout(r, 100));
+  await page.goto(`${node.httpUrl}/#/twins?type=valve`);
+  await dialog.getByRole("alert").getByText(/expired|Invalid/).waitFor();
+  await dialog.getByLabel("API key or JWT").fill(await jwt("operator"));
+  await dialog.getByRole("button", { name: "Sign in" }).click();
+  await page.getByText("Page 1: 50 twins").waitFor();
 
   // signing out forgets the token: the next load asks again
   await page.getByRole("button", { name: "Sign out" }).click();
