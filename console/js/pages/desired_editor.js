@@ -21,6 +21,8 @@ export function desiredEditor(id, current) {
     };
   }
   let base = current().version;
+  /** The desired state the edit started from: a conflict that did not change it is no conflict. */
+  let baseDesired = pretty(current().desired);
   const text = h("textarea", { id: "desired-edit", rows: 4, spellcheck: "false", class: "code" });
   text.value = pretty(current().desired);
   const baseEl = h("span");
@@ -32,11 +34,14 @@ export function desiredEditor(id, current) {
   text.addEventListener("input", () => (dirty = true));
   const restart = (twin) => {
     base = twin.version;
+    baseDesired = pretty(twin.desired);
     text.value = pretty(twin.desired);
     dirty = false;
     showBase();
   };
-  const send = async () => {
+  let note = "";
+  const send = async (retries = 3) => {
+    if (retries === 3) note = "";
     fill(out);
     let patch;
     try {
@@ -52,7 +57,7 @@ export function desiredEditor(id, current) {
         headers: { "content-type": "application/merge-patch+json", "if-match": String(base) },
       });
       restart(r.body);
-      fill(out, h("p", {}, `Sent: the twin is at version ${r.body.version}.`));
+      fill(out, h("p", {}, `Sent: the twin is at version ${r.body.version}.`, note));
     } catch (e) {
       if (!(e instanceof ApiError)) throw e;
       if (e.status !== 412) {
@@ -60,6 +65,14 @@ export function desiredEditor(id, current) {
         return;
       }
       const now = await get(twinPath(id));
+      if (pretty(now.desired) === baseDesired && retries > 0) {
+        // only reported values, attributes or connectivity changed: the edit still holds
+        note = ` The twin had changed meanwhile (version ${base} → ${now.version}), but not its ` +
+          "desired state: the change was sent over the new version.";
+        base = now.version;
+        showBase();
+        return send(retries - 1);
+      }
       fill(
         out,
         h(
@@ -76,6 +89,7 @@ export function desiredEditor(id, current) {
             type: "button",
             onclick: () => {
               base = now.version;
+              baseDesired = pretty(now.desired);
               showBase();
               send();
             },
