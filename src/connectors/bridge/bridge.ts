@@ -31,7 +31,8 @@ import {
   RECEIVE_MAXIMUM,
   type TlsFiles,
 } from "./client_options.ts";
-import { intake, type IntakeParts, TWIN_FILTERS } from "./intake.ts";
+import { intake, type IntakeParts } from "./intake.ts";
+import { subscribeTwins } from "./subscribe.ts";
 import { bridgedConnection, HeardDevices } from "./heard.ts";
 import { DurableKeys } from "./resends.ts";
 import { messageKey } from "../../bridges/message_key.ts";
@@ -233,23 +234,14 @@ export async function startBridge(o: BridgeOptions): Promise<Bridge> {
     durable.then(() => o.onCommandsListening!(twin), () => heard.delete(twin));
   };
 
-  const subscribe = (c: MqttClient) => {
-    // Sparkplug never shared: one node takes a plant's Sparkplug traffic (seq order per edge)
-    const filters = [
-      ...TWIN_FILTERS.map((f) => cfg.share ? `$share/${cfg.share}/${f}` : f),
-      ...(sp ? o.sparkplug!.filters : []),
-    ];
-    // MQTT 5: retained messages only for a new subscription (never again after a resubscribe)
-    const opts = version === 5 ? { qos: 1 as const, rh: 1 } : { qos: 1 as const };
-    c.subscribe(filters, opts, (err, granted) => {
-      if (err) return log.error("cannot subscribe on the broker", { ...where, err });
-      const refused = (granted ?? []).filter((g) => g.qos > 2);
-      for (const g of refused) {
-        log.error("the broker refused a subscription", { filter: g.topic, reasonCode: g.qos });
-      }
-      if (refused.length === 0) log.info("bridge subscribed", { ...where, filters });
+  const subscribe = (c: MqttClient) =>
+    subscribeTwins(c, {
+      share: cfg.share,
+      extra: sp ? o.sparkplug!.filters : [],
+      version,
+      log,
+      where,
     });
-  };
 
   /**
    * Publish QoS 1; resolves true once the broker acknowledged it, false after `waitMs`. An
