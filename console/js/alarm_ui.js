@@ -37,6 +37,9 @@ export function alarmRow(a, onAcked) {
   );
 }
 
+/** Comments being typed, by alarm id: a live re-render of the row keeps them. */
+const drafts = new Map();
+
 function ackCell(a, onAcked) {
   if (a.acknowledged) {
     return [
@@ -51,6 +54,8 @@ function ackCell(a, onAcked) {
     "aria-label": `Comment for ${a.id}`,
     placeholder: "comment",
     maxlength: 1000,
+    value: drafts.get(a.id) ?? "",
+    oninput: (ev) => drafts.set(a.id, ev.target.value),
   });
   const err = h("span", { class: "error", role: "alert" });
   return h(
@@ -67,6 +72,7 @@ function ackCell(a, onAcked) {
             body,
           });
           comment.value = ""; // done: a live reload may replace the row now
+          drafts.delete(a.id);
           onAcked?.(r.body);
         } catch (e) {
           if (!(e instanceof ApiError)) throw e;

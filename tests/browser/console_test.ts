@@ -98,7 +98,16 @@ Deno.test("console: fleet, twin page live, alarm acknowledged, desired conflict,
   await page.getByText(/ · operator$/).waitFor();
   // the fleet view lists the twin the device created
   await page.getByRole("link", { name: "press-7" }).waitFor();
-  await page.getByRole("row", { name: /^A L1 1\b/ }).waitFor();
+  await page.getByRole("row", { name: /^A L1 1 0 0 1\b/ }).waitFor(); // twins, online, offline, unknown
+  // live: the device says it is online
+  await page.getByText("Live", { exact: true }).waitFor();
+  await streaming(node);
+  const status = await mosquittoPub([
+    ...["-h", "127.0.0.1", "-p", String(node.mqttPort), "-q", "1"],
+    ...["-t", "twins/press-7/status", "-m", "online"],
+  ]);
+  assert.equal(status.code, 0, status.stderr);
+  await page.getByRole("row", { name: /^A L1 1 1 0 0\b/ }).waitFor();
   await op.screenshot("console-fleet");
 
   await page.goto(`${node.httpUrl}/#/twins`);
@@ -170,6 +179,7 @@ Deno.test("console: fleet, twin page live, alarm acknowledged, desired conflict,
   const row = page.getByRole("row", { name: /^overheat press-7:overheat:1/ });
   await row.getByLabel("Comment for press-7:overheat:1").fill("on it");
   await row.getByRole("button", { name: "Acknowledge press-7:overheat:1" }).click();
+  await page.getByText("0 alarms (active), page 1").waitFor(); // it left the active ones
   await page.getByLabel("State").selectOption("acknowledged");
   await page.getByRole("button", { name: "Filter" }).click();
   await page.getByRole("row", { name: /^overheat press-7:overheat:1/ }).getByText("on it")

@@ -53,8 +53,6 @@ export async function alarmsPage(params) {
   ]);
 
   const load = async () => {
-    const a = document.activeElement;
-    if (a?.name === "comment" && a.value && el.contains(a)) return later(); // someone is typing
     error = null;
     try {
       page = await get(`/v1/alarms${qs({ ...f, limit: PAGE, cursor })}`);
