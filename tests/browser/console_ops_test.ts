@@ -77,6 +77,7 @@ Deno.test("console: commands, a campaign paused and resumed, provisioning keys, 
     const campaignUrl = `${node.httpUrl}/v1/campaigns/${created.body.id}`;
     await waitFor(async () => (await getJson(campaignUrl)).body.state === "running");
     await page.goto(`${node.httpUrl}/#/ops`);
+    await page.getByRole("row", { name: /^press-fw-2\.0\.0 2\.0\.0 4\.0 KiB unsigned/ }).waitFor();
     const card = page.getByRole("article", { name: "Campaign presses" });
     await card.getByText("running", { exact: true }).first().waitFor();
     await card.getByRole("progressbar", { name: "Wave 1: 0 of 1 done" }).waitFor();

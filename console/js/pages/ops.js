@@ -13,11 +13,13 @@ import { credentialsPanel, keysPanel } from "./ops_admin.js";
 export async function opsPage() {
   const campaigns = h("div");
   const cluster = h("div");
+  const images = h("div");
   const el = h(
     "div",
     { class: "page" },
     h("h1", {}, "Operations"),
     section("Firmware campaigns", campaigns),
+    section("Firmware images", images),
     section("Cluster", cluster),
     can("admin") && !scoped() ? [keysPanel(), credentialsPanel()] : null,
   );
@@ -40,6 +42,7 @@ export async function opsPage() {
   };
   await Promise.all([
     loadCampaigns().catch((e) => fill(campaigns, h("p", { class: "error" }, e.message))),
+    loadImages(images),
     loadCluster(cluster),
   ]);
   const later = debounce(() => loadCampaigns().catch(() => {}), 500);
@@ -128,6 +131,49 @@ function progress(label, done, total, counts) {
     }),
     ` ${done}/${total} done${detail ? ` (${detail})` : ""}`,
   );
+}
+
+/** The stored firmware images (at most 1000: the store's limit). */
+async function loadImages(el) {
+  try {
+    const { items } = await get("/v1/firmware");
+    fill(
+      el,
+      items.length === 0 ? h("p", {}, "No firmware images.") : h(
+        "table",
+        {},
+        h(
+          "thead",
+          {},
+          h(
+            "tr",
+            {},
+            ["Image", "Version", "Size", "Signed by", "Uploaded"].map((x) =>
+              h("th", { scope: "col" }, x)
+            ),
+          ),
+        ),
+        h(
+          "tbody",
+          {},
+          items.map((f) =>
+            h(
+              "tr",
+              {},
+              h("th", { scope: "row" }, f.id),
+              h("td", {}, f.version),
+              h("td", {}, `${(f.size / 1024).toFixed(f.size < 10240 ? 1 : 0)} KiB`),
+              h("td", {}, f.signedBy ?? "unsigned"),
+              h("td", {}, timeEl(f.createdAt)),
+            )
+          ),
+        ),
+      ),
+    );
+  } catch (e) {
+    if (!(e instanceof ApiError)) throw e;
+    fill(el, h("p", { class: "error" }, e.message));
+  }
 }
 
 /** Whether this node serves `/v1/cluster` (cluster mode): its OpenAPI document says so. */
