@@ -44,6 +44,7 @@ Deno.test("console: commands, a campaign paused and resumed, provisioning keys, 
     const page = c.page;
     page.on("dialog", (d) => void d.accept()); // confirmations of deletions
     await page.goto(`${node.httpUrl}/#/twins/robot-1`);
+    await page.getByText(/ · MQTT session on /).waitFor(); // the device's connection, from diagnostics
     await page.getByLabel("Command name").fill("home");
     await page.getByLabel("Arguments (JSON)").fill('{"axis": 3}');
     await page.getByRole("button", { name: "Send command" }).click();

@@ -42,6 +42,8 @@ export async function twinPage(id) {
   const rules = rulesPanel(twin);
   const diag = diagnosticsPanel(id);
 
+  /** What diagnostics said of the device's MQTT session (the status topic is the device's word). */
+  let session = null;
   const renderHead = () =>
     fill(
       head,
@@ -49,9 +51,15 @@ export async function twinPage(id) {
       h(
         "p",
         {},
+        "status ",
         badge(twin.connectivity.status),
         " since ",
         timeEl(twin.connectivity.since),
+        session === null
+          ? ""
+          : session
+          ? ` · MQTT session on ${session.node ?? "?"}`
+          : " · no MQTT session",
         ` · version ${twin.version} · updated `,
         timeEl(twin.metadata.updatedAt),
       ),
@@ -105,6 +113,10 @@ export async function twinPage(id) {
     diag.el,
   );
   diag.first.then((d) => {
+    if (d) {
+      session = d.connectivity?.session ?? false;
+      renderHead();
+    }
     if (d?.influx?.configured) backfill([...charts.keys()], id, chart, historyNote);
     else {
       historyNote.textContent = d
