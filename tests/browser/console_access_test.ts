@@ -77,6 +77,13 @@ Deno.test("console: sign-in with a JWT, paging with the cursor, acknowledging by
   await page.getByRole("button", { name: "Previous page" }).click();
   await page.getByText("Page 2: 50 twins").waitFor();
   await c.screenshot("console-twins-page-2");
+  // search by id prefix: the list starts at the prefix (a cursor just below it) and stops past it
+  await page.getByLabel("Twin id starts with").fill("valve-04");
+  await page.getByRole("button", { name: "Search" }).click();
+  await page.getByText("Page 1: 10 twins").waitFor();
+  await page.getByRole("link", { name: "valve-040" }).waitFor();
+  await page.getByRole("link", { name: "valve-049" }).waitFor();
+  assert.equal(await page.getByRole("button", { name: "Next page" }).isDisabled(), true);
 
   // the keyboard alone: skip link, then the alarm's comment field, Enter acknowledges
   await page.goto(`${node.httpUrl}/#/alarms`);
