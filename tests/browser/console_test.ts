@@ -229,7 +229,7 @@ Deno.test("console: fleet, twin page live, alarm acknowledged, desired conflict,
   scoped.assertNoPageErrors();
 });
 
-Deno.test("console: an admin sees a profile's validation error at the rule and field", async () => {
+Deno.test("console: an admin sees a profile's validation error at the rule and field, faulted rules", async () => {
   await using node = await startNode({});
   await using browser = await launchBrowser();
   const adm = await browser.page();
@@ -250,6 +250,32 @@ Deno.test("console: an admin sees a profile's validation error at the rule and f
   );
   await page.getByRole("button", { name: "Save profile" }).click();
   await page.getByText(/^Saved \(created\)/).waitFor();
+
+  // a rule that faults (a division by zero) says so on its profile and on its twin
+  const put = await fetch(`${node.httpUrl}/v1/profiles/div`, {
+    method: "PUT",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({
+      rules: [{ id: "ratio", kind: "expression", expr: "temp / (rpm - rpm) > 1" }],
+    }),
+  });
+  assert.equal(put.status, 201);
+  const twin = await fetch(`${node.httpUrl}/v1/twins/d-1`, {
+    method: "PUT",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ attributes: { type: "div" } }),
+  });
+  assert.equal(twin.status, 201);
+  await publish(node, "d-1", { temp: 5, rpm: 3 });
+  await waitFor(async () =>
+    (await getJson(`${node.httpUrl}/v1/profiles/div`)).body.status.rules.length > 0
+  );
+  await page.goto(`${node.httpUrl}/#/profiles/div`);
+  await page.getByText(/^Faulted on this node: 1 failed evaluations, .*: Division by zero/)
+    .waitFor();
+  await page.goto(`${node.httpUrl}/#/twins/d-1`);
+  await page.getByRole("listitem").filter({ hasText: /^ratio \(expression\) faulted 1 failed/ })
+    .waitFor();
   adm.assertNoPageErrors();
 });
 

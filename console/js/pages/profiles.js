@@ -95,8 +95,12 @@ function editor(name, stored, editable) {
     settings,
     4,
   );
+  /** Rules that faulted on this node, by rule id. */
+  const faults = new Map((stored?.status?.rules ?? []).map((f) => [f.rule, f]));
   const ruleAreas = rules.map((r, i) =>
-    area(`p-rule-${i}`, `Rule ${i + 1}${r.id ? ` (${r.id})` : ""}`, r, 8)
+    Object.assign(area(`p-rule-${i}`, `Rule ${i + 1}${r.id ? ` (${r.id})` : ""}`, r, 8), {
+      fault: faults.get(r.id),
+    })
   );
   const rulesEl = h("div");
   const draw = () =>
@@ -107,6 +111,14 @@ function editor(name, stored, editable) {
           "div",
           { class: "rule" },
           a.el,
+          a.fault
+            ? h(
+              "p",
+              { class: "error" },
+              `Faulted on this node: ${a.fault.faults} failed evaluations, the last ` +
+                `${fmtTime(a.fault.at)}: ${a.fault.lastFault}`,
+            )
+            : null,
           h("button", {
             type: "button",
             onclick: () => {
