@@ -1,6 +1,6 @@
 /**
  * The shard coordinator of one node: every tick it reads the live nodes, computes which
- * shards this node should own (rendezvous hashing over live node ids), renews the leases it
+ * shards this node should own (bounded-load rendezvous over live node ids), renews the leases it
  * holds, acquires the shards it should own once their lease is free, and hands off the
  * shards it should no longer own. Each shard runs the explicit handoff protocol:
  *
@@ -66,7 +66,8 @@ export interface CoordinatorOptions {
   leases: LeasePort;
   members: MembershipPort;
   runtime: ShardRuntime;
-  ownerOf(shard: number, nodes: string[]): string | undefined;
+  /** The owner of every shard over `nodes` (index = shard): `owners` of sharding/placement.ts. */
+  owners(shards: number, nodes: readonly string[]): readonly string[];
   clock: Clock;
   logger: Logger;
   tickMs?: number;
@@ -89,14 +90,14 @@ export class Coordinator {
   #ticking: Promise<void> | null = null;
   #leaving = false;
   #settled = false;
-  /** Live nodes as of the last round. */
-  #nodes: string[] = [];
+  /** The owner of each shard by placement over the live nodes of the last round. */
+  #owners: readonly string[] = [];
   constructor(readonly o: CoordinatorOptions) {}
 
   /** The node placement gives a shard over the live nodes of the last round (a hint). */
   ownerHint(shard: number): string | undefined {
     if (this.owns(shard)) return this.o.nodeId;
-    return this.#nodes.length > 0 ? this.o.ownerOf(shard, this.#nodes) : undefined;
+    return this.#owners[shard];
   }
 
   /** The shards this node holds in any way, with their state and epoch. */
@@ -163,12 +164,12 @@ export class Coordinator {
     const { o } = this;
     const nodes = this.#leaving ? [] : await o.members.liveNodes();
     if (!this.#leaving && !nodes.includes(o.nodeId)) nodes.push(o.nodeId);
-    this.#nodes = nodes;
+    const owners = (this.#owners = o.owners(o.shards, nodes)); // once per round
     await this.renewAll(); // a lost lease must stop its shard before anything else
     const wanted: number[] = [];
     const work: Promise<void>[] = [];
     for (let shard = 0; shard < o.shards; shard++) {
-      const want = !this.#leaving && o.ownerOf(shard, nodes) === o.nodeId;
+      const want = !this.#leaving && owners[shard] === o.nodeId;
       const kind = this.#fsm.get(shard)?.kind ?? "unowned";
       if (want) wanted.push(shard);
       if (want && kind === "unowned") work.push(this.send(shard, { type: "Acquire" }));

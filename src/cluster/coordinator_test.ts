@@ -40,7 +40,12 @@ function runtime(log: string[], node: string): ShardRuntime {
   };
 }
 
-const ownerOf = (shard: number, nodes: string[]) => [...nodes].sort()[shard % nodes.length];
+/** Shard s on the (s mod N)-th node in id order. */
+const placed = (shards: number, nodes: readonly string[]) =>
+  Array.from(
+    { length: nodes.length > 0 ? shards : 0 },
+    (_, s) => [...nodes].sort()[s % nodes.length],
+  );
 
 function setup() {
   const leases = new FakeLeases();
@@ -55,7 +60,7 @@ function setup() {
       leases: leases.port(id),
       members: { liveNodes: () => Promise.resolve([...live]) },
       runtime: runtime(log, id),
-      ownerOf,
+      owners: placed,
       clock,
       logger: silentLogger,
     });

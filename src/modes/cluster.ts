@@ -23,7 +23,7 @@ import { ClusterTwins, serveNode } from "../routing/mod.ts";
 import { Coordinator } from "../cluster/coordinator.ts";
 import { KvLeases, KvMembership } from "../cluster/kv_leases.ts";
 import { connectWhenUp } from "../cluster/startup.ts";
-import { ownerOf } from "../sharding/placement.ts";
+import { owners } from "../sharding/placement.ts";
 import { subjects } from "../transport/subjects.ts";
 import { redact } from "../transport/nats.ts";
 import { clusterRoutes } from "../../routes/cluster.ts";
@@ -135,7 +135,7 @@ export async function startCluster(o: ModeOptions): Promise<NodeParts> {
     shards: cfg.shards,
     leases,
     members,
-    ownerOf,
+    owners,
     clock: systemClock,
     logger: log.child("shards"),
     tickMs: 500,

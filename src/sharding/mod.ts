@@ -3,7 +3,7 @@
  * @module
  */
 export { shardOf } from "./shard.ts";
-export { assignment, ownerOf, weight } from "./placement.ts";
+export { assignment, owners, weight } from "./placement.ts";
 export {
   describeState,
   type HandOffReason,

@@ -1,20 +1,33 @@
+/**
+ * Placement: examples (pinned weights and spreads), then properties over random node sets
+ * (`npm:fast-check`: 1..9 nodes of random ids, 16 / 64 / 256 shards): coverage, balance
+ * (max − min ≤ 1), order-free, stable (no node and shard prefer each other over what they
+ * got), and moves on a join or a leave within 2·√S of the fewest possible.
+ */
 import assert from "node:assert/strict";
-import { assignment, ownerOf, weight } from "./placement.ts";
+import fc from "fast-check";
+import { assignment, owners, weight } from "./placement.ts";
 
 const SHARDS = 64;
-const owners = (nodes: string[]) => Array.from({ length: SHARDS }, (_, s) => ownerOf(s, nodes)!);
+
+/** Shards per node (every node of `nodes` counted, also with none). */
+function counts(placed: readonly string[], nodes: readonly string[]): number[] {
+  return [...new Set(nodes)].map((n) => placed.filter((o) => o === n).length);
+}
+
+/** How many shards change owner between two placements. */
+const moves = (a: readonly string[], b: readonly string[]) => a.filter((o, s) => o !== b[s]).length;
 
 Deno.test("placement: no nodes, one node, order and duplicates do not matter", () => {
-  assert.equal(ownerOf(3, []), undefined);
+  assert.deepEqual(owners(SHARDS, []), []);
   assert.deepEqual(assignment(SHARDS, []), new Map());
-  assert.deepEqual(owners(["solo"]), new Array(SHARDS).fill("solo"));
+  assert.deepEqual(owners(SHARDS, ["solo"]), new Array(SHARDS).fill("solo"));
   const nodes = ["n1", "n2", "n3", "n4"];
-  assert.deepEqual(owners(nodes), owners([...nodes].reverse()));
-  assert.deepEqual(owners(nodes), owners([...nodes, "n2", "n1"]));
-  assert.equal(weight("n1", 5), weight("n1", 5));
+  assert.deepEqual(owners(SHARDS, nodes), owners(SHARDS, [...nodes].reverse()));
+  assert.deepEqual(owners(SHARDS, nodes), owners(SHARDS, [...nodes, "n2", "n1"]));
   // pinned: changing the weight function would move shards in a running cluster
   assert.equal(weight("n1", 5), 1124148418);
-  assert.equal(ownerOf(5, ["n1", "n2"]), "n2");
+  assert.equal(owners(SHARDS, ["n1", "n2"])[5], "n2");
 });
 
 Deno.test("placement: assignment covers every shard exactly once and lists every node", () => {
@@ -22,44 +35,101 @@ Deno.test("placement: assignment covers every shard exactly once and lists every
   assert.deepEqual([...a.keys()], ["a", "b", "c", "idle"]);
   const all = [...a.values()].flat().sort((x, y) => x - y);
   assert.deepEqual(all, Array.from({ length: SHARDS }, (_, i) => i));
+  const placed = owners(SHARDS, ["a", "b", "c", "idle"]);
   for (const [node, shards] of a) {
     assert.deepEqual(shards, [...shards].sort((x, y) => x - y));
-    for (const s of shards) assert.equal(ownerOf(s, ["a", "b", "c", "idle"]), node);
+    for (const s of shards) assert.equal(placed[s], node);
   }
+  // fewer shards than nodes: one each, the rest idle
+  assert.deepEqual(counts(owners(2, ["a", "b", "c"]), ["a", "b", "c"]).sort(), [0, 1, 1]);
 });
 
-Deno.test("placement: a join (3 → 4) moves ~1/4 of the shards, all of them to the new node", () => {
-  for (const names of [["n1", "n2", "n3", "n4"], ["node-a", "node-b", "node-c", "node-d"]]) {
-    const before = owners(names.slice(0, 3));
-    const after = owners(names);
-    const moved = before.filter((o, s) => o !== after[s]).length;
-    for (let s = 0; s < SHARDS; s++) {
-      if (before[s] !== after[s]) assert.equal(after[s], names[3], `shard ${s} moved elsewhere`);
+Deno.test("placement: 64 shards on 3 and on 5 nodes are 22/21/21 and 13/13/13/13/12", () => {
+  for (const prefix of ["node-", "bench-", "n"]) {
+    for (const n of [3, 5]) {
+      const nodes = Array.from({ length: n }, (_, i) => `${prefix}${i + 1}`);
+      const got = counts(owners(SHARDS, nodes), nodes).sort((a, b) => b - a);
+      assert.deepEqual(got, n === 3 ? [22, 21, 21] : [13, 13, 13, 13, 12], nodes.join());
     }
-    // expected 16; a binomial(64, 1/4) is inside 8..24 with probability > 99 %
-    assert.ok(moved >= 8 && moved <= 24, `${names}: moved ${moved}`);
-    assert.equal(moved, assignment(SHARDS, names).get(names[3])!.length);
   }
 });
 
-Deno.test("placement: a leave moves only the leaver's shards, spread over the survivors", () => {
-  const all = ["n1", "n2", "n3", "n4"];
-  const before = owners(all);
-  const after = owners(["n1", "n2", "n4"]);
-  for (let s = 0; s < SHARDS; s++) {
-    if (before[s] === "n3") assert.notEqual(after[s], "n3");
-    else assert.equal(after[s], before[s], `shard ${s} of ${before[s]} moved`);
-  }
-  const takers = new Set(after.filter((_o, s) => before[s] === "n3"));
-  assert.ok(takers.size >= 2, `n3's shards all went to ${[...takers]}`);
+/** 1..9 distinct node ids, random (short, any characters, or `node-{k}` like real ids). */
+const nodeIds = (min: number, max: number) =>
+  fc.uniqueArray(
+    fc.oneof(fc.string({ minLength: 1, maxLength: 12 }), fc.nat(999).map((k) => `node-${k}`)),
+    { minLength: min, maxLength: max },
+  );
+const shardCounts = fc.constantFrom(16, 64, 256);
+
+Deno.test("placement (property): every shard placed once, max − min ≤ 1, ≤ 1.15× when S ≥ 7·N", () => {
+  fc.assert(
+    fc.property(nodeIds(1, 9), shardCounts, (nodes, shards) => {
+      const placed = owners(shards, nodes);
+      assert.equal(placed.length, shards);
+      for (const o of placed) assert.ok(nodes.includes(o));
+      const c = counts(placed, nodes);
+      const [max, min] = [Math.max(...c), Math.min(...c)];
+      assert.ok(max - min <= 1, `spread ${c}`);
+      assert.equal(min, Math.floor(shards / nodes.length));
+      if (shards >= 7 * nodes.length) assert.ok(max / min <= 1.15, `${c}`);
+    }),
+    { numRuns: 300 },
+  );
 });
 
-Deno.test("placement: the spread converges to even as the shard count grows", () => {
-  const nodes = ["n1", "n2", "n3", "n4"];
-  for (const shards of assignment(100_000, nodes).values()) {
-    assert.ok(Math.abs(shards.length - 25_000) < 500, `${shards.length}`);
-  }
-  for (const [node, shards] of assignment(SHARDS, ["node-a", "node-b", "node-c"])) {
-    assert.ok(shards.length >= 10, `${node} has only ${shards.length} shards`);
-  }
+Deno.test("placement (property): order-free, duplicates ignored, deterministic", () => {
+  fc.assert(
+    fc.property(
+      nodeIds(1, 9).chain((nodes) =>
+        fc.tuple(fc.constant(nodes), fc.shuffledSubarray(nodes, { minLength: nodes.length }))
+      ),
+      shardCounts,
+      ([nodes, shuffled], shards) => {
+        const placed = owners(shards, nodes);
+        assert.deepEqual(owners(shards, [...shuffled, ...shuffled.slice(0, 2)]), placed);
+        assert.deepEqual(owners(shards, nodes), placed);
+      },
+    ),
+    { numRuns: 200 },
+  );
+});
+
+Deno.test("placement (property): stable — a node preferred by a shard holds only better shards", () => {
+  fc.assert(
+    fc.property(nodeIds(2, 9), shardCounts, (nodes, shards) => {
+      const placed = owners(shards, nodes);
+      const worst = new Map<string, number>();
+      placed.forEach((o, s) => worst.set(o, Math.min(worst.get(o) ?? Infinity, weight(o, s))));
+      placed.forEach((owner, s) => {
+        for (const m of nodes) {
+          if (weight(m, s) <= weight(owner, s)) continue;
+          // m outbid the owner for s, so m was full of shards it weighs higher than s
+          assert.ok((worst.get(m) ?? -1) >= weight(m, s), `${m} prefers shard ${s}`);
+        }
+      });
+    }),
+    { numRuns: 200 },
+  );
+});
+
+Deno.test("placement (property): a join or a leave moves at most 2·√S more than it must", () => {
+  fc.assert(
+    fc.property(nodeIds(2, 10), shardCounts, fc.nat(), (all, shards, pick) => {
+      const bound = 2 * Math.sqrt(shards);
+      const before = owners(shards, all.slice(0, -1));
+      const after = owners(shards, all);
+      const joiner = all[all.length - 1];
+      // a join must give the new node its share; that many moves at least
+      const mustJoin = after.filter((o) => o === joiner).length;
+      assert.ok(moves(before, after) <= mustJoin + bound, `join: ${moves(before, after)}`);
+      const leaver = all[pick % all.length];
+      const left = owners(shards, all.filter((n) => n !== leaver));
+      // a leave must move the leaver's shards
+      const mustLeave = after.filter((o) => o === leaver).length;
+      assert.ok(moves(after, left) <= mustLeave + bound, `leave: ${moves(after, left)}`);
+      assert.ok(moves(after, left) >= mustLeave && moves(before, after) >= mustJoin);
+    }),
+    { numRuns: 300 },
+  );
 });
