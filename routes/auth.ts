@@ -109,6 +109,7 @@ export function accessOf(method: string, path: string): Access {
     case "audit":
       return { role: "admin", unscoped: true };
     case "cluster":
+    case "fleet":
     case "whoami":
       return { role: "viewer" };
     case "provision":

@@ -30,6 +30,7 @@ import type { FeatureContext } from "./features/feature.ts";
 import { security } from "./features/security.ts";
 import { management, remoteConfigs } from "./features/mgmt.ts";
 import { diagnostics } from "./features/diagnostics.ts";
+import { fleet } from "./features/fleet.ts";
 import { bridgeConnector, mqttConnector } from "./features/mqtt.ts";
 import { sparkplugHost } from "./features/sparkplug.ts";
 
@@ -129,6 +130,7 @@ export async function startNode(
     (c, who, reason) => sec.auth.denied?.(c, who, 401, reason),
   );
   const diag = diagnostics(ctx, influx);
+  const fleetView = fleet(ctx);
 
   // devices: desired state, commands and session questions reach the connectors over the
   // transport, from this node's twins or another node's
@@ -185,6 +187,7 @@ export async function startNode(
       "/v1/alarms": alarmRoutes(twins),
       "/v1/connectors": connectorRoutes(() => connectors),
       ...mgmt.routes,
+      ...fleetView.routes,
       ...parts.routes,
     },
   });
@@ -207,6 +210,7 @@ export async function startNode(
     await mgmt[Symbol.asyncDispose]();
     for (const c of connectors) await c[Symbol.asyncDispose]();
     links[Symbol.dispose]();
+    fleetView[Symbol.dispose]();
     await (graceful ? parts.leave() : parts.close());
     await webhooks.close();
     await influx?.close(5000);

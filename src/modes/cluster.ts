@@ -204,6 +204,7 @@ export async function startCluster(o: ModeOptions): Promise<NodeParts> {
     deviceAuth,
     profiles,
     routes: { "/v1/cluster": clusterRoutes({ members, leases, coordinator }) },
+    nodes: async () => (await members.nodes()).map((n) => n.id),
     leaving: "leaving the cluster",
     ready: () =>
       !(connected && !nc.isClosed())

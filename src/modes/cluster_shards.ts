@@ -46,11 +46,14 @@ export async function shardWork(o: ShardWorkOptions): Promise<ShardWork> {
   const consumers = new Map<number, ShardConsumer>();
   const served = new Map<number, Subscription>();
 
-  // after acquiring shards: arm the rule timers of their stored twins (one scan per burst)
+  // after acquiring shards: arm the rule timers of their stored twins and count them in the
+  // fleet index (one scan each per burst)
   let armTimer: ReturnType<typeof setTimeout> | undefined;
   const armSoon = () => {
     clearTimeout(armTimer);
+    host.fleet.awaitSeed();
     armTimer = setTimeout(() => {
+      host.seedFleet(o.owns).catch((err) => log.warn("cannot count stored twins", { err }));
       host.armStored(o.owns).then(
         (n) => n > 0 && log.info("armed rule timers of stored twins", { twins: n }),
         (err) => log.warn("cannot arm rule timers of stored twins", { err }),

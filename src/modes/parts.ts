@@ -64,6 +64,8 @@ export interface NodeParts {
   profiles: Profiles;
   /** Routes only this mode serves, by mount path (cluster mode: `/v1/cluster`). */
   routes: Record<string, OpenAPIHono>;
+  /** The ids of the nodes of the cluster (a single node: its own). */
+  nodes(): Promise<string[]>;
   /** The log line of a graceful stop. */
   leaving: string;
   ready(): Readiness;

@@ -90,6 +90,7 @@ export async function startSingle(o: ModeOptions): Promise<NodeParts> {
     deviceAuth,
     profiles,
     routes: {},
+    nodes: () => Promise.resolve([cfg.nodeId]),
     leaving: "shutting down",
     ready: () => true,
     serving: () => Promise.resolve(),

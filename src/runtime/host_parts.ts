@@ -25,6 +25,7 @@ import { storedRecords } from "./list_twins.ts";
 import { RuleTimers } from "./rule_timers.ts";
 import { type Reply, TwinBehavior } from "./twin_behavior.ts";
 import { TwinQueries } from "./twin_queries.ts";
+import { FleetIndex } from "./fleet_index.ts";
 
 /** What the parts of a twin host are built from (see `TwinHostOptions`). */
 export interface HostPartsOptions {
@@ -89,6 +90,7 @@ export interface HostParts {
   timers: RuleTimers;
   queries: TwinQueries;
   inbound: InboundDispatch;
+  fleet: FleetIndex;
 }
 
 /** Build the parts of a twin host; `drained` is called when unretired entries go down. */
@@ -122,6 +124,7 @@ export function hostParts(o: HostPartsOptions, drained: () => void): HostParts {
       containment.quarantine(id, dropped, lost, err, resident(id)),
     drained,
   });
+  const fleet = new FleetIndex({ owns: o.owns });
   const profiles = o.profiles;
   const resolve = profiles && ((s: TwinState, has: boolean) => profiles.resolve(s, has));
   const timers = new RuleTimers({
@@ -175,6 +178,7 @@ export function hostParts(o: HostPartsOptions, drained: () => void): HostParts {
       timers,
       resolve,
       maxTwinBytes: o.maxTwinBytes,
+      fleet,
     }),
   });
   const queries = new TwinQueries({
@@ -196,5 +200,5 @@ export function hostParts(o: HostPartsOptions, drained: () => void): HostParts {
     source: o.source,
     jsonLimits: o.jsonLimits,
   });
-  return { sys, queue, containment, timers, queries, inbound };
+  return { sys, queue, containment, timers, queries, inbound, fleet };
 }

@@ -27,6 +27,7 @@ import type { EffectExecutor } from "./effect_executor.ts";
 import type { RuleTimers } from "./rule_timers.ts";
 import type { HostRefusal } from "./quarantine.ts";
 import { keepUnwritten, unwrittenOf } from "./unwritten_points.ts";
+import type { FleetIndex } from "./fleet_index.ts";
 
 /** The reply of a twin actor to one message. */
 export type Reply = {
@@ -54,6 +55,8 @@ export interface TwinBehaviorParts {
   resolve?(state: TwinState, hasRuleState: boolean): CompiledProfile | undefined;
   /** Size limit of a twin's state in bytes. Default 256 KiB. */
   maxTwinBytes?: number;
+  /** Counts of the twins by site and line (`GET /v1/fleet`), told of every applied change. */
+  fleet?: FleetIndex;
 }
 
 /** The twin actor's load, receive and passivate. */
@@ -106,7 +109,8 @@ export class TwinBehavior implements Behavior<TwinRecord, TwinMessage, Reply> {
     const p = this.#p;
     const gen = p.containment.gen(id);
     const profile = p.resolve?.(rec.state, rec.rules !== undefined);
-    const res = applyTwin(rec, msg, p.clock.now(), profile);
+    const now = p.clock.now();
+    const res = applyTwin(rec, msg, now, profile);
     // device messages come from the inbound log: their sequence is the log entry to retire
     const seq = msg.type === "device" ? msg.seq : undefined;
     if (res.duplicate && res.resend) {
@@ -149,6 +153,7 @@ export class TwinBehavior implements Behavior<TwinRecord, TwinMessage, Reply> {
     const change = record !== rec ? p.queue.change(id, record, seq) : 0;
     if (msg.type === "tick") p.metrics.ruleTicks.inc();
     if (res.suppressed) p.metrics.fieldsSuppressed.inc(res.suppressed);
+    if (record.state !== rec.state) p.fleet?.apply(id, record.state, seq !== undefined, now);
     p.effects.run(id, res.effects, seq);
     p.timers.arm(id, profile, record);
     return {

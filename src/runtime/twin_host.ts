@@ -46,6 +46,8 @@ import type { Reply } from "./twin_behavior.ts";
 import type { TwinQueries } from "./twin_queries.ts";
 import { hostParts, type HostPartsOptions } from "./host_parts.ts";
 import { HostGate } from "./host_gate.ts";
+import type { FleetIndex } from "./fleet_index.ts";
+import { storedRecords } from "./list_twins.ts";
 
 /** Options of {@linkcode TwinHost}. */
 export interface TwinHostOptions extends HostPartsOptions {
@@ -99,6 +101,7 @@ export class TwinHost implements TwinService, AcceptGate {
   readonly #queries: TwinQueries;
   readonly #inbound: InboundDispatch;
   readonly #gate: HostGate;
+  readonly #fleet: FleetIndex;
 
   constructor(o: TwinHostOptions) {
     this.#o = o;
@@ -114,6 +117,20 @@ export class TwinHost implements TwinService, AcceptGate {
     this.#timers = parts.timers;
     this.#queries = parts.queries;
     this.#inbound = parts.inbound;
+    this.#fleet = parts.fleet;
+  }
+
+  /** This node's twins counted by site and line, kept up to date (`GET /v1/fleet`). */
+  get fleet(): FleetIndex {
+    return this.#fleet;
+  }
+
+  /**
+   * Count the stored twins the fleet index has not seen (after a start, or after acquiring
+   * shards); `want` limits it (cluster: owned shards). Returns how many were added.
+   */
+  seedFleet(want?: (id: string) => boolean): Promise<number> {
+    return this.#fleet.seed(storedRecords(this.#o.persistence.snapshots), want);
   }
 
   /** Unretired inbound entries. */
@@ -305,13 +322,16 @@ export class TwinHost implements TwinService, AcceptGate {
       (id) => new UnavailableError("shard_moved", `Twin "${id}" moved to another node`),
     );
     this.#queue.dropWhere(pred);
+    this.#fleet.drop(pred);
     return n;
   }
 
   /** Persist and drop the resident twins whose id matches (a shard being handed off). */
-  release(pred: (id: string) => boolean): Promise<number> {
+  async release(pred: (id: string) => boolean): Promise<number> {
     this.#timers.disarm(pred);
-    return this.#sys.passivateWhere(pred);
+    const n = await this.#sys.passivateWhere(pred);
+    this.#fleet.drop(pred); // after the last changes of its twins
+    return n;
   }
 
   /** Passivate idle twins now (also runs on a timer). */

@@ -35,6 +35,8 @@ export const subjects = {
   commandsAll: "tm.cmd.*",
   /** Diagnostics: nodes holding a device's MQTT session (or its rejects) answer. */
   diagnostics: (id: string | "*") => `tm.diag.${id === "*" ? "*" : idToken(id)}`,
+  /** The fleet summary: every node answers with its twins' counts (`GET /v1/fleet`). */
+  fleet: "tm.fleet",
   /** A device profile changed on some node (the others reload it from the store). */
   profiles: "tm.profiles",
   /** A device credential was revoked (every node disconnects its devices using it). */
