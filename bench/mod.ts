@@ -28,6 +28,7 @@ import { benchMemory } from "./memory.ts";
 import { benchMemory1m } from "./memory_1m.ts";
 import { benchHttp } from "./http.ts";
 import { benchCluster } from "./cluster.ts";
+import { benchBalance } from "./balance.ts";
 import { benchRules } from "./rules.ts";
 import { benchFanout } from "./fanout.ts";
 import { benchInflux } from "./influx.ts";
@@ -64,6 +65,7 @@ export const BENCHES: Record<string, Bench> = {
         }
         : {},
     ),
+  balance: (q) => benchBalance(q ? { five: false } : {}),
   fanout: (q) => benchFanout(q ? { messages: 500, warmup: 100, rounds: 1 } : {}),
   influx: (q) => benchInflux(q ? { points: 20_000, rounds: 1 } : {}),
   failover: (q) => benchFailover(q ? { natsServers: 1, nodes: 2, twins: 100, rounds: 1 } : {}),

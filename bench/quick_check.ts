@@ -12,8 +12,8 @@ const ROWS_OF: Record<string, string[]> = {
   cluster: ["cluster-ingest", "cluster-routed-get"],
 };
 
-/** A figure with its unit, e.g. `12,345 msgs/s`, `41.2 MiB` or `3.5 ms`. */
-const FIGURE = /\d[\d,.]* (msgs\/s|req\/s|points\/s|MiB|ms|s)\b/;
+/** A figure with its unit, e.g. `12,345 msgs/s`, `41.2 MiB`, `3.5 ms` or `22/21/21 shards`. */
+const FIGURE = /\d[\d,.]* (msgs\/s|req\/s|points\/s|MiB|ms|s|shards)\b/;
 
 /** The header fields every results document names. */
 const FIELDS = ["date", "machine", "deno", "servers", "load average"];

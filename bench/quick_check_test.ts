@@ -60,3 +60,14 @@ Deno.test("bench quick check: a latency in ms is a figure", () => {
   };
   assert.deepEqual(quickRunProblems(document([factory], env), ["factory"]), []);
 });
+
+Deno.test("bench quick check: shards per node are a figure (the balance row)", () => {
+  const balance = {
+    ...row("balance"),
+    result: "22/21/21 shards on 3 nodes",
+    baseline: "plain HRW 24/22/18 shards (1.33×)",
+    ratio: "1.05× max/min",
+    target: "≤ 1.15× max/min (met)",
+  };
+  assert.deepEqual(quickRunProblems(document([balance], env), ["balance"]), []);
+});
