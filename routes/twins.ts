@@ -84,11 +84,19 @@ const listTwins = createRoute({
   method: "get",
   path: "/",
   tags: ["twins"],
-  summary: "List twins (cursor paging; any other query parameter filters by attribute)",
+  summary: "List twins in id order (cursor paging; `prefix` keeps the ids that start with it; " +
+    "any other query parameter filters by attribute)",
   request: {
     query: z.object({
       limit: z.coerce.number().int().min(1).max(1000).default(100),
       cursor: z.string().optional(),
+      prefix: z.string().regex(
+        /^[A-Za-z0-9_.:-]{1,128}$/,
+        "prefix must be 1-128 of A-Z a-z 0-9 _ - . : (the start of a twin id)",
+      ).optional().openapi({
+        description: "Only twins whose id starts with this",
+        example: "press-",
+      }),
     }).catchall(z.string()),
   },
   responses: { 200: json(TwinPage, "A page of twins"), ...errors(400) },
@@ -163,6 +171,16 @@ const cursors = {
   },
 };
 
+/**
+ * Where a listing of the ids starting with `prefix` begins: the `after` below every such id
+ * and above every smaller one (ids are ASCII: the prefix with its last character one lower,
+ * then U+FFFF).
+ */
+export function beforePrefix(prefix: string): string {
+  const last = prefix.charCodeAt(prefix.length - 1);
+  return prefix.slice(0, -1) + String.fromCharCode(last - 1) + "\uffff";
+}
+
 /** Twin routes, mounted at `/v1/twins`. */
 export function twinRoutes(
   host: TwinService,
@@ -183,18 +201,27 @@ export function twinRoutes(
   app.openapi(listTwins, async (c) => {
     // the raw names: a parsed query object drops `__proto__` (and the filter with it)
     for (const name of new URL(c.req.url).searchParams.keys()) {
-      const problem = name === "limit" || name === "cursor"
+      const problem = name === "limit" || name === "cursor" || name === "prefix"
         ? undefined
         : attributeNameProblem(name);
       if (problem) {
         throw new BadRequestError(`filter ${name.slice(0, 130)}: ${problem}`, "bad_filter");
       }
     }
-    const { limit, cursor, ...filter } = c.req.valid("query");
-    const after = cursor ? cursors.dec(cursor) : undefined;
+    const { limit, cursor, prefix, ...filter } = c.req.valid("query");
+    let after = cursor ? cursors.dec(cursor) : undefined;
+    if (prefix !== undefined && (after === undefined || after < prefix)) {
+      after = beforePrefix(prefix);
+    }
     const page = await host.list(after, limit, filter as Record<string, string>);
+    let { items, next } = page;
+    if (prefix !== undefined) {
+      // in id order: the ids with the prefix come first, then the rest (and no next page)
+      const past = items.findIndex((s) => !s.id.startsWith(prefix));
+      if (past >= 0) (items = items.slice(0, past), next = undefined);
+    }
     return c.json(
-      { items: page.items.map(view), ...(page.next ? { cursor: cursors.enc(page.next) } : {}) },
+      { items: items.map(view), ...(next ? { cursor: cursors.enc(next) } : {}) },
       200,
     );
   });
