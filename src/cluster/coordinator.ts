@@ -35,6 +35,8 @@ export interface LeasePort {
   renew(shard: number): Promise<boolean>;
   release(shard: number): Promise<void>;
   all(): Promise<Map<number, Lease>>;
+  /** The lease is held here and still valid on the local clock (asked before every write). */
+  valid(shard: number): boolean;
 }
 
 /** Live node ids (heartbeats). */
@@ -70,7 +72,10 @@ export interface CoordinatorOptions {
   owners(shards: number, nodes: readonly string[]): readonly string[];
   clock: Clock;
   logger: Logger;
+  /** Placement rounds (default 1000 ms). */
   tickMs?: number;
+  /** Lease renewals (default: `tickMs`). */
+  renewMs?: number;
   hooks?: { handoff?(): void; leaseLost?(): void; renewed?(): void };
 }
 
@@ -87,6 +92,8 @@ export class Coordinator {
   #timer?: TimerId;
   #renewTimer?: TimerId;
   #renewing = false;
+  /** When the last renewal round began (clock ms). */
+  #renewStarted = -Infinity;
   #ticking: Promise<void> | null = null;
   #leaving = false;
   #settled = false;
@@ -116,10 +123,30 @@ export class Coordinator {
     return s !== undefined && isServing(s);
   }
 
-  /** This node may still persist the shard's twins: owned, or handing off before release. */
+  /**
+   * This node may still persist the shard's twins: owned, or handing off before release, and
+   * its lease still valid on the local clock. A lease that ran out without a renewal fences the
+   * shard here and now, before the renewal timer would (e.g. first thing after a `SIGCONT`).
+   */
   mayPersist(shard: number): boolean {
     const s = this.#fsm.get(shard);
-    return s?.kind === "owned" || (s?.kind === "handing_off" && s.step !== "releasing");
+    if (!(s?.kind === "owned" || (s?.kind === "handing_off" && s.step !== "releasing"))) {
+      return false;
+    }
+    if (this.o.leases.valid(shard)) return true;
+    void this.#leaseLost(shard); // moves the state to fenced before it returns
+    return false;
+  }
+
+  /**
+   * Fence every shard held here at once: the NATS connection was lost, and while it was, the
+   * survivors may have taken the leases over. Nothing written before the loss can reach the
+   * server after it (nats.js drops its outbound buffer when it dials again); the shards are
+   * acquired again, with new epochs, once connected.
+   */
+  async fenceAll(): Promise<void> {
+    const held = [...this.#fsm].filter(([, s]) => holdsLease(s)).map(([shard]) => shard);
+    await Promise.all(held.map((shard) => this.#leaseLost(shard)));
   }
 
   /** True once every shard this node should own is owned and nothing is in handoff. */
@@ -131,7 +158,8 @@ export class Coordinator {
     const every = this.o.tickMs ?? 1000;
     this.#timer = this.o.clock.setInterval(() => void this.tick(), every);
     // renewals run on their own timer: a slow acquire or handoff must not delay them
-    this.#renewTimer = this.o.clock.setInterval(() => void this.renewAll(), every);
+    const renewEvery = this.o.renewMs ?? every;
+    this.#renewTimer = this.o.clock.setInterval(() => void this.renewAll(), renewEvery);
     void this.tick();
   }
 
@@ -139,6 +167,7 @@ export class Coordinator {
   async renewAll(): Promise<void> {
     if (this.#renewing) return;
     this.#renewing = true;
+    this.#renewStarted = this.o.clock.now();
     try {
       await Promise.all([...this.#fsm].map(async ([shard, s]) => {
         if (!holdsLease(s)) return;
@@ -165,7 +194,12 @@ export class Coordinator {
     const nodes = this.#leaving ? [] : await o.members.liveNodes();
     if (!this.#leaving && !nodes.includes(o.nodeId)) nodes.push(o.nodeId);
     const owners = (this.#owners = o.owners(o.shards, nodes)); // once per round
-    await this.renewAll(); // a lost lease must stop its shard before anything else
+    // a lost lease must stop its shard before anything else (unless the renewal timer just
+    // renewed: rounds come more often than renewals)
+    const { renewMs } = o;
+    if (renewMs === undefined || o.clock.now() - this.#renewStarted >= renewMs / 2) {
+      await this.renewAll();
+    }
     const wanted: number[] = [];
     const work: Promise<void>[] = [];
     for (let shard = 0; shard < o.shards; shard++) {

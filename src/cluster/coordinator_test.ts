@@ -22,6 +22,7 @@ class FakeLeases {
         return Promise.resolve();
       },
       all: () => Promise.resolve(new Map(this.held)),
+      valid: (shard) => this.held.get(shard)?.node === node,
     };
   }
 }
@@ -128,4 +129,33 @@ Deno.test("graceful leave hands off everything; crash = lease expiry, survivors 
   await a.tick();
   assert.equal(a.states.size, 0);
   assert.equal(log.filter((l) => l.startsWith("a:fence")).length, 4);
+});
+
+Deno.test("a write asks the lease: one that ran out on the local clock fences the shard at once (a paused node resumed)", async () => {
+  const { make, leases, log } = setup();
+  const a = make("a");
+  await a.tick();
+  assert.ok(a.mayPersist(2));
+  // the lease ran out while a was paused; the renewal timer has not fired yet
+  leases.held.delete(2);
+  assert.equal(a.mayPersist(2), false);
+  assert.equal(a.states.get(2)?.state, "fenced");
+  assert.equal(a.mayPersist(2), false);
+  await a.tick(); // the round finds the fence done; the lease is free: epoch 2
+  assert.ok(log.includes("a:fence:2"));
+  assert.equal(log.filter((l) => l === "a:fence:2").length, 1);
+  assert.equal(a.states.get(2)?.epoch, 2);
+  assert.ok(a.mayPersist(2));
+});
+
+Deno.test("fenceAll (NATS connection lost) fences every held shard; the next round takes them again with new epochs", async () => {
+  const { make, leases, log } = setup();
+  const a = make("a");
+  await a.tick();
+  await a.fenceAll();
+  assert.equal(log.filter((l) => l.startsWith("a:fence")).length, 4);
+  assert.ok([0, 1, 2, 3].every((s) => !a.mayPersist(s)));
+  leases.held.clear(); // the real store takes its own stale lease back at once (kv_leases_test)
+  await a.tick();
+  assert.ok([...a.states.values()].every((s) => s.state === "owned" && s.epoch === 2));
 });

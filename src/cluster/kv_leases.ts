@@ -4,8 +4,16 @@
  * - **Leases** (`tm_leases`, bucket TTL = lease time): key `s{shard}` = `{node, epoch}`, taken
  *   with `create` (fails if someone holds it) and renewed with `update` at the revision last
  *   seen (compare-and-set). An owner that stops renewing loses the lease on the *server's*
- *   clock (the bucket's max age), so node clocks never matter. The owner also fences itself
- *   when it has not renewed for `leaseMs - margin`, before the server could hand the lease on.
+ *   clock (the bucket's max age). The owner also fences itself when it has not renewed for
+ *   80% of `leaseMs` (counted from when it *sent* its last successful renewal), before the
+ *   server could hand the lease on; {@linkcode KvLeases.valid} says so to every write.
+ * - **Takeover** of a dead member's lease before it expires: when the holder's liveness
+ *   subject has no responders (its connection is gone, `liveness.ts`) and the lease stays at
+ *   the same revision for `takeoverMs` (longer than two renewal intervals, so a holder that
+ *   can still renew would have changed it), the lease is taken by compare-and-set on that
+ *   revision, with the next epoch. A holder that was in fact alive fails its next renewal
+ *   (the revision moved) and fences itself. This node's own lease left over from before (a
+ *   restart, or a shard fenced after a lost connection) is taken back the same way, at once.
  * - **Epochs** (`tm_epochs`, no TTL): key `s{shard}` = last epoch, bumped with
  *   compare-and-set on every acquire, so epochs strictly increase even across expiries.
  * - **Membership** (`tm_nodes`, bucket TTL = 3 heartbeats): key = node id, value = node info,
@@ -19,6 +27,7 @@ import { liveEntries, openBucket } from "../persistence/kv_bucket.ts";
 import type { Lease, LeasePort, MembershipPort } from "./coordinator.ts";
 import type { Clock, TimerId } from "../runtime/clock.ts";
 import type { Logger } from "../obs/log.ts";
+import type { Liveness } from "./liveness.ts";
 
 const key = (shard: number) => `s${shard}`;
 
@@ -30,11 +39,20 @@ export interface KvLeasesOptions {
   leaseMs?: number;
   replicas?: number;
   clock: Clock;
+  /** Probes lease holders; without it, leases are taken only once they expired. */
+  liveness?: Liveness;
+  /** A gone holder's lease must stay at one revision this long before it is taken (ms). */
+  takeoverMs?: number;
 }
+
+/** Default {@linkcode KvLeasesOptions.takeoverMs}: two renewal intervals (0.5 s) and a margin. */
+export const TAKEOVER_MS = 1200;
 
 /** Shard leases with epochs. */
 export class KvLeases implements LeasePort {
   readonly #held = new Map<number, { rev: number; epoch: number; renewedAt: number }>();
+  /** Leases of gone holders being watched: the revision seen first and since when. */
+  readonly #suspects = new Map<number, { rev: number; node: string; since: number }>();
   private constructor(
     readonly leases: KV,
     readonly epochs: KV,
@@ -61,13 +79,51 @@ export class KvLeases implements LeasePort {
   }
 
   async acquire(shard: number): Promise<{ epoch: number } | null> {
-    const k = key(shard);
     let rev: number;
     try {
-      rev = await this.leases.create(k, JSON.stringify({ node: this.o.nodeId, epoch: 0 }));
+      rev = await this.leases.create(key(shard), JSON.stringify({ node: this.o.nodeId, epoch: 0 }));
     } catch {
-      return null; // held by another node (or by us from before a restart: it will expire)
+      // held by another node, or by us from before a restart or a lost connection
+      const taken = await this.#takeOver(shard);
+      if (taken === null) return null;
+      rev = taken;
     }
+    this.#suspects.delete(shard);
+    return await this.#bumpEpoch(shard, rev);
+  }
+
+  /**
+   * The lease's new revision once taken over by compare-and-set, or null: it is ours from
+   * before, or its holder is gone and it stayed unrenewed for `takeoverMs`.
+   */
+  async #takeOver(shard: number): Promise<number | null> {
+    const k = key(shard);
+    const e = await this.leases.get(k);
+    if (!e || e.operation !== "PUT") return null; // free now (expired): the next round creates it
+    const holder = e.json<Lease>().node;
+    const mine = JSON.stringify({ node: this.o.nodeId, epoch: 0 });
+    // ours, and not renewed here: left from a restart or fenced; no one else renews it
+    if (holder === this.o.nodeId) return await this.leases.update(k, mine, e.revision);
+    const live = this.o.liveness;
+    if (!live || !(await live.gone(holder))) {
+      this.#suspects.delete(shard);
+      return null;
+    }
+    const now = this.o.clock.now();
+    const seen = this.#suspects.get(shard);
+    if (!seen || seen.rev !== e.revision || seen.node !== holder) {
+      this.#suspects.set(shard, { rev: e.revision, node: holder, since: now });
+      return null;
+    }
+    if (now - seen.since < (this.o.takeoverMs ?? TAKEOVER_MS)) return null;
+    // fails if the holder renewed after all: it is alive and keeps the lease
+    return await this.leases.update(k, mine, e.revision);
+  }
+
+  /** Bump the shard's epoch (compare-and-set) and write it into the lease held at `rev`. */
+  async #bumpEpoch(shard: number, rev: number): Promise<{ epoch: number } | null> {
+    const k = key(shard);
+    const sent = this.o.clock.now();
     for (let attempt = 0; attempt < 5; attempt++) {
       const e = await this.epochs.get(k);
       const epoch = (e && e.operation === "PUT" ? Number(e.string()) : 0) + 1;
@@ -78,28 +134,39 @@ export class KvLeases implements LeasePort {
         continue; // raced with a stale holder's bump: read again
       }
       rev = await this.leases.update(k, JSON.stringify({ node: this.o.nodeId, epoch }), rev);
-      this.#held.set(shard, { rev, epoch, renewedAt: this.o.clock.now() });
+      this.#held.set(shard, { rev, epoch, renewedAt: sent });
       return { epoch };
     }
     await this.leases.delete(k, { previousSeq: rev }).catch(() => {});
     return null;
   }
 
+  /**
+   * True while the lease of `shard` is held here and its last successful renewal was *sent*
+   * less than 80% of the lease time ago: the server cannot have expired it, nor (with the
+   * takeover's revision check) handed it on. Every write of the shard asks first.
+   */
+  valid(shard: number): boolean {
+    const h = this.#held.get(shard);
+    return h !== undefined && this.o.clock.now() - h.renewedAt <= this.o.leaseMs * 0.8;
+  }
+
   async renew(shard: number): Promise<boolean> {
     const h = this.#held.get(shard);
     if (!h) return false;
     // self-fence before the server could have expired the lease and given it away
-    if (this.o.clock.now() - h.renewedAt > this.o.leaseMs * 0.8) {
+    if (!this.valid(shard)) {
       this.#held.delete(shard);
       return false;
     }
+    const sent = this.o.clock.now(); // the server applied it later: count from here
     try {
       h.rev = await this.leases.update(
         key(shard),
         JSON.stringify({ node: this.o.nodeId, epoch: h.epoch }),
         h.rev,
       );
-      h.renewedAt = this.o.clock.now();
+      h.renewedAt = sent;
       return true;
     } catch {
       this.#held.delete(shard);
@@ -128,6 +195,8 @@ export interface NodeInfo {
   http: string;
   mqtt: string | null;
   startedAt: number;
+  /** It answers liveness probes on `tm.alive.{id}` (nodes before that did not). */
+  alive?: boolean;
   /** Last heartbeat (the sender's clock; informational only). */
   ts: number;
 }
@@ -141,13 +210,24 @@ export class KvMembership implements MembershipPort {
     public info: Omit<NodeInfo, "ts">,
     readonly clock: Clock,
     readonly log: Logger,
+    readonly liveness?: Liveness,
   ) {}
 
-  /** Open the bucket and start heartbeating every `heartbeatMs` (default 1000). */
+  /**
+   * Open the bucket and start heartbeating every `heartbeatMs` (default 1000). With
+   * `liveness`, this node announces that it answers probes, and {@linkcode liveNodes} leaves
+   * out the nodes whose probes have no responders.
+   */
   static async start(
     nc: NatsConnection,
     info: Omit<NodeInfo, "ts">,
-    o: { heartbeatMs?: number; replicas?: number; clock: Clock; logger: Logger },
+    o: {
+      heartbeatMs?: number;
+      replicas?: number;
+      clock: Clock;
+      logger: Logger;
+      liveness?: Liveness;
+    },
   ): Promise<KvMembership> {
     const hb = o.heartbeatMs ?? 1000;
     const kv = await openBucket(nc, "tm_nodes", {
@@ -156,7 +236,9 @@ export class KvMembership implements MembershipPort {
       replicas: o.replicas ?? 1,
       allow_direct: false,
     });
-    const m = new KvMembership(kv, await jetstreamManager(nc), info, o.clock, o.logger);
+    const me = o.liveness ? { ...info, alive: true } : info;
+    const jsm = await jetstreamManager(nc);
+    const m = new KvMembership(kv, jsm, me, o.clock, o.logger, o.liveness);
     await m.beat();
     m.#timer = o.clock.setInterval(() => void m.beat(), hb);
     return m;
@@ -182,8 +264,13 @@ export class KvMembership implements MembershipPort {
     return [...entries.values()].map((e) => e.json<NodeInfo>());
   }
 
+  /** Nodes with a heartbeat, less those whose liveness probe found no responders. */
   async liveNodes(): Promise<string[]> {
-    return (await this.nodes()).map((n) => n.id);
+    const live = this.liveness;
+    const nodes = await this.nodes();
+    if (!live) return nodes.map((n) => n.id);
+    const gone = await Promise.all(nodes.map((n) => n.alive === true && live.gone(n.id)));
+    return nodes.filter((_, i) => !gone[i]).map((n) => n.id);
   }
 
   /** Stop heartbeating and remove this node at once (graceful leave). */

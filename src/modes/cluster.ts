@@ -22,6 +22,7 @@ import { AckRegistry } from "../cluster/shard_consumer.ts";
 import { ClusterTwins, serveNode } from "../routing/mod.ts";
 import { Coordinator } from "../cluster/coordinator.ts";
 import { KvLeases, KvMembership } from "../cluster/kv_leases.ts";
+import { Liveness } from "../cluster/liveness.ts";
 import { connectWhenUp } from "../cluster/startup.ts";
 import { owners } from "../sharding/placement.ts";
 import { subjects } from "../transport/subjects.ts";
@@ -124,11 +125,19 @@ export async function startCluster(o: ModeOptions): Promise<NodeParts> {
     log,
     metrics,
   });
-  const leases = await KvLeases.open({ nc, nodeId: cfg.nodeId, replicas, clock: systemClock });
+  // answers before the first heartbeat announces it: a dead node is seen at once (failover)
+  const liveness = await Liveness.serve(nc, cfg.nodeId);
+  const leases = await KvLeases.open({
+    nc,
+    nodeId: cfg.nodeId,
+    replicas,
+    clock: systemClock,
+    liveness,
+  });
   const members = await KvMembership.start(
     nc,
     { id: cfg.nodeId, http: "", mqtt: null, startedAt: Date.now() },
-    { replicas, clock: systemClock, logger: log.child("membership") },
+    { replicas, clock: systemClock, logger: log.child("membership"), liveness },
   );
   const coordinator: Coordinator = new Coordinator({
     nodeId: cfg.nodeId,
@@ -138,7 +147,8 @@ export async function startCluster(o: ModeOptions): Promise<NodeParts> {
     owners,
     clock: systemClock,
     logger: log.child("shards"),
-    tickMs: 500,
+    tickMs: 250, // a dead member's shards are taken within a round of its takeover time
+    renewMs: 500,
     hooks: {
       handoff: () => metrics.handoffs.inc(),
       leaseLost: () => metrics.leaseLosses.inc(),
@@ -167,7 +177,11 @@ export async function startCluster(o: ModeOptions): Promise<NodeParts> {
   let connected = true;
   const statusLoop = (async () => {
     for await (const s of nc.status()) {
-      if (s.type === "disconnect") connected = false;
+      if (s.type === "disconnect") {
+        connected = false;
+        // the survivors may take the leases over meanwhile: fence now, take them again later
+        void coordinator.fenceAll();
+      }
       if (s.type !== "reconnect") continue;
       connected = true;
       await shards.restartAll();
@@ -181,6 +195,7 @@ export async function startCluster(o: ModeOptions): Promise<NodeParts> {
   const closeRest = async () => {
     coordinator.stop();
     members.stop();
+    liveness.stop();
     nodeSub.unsubscribe();
     profileSub.unsubscribe();
     revokedSub.unsubscribe();
