@@ -117,10 +117,10 @@ export class Coordinator {
     return out;
   }
 
-  /** This node owns the shard and serves it. */
+  /** This node owns the shard and serves it (its lease still valid on the local clock). */
   owns(shard: number): boolean {
     const s = this.#fsm.get(shard);
-    return s !== undefined && isServing(s);
+    return s !== undefined && isServing(s) && this.#leaseValid(shard);
   }
 
   /**
@@ -133,6 +133,11 @@ export class Coordinator {
     if (!(s?.kind === "owned" || (s?.kind === "handing_off" && s.step !== "releasing"))) {
       return false;
     }
+    return this.#leaseValid(shard);
+  }
+
+  /** The shard's lease is valid here; if not, the shard is fenced (state first, at once). */
+  #leaseValid(shard: number): boolean {
     if (this.o.leases.valid(shard)) return true;
     void this.#leaseLost(shard); // moves the state to fenced before it returns
     return false;

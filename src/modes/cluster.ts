@@ -121,6 +121,7 @@ export async function startCluster(o: ModeOptions): Promise<NodeParts> {
     acks,
     shardOf: shardOfId,
     owns,
+    mayApply: (shard) => coordinator.mayPersist(shard),
     jsonLimits: cfg.limits.json,
     log,
     metrics,

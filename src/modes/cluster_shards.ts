@@ -25,6 +25,12 @@ export interface ShardWorkOptions {
   shardOf(id: string): number;
   /** True when this node owns `id` now (rule timers of stored twins). */
   owns(id: string): boolean;
+  /**
+   * True while this node may apply the shard's records: it owns the shard and its lease is
+   * valid. A record delivered before the lease ran out (a node resumed after `SIGSTOP`) is
+   * then not applied; the next owner gets it.
+   */
+  mayApply(shard: number): boolean;
   jsonLimits: JsonLimits;
   log: Logger;
   metrics: Metrics;
@@ -72,7 +78,9 @@ export async function shardWork(o: ShardWorkOptions): Promise<ShardWork> {
         nc: o.nc,
         shard,
         acks: o.acks,
-        dispatch: (b) => host.dispatch(b),
+        dispatch: (b) => {
+          if (o.mayApply(shard)) host.dispatch(b);
+        },
         logger: log.child("consumer"),
         jsonLimits: o.jsonLimits,
       });

@@ -246,3 +246,60 @@ Deno.test("cluster: routing, crash, join, leave and a NATS restart lose nothing 
   assert.deepEqual(violations, [], "one activation per shard at a time");
   assert.ok(activations >= 16, `${activations} activations seen`);
 });
+
+Deno.test("cluster: a node paused (SIGSTOP) loses its shards to the others under traffic and, resumed, fences itself: no write after its lease, versions exact", async () => {
+  acked.clear();
+  await using nats = await startNatsCluster(3);
+  const env = { NATS_URL: nats.urls, TWINMILL_SHARDS: "16" };
+  await using n1 = await startNode({ ...env, TWINMILL_NODE_ID: "n1" });
+  await using n2 = await startNode({ ...env, TWINMILL_NODE_ID: "n2" });
+  await using n3 = await startNode({ ...env, TWINMILL_NODE_ID: "n3" });
+  const live = new Set([n1, n2, n3]);
+  await using watch = watchActivations(live);
+  await settled(n1, 3);
+  const t = traffic([n1, n2]); // the devices are on the nodes that keep running
+  await waitFor(() => t.total() >= 150, { timeoutMs: 30_000 });
+
+  const before: ClusterView = await (await fetch(`${n3.httpUrl}/v1/cluster`)).json();
+  const held = new Map(
+    before.shards.filter((s) => s.owner === "n3").map((s) => [s.shard, s.epoch!]),
+  );
+  assert.ok(held.size > 0, "n3 owns shards before the pause");
+  live.delete(n3);
+  Deno.kill(n3.pid, "SIGSTOP");
+  try {
+    // its connection stays open, so its probes time out (alive): its leases expire (3 s)
+    await waitFor(async () => {
+      const v: ClusterView = await (await fetch(`${n1.httpUrl}/v1/cluster`)).json();
+      return [...held].every(([shard, epoch]) => {
+        const s = v.shards.find((x) => x.shard === shard);
+        return s?.owner !== null && s?.owner !== "n3" && s!.epoch! > epoch;
+      });
+    }, { timeoutMs: 30_000, message: "the others take the paused node's shards" });
+    const sent = t.total();
+    await waitFor(() => t.total() >= sent + 150, { timeoutMs: 30_000 }); // applied elsewhere
+  } finally {
+    Deno.kill(n3.pid, "SIGCONT");
+  }
+  const resumedAt = n3.logs.length;
+  // resumed: each shard it held is fenced at its old epoch, before anything else of it
+  for (const [shard, epoch] of held) {
+    await n3.waitForLog((r) =>
+      r.msg === "shard lease lost: fenced, twins dropped unpersisted" && r.shard === shard &&
+      r.epoch === epoch
+    );
+  }
+  const after = n3.logs.slice(resumedAt).map((l) => JSON.parse(l));
+  for (const [shard] of held) {
+    const lost = after.findIndex((r) => r.msg?.startsWith("shard lease lost") && r.shard === shard);
+    const wrote = after.findIndex((r) => r.msg?.startsWith("handoff:") && r.shard === shard);
+    assert.ok(wrote === -1 || wrote > lost, `n3 handed off shard ${shard} before its fence`);
+  }
+  live.add(n3);
+  await settled(n3, 3); // it rejoins and takes shards again, with new epochs
+  await waitFor(() => t.total() >= 150 + 150 + 150, { timeoutMs: 30_000 });
+  await t.stop();
+  await assertExact([n1, n2, n3], acked);
+  const { violations } = await watch.stop();
+  assert.deepEqual(violations, [], "one activation per shard at a time");
+});
