@@ -9,7 +9,7 @@
  * @module
  */
 import { startNats } from "../tests/harness/mod.ts";
-import { owners, weight } from "../src/sharding/placement.ts";
+import { owners, plainOwners } from "../src/sharding/placement.ts";
 import { type BenchRow, verdict } from "./report.ts";
 import { log, trackDisposable } from "./proc.ts";
 import { type BenchNode, startClusterNodes } from "./node.ts";
@@ -36,13 +36,6 @@ const spread = (counts: number[]) => Math.max(...counts) / Math.min(...counts);
 /** Owner of each shard in a settled view. */
 const ownersOf = (v: ClusterView) =>
   [...v.shards].sort((a, b) => a.shard - b.shard).map((s) => s.owner);
-
-/** The placement before bounded load: the highest weight wins. */
-const plainHrw = (shards: number, ids: string[]) =>
-  Array.from(
-    { length: shards },
-    (_, s) => ids.reduce((best, id) => (weight(id, s) > weight(best, s) ? id : best)),
-  );
 
 /** A join or a leave, as measured. */
 interface Move {
@@ -95,8 +88,8 @@ export async function benchBalance(o: BalanceOptions = {}): Promise<BenchRow> {
     await leave();
     const placed = owners(shards, ids);
     const asComputed = view.every((o, s) => o === placed[s]);
-    const hrw3 = perNode(plainHrw(shards, idsAtMost.slice(0, 3)), idsAtMost.slice(0, 3));
-    const hrw5 = perNode(plainHrw(shards, idsAtMost), idsAtMost);
+    const hrw3 = perNode(plainOwners(shards, idsAtMost.slice(0, 3)), idsAtMost.slice(0, 3));
+    const hrw5 = perNode(plainOwners(shards, idsAtMost), idsAtMost);
     const worst = Math.max(spread(three), fiveNodes ? spread(fiveNodes) : 0);
     return {
       bench: "balance",

@@ -197,6 +197,8 @@ export interface NodeInfo {
   startedAt: number;
   /** It answers liveness probes on `tm.alive.{id}` (nodes before that did not). */
   alive?: boolean;
+  /** It places shards by bounded load (nodes before that did not say): upgrade_placement.ts. */
+  placement?: "bounded";
   /** Last heartbeat (the sender's clock; informational only). */
   ts: number;
 }

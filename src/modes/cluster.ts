@@ -24,7 +24,7 @@ import { Coordinator } from "../cluster/coordinator.ts";
 import { KvLeases, KvMembership } from "../cluster/kv_leases.ts";
 import { Liveness } from "../cluster/liveness.ts";
 import { connectWhenUp } from "../cluster/startup.ts";
-import { owners } from "../sharding/placement.ts";
+import { PLACEMENT, upgradePlacement } from "../cluster/upgrade_placement.ts";
 import { subjects } from "../transport/subjects.ts";
 import { redact } from "../transport/nats.ts";
 import { clusterRoutes } from "../../routes/cluster.ts";
@@ -137,15 +137,17 @@ export async function startCluster(o: ModeOptions): Promise<NodeParts> {
   });
   const members = await KvMembership.start(
     nc,
-    { id: cfg.nodeId, http: "", mqtt: null, startedAt: Date.now() },
+    { id: cfg.nodeId, http: "", mqtt: null, startedAt: Date.now(), ...PLACEMENT },
     { replicas, clock: systemClock, logger: log.child("membership"), liveness },
   );
+  // bounded-load placement once no node of the version before it is live (rolling upgrade)
+  const placement = upgradePlacement({ members, clock: systemClock });
   const coordinator: Coordinator = new Coordinator({
     nodeId: cfg.nodeId,
     shards: cfg.shards,
     leases,
-    members,
-    owners,
+    members: placement.members,
+    owners: placement.owners,
     clock: systemClock,
     logger: log.child("shards"),
     tickMs: 250, // a dead member's shards are taken within a round of its takeover time

@@ -24,7 +24,8 @@
  * **Order-free.** The owners do not depend on the order (or duplicates) of the node list.
  * The weight is FNV-1a (32 bit) of `"{node}\u0000{shard}"` followed by the murmur3 32-bit
  * finalizer (FNV alone mixes the last characters poorly). Changing the weight function or the
- * algorithm moves shards in a running cluster: see the README, "Cluster mode → Balance".
+ * algorithm moves shards in a running cluster: see the README, "Cluster mode → Balance"; while
+ * a node of the version before bounded load is live, every node uses {@linkcode plainOwners}.
  *
  * @example
  * ```ts
@@ -90,6 +91,21 @@ export function owners(shards: number, nodes: readonly string[]): string[] {
     if (--left === 0) break;
   }
   return out;
+}
+
+/**
+ * The placement of twinmill before bounded load: plain rendezvous hashing, every shard on the
+ * node of highest weight (ties to the smaller id), however uneven. Used only while a node of
+ * that version is live (a rolling upgrade): see `src/cluster/upgrade_placement.ts`.
+ */
+export function plainOwners(shards: number, nodes: readonly string[]): string[] {
+  const ids = [...new Set(nodes)].sort();
+  if (ids.length === 0) return [];
+  return Array.from({ length: shards }, (_, s) => {
+    let best = ids[0];
+    for (const id of ids) if (weight(id, s) > weight(best, s)) best = id;
+    return best;
+  });
 }
 
 /**

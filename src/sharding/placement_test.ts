@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { assignment, owners, weight } from "./placement.ts";
+import { assignment, owners, plainOwners, weight } from "./placement.ts";
 
 const SHARDS = 64;
 
@@ -51,6 +51,17 @@ Deno.test("placement: 64 shards on 3 and on 5 nodes are 22/21/21 and 13/13/13/13
       const got = counts(owners(SHARDS, nodes), nodes).sort((a, b) => b - a);
       assert.deepEqual(got, n === 3 ? [22, 21, 21] : [13, 13, 13, 13, 12], nodes.join());
     }
+  }
+});
+
+Deno.test("placement: plainOwners is the placement before bounded load (highest weight wins)", () => {
+  const nodes = ["bench-1", "bench-2", "bench-3"];
+  assert.deepEqual(counts(plainOwners(SHARDS, nodes), nodes), [28, 23, 13]);
+  assert.equal(plainOwners(SHARDS, ["n1", "n2"])[5], "n2"); // pinned, as it always placed
+  assert.deepEqual(plainOwners(SHARDS, []), []);
+  for (let s = 0; s < SHARDS; s++) {
+    const best = Math.max(...nodes.map((n) => weight(n, s)));
+    assert.equal(weight(plainOwners(SHARDS, nodes)[s], s), best);
   }
 });
 
