@@ -4,10 +4,12 @@
  * every twin answers `GET /v1/twins/{id}` through a surviving node again, with its state.
  *
  * The reference is the lease time (3 s, the `tm_leases` bucket's max age and the `tm_nodes`
- * heartbeat expiry): a crashed owner's shards cannot be taken over before the NATS server has
- * expired its leases, so failover cannot be faster than about one lease time after the owner's
- * last renewal (renewals every 0.5 s). The ratio is failover time over the lease time; 1.0×
- * would be takeover at the first possible moment. The target is an absolute 5 s.
+ * heartbeat expiry): waiting for the NATS server to expire a crashed owner's leases, failover
+ * cannot be faster than about one lease time after its last renewal. Survivors do not wait
+ * for that when the owner's connection is gone: its liveness probe (`tm.alive.{node}`) has no
+ * responders at once, and a lease left unrenewed for 1.2 s is taken by compare-and-set
+ * (`src/cluster/kv_leases.ts`). The ratio is failover time over the lease time. The target
+ * is an absolute 2 s (median of the rounds); min and max are reported beside it.
  *
  * Each round: all nodes up and agreeing on the shard owners, kill -9 a node (a different one
  * each round), poll every twin through a survivor until each answers 200 at its version, then
@@ -32,16 +34,16 @@ export interface FailoverOptions {
   twins?: number;
   /** Telemetry messages per twin before the crashes. Default 3. */
   messages?: number;
-  /** Crash rounds; the median is reported. Default 3. */
+  /** Crash rounds; the median (with min and max) is reported. Default 5. */
   rounds?: number;
   /** `TWINMILL_SHARDS`. Default 16. */
   shards?: number;
 }
 
-/** Lease time of a shard (`src/cluster/kv_leases.ts`, `leaseMs` default): the floor. */
+/** Lease time of a shard (`src/cluster/kv_leases.ts`, `leaseMs` default): expiry's floor. */
 const LEASE_MS = 3000;
-/** Required failover time, seconds. */
-const TARGET_S = 5;
+/** Required failover time (median), seconds. */
+const TARGET_S = 2;
 /** GETs in flight while polling. */
 const CONCURRENCY = 32;
 /** A twin whose first 200 comes later than this after the kill was unavailable. */
@@ -72,7 +74,7 @@ export async function benchFailover(o: FailoverOptions = {}): Promise<BenchRow> 
   const nodeN = o.nodes ?? 3;
   const twins = o.twins ?? 600;
   const messages = o.messages ?? 3;
-  const rounds = o.rounds ?? 3;
+  const rounds = o.rounds ?? 5;
   const shards = o.shards ?? 16;
   log(`failover: starting ${natsN} NATS server(s) with JetStream`);
   const nats = natsN === 1
@@ -125,14 +127,18 @@ export async function benchFailover(o: FailoverOptions = {}): Promise<BenchRow> 
 
     const med = median(results, (x) => x.ms);
     const ratio = med.ms / LEASE_MS;
+    const secs = (ms: number) => (ms / 1000).toFixed(2);
+    const all = results.map((x) => x.ms);
+    const spread = rounds > 1
+      ? ` (min ${secs(Math.min(...all))} s, max ${secs(Math.max(...all))} s over ${rounds} kills)`
+      : "";
     const statuses = (x: Round) =>
       Object.entries(x.statuses).map(([k, c]) => `${num(c)} × ${k}`).join(", ") || "none";
     return {
       bench: "failover",
-      result:
-        `${(med.ms / 1000).toFixed(2)} s until every twin answers (kill -9 of 1 of ${nodeN} ` +
-        `nodes)`,
-      baseline: `${(LEASE_MS / 1000).toFixed(1)} s (lease time: the earliest takeover)`,
+      result: `${secs(med.ms)} s median until every twin answers${spread} (kill -9 of 1 of ` +
+        `${nodeN} nodes)`,
+      baseline: `${(LEASE_MS / 1000).toFixed(1)} s (lease time: takeover once it expired)`,
       ratio: `${ratio.toFixed(2)}× of lease time`,
       target: verdict(`≤ ${TARGET_S} s`, med.ms <= TARGET_S * 1000),
       notes: [
@@ -155,11 +161,13 @@ export async function benchFailover(o: FailoverOptions = {}): Promise<BenchRow> 
         `all shards owned again ` +
         `in its \`/v1/cluster\` after ${(med.ownedMs / 1000).toFixed(2)} s; failed answers ` +
         `while polling: ${statuses(med)}.`,
-        `the floor is the lease time (${LEASE_MS / 1000} s, bucket \`tm_leases\`' max age; ` +
-        `the nodes' heartbeats in \`tm_nodes\` expire after 3 s too): the NATS server expires ` +
-        `a dead owner's lease 2.5–3 s after the kill (renewed every 0.5 s), then a survivor's ` +
-        `coordinator (every 1 s) takes the shard, recreates its consumer and loads twins from ` +
-        `their snapshots on first use.`,
+        `the lease time (${LEASE_MS / 1000} s, bucket \`tm_leases\`' max age) is no longer ` +
+        `the floor: a survivor's coordinator (a round every 0.25 s) probes each member on ` +
+        `\`tm.alive.{node}\`; the killed node's connection is gone, so the probe has no ` +
+        `responders at once, the node leaves placement, and its leases, once unrenewed for ` +
+        `1.2 s (renewals every 0.5 s), are taken by compare-and-set with the next epoch; then ` +
+        `the shard's consumer is recreated and twins load from their snapshots on first use. ` +
+        `A paused node (SIGSTOP) keeps its connection and is only taken over by lease expiry.`,
       ],
     };
   } finally {
