@@ -28,6 +28,8 @@ import type { Logger } from "../obs/log.ts";
 
 /** How long one pull waits on the server (idle heartbeats every half of it). */
 const PULL_EXPIRES_MS = 5_000;
+/** Longest pause between two attempts to recreate a shard's consumer after a reconnect (ms). */
+const RESTART_RETRY_MAX_MS = 2_000;
 
 /**
  * Stream records dispatched but not yet acked, across all shards of a node. A record holds
@@ -257,7 +259,21 @@ export class ShardConsumer {
       if (this.#stopped) return;
       this.#iter?.stop();
       await this.#loop;
-      if (!this.#stopped) await this.start();
+      // Right after a reconnect the JetStream API may time out (a NATS server restarting, its
+      // streams electing leaders): a shard left without a consumer would stall, its messages
+      // durable but applied only at its next handoff. Try again until it starts or stops.
+      for (let attempt = 1; !this.#stopped; attempt++) {
+        try {
+          return await this.start();
+        } catch (err) {
+          this.o.logger.warn("shard consumer restart failed; retrying", {
+            shard: this.o.shard,
+            attempt,
+            err,
+          });
+          await new Promise((r) => setTimeout(r, Math.min(RESTART_RETRY_MAX_MS, 250 * attempt)));
+        }
+      }
     });
     return this.#restarting;
   }
