@@ -38,7 +38,7 @@ export interface UpgradePlacementOptions {
  */
 export function upgradePlacement(o: UpgradePlacementOptions): {
   members: MembershipPort;
-  owners(shards: number, nodes: readonly string[]): string[];
+  owners(shards: number, nodes: readonly string[]): readonly string[];
 } {
   const refreshMs = o.refreshMs ?? 2000;
   /** node id → it announced bounded placement, as of the last read of the records. */
@@ -46,6 +46,7 @@ export function upgradePlacement(o: UpgradePlacementOptions): {
   let readAt = -Infinity;
   let live = "";
   let allBounded = true;
+  let memo: { key: string; owners: string[] } = { key: "", owners: [] };
   return {
     members: {
       async liveNodes() {
@@ -64,6 +65,13 @@ export function upgradePlacement(o: UpgradePlacementOptions): {
         return ids;
       },
     },
-    owners: (shards, nodes) => (allBounded ? owners : plainOwners)(shards, nodes),
+    owners(shards, nodes) {
+      // rounds repeat the same live set: computed once per set (and mode)
+      const key = `${allBounded}|${shards}|${[...new Set(nodes)].sort().join("\u0000")}`;
+      if (key !== memo.key) {
+        memo = { key, owners: (allBounded ? owners : plainOwners)(shards, nodes) };
+      }
+      return memo.owners;
+    },
   };
 }

@@ -56,29 +56,38 @@ export function weight(node: string, shard: number): number {
   return fmix32(h);
 }
 
+/** Most (node, shard) pairs {@linkcode owners} sorts: 2^21 (the pair index's bits). */
+const PAIRS_MAX = 2 ** 21;
+
 /**
  * The owner of every shard `0..shards-1` among `nodes` (index = shard), or an empty array when
  * `nodes` is empty. Bounded-load rendezvous hashing (see the module doc): every node gets
  * ⌊shards/N⌋ or ⌈shards/N⌉ shards. Independent of the order and duplicates of `nodes`.
- * Costs a sort of shards × N pairs (64 × 5: ~0.1 ms): compute it once per node set.
+ * Costs a sort of shards × N pairs (64 × 5: ~0.1 ms; 1024 × 10: a few ms): compute it once
+ * per node set. At most 2^21 pairs.
  */
 export function owners(shards: number, nodes: readonly string[]): string[] {
   const ids = [...new Set(nodes)].sort();
   const n = ids.length;
   if (n === 0 || shards <= 0) return [];
-  const weights = new Float64Array(n * shards);
+  // pair p = node i, shard s at p = i * shards + s, sorted by falling weight, then smaller node,
+  // then smaller shard: as one number, (2^32 - 1 - weight) · 2^21 + p (exact below 2^53)
+  if (n * shards > PAIRS_MAX) throw new RangeError(`${n} nodes × ${shards} shards: too many`);
+  const keys = new Float64Array(n * shards);
   for (let i = 0; i < n; i++) {
-    for (let s = 0; s < shards; s++) weights[i * shards + s] = weight(ids[i], s);
+    for (let s = 0; s < shards; s++) {
+      const p = i * shards + s;
+      keys[p] = (0xffffffff - weight(ids[i], s)) * PAIRS_MAX + p;
+    }
   }
-  // pair p = node i, shard s at p = i * shards + s: falling weight, then smaller node, shard
-  const pairs = Array.from({ length: n * shards }, (_, p) => p);
-  pairs.sort((a, b) => weights[b] - weights[a] || a - b);
+  keys.sort();
   const floor = Math.floor(shards / n);
   let extra = shards % n; // nodes that may still hold floor + 1
   const held = new Array<number>(n).fill(0);
   const out = new Array<string>(shards);
   let left = shards;
-  for (const p of pairs) {
+  for (const key of keys) {
+    const p = key % PAIRS_MAX;
     const i = Math.floor(p / shards);
     const s = p - i * shards;
     if (out[s] !== undefined) continue;
