@@ -7,7 +7,7 @@
  * heartbeat expiry): waiting for the NATS server to expire a crashed owner's leases, failover
  * cannot be faster than about one lease time after its last renewal. Survivors do not wait
  * for that when the owner's connection is gone: its liveness probe (`tm.alive.{node}`) has no
- * responders at once, and a lease left unrenewed for 1.2 s is taken by compare-and-set
+ * responders at once, and a lease left unrenewed for 1 s is taken by compare-and-set
  * (`src/cluster/kv_leases.ts`). The ratio is failover time over the lease time. The target
  * is an absolute 2 s (median of the rounds); min and max are reported beside it.
  *
@@ -165,7 +165,7 @@ export async function benchFailover(o: FailoverOptions = {}): Promise<BenchRow> 
         `the floor: a survivor's coordinator (a round every 0.25 s) probes each member on ` +
         `\`tm.alive.{node}\`; the killed node's connection is gone, so the probe has no ` +
         `responders at once, the node leaves placement, and its leases, once unrenewed for ` +
-        `1.2 s (renewals every 0.5 s), are taken by compare-and-set with the next epoch; then ` +
+        `1 s (two renewals: 0.5 s apart), are taken by compare-and-set with the next epoch; then ` +
         `the shard's consumer is recreated and twins load from their snapshots on first use. ` +
         `A paused node (SIGSTOP) keeps its connection and is only taken over by lease expiry.`,
       ],

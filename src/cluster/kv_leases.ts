@@ -9,8 +9,8 @@
  *   server could hand the lease on; {@linkcode KvLeases.valid} says so to every write.
  * - **Takeover** of a dead member's lease before it expires: when the holder's liveness
  *   subject has no responders (its connection is gone, `liveness.ts`) and the lease stays at
- *   the same revision for `takeoverMs` (longer than two renewal intervals, so a holder that
- *   can still renew would have changed it), the lease is taken by compare-and-set on that
+ *   the same revision for `takeoverMs` (two renewal intervals, 1 s: a holder that
+ *   can still renew changes it meanwhile), the lease is taken by compare-and-set on that
  *   revision, with the next epoch. A holder that was in fact alive fails its next renewal
  *   (the revision moved) and fences itself. This node's own lease left over from before (a
  *   restart, or a shard fenced after a lost connection) is taken back the same way, at once.
@@ -45,8 +45,8 @@ export interface KvLeasesOptions {
   takeoverMs?: number;
 }
 
-/** Default {@linkcode KvLeasesOptions.takeoverMs}: two renewal intervals (0.5 s) and a margin. */
-export const TAKEOVER_MS = 1200;
+/** Default {@linkcode KvLeasesOptions.takeoverMs}: two renewal intervals (0.5 s each). */
+export const TAKEOVER_MS = 1000;
 
 /** Shard leases with epochs. */
 export class KvLeases implements LeasePort {
