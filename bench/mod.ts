@@ -33,6 +33,7 @@ import { benchRules } from "./rules.ts";
 import { benchFanout } from "./fanout.ts";
 import { benchInflux } from "./influx.ts";
 import { benchFailover } from "./failover.ts";
+import { benchRolling } from "./rolling.ts";
 import { benchFactory } from "./factory.ts";
 import { type BenchRow, document, environment, loadAverage, notes, table } from "./report.ts";
 import { cleanup, log } from "./proc.ts";
@@ -69,6 +70,7 @@ export const BENCHES: Record<string, Bench> = {
   fanout: (q) => benchFanout(q ? { messages: 500, warmup: 100, rounds: 1 } : {}),
   influx: (q) => benchInflux(q ? { points: 20_000, rounds: 1 } : {}),
   failover: (q) => benchFailover(q ? { natsServers: 1, nodes: 2, twins: 100, rounds: 1 } : {}),
+  rolling: (q) => benchRolling(q ? { nodes: 2, natsRestarts: 1, devices: 10 } : {}),
   factory: (q) => benchFactory(q ? { devices: 1000, seconds: 5, perProcess: 500 } : {}),
 };
 
