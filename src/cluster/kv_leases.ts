@@ -48,6 +48,9 @@ export interface KvLeasesOptions {
 /** Default {@linkcode KvLeasesOptions.takeoverMs}: two renewal intervals (0.5 s each). */
 export const TAKEOVER_MS = 1000;
 
+/** A takeover due within this long (ms, about a coordinator round) waits in `acquire`. */
+const WAIT_MAX_MS = 250;
+
 /** Shard leases with epochs. */
 export class KvLeases implements LeasePort {
   readonly #held = new Map<number, { rev: number; epoch: number; renewedAt: number }>();
@@ -103,7 +106,7 @@ export class KvLeases implements LeasePort {
     const holder = e.json<Lease>().node;
     const mine = JSON.stringify({ node: this.o.nodeId, epoch: 0 });
     // ours, and not renewed here: left from a restart or fenced; no one else renews it
-    if (holder === this.o.nodeId) return await this.leases.update(k, mine, e.revision);
+    if (holder === this.o.nodeId) return await this.#cas(k, mine, e.revision);
     const live = this.o.liveness;
     if (!live || !(await live.gone(holder))) {
       this.#suspects.delete(shard);
@@ -115,9 +118,20 @@ export class KvLeases implements LeasePort {
       this.#suspects.set(shard, { rev: e.revision, node: holder, since: now });
       return null;
     }
-    if (now - seen.since < (this.o.takeoverMs ?? TAKEOVER_MS)) return null;
+    const left = seen.since + (this.o.takeoverMs ?? TAKEOVER_MS) - now;
+    if (left > WAIT_MAX_MS) return null; // the next round tries again
+    if (left > 0) {
+      // almost due: wait here rather than for the next round, then ask again
+      await new Promise<void>((r) => this.o.clock.setTimeout(r, left));
+      if (!(await live.gone(holder))) return null;
+    }
     // fails if the holder renewed after all: it is alive and keeps the lease
-    return await this.leases.update(k, mine, e.revision);
+    return await this.#cas(k, mine, e.revision);
+  }
+
+  /** `update` at `rev`: the new revision, or null when the key moved on meanwhile. */
+  #cas(k: string, value: string, rev: number): Promise<number | null> {
+    return this.leases.update(k, value, rev).catch(() => null);
   }
 
   /** Bump the shard's epoch (compare-and-set) and write it into the lease held at `rev`. */
