@@ -1,8 +1,9 @@
 /**
  * The fleet summary (`GET /v1/fleet`): every node answers on the transport with the counts of
  * the twins it owns (its host's fleet index); the route gathers them from every node of the
- * cluster (one on a single node) and sums them. Counting starts with a read of the stored
- * twins; after that the counts follow the twins' changes.
+ * cluster (one on a single node) and sums them. Each mode has its host count the stored twins
+ * it gains (a single node at start, a cluster node after taking shards); after that the counts
+ * follow the twins' changes.
  * @module
  */
 import { fleetRoutes } from "../../routes/fleet.ts";
@@ -14,12 +15,8 @@ import type { FeatureContext, FeatureRoutes } from "./feature.ts";
 const FLEET_WAIT_MS = 1_000;
 
 /** The fleet route, and this node's answers to it; disposing stops answering. */
-export function fleet({ cfg, log, parts }: FeatureContext): FeatureRoutes & Disposable {
+export function fleet({ cfg, parts }: FeatureContext): FeatureRoutes & Disposable {
   const { host, transport } = parts;
-  host.seedFleet(parts.placement.owns).then(
-    (n) => n > 0 && log.info("counted stored twins for the fleet summary", { twins: n }),
-    (err) => log.warn("cannot count stored twins for the fleet summary", { err }),
-  );
   const sub = transport.subscribe(subjects.fleet, (m) => {
     const q = m.data as { sites?: string[] } | null;
     m.respond(host.fleet.summary(cfg.nodeId, Date.now(), q?.sites));

@@ -57,6 +57,11 @@ export async function startSingle(o: ModeOptions): Promise<NodeParts> {
   if (replayed > 0) log.info("replayed unretired inbound messages", { count: replayed });
   const armed = await host.armStored();
   if (armed > 0) log.info("armed rule timers of stored twins", { twins: armed });
+  // the fleet summary counts the stored twins in the background (GET /v1/fleet: not complete yet)
+  host.seedFleet().then(
+    (n) => n > 0 && log.info("counted stored twins for the fleet summary", { twins: n }),
+    (err) => log.warn("cannot count stored twins for the fleet summary", { err }),
+  );
   const ingest = new Ingest({
     log: persistence.log,
     firstSeq: (await persistence.log.lastSeq()) + 1,
