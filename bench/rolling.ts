@@ -16,7 +16,8 @@ import {
   startNode,
   waitFor,
 } from "../tests/harness/mod.ts";
-import { startDevices, waitJetStreamWhole, waitReady } from "../tests/harness/rolling.ts";
+import { startDevices, waitReady } from "../tests/harness/rolling.ts";
+import { rollNats, rollNodes, versionMismatches } from "../tests/harness/roll.ts";
 import { type BenchRow, num, verdict } from "./report.ts";
 import { log, trackDisposable } from "./proc.ts";
 
@@ -30,30 +31,6 @@ export interface RollingOptions {
   devices?: number;
   /** Messages per second per device. Default 5. */
   rate?: number;
-}
-
-async function version(httpUrl: string, id: string): Promise<number | null> {
-  const r = await fetch(`${httpUrl}/v1/twins/${id}`);
-  if (r.status !== 200) {
-    await r.body?.cancel();
-    return null;
-  }
-  return (await r.json()).version;
-}
-
-/** Twins whose version through `httpUrl` differs from `acked` once settled (up to 30 s). */
-async function mismatches(httpUrl: string, acked: Map<string, number>): Promise<string[]> {
-  const deadline = Date.now() + 30_000;
-  const wrong: string[] = [];
-  for (const [id, n] of acked) {
-    let v = await version(httpUrl, id);
-    while ((v === null || v < n) && Date.now() < deadline) {
-      await new Promise((r) => setTimeout(r, 200));
-      v = await version(httpUrl, id);
-    }
-    if (v !== n) wrong.push(`${id}: version ${v}, acknowledged ${n}`);
-  }
-  return wrong;
 }
 
 /** Runs the bench and returns its row. */
@@ -90,24 +67,26 @@ export async function benchRolling(o: RollingOptions = {}): Promise<BenchRow> {
     // a second of traffic before the roll
     await waitFor(() => devices.total() >= devicesN * rate, { timeoutMs: 30_000 });
     const start = performance.now();
-    for (let i = 0; i < nodes.length; i++) {
-      const code = await nodes[i].kill("SIGTERM");
-      if (code !== 0) devices.errors.push(`node n${i + 1} exited with ${code} on SIGTERM`);
-      nodes[i] = await nodes[i].restart();
-      await Promise.all(urls.map((u) => waitReady(u)));
-      log(`rolling: node n${i + 1} restarted, ${devices.total()} messages acknowledged`);
+    const stopped = await rollNodes(nodes, {
+      devices,
+      onStep: (step) => log(`rolling: ${step}, ${devices.total()} messages acknowledged`),
+    });
+    for (const [i, st] of stopped.entries()) {
+      if (st.code !== 0) devices.errors.push(`node n${i + 1} exited with ${st.code} on SIGTERM`);
     }
     const nodesMs = performance.now() - start;
-    for (const s of nats.servers.slice(0, natsRestarts)) {
-      await s.stop();
-      await s.start({ until: "serving" });
-      await waitJetStreamWhole(nats);
-      await Promise.all(urls.map((u) => waitReady(u)));
-      log(`rolling: NATS ${s.name} restarted, ${devices.total()} messages acknowledged`);
-    }
+    await rollNats(nats, nodes, {
+      devices,
+      count: natsRestarts,
+      onStep: (step) => log(`rolling: ${step}, ${devices.total()} messages acknowledged`),
+    });
     const rollMs = performance.now() - start;
     await devices.stop();
-    const wrong = (await Promise.all(urls.map((u) => mismatches(u, devices.acked)))).flat();
+    const deadline = Date.now() + 30_000;
+    const wrong = (await Promise.all(urls.map((u) =>
+      versionMismatches(u, devices.acked, deadline)
+    )))
+      .flat();
     const exact = wrong.length === 0;
     const clean = devices.errors.length === 0;
     return {

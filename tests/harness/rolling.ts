@@ -2,11 +2,11 @@
  * Pieces of a rolling restart under traffic, shared by `tests/integration/cluster_rolling_test.ts`
  * and the `rolling` bench: devices that publish QoS 1 at a steady rate and, when their node goes
  * away, reconnect to the next one (as behind a load balancer), and a readiness watch that polls
- * every node's `/readyz` beside a GET of a twin through that node.
+ * every node's `/readyz` beside a GET of a twin through that node. The steps of the roll are in
+ * `roll.ts`.
  * @module
  */
 import mqtt from "mqtt";
-import type { NatsCluster } from "./nats.ts";
 import { waitFor } from "./wait_for.ts";
 
 /** An MQTT listener devices may use (`{host, port}` of mqtt.js's `servers`). */
@@ -213,55 +213,5 @@ export function waitReady(httpUrl: string, timeoutMs = 60_000): Promise<unknown>
     timeoutMs,
     intervalMs: 100,
     message: `${httpUrl}/readyz answers 200`,
-  });
-}
-
-/** A stream as a server's `/jsz?accounts=true&streams=true` describes it. */
-interface StreamDetail {
-  name: string;
-  cluster?: { leader?: string; replicas?: Array<{ name: string; current: boolean }> };
-}
-
-/**
- * What keeps the JetStream cluster of `nats` from being whole again after a server restarted,
- * or undefined when nothing: every member must name the same meta leader, and every stream's
- * leader must report each of its other replicas current (caught up). Consumers are not waited
- * for: under traffic a restarted member's work-queue consumers were seen "not current" for
- * over a minute while the streams were current (nats-server's full `/healthz` then stays 503).
- */
-export async function jetStreamLag(nats: NatsCluster): Promise<string | undefined> {
-  const views = await Promise.all(nats.servers.map(async (s) => {
-    const jsz = await (await fetch(`${s.monitorUrl}/jsz?accounts=true&streams=true`)).json();
-    const streams: StreamDetail[] = (jsz.account_details ?? []).flatMap((
-      a: { stream_detail?: StreamDetail[] },
-    ) => a.stream_detail ?? []);
-    return { name: s.name, leader: jsz.meta_cluster?.leader as string | undefined, streams };
-  }));
-  const leaders = new Set(views.map((v) => v.leader));
-  if (leaders.size !== 1 || leaders.has(undefined)) {
-    return `meta leader: ${views.map((v) => `${v.name} -> ${v.leader}`).join(", ")}`;
-  }
-  for (const v of views) {
-    for (const st of v.streams) {
-      if (st.cluster?.leader !== v.name) continue;
-      const behind = (st.cluster.replicas ?? []).filter((r) => !r.current).map((r) => r.name);
-      if (behind.length > 0) return `stream ${st.name}: ${behind.join(", ")} not current`;
-    }
-  }
-  const led = views.flatMap((v) => v.streams.filter((st) => st.cluster?.leader === v.name));
-  const all = new Set(views.flatMap((v) => v.streams.map((st) => st.name)));
-  if (led.length < all.size) return `${all.size - led.length} streams without a leader`;
-  return undefined;
-}
-
-/** Resolves once {@linkcode jetStreamLag} finds nothing missing. */
-export function waitJetStreamWhole(nats: NatsCluster, timeoutMs = 60_000): Promise<unknown> {
-  let last: string | undefined = "not asked yet";
-  return waitFor(async () => (last = await jetStreamLag(nats)) === undefined, {
-    timeoutMs,
-    intervalMs: 200,
-    message: "JetStream cluster whole (one meta leader, every stream current)",
-  }).catch((err) => {
-    throw new Error(`${err.message}; last: ${last}`);
   });
 }

@@ -15,19 +15,11 @@ import {
   startNode,
   waitFor,
 } from "../harness/mod.ts";
-import { startDevices, waitJetStreamWhole, waitReady, watchReadiness } from "../harness/rolling.ts";
+import { type Devices, startDevices, waitReady, watchReadiness } from "../harness/rolling.ts";
+import { rollNats, rollNodes, version, versionMismatches } from "../harness/roll.ts";
 
 const DEVICES = 20;
 const RATE = 5; // messages per second per device
-
-async function version(httpUrl: string, id: string): Promise<number | null> {
-  const r = await fetch(`${httpUrl}/v1/twins/${id}`);
-  if (r.status !== 200) {
-    await r.body?.cancel();
-    return null;
-  }
-  return (await r.json()).version;
-}
 
 Deno.test("cluster: rolling restart of every node, then of every NATS server, under traffic", async () => {
   await using nats = await startNatsCluster(3);
@@ -61,18 +53,27 @@ Deno.test("cluster: rolling restart of every node, then of every NATS server, un
         }
       }
     }
+    // every node's log lines and view of the shards whose consumer holds records
+    const stuck = new Set(
+      [...out.join("\n").matchAll(/tm-shard-(\d+): pending (\d+) ack_pending (\d+)/g)]
+        .filter((m) => m[2] !== "0" || m[3] !== "0").map((m) => m[1]),
+    );
     for (const [i, n] of nodes.entries()) {
-      const bad = n.logs.filter((l) => /"level":"(warn|error)"/.test(l)).slice(-15);
-      out.push(`n${i + 1} warnings:`, ...bad);
+      const about = n.logs.filter((l) => [...stuck].some((s) => l.includes(`"shard":${s},`)));
+      const view = await (await fetch(`${n.httpUrl}/v1/cluster`)).json().catch(() => ({}));
+      const shards = (view.shards ?? []).filter((s: { shard: number }) => stuck.has(`${s.shard}`));
+      out.push(`n${i + 1} on shards ${[...stuck]}: ${JSON.stringify(shards)}`, ...about.slice(-30));
     }
     return out.join("\n");
   };
+  let devices: Devices | undefined;
+  let watch: ReturnType<typeof watchReadiness> | undefined;
   try {
     for (let i = 0; i < 3; i++) nodes.push(await startNode(envOf(i)));
-    const urls = nodes.map((n) => n.httpUrl);
-    await Promise.all(urls.map((u) => waitReady(u)));
+    await Promise.all(nodes.map((n) => waitReady(n.httpUrl)));
+    const urls = nodes.map((n) => n.httpUrl); // the same after each restart (fixed ports)
 
-    const devices = await startDevices(
+    devices = await startDevices(
       nodes.map((n) => ({ host: "127.0.0.1", port: n.mqttPort! })),
       { count: DEVICES, rate: RATE },
     );
@@ -81,56 +82,34 @@ Deno.test("cluster: rolling restart of every node, then of every NATS server, un
       for (const id of ids) if ((await version(urls[0], id)) === null) return false;
       return true;
     }, { timeoutMs: 30_000, message: "every twin exists" });
-    const watch = watchReadiness(
+    const w = watch = watchReadiness(
       urls.map((httpUrl, i) => ({ name: `n${i + 1}`, httpUrl })),
       ids,
     );
+    const onStep = (step: string) => (w.phase = step);
 
-    // 1. every node in turn: SIGTERM (a graceful leave), wait for its exit, start it again
-    for (let i = 0; i < nodes.length; i++) {
-      const before = devices.total();
-      watch.phase = `node n${i + 1}`;
-      assert.equal(await nodes[i].kill("SIGTERM"), 0, `n${i + 1} exits 0 on SIGTERM`);
-      assert.ok(nodes[i].logs.some((l) => l.includes('"handoff: released"')));
-      nodes[i] = await nodes[i].restart();
-      await waitReady(urls[i]);
-      await waitFor(() => devices.total() >= before + DEVICES, {
-        timeoutMs: 30_000,
-        message: `traffic continues after n${i + 1} restarted`,
-      });
+    // 1. every node in turn: SIGTERM (a graceful leave: every shard handed off, exit 0), start
+    // it again, every node ready, traffic goes on
+    const stopped = await rollNodes(nodes, { devices, onStep });
+    for (const [i, s] of stopped.entries()) {
+      assert.equal(s.code, 0, `n${i + 1} exits 0 on SIGTERM`);
+      assert.ok(s.logs.some((l) => l.includes('"handoff: released"')), `n${i + 1} handed off`);
     }
 
-    // 2. every NATS server in turn: stop, start, wait until it has caught up and the cluster
-    // names one meta leader, and every node is ready again
-    for (const s of nats.servers) {
-      const before = devices.total();
-      watch.phase = `NATS ${s.name}`;
-      await s.stop();
-      await s.start({ until: "serving" });
-      await waitJetStreamWhole(nats);
-      await Promise.all(urls.map((u) => waitReady(u)));
-      await waitFor(() => devices.total() >= before + DEVICES, {
-        timeoutMs: 30_000,
-        message: `traffic continues after NATS ${s.name} restarted`,
-      });
-    }
-    watch.phase = "end";
+    // 2. every NATS server in turn: stop, start, wait until the JetStream cluster is whole (one
+    // meta leader, every stream current) and every node ready, traffic goes on
+    await rollNats(nats, nodes, { devices, onStep });
+    onStep("end");
     await devices.stop();
 
     // 3. versions exact through every node: nothing acknowledged lost, nothing applied twice
     const deadline = Date.now() + 30_000;
-    for (const url of urls) {
-      for (const [id, n] of devices.acked) {
-        let last: number | null = null;
-        await waitFor(async () => (last = await version(url, id)) !== null && last >= n, {
-          timeoutMs: Math.max(1, deadline - Date.now()),
-          message: `${id} reaches ${n} via ${url}`,
-        }).catch(async (err) => {
-          throw new Error(`${err.message}; last version seen ${last}\n${await diagnose()}`);
-        });
-        assert.equal(last, n, `${id} via ${url}: version ${last}, acknowledged ${n}`);
-      }
-    }
+    const wrong = (await Promise.all(urls.map((u) =>
+      versionMismatches(u, devices!.acked, deadline)
+    )))
+      .flat();
+    if (wrong.length > 0) console.log(await diagnose());
+    assert.deepEqual(wrong, [], "every twin's version equals its acknowledged messages");
     assert.deepEqual(devices.errors, [], "devices see nothing but reconnects");
 
     // 4. readiness was honest on every node and came back to 200
@@ -150,6 +129,8 @@ Deno.test("cluster: rolling restart of every node, then of every NATS server, un
       `rolling: ${devices.total()} messages acknowledged, ${devices.reconnects()} reconnects`,
     );
   } finally {
+    await watch?.stop();
+    await devices?.stop();
     for (const n of nodes) await n[Symbol.asyncDispose]();
   }
 });
