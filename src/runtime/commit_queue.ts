@@ -256,7 +256,7 @@ export class CommitQueue {
           else this.#savedChange.delete(id);
         }
         this.#o.metrics.snapshotsWritten.inc(n);
-      });
+      }, this.#o.mayPersist);
       this.#committing = new Map();
       for (const [id, l] of seqs) {
         if (failed.has(id)) continue;

@@ -6,15 +6,23 @@
 import type { TwinRecord } from "../../actors/twin.ts";
 import type { SnapshotStore } from "../persistence/port.ts";
 
+/** A twin of the batch no longer allowed to be persisted here when it was tried on its own. */
+export class FencedWhileSavingError extends Error {
+  override name = "FencedWhileSavingError";
+}
+
 /**
- * Store a commit batch. When the store refuses the batch, each twin is tried on its own.
- * `stored` is told which twins were stored. Returns the twins not stored with their errors,
- * and `all` when none was stored (then the store, not a twin, is the likely problem).
+ * Store a commit batch. When the store refuses the batch, each twin is tried on its own —
+ * if `may` still allows it: the batch may have failed because this node was paused past its
+ * lease (a request timed out on resume), and a retry sent now would overwrite the new owner's
+ * snapshot. `stored` is told which twins were stored. Returns the twins not stored with their
+ * errors, and `all` when none was stored (then the store, not a twin, is the likely problem).
  */
 export async function saveBatch(
   store: SnapshotStore,
   batch: Map<string, TwinRecord>,
   stored: (ids: Iterable<string>) => void,
+  may: (id: string) => boolean = () => true,
 ): Promise<{ failed: Map<string, unknown>; all: boolean }> {
   const failed = new Map<string, unknown>();
   try {
@@ -29,7 +37,9 @@ export async function saveBatch(
   }
   const results = await Promise.all(
     [...batch].map(([id, r]) =>
-      store.saveMany([r]).then(() => null, (err: unknown) => [id, err] as const)
+      may(id)
+        ? store.saveMany([r]).then(() => null, (err: unknown) => [id, err] as const)
+        : [id, new FencedWhileSavingError(`Twin "${id}" is no longer persisted here`)] as const
     ),
   );
   for (const x of results) if (x) failed.set(x[0], x[1]);
