@@ -69,8 +69,11 @@ export interface WatchedPage {
   transferred(): number;
   /** Waits until no request is in flight for `quietMs` (default 500; WebSockets aside). */
   settled(quietMs?: number): Promise<void>;
-  /** Saves a full-page PNG as `tests/artifacts/<name>.png`; resolves with its path. */
-  screenshot(name: string): Promise<string>;
+  /**
+   * Saves a PNG of the whole page (or only the viewport, `fullPage: false`) as
+   * `tests/artifacts/<name>.png`; resolves with its path.
+   */
+  screenshot(name: string, options?: { fullPage?: boolean }): Promise<string>;
 }
 
 /** A running browser; disposing of it closes every page and ends the process. */
@@ -177,10 +180,10 @@ function watch(page: Page): WatchedPage {
         await new Promise((r) => setTimeout(r, 50));
       }
     },
-    async screenshot(name) {
+    async screenshot(name, { fullPage = true } = {}) {
       await Deno.mkdir(ARTIFACTS_DIR, { recursive: true });
       const path = `${ARTIFACTS_DIR}/${name}.png`;
-      await page.screenshot({ path, fullPage: true });
+      await page.screenshot({ path, fullPage });
       return path;
     },
   };
