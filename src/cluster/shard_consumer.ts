@@ -170,6 +170,8 @@ export class ShardConsumer {
     const { nc, shard } = this.o;
     const name = ShardConsumer.durable(shard);
     const jsm = await jetstreamManager(nc);
+    // stopped while starting (fenced, or handed off): the consumer is the next owner's now
+    if (this.#stopped) return;
     await jsm.consumers.delete(INBOUND_STREAM, name).catch(() => false);
     {
       await jsm.consumers.add(INBOUND_STREAM, {

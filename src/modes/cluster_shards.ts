@@ -84,8 +84,18 @@ export async function shardWork(o: ShardWorkOptions): Promise<ShardWork> {
         logger: log.child("consumer"),
         jsonLimits: o.jsonLimits,
       });
-      await c.start();
+      // in the map before it starts: a shard fenced while its consumer starts (JetStream slow
+      // after a NATS server restart) must stop this consumer too. Left out until started, it
+      // ran on unseen: its records were registered in the ack registry but not applied (the
+      // shard no longer owned), so every redelivery to the next consumer was skipped as
+      // "still being applied" and the shard stalled with its messages unacked.
       consumers.set(shard, c);
+      try {
+        await c.start();
+      } catch (err) {
+        if (consumers.get(shard) === c) consumers.delete(shard);
+        throw err;
+      }
       armSoon();
       metrics.shardsOwned.set(consumers.size);
     },
