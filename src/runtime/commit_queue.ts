@@ -56,6 +56,8 @@ export class CommitQueue {
   #dirtySeqs = new Map<string, number[]>();
   /** Records being committed right now. */
   #committing = new Map<string, TwinRecord>();
+  /** Twins of `#committing` dropped meanwhile (shard lost): a failed commit does not keep them. */
+  readonly #droppedWhileCommitting = new Set<string>();
   #flushTimer: TimerId | undefined;
   #flushing: Promise<void> | null = null;
   #waiters: Array<() => void> = [];
@@ -186,6 +188,7 @@ export class CommitQueue {
       this.#dirtySeqs.delete(id);
     }
     for (const l of seqs) for (const s of l) this.forget(s);
+    for (const id of this.#committing.keys()) if (pred(id)) this.#droppedWhileCommitting.add(id);
   }
 
   #scheduleFlush(): void {
@@ -265,6 +268,14 @@ export class CommitQueue {
       }
       for (const [id, err] of failed) {
         const rec = batch.get(id)!;
+        // dropped (its shard lost) while this commit ran, or no longer to be persisted here:
+        // not kept for another try, which could come once the shard is owned again (a stale
+        // record written under a later lease)
+        if (this.#droppedWhileCommitting.has(id) || this.#o.mayPersist?.(id) === false) {
+          this.#failures.delete(id);
+          for (const s of seqs.get(id) ?? []) this.forget(s);
+          continue;
+        }
         // a twin is blamed only when others were stored in the same round
         const n = all ? (this.#failures.get(id) ?? 0) : (this.#failures.get(id) ?? 0) + 1;
         if (unstorable(rec, err) || n >= MAX_SAVE_ATTEMPTS) {
@@ -278,6 +289,7 @@ export class CommitQueue {
         this.#dirtySeqs.set(id, [...seqs.get(id) ?? [], ...(this.#dirtySeqs.get(id) ?? [])]);
         if (all) storeDown = true;
       }
+      this.#droppedWhileCommitting.clear();
       if (storeDown) {
         this.#backoff.failed(
           "cannot persist twin snapshots",

@@ -164,3 +164,37 @@ Deno.test("commit queue: dropWhere drops uncommitted changes; the entries are ne
   assert.deepEqual(retired, []);
   await q.close();
 });
+
+Deno.test("commit queue: a twin dropped while its commit ran (shard lost) is not kept when that commit fails, so it cannot be written once the shard is owned again", async () => {
+  const written: number[] = [];
+  let release!: (ok: boolean) => void;
+  let first = true;
+  const snapshots: SnapshotStore = {
+    load: () => Promise.resolve(null),
+    list: () => Promise.resolve([]),
+    saveMany(records) {
+      if (first) {
+        first = false; // the commit in flight across a pause: it fails after the drop
+        return new Promise((resolve, reject) => {
+          release = (ok) => ok ? resolve() : reject(new Error("timeout"));
+        });
+      }
+      written.push(...records.map((r) => r.state.version));
+      return Promise.resolve();
+    },
+  };
+  const { q, retired } = setup({ snapshots, mayPersist: () => true });
+  q.begin(1);
+  q.change("a", rec("a", 7), 1);
+  q.done(1);
+  const flushed = q.flush();
+  await Promise.resolve();
+  await Promise.resolve();
+  q.dropWhere((id) => id === "a"); // the shard was fenced meanwhile
+  release(false);
+  await flushed;
+  await q.flush(); // the shard is owned again (mayPersist true): nothing stale goes out
+  assert.deepEqual(written, []);
+  assert.deepEqual(retired, []);
+  assert.equal(q.pending, 0);
+});
