@@ -120,16 +120,23 @@ export interface ReadinessLog {
   /** `/readyz` answers by phase, then by status (`down`: no answer). */
   readyz: Record<string, Record<string, number>>;
   /**
-   * GETs of a twin that failed between two 200s of `/readyz` for another reason than the
-   * twin's shard being between two owners, or for that reason while the node held the shard's
-   * lease (its `/v1/cluster` read just before the GET).
+   * GETs of a twin that failed between two 200s of `/readyz` otherwise than with 503
+   * `shard_unavailable` (no answer, a 500, a 503 `not_ready` or `starting`, …): the node said it
+   * could serve and could not.
    */
   dishonest: string[];
   /**
-   * GETs answered 503 `shard_unavailable` between two 200s of `/readyz`: the twin's shard was
-   * moving between two other nodes (no node can answer it then; each says "retry shortly").
+   * GETs answered 503 `shard_unavailable` ("retry shortly") between two 200s of `/readyz`: the
+   * twin's shard had no serving owner then (between two owners; every node answers so).
    */
   handoffGaps: number;
+  /**
+   * Of those, the ones whose shard the node's own `/v1/cluster`, read just before the GET,
+   * named it the holder of (in state owned). Not counted as dishonest: that view comes from the
+   * lease bucket, which still names a node for a moment after it released the lease (or until
+   * the lease expires when the release failed) while the node no longer serves the shard.
+   */
+  gapsOnHeldShards: string[];
   /** GETs that failed while `/readyz` said the node was not ready (honest). */
   refusedWhileNotReady: number;
 }
@@ -146,49 +153,60 @@ async function statusOf(
   }
 }
 
-/** The shards `/v1/cluster` of a node says the node itself holds. */
-async function ownShards(httpUrl: string): Promise<Set<number>> {
+/**
+ * The shards a node's `/v1/cluster` names it the holder of, in state owned (a lease taken while
+ * the node is still acquiring shows `acquiring`).
+ */
+async function heldShards(httpUrl: string): Promise<Set<number>> {
   const c = await (await fetch(`${httpUrl}/v1/cluster`, { signal: AbortSignal.timeout(3000) }))
     .json();
   return new Set(
-    (c.shards as Array<{ shard: number; owner: string | null }>)
-      .filter((s) => s.owner === c.node).map((s) => s.shard),
+    (c.shards as Array<{ shard: number; owner: string | null; state: string }>)
+      .filter((s) => s.owner === c.node && s.state === "owned").map((s) => s.shard),
   );
 }
 
 /**
  * Polls each node in a loop: `/readyz`, its `/v1/cluster`, then `GET /v1/twins/{id}` of one of
- * `twins` (in turn), then `/readyz` again. A GET that fails between two 200s of `/readyz` is a dishonest readiness
- * (the node said it could serve and could not), unless it is the 503 `shard_unavailable` of a
- * shard moving between two other nodes (see {@linkcode ReadinessLog}). Answers are counted by
- * `phase` (set it as the run goes); `stop()` returns what was seen per node.
+ * `twins` (in turn), then `/readyz` again. A GET that fails between two 200s of `/readyz`
+ * otherwise than with the 503 `shard_unavailable` of a shard between owners is a dishonest
+ * readiness (see {@linkcode ReadinessLog}). Answers are counted by `phase` (set it as the run
+ * goes); `stop()` returns what was seen per node.
  */
 export function watchReadiness(nodes: WatchedNode[], twins: string[]) {
-  const logs = new Map<string, ReadinessLog>(
-    nodes.map((
-      n,
-    ) => [n.name, { readyz: {}, dishonest: [], handoffGaps: 0, refusedWhileNotReady: 0 }]),
-  );
+  const logs = new Map<string, ReadinessLog>(nodes.map((n) => [n.name, {
+    readyz: {},
+    dishonest: [],
+    handoffGaps: 0,
+    gapsOnHeldShards: [],
+    refusedWhileNotReady: 0,
+  }]));
   const state = { phase: "start", running: true };
   const loops = nodes.map(async (n, i) => {
     const log = logs.get(n.name)!;
     for (let k = i; state.running; k++) {
       const phase = state.phase;
       const before = await statusOf(`${n.httpUrl}/readyz`);
-      const held = await ownShards(n.httpUrl).catch(() => new Set<number>());
+      const held = await heldShards(n.httpUrl).catch(() => new Set<number>());
       const id = twins[k % twins.length];
       const get = await statusOf(`${n.httpUrl}/v1/twins/${id}`, 10_000);
       const after = await statusOf(`${n.httpUrl}/readyz`);
       const counts = log.readyz[phase] ??= {};
       for (const s of [before.status, after.status]) counts[s] = (counts[s] ?? 0) + 1;
       if (get.status === 200) {
-        // next
+        // served
       } else if (before.status !== 200 || after.status !== 200) {
         log.refusedWhileNotReady++;
       } else {
-        const shard = /"shard_unavailable".*Shard (\d+) /.exec(get.body)?.[1];
-        if (shard !== undefined && !held.has(Number(shard))) log.handoffGaps++;
-        else log.dishonest.push(`${phase}: GET ${id}: ${get.status} ${get.body.slice(0, 200)}`);
+        const what = `${phase}: GET ${id}: ${get.status} ${get.body.slice(0, 200)}`;
+        const shard = get.status === 503
+          ? /"shard_unavailable".*Shard (\d+) /.exec(get.body)?.[1]
+          : undefined;
+        if (shard === undefined) log.dishonest.push(what);
+        else {
+          log.handoffGaps++;
+          if (held.has(Number(shard))) log.gapsOnHeldShards.push(what);
+        }
       }
       await new Promise((r) => setTimeout(r, 100));
     }

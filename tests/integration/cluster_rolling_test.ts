@@ -5,7 +5,8 @@
  * theirs goes away. Afterwards every twin's version equals the messages its device had
  * acknowledged, read through every node; devices saw nothing but reconnects; and `/readyz` of
  * every node, polled all along beside a GET of a twin, never said 200 while the node could not
- * answer that GET, and came back to 200.
+ * answer that GET — other than with the 503 `shard_unavailable` ("retry shortly") of a shard
+ * between two owners, which every node answers then — and came back to 200.
  */
 import assert from "node:assert/strict";
 import {
@@ -118,8 +119,9 @@ Deno.test("cluster: rolling restart of every node, then of every NATS server, un
     for (const [name, log] of logs) {
       console.log(
         `${name}: /readyz by phase ${JSON.stringify(log.readyz)}; GETs refused while not ready ` +
-          `${log.refusedWhileNotReady}, 503 shard_unavailable while ready (shard moving ` +
-          `between other nodes) ${log.handoffGaps}`,
+          `${log.refusedWhileNotReady}; 503 shard_unavailable while ready ${log.handoffGaps}, ` +
+          `of which on a shard its /v1/cluster named it the holder of ` +
+          `${log.gapsOnHeldShards.length} ${JSON.stringify(log.gapsOnHeldShards)}`,
       );
       assert.deepEqual(log.dishonest, [], `${name}: /readyz 200 while a GET failed`);
       const own = log.readyz[`node ${name}`];
