@@ -100,14 +100,16 @@ export async function twinPage(id) {
     editor.sync?.(twin);
   });
 
+  const alarmsCard = section("Alarms", alarmsEl);
+  alarmsCard.classList.add("wide"); // seven columns and a form: the page's whole width
   const el = h(
     "div",
     { class: "page twin" },
     head,
     section("State", stateEl),
     section("Live charts", historyNote, chartsEl),
+    alarmsCard,
     editor.el,
-    section("Alarms", alarmsEl),
     rules.el,
     commands.el,
     diag.el,
