@@ -4,6 +4,9 @@
  * on the node and transfers at most 300 KB; a reload revalidates instead of downloading again;
  * a twin page draws values published while it is open. `/docs` renders Swagger UI on the node's
  * document with nothing fetched from another host (no CDN: the plant may be air-gapped).
+ * In dark mode (`prefers-color-scheme: dark`) every page loads clean, every control reached with
+ * Tab shows its focus ring, and the twin page's alarms table fits its card at 1280 and 800 px;
+ * its screenshots are `dark-*.png`.
  * The README's screenshots are this test's `smoke-fleet.png` and `smoke-twin.png`
  * (tests/artifacts/ → docs/img/console-fleet.png, console-twin.png).
  */
@@ -11,6 +14,7 @@ import assert from "node:assert/strict";
 import { getJson, json, publishQos1, startNode, waitFor } from "../harness/mod.ts";
 import type { NodeProcess } from "../harness/mod.ts";
 import { launchBrowser } from "../harness/browser.ts";
+import type { Page } from "playwright-core";
 
 /** The most a first load of the console may transfer (issue 18). */
 const FIRST_LOAD_BYTES = 300 * 1024;
@@ -31,8 +35,8 @@ async function publish(node: NodeProcess, id: string, values: Record<string, num
   assert.equal(pub.code, 0, pub.stderr);
 }
 
-Deno.test("browser smoke: the console loads clean, from the node only, within 300 KB", async () => {
-  await using node = await startNode();
+/** The plant on the node: the presses' overheat rule, the twins, press-3 overheating. */
+async function plant(node: NodeProcess) {
   const rule = { id: "overheat", kind: "threshold", field: "temp", op: ">", value: 80, clear: 75 };
   const profile = await getJson(
     `${node.httpUrl}/v1/profiles/press`,
@@ -49,6 +53,18 @@ Deno.test("browser smoke: the console loads clean, from the node only, within 30
     const active = await getJson(`${node.httpUrl}/v1/alarms?state=active`);
     return active.body.items?.length === 1;
   }, { message: "press-3 overheats" });
+}
+
+/** How far the twin page's alarms table runs past its card (0: it fits). */
+function alarmsOverflow(page: Page): Promise<number> {
+  return page.getByRole("region", { name: "Alarms" }).evaluate((el) =>
+    el.scrollWidth - el.clientWidth
+  );
+}
+
+Deno.test("browser smoke: the console loads clean, from the node only, within 300 KB", async () => {
+  await using node = await startNode();
+  await plant(node);
   await using browser = await launchBrowser();
   const p = await browser.page({ viewport: { width: 1280, height: 1000 } });
 
@@ -89,8 +105,68 @@ Deno.test("browser smoke: the console loads clean, from the node only, within 30
   for (const temp of temps.slice(1)) await publish(node, "press-3", { temp, rpm: 1150 + temp });
   await p.page.getByText(`${temps.length} points`).first().waitFor();
   await p.settled();
+  assert.equal(await alarmsOverflow(p.page), 0, "the alarms table fits its card");
   await p.page.evaluate("window.scrollTo(0, 0)");
   await p.screenshot("smoke-twin", { fullPage: false });
+  p.assertNoPageErrors();
+  p.assertLoopbackOnly();
+});
+
+/** Every page of the console, by hash route, and its level-1 heading. */
+const PAGES: [string, string, string][] = [
+  ["fleet", "#/", "Fleet"],
+  ["twins", "#/twins", "Twins"],
+  ["twin", "#/twins/press-3", "press-3"],
+  ["alarms", "#/alarms", "Alarms"],
+  ["profiles", "#/profiles", "Profiles"],
+  ["ops", "#/ops", "Operations"],
+];
+
+/** In the page: the focused control, and whether its outline shows (null: none focused). */
+const FOCUSED = `(() => {
+  const el = document.activeElement;
+  if (!el || el === document.body) return null;
+  const s = getComputedStyle(el);
+  const ring = s.outlineStyle !== "none" && parseFloat(s.outlineWidth) >= 2;
+  const name = el.getAttribute("aria-label") ?? el.textContent.trim().slice(0, 30);
+  return { ring, what: el.tagName.toLowerCase() + ' "' + name + '"' };
+})()`;
+
+/**
+ * Tabs through the page and returns the controls that took focus without a visible focus
+ * ring (`:focus-visible` outline); stops when focus leaves the page or after `max` steps.
+ */
+async function focusWithoutRing(page: Page, max = 80): Promise<string[]> {
+  const bare: string[] = [];
+  await page.evaluate("document.activeElement?.blur(); window.scrollTo(0, 0)");
+  for (let i = 0; i < max; i++) {
+    await page.keyboard.press("Tab");
+    const seen = await page.evaluate<{ ring: boolean; what: string } | null>(FOCUSED);
+    if (!seen) break;
+    if (!seen.ring) bare.push(seen.what);
+  }
+  return bare;
+}
+
+Deno.test("browser smoke: dark mode, every page clean, focus visible, tables fit", async () => {
+  await using node = await startNode();
+  await plant(node);
+  await using browser = await launchBrowser();
+  const p = await browser.page({ viewport: { width: 1280, height: 1000 }, colorScheme: "dark" });
+  for (const [name, route, heading] of PAGES) {
+    await p.page.goto(`${node.httpUrl}/${route}`);
+    await p.page.getByRole("heading", { level: 1, name: heading }).waitFor();
+    await p.settled();
+    p.assertNoPageErrors();
+    assert.deepEqual(await focusWithoutRing(p.page), [], `${name}: focus without a ring`);
+    await p.screenshot(`dark-${name}`);
+  }
+  await p.page.setViewportSize({ width: 800, height: 1000 });
+  await p.page.goto(`${node.httpUrl}/#/twins/press-3`);
+  await p.page.getByText("overheat").first().waitFor();
+  await p.settled();
+  assert.equal(await alarmsOverflow(p.page), 0, "at 800 px, the alarms table fits its card");
+  await p.screenshot("dark-twin-800");
   p.assertNoPageErrors();
   p.assertLoopbackOnly();
 });
