@@ -17,7 +17,7 @@ import {
   waitFor,
 } from "../tests/harness/mod.ts";
 import { startDevices, waitReady } from "../tests/harness/rolling.ts";
-import { rollNats, rollNodes, versionMismatches } from "../tests/harness/roll.ts";
+import { diagnoseStall, rollNats, rollNodes, versionMismatches } from "../tests/harness/roll.ts";
 import { type BenchRow, num, verdict } from "./report.ts";
 import { log, trackDisposable } from "./proc.ts";
 
@@ -88,6 +88,9 @@ export async function benchRolling(o: RollingOptions = {}): Promise<BenchRow> {
     )))
       .flat();
     const exact = wrong.length === 0;
+    if (!exact) {
+      log(`rolling: versions not exact; the inbound stream:\n${await diagnoseStall(nats, nodes)}`);
+    }
     const clean = devices.errors.length === 0;
     return {
       bench: "rolling",

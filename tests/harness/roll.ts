@@ -151,3 +151,41 @@ export async function version(httpUrl: string, id: string): Promise<number | nul
   }
   return (await r.json()).version;
 }
+
+/**
+ * Why twins may lag their acknowledged messages (for a failure message): what the `TM_IN`
+ * stream and each shard's consumer hold (from the stream leader's `/jsz`), and, for every shard
+ * whose consumer holds records, each node's `/v1/cluster` view of it and its last log lines
+ * about it.
+ */
+export async function diagnoseStall(nats: NatsCluster, nodes: NodeProcess[]): Promise<string> {
+  const out: string[] = [];
+  for (const s of nats.servers) {
+    const jsz = await (await fetch(`${s.monitorUrl}/jsz?accounts=true&streams=true&consumers=true`))
+      .json().catch(() => ({}));
+    for (const a of jsz.account_details ?? []) {
+      for (const st of a.stream_detail ?? []) {
+        if (st.name !== "TM_IN" || st.cluster?.leader !== s.name) continue;
+        out.push(`TM_IN on ${s.name}: ${JSON.stringify(st.state)}`);
+        for (const c of st.consumer_detail ?? []) {
+          out.push(
+            `  ${c.name}: pending ${c.num_pending} ack_pending ${c.num_ack_pending} ` +
+              `redelivered ${c.num_redelivered} waiting ${c.num_waiting} ` +
+              `leader ${c.cluster?.leader}`,
+          );
+        }
+      }
+    }
+  }
+  const stuck = new Set(
+    [...out.join("\n").matchAll(/tm-shard-(\d+): pending (\d+) ack_pending (\d+)/g)]
+      .filter((m) => m[2] !== "0" || m[3] !== "0").map((m) => m[1]),
+  );
+  for (const [i, n] of nodes.entries()) {
+    const about = n.logs.filter((l) => [...stuck].some((s) => l.includes(`"shard":${s},`)));
+    const view = await (await fetch(`${n.httpUrl}/v1/cluster`)).json().catch(() => ({}));
+    const shards = (view.shards ?? []).filter((s: { shard: number }) => stuck.has(`${s.shard}`));
+    out.push(`n${i + 1} on shards ${[...stuck]}: ${JSON.stringify(shards)}`, ...about.slice(-30));
+  }
+  return out.join("\n");
+}

@@ -17,7 +17,7 @@ import {
   waitFor,
 } from "../harness/mod.ts";
 import { type Devices, startDevices, waitReady, watchReadiness } from "../harness/rolling.ts";
-import { rollNats, rollNodes, version, versionMismatches } from "../harness/roll.ts";
+import { diagnoseStall, rollNats, rollNodes, version, versionMismatches } from "../harness/roll.ts";
 
 const DEVICES = 20;
 const RATE = 5; // messages per second per device
@@ -33,40 +33,6 @@ Deno.test("cluster: rolling restart of every node, then of every NATS server, un
     TWINMILL_MQTT_PORT: String(ports[2 * i + 1]),
   });
   const nodes: NodeProcess[] = [];
-  /** What the inbound stream and its consumers hold, and the nodes' warnings (on a failure). */
-  const diagnose = async () => {
-    const out: string[] = [];
-    for (const s of nats.servers) {
-      const jsz = await (await fetch(
-        `${s.monitorUrl}/jsz?accounts=true&streams=true&consumers=true`,
-      )).json().catch(() => ({}));
-      for (const a of jsz.account_details ?? []) {
-        for (const st of a.stream_detail ?? []) {
-          if (st.name !== "TM_IN" || st.cluster?.leader !== s.name) continue;
-          out.push(`TM_IN on ${s.name}: ${JSON.stringify(st.state)}`);
-          for (const c of st.consumer_detail ?? []) {
-            out.push(
-              `  ${c.name}: pending ${c.num_pending} ack_pending ${c.num_ack_pending} ` +
-                `redelivered ${c.num_redelivered} waiting ${c.num_waiting} ` +
-                `leader ${c.cluster?.leader}`,
-            );
-          }
-        }
-      }
-    }
-    // every node's log lines and view of the shards whose consumer holds records
-    const stuck = new Set(
-      [...out.join("\n").matchAll(/tm-shard-(\d+): pending (\d+) ack_pending (\d+)/g)]
-        .filter((m) => m[2] !== "0" || m[3] !== "0").map((m) => m[1]),
-    );
-    for (const [i, n] of nodes.entries()) {
-      const about = n.logs.filter((l) => [...stuck].some((s) => l.includes(`"shard":${s},`)));
-      const view = await (await fetch(`${n.httpUrl}/v1/cluster`)).json().catch(() => ({}));
-      const shards = (view.shards ?? []).filter((s: { shard: number }) => stuck.has(`${s.shard}`));
-      out.push(`n${i + 1} on shards ${[...stuck]}: ${JSON.stringify(shards)}`, ...about.slice(-30));
-    }
-    return out.join("\n");
-  };
   let devices: Devices | undefined;
   let watch: ReturnType<typeof watchReadiness> | undefined;
   try {
@@ -109,7 +75,7 @@ Deno.test("cluster: rolling restart of every node, then of every NATS server, un
       versionMismatches(u, devices!.acked, deadline)
     )))
       .flat();
-    if (wrong.length > 0) console.log(await diagnose());
+    if (wrong.length > 0) console.log(await diagnoseStall(nats, nodes));
     assert.deepEqual(wrong, [], "every twin's version equals its acknowledged messages");
     assert.deepEqual(devices.errors, [], "devices see nothing but reconnects");
 
