@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { createApp } from "./app.ts";
-import { type AuthOptions, Tickets, whoamiRoutes } from "./auth.ts";
+import { type AuthOptions, Tickets } from "./auth.ts";
+import { whoamiRoutes } from "./whoami.ts";
 import { silentLogger } from "../src/obs/log.ts";
 import { memoryHost } from "../src/runtime/testing.ts";
 

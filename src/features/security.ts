@@ -5,14 +5,8 @@
  * @module
  */
 import type { Context } from "hono";
-import {
-  auditAction,
-  type AuthOptions,
-  keyId,
-  ticketRoutes,
-  Tickets,
-  whoamiRoutes,
-} from "../../routes/auth.ts";
+import { auditAction, type AuthOptions, keyId, ticketRoutes, Tickets } from "../../routes/auth.ts";
+import { whoamiRoutes } from "../../routes/whoami.ts";
 import { credentialRoutes, revocationRoutes } from "../../routes/credentials.ts";
 import { auditRoutes } from "../../routes/audit.ts";
 import { createJwtVerifier } from "../security/jwt.ts";
