@@ -6,19 +6,9 @@
  * @module
  */
 
-const enc = new TextEncoder();
+import { varint } from "../tests/harness/raw_mqtt.ts";
 
-/** The MQTT remaining-length varint of `n`. */
-function varint(n: number): number[] {
-  const out: number[] = [];
-  do {
-    let b = n % 128;
-    n = Math.floor(n / 128);
-    if (n > 0) b |= 0x80;
-    out.push(b);
-  } while (n > 0);
-  return out;
-}
+const enc = new TextEncoder();
 
 /** A CONNECT packet: clean session, keepalive off, client id `id`. */
 function connectPacket(id: string): Uint8Array {

@@ -8,7 +8,8 @@ import assert from "node:assert/strict";
 
 const enc = new TextEncoder();
 
-function varint(n: number): number[] {
+/** The MQTT remaining-length varint of `n`. */
+export function varint(n: number): number[] {
   const out: number[] = [];
   do {
     let b = n % 128;
