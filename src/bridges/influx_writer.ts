@@ -223,25 +223,28 @@ export class InfluxWriter {
 
   // ---- scheduling -------------------------------------------------------------------------
 
-  /** Queued batches due now: every full one, and the last if it aged or a flush asks. */
-  #dueCount(): number {
+  /** Queued batches due at `now`: every full one, and the last if it aged or a flush asks. */
+  #dueCount(now: number): number {
     const n = this.#chunks.length;
     if (n === 0) return 0;
     const c = this.#chunks[n - 1];
     const lastDue = c.size >= this.#batchSize || this.#flushes > 0 ||
-      Date.now() - c.since >= this.#intervalMs;
+      now - c.since >= this.#intervalMs;
     return lastDue ? n : n - 1;
   }
 
   /**
    * Sends what is due where it may go: a lone batch whole while every sender is idle; else,
    * while some lane is idle and no part waits, up to one batch per lane spread over the lanes.
-   * Then arms the timer for the last (partial) batch.
+   * Then arms the timer for the last (partial) batch. Both decisions use one clock reading: a
+   * batch found not due must get its timer even if it became due a moment later, or it would
+   * wait, with nothing in flight, until the next write.
    */
   #dispatch(): void {
     const lanes = this.#lanes;
+    const now = Date.now();
     while (!this.#closed && !this.#whole.busy) {
-      const due = this.#dueCount();
+      const due = this.#dueCount(now);
       if (due === 0) break;
       // lanes not sending; none while a part waits in a lane (at most one behind each request)
       let idle = 0;
@@ -259,7 +262,7 @@ export class InfluxWriter {
       }
       this.#take(undefined, Math.min(due, lanes.length));
     }
-    this.#arm();
+    this.#arm(now);
   }
 
   /** Takes `n` batches off the queue, to `to` whole or spread over the lanes; starts them. */
@@ -283,12 +286,12 @@ export class InfluxWriter {
     }
   }
 
-  /** Arms the timer for the last, partial batch, if none is armed and it is not due yet. */
-  #arm(): void {
+  /** Arms the timer for the last, partial batch, if none is armed and it is not due at `now`. */
+  #arm(now: number): void {
     const last = this.#chunks.at(-1);
     if (this.#closed || this.#timer !== undefined || !last || last.size >= this.#batchSize) return;
     // Due already: it waits for a sender, whose end dispatches again (no timer spinning).
-    const delay = last.since + this.#intervalMs - Date.now();
+    const delay = last.since + this.#intervalMs - now;
     if (delay <= 0 || this.#flushes > 0) return;
     this.#timer = setTimeout(() => {
       this.#timer = undefined;

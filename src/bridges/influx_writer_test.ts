@@ -150,3 +150,23 @@ Deno.test("InfluxWriter sends by time a partial batch queued while a flush was w
   await later; // sent once its interval passed, though the flush that was waiting is over
   assert.deepEqual(srv.accepted, [0, 1].map(lineOf));
 });
+
+Deno.test("InfluxWriter sends a lone point that became due while it was being queued", async () => {
+  // The clock moves on between the writer's "is the batch due?" and "arm its timer": found not
+  // due, then past due, the batch must still get its timer (it once waited for the next write).
+  await using srv = new FakeInflux();
+  const { writer } = setup(srv.url, { flushIntervalMs: 2 });
+  await using _writer = writer;
+  const realNow = Date.now;
+  let t = realNow();
+  Date.now = () => t++; // each reading 1 ms later than the one before
+  let p: Promise<void>;
+  try {
+    p = writer.write(point(1));
+  } finally {
+    Date.now = realNow;
+  }
+  await until(() => srv.accepted.length === 1, "the point written");
+  assert.equal(await state(p), "resolved");
+  assert.deepEqual(srv.accepted, [lineOf(1)]);
+});
