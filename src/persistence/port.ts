@@ -28,6 +28,8 @@ export interface SnapshotStore {
   saveMany(records: TwinRecord[]): Promise<void>;
   /** Records with id > `after`, in id order, at most `limit`. */
   list(after: string | undefined, limit: number): Promise<TwinRecord[]>;
+  /** Twin `id` left memory: drop what the store keeps of it (an epoch-fenced store's revision). */
+  forget?(id: string): void;
 }
 
 /**

@@ -110,6 +110,7 @@ export class CommitQueue {
     while (this.has(id)) await this.flush();
     this.#savedAt.delete(id);
     this.#savedChange.delete(id);
+    this.#o.snapshots.forget?.(id);
   }
 
   /** Entry `seq` is being delivered: its processing guard, released with `done`. */
