@@ -136,6 +136,25 @@ export class Coordinator {
     return this.#leaseValid(shard);
   }
 
+  /**
+   * The epoch of the shard's lease while this node may persist its twins ({@linkcode mayPersist}),
+   * else undefined: what a snapshot written now carries, for the store to fence by.
+   */
+  epochOf(shard: number): number | undefined {
+    const s = this.#fsm.get(shard);
+    return s && "epoch" in s && this.mayPersist(shard) ? s.epoch : undefined;
+  }
+
+  /**
+   * The store holds a snapshot of the shard written under a later epoch than `epoch`: a newer
+   * owner took the shard while this node was not looking (paused past its lease). Fenced at
+   * once (state first), unless the shard has moved on here since.
+   */
+  staleEpoch(shard: number, epoch: number): void {
+    const s = this.#fsm.get(shard);
+    if (s && holdsLease(s) && "epoch" in s && s.epoch === epoch) void this.#leaseLost(shard);
+  }
+
   /** The shard's lease is valid here; if not, the shard is fenced (state first, at once). */
   #leaseValid(shard: number): boolean {
     if (this.o.leases.valid(shard)) return true;

@@ -159,3 +159,21 @@ Deno.test("fenceAll (NATS connection lost) fences every held shard; the next rou
   await a.tick();
   assert.ok([...a.states.values()].every((s) => s.state === "owned" && s.epoch === 2));
 });
+
+Deno.test("epochOf gives the epoch a snapshot carries while the shard may be persisted; staleEpoch (a newer owner's snapshot found) fences that epoch only", async () => {
+  const { make, leases, log } = setup();
+  const a = make("a");
+  await a.tick();
+  assert.equal(a.epochOf(1), 1);
+  a.staleEpoch(1, 0); // an epoch the shard no longer has here: nothing happens
+  assert.equal(a.states.get(1)?.state, "owned");
+  a.staleEpoch(1, 1);
+  assert.equal(a.states.get(1)?.state, "fenced", "fenced before anything else runs");
+  assert.equal(a.epochOf(1), undefined);
+  await a.tick();
+  assert.equal(log.filter((l) => l === "a:fence:1").length, 1);
+  assert.equal(a.epochOf(3), 1);
+  leases.held.delete(3); // the lease ran out on the local clock
+  assert.equal(a.epochOf(3), undefined);
+  assert.equal(a.states.get(3)?.state, "fenced");
+});

@@ -145,6 +145,13 @@ export interface ShardConsumerOptions {
   logger: Logger;
   /** Limits of the JSON intake (the broker that took the message applied the same). */
   jsonLimits?: JsonLimits;
+  /**
+   * False once this node may no longer apply the shard's records (its lease is gone): a record
+   * delivered then is given back at once (nak), not held until its ack wait (30 s) runs out.
+   * A node paused past its lease pulls, on resume, from the new owner's consumer of the same
+   * name; the records it got would otherwise wait 30 s before reaching the owner.
+   */
+  owned?(): boolean;
 }
 
 /** Consumes one shard's inbound subject while this node owns the shard. */
@@ -196,6 +203,7 @@ export class ShardConsumer {
   }
 
   #onMessage(m: JsMsg): void {
+    if (this.o.owned?.() === false) return m.nak();
     let entries: BatchEntry[];
     try {
       entries = recordEntries(m);

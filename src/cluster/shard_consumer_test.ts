@@ -1,9 +1,12 @@
 import assert from "node:assert/strict";
-import type { JsMsg } from "@nats-io/jetstream";
-import type { NatsConnection } from "@nats-io/transport-node";
+import { jetstream, jetstreamManager, type JsMsg } from "@nats-io/jetstream";
+import { connect, headers, type NatsConnection } from "@nats-io/transport-node";
 import { AckRegistry, ShardConsumer } from "./shard_consumer.ts";
 import { entrySeq } from "./batch.ts";
+import { ensureInboundStream, H_AT, H_TOPIC, INBOUND_STREAM } from "./inbound.ts";
+import { subjects } from "../transport/subjects.ts";
 import { silentLogger } from "../obs/log.ts";
+import { startNats, waitFor } from "../../tests/harness/mod.ts";
 
 /** A delivered stream record: only its sequence and ack are used. */
 const record = (seq: number) => ({ seq, ack: () => {} }) as unknown as JsMsg;
@@ -61,4 +64,37 @@ Deno.test("shard consumer: drain answers true once acked, false when its time ru
   const drained = consumer.drain();
   await acks.retire([entrySeq(9, 0)]);
   assert.equal(await drained, true);
+});
+
+Deno.test("shard consumer: a record delivered while the shard is not owned here is given back at once, not held for the ack wait", async () => {
+  await using nats = await startNats({ jetstream: true });
+  const nc = await connect({ servers: nats.url });
+  try {
+    await ensureInboundStream(nc, 1);
+    let owned = false;
+    const got: number[] = [];
+    const consumer = new ShardConsumer({
+      nc,
+      shard: 1,
+      acks: new AckRegistry(),
+      dispatch: (b) => got.push(...b.map((a) => a.entry.seq)),
+      logger: silentLogger,
+      owned: () => owned,
+    });
+    await consumer.start();
+    const h = headers();
+    h.set(H_TOPIC, "twins/a/telemetry");
+    h.set(H_AT, "1");
+    await jetstream(nc).publish(subjects.inbound(1), '{"t":1}', { headers: h });
+    const jsm = await jetstreamManager(nc);
+    const info = () => jsm.consumers.info(INBOUND_STREAM, ShardConsumer.durable(1));
+    // delivered again and again (a held record would wait 30 s), never applied
+    await waitFor(async () => (await info()).delivered.consumer_seq >= 3, { timeoutMs: 5_000 });
+    assert.deepEqual(got, []);
+    owned = true;
+    await waitFor(() => got.length === 1, { timeoutMs: 5_000 });
+    await consumer.stop();
+  } finally {
+    await nc.close();
+  }
 });

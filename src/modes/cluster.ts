@@ -54,7 +54,28 @@ export async function startCluster(o: ModeOptions): Promise<NodeParts> {
   // twin events reach NATS only while some node streams them (see interest.ts)
   const gated = withEventInterest(transport, { nodeId: cfg.nodeId, clock: systemClock });
   await ensureInboundStream(nc, replicas);
-  const snapshots = await jetstreamSnapshotStore(nc, { replicas });
+  // snapshots carry the writer's shard epoch; a write is a compare-and-set (jetstream_kv.ts)
+  const snapshotLog = log.child("snapshots");
+  const snapshots = await jetstreamSnapshotStore(nc, {
+    replicas,
+    fencing: {
+      epochOf: (id) => coordinator.epochOf(shardOfId(id)),
+      fenced(id, stored, own) {
+        metrics.snapshotsFenced.inc();
+        snapshotLog.warn("a newer owner's snapshot in the store: shard fenced", {
+          twin: id,
+          shard: shardOfId(id),
+          stored,
+          epoch: own,
+        });
+        coordinator.staleEpoch(shardOfId(id), own);
+      },
+      overwrote(id, stored, own) {
+        metrics.staleSnapshotsOverwritten.inc();
+        snapshotLog.warn("a stale owner's snapshot overwritten", { twin: id, stored, epoch: own });
+      },
+    },
+  });
   const profileStore = await jetstreamProfileStore(nc, { replicas });
   const profiles = nodeProfiles({
     store: profileStore,
@@ -118,6 +139,7 @@ export async function startCluster(o: ModeOptions): Promise<NodeParts> {
     nc,
     transport,
     host,
+    snapshots,
     acks,
     shardOf: shardOfId,
     owns,

@@ -21,6 +21,8 @@ export interface ShardWorkOptions {
   nc: NatsConnection;
   transport: Transport;
   host: TwinHost;
+  /** The snapshot store: it forgets the revisions it keeps of a shard that leaves. */
+  snapshots: { forgetWhere(pred: (id: string) => boolean): void };
   acks: AckRegistry;
   shardOf(id: string): number;
   /** True when this node owns `id` now (rule timers of stored twins). */
@@ -81,6 +83,7 @@ export async function shardWork(o: ShardWorkOptions): Promise<ShardWork> {
         dispatch: (b) => {
           if (o.mayApply(shard)) host.dispatch(b);
         },
+        owned: () => o.mayApply(shard),
         logger: log.child("consumer"),
         jsonLimits: o.jsonLimits,
       });
@@ -111,6 +114,7 @@ export async function shardWork(o: ShardWorkOptions): Promise<ShardWork> {
       unserve(shard);
       consumers.delete(shard);
       metrics.shardsOwned.set(consumers.size);
+      o.snapshots.forgetWhere((id) => o.shardOf(id) === shard);
     },
     async fence(shard) {
       unserve(shard);
@@ -119,6 +123,7 @@ export async function shardWork(o: ShardWorkOptions): Promise<ShardWork> {
       metrics.shardsOwned.set(consumers.size);
       o.acks.forget(shard);
       await host.discard((id) => o.shardOf(id) === shard);
+      o.snapshots.forgetWhere((id) => o.shardOf(id) === shard);
     },
   };
 

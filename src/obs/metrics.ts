@@ -235,6 +235,18 @@ export function createMetrics() {
       help: "Shard leases lost (renewal failed or expired): the shard was fenced",
       registers: r,
     }),
+    snapshotsFenced: new client.Counter({
+      name: "twinmill_cluster_snapshot_writes_fenced_total",
+      help: "Snapshot writes or loads that found a newer owner's snapshot (higher epoch) in the " +
+        "store: refused, and the shard fenced here",
+      registers: r,
+    }),
+    staleSnapshotsOverwritten: new client.Counter({
+      name: "twinmill_cluster_stale_snapshots_overwritten_total",
+      help: "Snapshots of an older owner (lower epoch) that landed after this owner loaded the " +
+        "twin, overwritten with its state",
+      registers: r,
+    }),
     consumerLag: new client.Gauge({
       name: "twinmill_cluster_consumer_lag_messages",
       help: "Inbound messages not yet acknowledged on the shards this node owns",
