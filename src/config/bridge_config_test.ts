@@ -30,6 +30,7 @@ Deno.test("bridge: credentials from the URL are taken out of it (it is logged); 
   const c = loadConfig({
     TWINMILL_MQTT_URL: "mqtts://tm:p%40ss@plant:8883",
     NATS_URL: "nats://n:4222",
+    NATS_TOKEN: "t",
     TWINMILL_NODE_ID: "n1",
   }).mqtt.bridge!;
   assert.equal(c.url, "mqtts://plant:8883");
@@ -40,6 +41,7 @@ Deno.test("bridge: credentials from the URL are taken out of it (it is logged); 
   const off = loadConfig({
     TWINMILL_MQTT_URL: "mqtt://plant",
     NATS_URL: "nats://n:4222",
+    NATS_TOKEN: "t",
     TWINMILL_MQTT_CLIENT_ID: "tm-a",
     TWINMILL_MQTT_SHARE: "off",
   }).mqtt.bridge!;

@@ -11,6 +11,7 @@ import { ConfigError } from "./config_error.ts";
 import { envSchema } from "./env_schema.ts";
 import { firmwareKeys, parseApiKeys } from "./env_lists.ts";
 import { type BridgeConfig, bridgeConfig } from "./bridge_config.ts";
+import { type NatsClientConfig, natsClientConfig, secretOf } from "./nats_auth.ts";
 
 /** The validated node configuration. */
 export interface Config {
@@ -34,6 +35,8 @@ export interface Config {
     bridge?: BridgeConfig;
   };
   natsUrl?: string;
+  /** Cluster mode: how the node authenticates to NATS and verifies its TLS. */
+  nats?: NatsClientConfig;
   /**
    * Cluster mode: how long start-up waits for NATS and JetStream before it gives up (ms;
    * `TWINMILL_STARTUP_TIMEOUT` in seconds); 0 = wait forever.
@@ -45,10 +48,13 @@ export interface Config {
   influx?: {
     url: string;
     api: "v1" | "v2";
+    /** `INFLUX_TOKEN`, or read at start from `INFLUX_TOKEN_FILE`. */
     token?: string;
     org?: string;
     bucket?: string;
     db: string;
+    /** `INFLUX_CA`: PEM file of a private CA that signed InfluxDB's HTTPS certificate. */
+    caFile?: string;
   };
   /** API keys by key: role and optional site scope. */
   apiKeys: Map<string, { role: Role; site?: string }>;
@@ -159,6 +165,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       ["TWINMILL_TLS_REVOKED", e.TWINMILL_TLS_REVOKED],
       ["TWINMILL_JWT_PUBLIC_KEY_FILE", e.TWINMILL_JWT_PUBLIC_KEY_FILE],
       ["TWINMILL_JWT_JWKS_FILE", e.TWINMILL_JWT_JWKS_FILE],
+      ["INFLUX_CA", e.INFLUX_CA],
     ] as const
   ) {
     if (file === undefined) continue;
@@ -196,6 +203,8 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
   if (e.INFLUX_URL && e.INFLUX_API === "v2" && !e.INFLUX_BUCKET) {
     throw new ConfigError("INFLUX_BUCKET", "required when INFLUX_API=v2");
   }
+  const influxToken = secretOf(e, "INFLUX_TOKEN");
+  const nats = e.NATS_URL !== undefined ? natsClientConfig(e) : undefined;
   return {
     http: {
       port: e.TWINMILL_HTTP_PORT,
@@ -212,6 +221,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       ...(bridge ? { bridge } : {}),
     },
     natsUrl: e.NATS_URL,
+    ...(nats ? { nats } : {}),
     startupTimeoutMs: e.TWINMILL_STARTUP_TIMEOUT * 1000,
     nodeId: e.TWINMILL_NODE_ID ?? `${hostname()}-${Deno.pid}`.replace(/[^A-Za-z0-9_.-]/g, "_"),
     shards: e.TWINMILL_SHARDS,
@@ -220,10 +230,11 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       ? {
         url: e.INFLUX_URL.replace(/\/+$/, ""),
         api: e.INFLUX_API,
-        token: e.INFLUX_TOKEN,
+        token: influxToken,
         org: e.INFLUX_ORG,
         bucket: e.INFLUX_BUCKET,
         db: e.INFLUX_DB,
+        caFile: e.INFLUX_CA,
       }
       : undefined,
     apiKeys,

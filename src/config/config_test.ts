@@ -34,6 +34,7 @@ Deno.test("MQTT off, InfluxDB v1 and v2 settings", () => {
     token: undefined,
     org: undefined,
     bucket: undefined,
+    caFile: undefined,
   });
   assert.throws(
     () => loadConfig({ INFLUX_URL: "http://x:8086" }),
@@ -100,8 +101,16 @@ Deno.test("TWINMILL_STARTUP_TIMEOUT: seconds to wait for NATS at start-up, 0 = f
 
 Deno.test("NATS_URL: comma-separated NATS URLs switch to cluster mode; anything else names the variable", () => {
   assert.equal(loadConfig({}).natsUrl, undefined);
-  const c = loadConfig({ NATS_URL: "nats://10.0.0.1:4222,nats://10.0.0.2:4222" });
+  const c = loadConfig({
+    NATS_URL: "nats://10.0.0.1:4222,nats://10.0.0.2:4222",
+    TWINMILL_NATS_INSECURE: "1",
+  });
   assert.equal(c.natsUrl, "nats://10.0.0.1:4222,nats://10.0.0.2:4222");
+  // a NATS on another host without authentication is refused (src/config/nats_auth_test.ts)
+  assert.throws(
+    () => loadConfig({ NATS_URL: "nats://10.0.0.1:4222" }),
+    (e) => e instanceof ConfigError && e.variable === "NATS_URL",
+  );
   assert.throws(
     () => loadConfig({ NATS_URL: "http://10.0.0.1:4222" }),
     (e) => e instanceof ConfigError && e.variable === "NATS_URL",

@@ -82,6 +82,19 @@ export const envSchema = z.object({
     .optional(),
   TWINMILL_MQTT_SESSION_EXPIRY: int(86_400, 0, 0xffffffff),
   NATS_URL: z.string().optional(),
+  // how the node authenticates to NATS and checks its TLS (src/config/nats_auth.ts)
+  NATS_CREDS: z.string().optional(),
+  NATS_NKEY: z.string().optional(),
+  NATS_NKEY_FILE: z.string().optional(),
+  NATS_USER: z.string().optional(),
+  NATS_PASSWORD: z.string().optional(),
+  NATS_PASSWORD_FILE: z.string().optional(),
+  NATS_TOKEN: z.string().optional(),
+  NATS_TOKEN_FILE: z.string().optional(),
+  NATS_CA: z.string().optional(),
+  NATS_CERT: z.string().optional(),
+  NATS_KEY: z.string().optional(),
+  TWINMILL_NATS_INSECURE: z.enum(["0", "1"], { message: 'must be "0" or "1"' }).optional(),
   TWINMILL_STARTUP_TIMEOUT: z.string().default("300").transform((s, ctx) => {
     const n = Number(s);
     if (!/^\d+$/.test(s) || n > MAX_STARTUP_TIMEOUT_S) {
@@ -100,6 +113,8 @@ export const envSchema = z.object({
   INFLUX_URL: url.optional(),
   INFLUX_API: z.enum(["v1", "v2"], { message: 'must be "v1" or "v2"' }).default("v2"),
   INFLUX_TOKEN: z.string().optional(),
+  INFLUX_TOKEN_FILE: z.string().optional(),
+  INFLUX_CA: z.string().optional(),
   INFLUX_ORG: z.string().optional(),
   INFLUX_BUCKET: z.string().optional(),
   INFLUX_DB: z.string().min(1).default("twinmill"),
