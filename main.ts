@@ -50,7 +50,10 @@ if (import.meta.main) {
     http: `${cfg.tls ? "https" : "http"}://${cfg.http.host}:${node.httpPort}`,
     mqtt: node.mqttPort !== null ? `mqtt://${cfg.mqtt.host}:${node.mqttPort}` : null,
     dataDir: cfg.dataDir,
-    influx: cfg.influx ? `${cfg.influx.url} (${cfg.influx.api})` : null,
+    // without user info: a password in INFLUX_URL is never logged
+    influx: cfg.influx
+      ? `${cfg.influx.url.replace(/\/\/[^/@]*@/, "//")} (${cfg.influx.api})`
+      : null,
   });
   let stopping = false;
   const stop = async () => {

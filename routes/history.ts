@@ -11,6 +11,8 @@ export interface HistorySource {
   api: "v1" | "v2";
   db: string;
   token?: string;
+  /** HTTP client trusting `INFLUX_CA` (HTTPS with a private CA). */
+  client?: Deno.HttpClient;
 }
 
 /** A history request (already validated). */
@@ -127,7 +129,7 @@ export async function queryHistory(
   const headers: HeadersInit = src.token ? { authorization: `Token ${src.token}` } : {};
   let res: Response;
   try {
-    res = await fetch(u, { headers, signal: AbortSignal.timeout(10_000) });
+    res = await fetch(u, { headers, signal: AbortSignal.timeout(10_000), client: src.client });
   } catch (err) {
     throw new TwinmillError(
       "history_failed",

@@ -58,9 +58,14 @@ export async function startNode(
 ): Promise<TwinmillNode> {
   const log = logger;
   const metrics = createMetrics();
+  // HTTPS to InfluxDB with a private CA (INFLUX_CA): the writer's and history's requests
+  const influxClient = cfg.influx?.caFile
+    ? Deno.createHttpClient({ caCerts: [await Deno.readTextFile(cfg.influx.caFile)] })
+    : undefined;
   const influx = cfg.influx
     ? new InfluxWriter({
       ...cfg.influx,
+      client: influxClient,
       maxBuffer: Math.max(1000, Math.floor(cfg.maxPending / 2)),
       logger: log.child("influx"),
       metrics,
@@ -177,6 +182,7 @@ export async function startNode(
         api: cfg.influx.api,
         db: cfg.influx.api === "v1" ? cfg.influx.db : cfg.influx.bucket!,
         token: cfg.influx.token,
+        client: influxClient,
       }
       : undefined,
     ready: () => !stopping && parts.ready(),
@@ -214,6 +220,7 @@ export async function startNode(
     await (graceful ? parts.leave() : parts.close());
     await webhooks.close();
     await influx?.close(5000);
+    influxClient?.close();
     await server.shutdown();
     log.info("stopped");
   };
@@ -226,6 +233,7 @@ export async function startNode(
       await server.reload();
       const n = await parts.deviceAuth.loadRevoked();
       log.info("reloaded TLS certificates and revoked serials", { revoked: n });
+      await parts.reload?.();
     },
     host: parts.host,
     metrics,

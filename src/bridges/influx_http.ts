@@ -38,6 +38,8 @@ export interface InfluxEndpoint {
   org?: string;
   bucket?: string;
   timeoutMs: number;
+  /** HTTP client of the requests (one trusting `INFLUX_CA`); default: `fetch`'s own. */
+  client?: Deno.HttpClient;
 }
 
 /** Requests to one InfluxDB, one answer each; {@linkcode abort} cancels the one in flight. */
@@ -49,10 +51,12 @@ export class InfluxHttp {
   readonly #headers: Record<string, string>;
   readonly #secrets: string[];
   readonly #abort = new AbortController();
+  readonly #client?: Deno.HttpClient;
 
   /** Builds the URLs and headers of `e`. */
   constructor(e: InfluxEndpoint) {
     this.#api = e.api;
+    this.#client = e.client;
     this.#timeoutMs = e.timeoutMs;
     const base = e.url.replace(/\/+$/, "");
     if (e.api === "v1") {
@@ -91,6 +95,7 @@ export class InfluxHttp {
         method: "POST",
         headers: this.#headers,
         signal: this.#signal(),
+        client: this.#client,
       });
       text = await res.text();
     } catch (err) {
@@ -111,6 +116,7 @@ export class InfluxHttp {
         headers: this.#headers,
         body,
         signal: this.#signal(),
+        client: this.#client,
       });
       text = await res.text();
     } catch (err) {

@@ -41,6 +41,8 @@ export interface InfluxWriterOptions {
   maxBackoffMs?: number;
   /** Timeout of each request (default 10 000 ms). */
   timeoutMs?: number;
+  /** HTTP client of the requests (one trusting `INFLUX_CA`); default: `fetch`'s own. */
+  client?: Deno.HttpClient;
   /** Logger; the token is never logged. */
   logger: Logger;
   /** Node metrics (`influx*`). */
@@ -79,6 +81,7 @@ export function settingsOf(opts: InfluxWriterOptions): InfluxSettings {
     token: opts.token,
     org: opts.org,
     bucket: opts.bucket,
+    client: opts.client,
     batchSize,
     flushIntervalMs,
     maxBuffer,

@@ -11,6 +11,7 @@ import { natsTransport, redact } from "../transport/nats.ts";
 import type { Transport } from "../transport/port.ts";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { ensureInboundStream } from "./inbound.ts";
+import { NatsRefusedError, type NatsSecurity, refusalOf } from "./nats_connect.ts";
 
 /** What a starting node waits for (the body of its 503 from `/readyz`). */
 export interface Waiting {
@@ -47,6 +48,8 @@ export interface WaitUntilUpOptions<T> {
   clock?: Clock;
   /** Called after every failed attempt (readiness shows it). */
   onWaiting?(w: Waiting): void;
+  /** A failure waiting cannot cure (wrong credentials): thrown at once, as it is. */
+  isPermanent?(err: unknown): boolean;
   /** First pause between attempts (default 250 ms); it doubles up to `maxDelayMs`. */
   firstDelayMs?: number;
   /** Longest pause between attempts (default 5 s). */
@@ -100,6 +103,7 @@ export async function waitUntilUp<T>(o: WaitUntilUpOptions<T>): Promise<T> {
       const tried = o.attempt().then((value) => ({ value }), (err) => ({ err }));
       const r = late ? await Promise.race([tried, late]) : await tried;
       if (r === false) throw giveUp();
+      if ("err" in r && o.isPermanent?.(r.err)) throw r.err;
       if ("value" in r) {
         if (logged) {
           o.logger.info(`${o.what} is up`, {
@@ -147,6 +151,8 @@ export interface ConnectWhenUpOptions {
   name: string;
   /** Replicas of the inbound stream, created by the first node. */
   replicas: number;
+  /** Authentication and TLS of the connection (none: a plain, anonymous connection). */
+  security?: NatsSecurity;
   /** 0 = wait forever. */
   timeoutMs: number;
   logger: Logger;
@@ -157,7 +163,9 @@ export interface ConnectWhenUpOptions {
 /**
  * The node's NATS transport once NATS answers and JetStream works (its API answers and the
  * inbound stream exists or could be created: the JetStream cluster has a meta leader). Waits
- * with {@linkcode waitUntilUp}; the connection, once made, is kept between attempts.
+ * with {@linkcode waitUntilUp}; the connection, once made, is kept between attempts. A refusal
+ * (wrong credentials, untrusted server certificate, client certificate refused) ends the wait at
+ * once with a {@linkcode NatsRefusedError}.
  */
 export async function connectWhenUp(
   o: ConnectWhenUpOptions,
@@ -173,14 +181,18 @@ export async function connectWhenUp(
       logger: o.logger,
       clock: o.clock,
       onWaiting: o.onWaiting,
+      isPermanent: (err) => err instanceof NatsRefusedError,
       async attempt() {
         if (!transport) {
           const t = await natsTransport({
             servers: o.servers,
             name: o.name,
             logger: o.logger.child("nats"),
+            security: o.security?.options,
           }).catch((err) => {
-            throw new Error(`cannot connect: ${reasonOf(err.cause ?? err)}`);
+            const sec = o.security ?? { authSettings: "", clientCert: false, privateCa: false };
+            throw refusalOf(err.cause ?? err, at, sec) ??
+              new Error(`cannot connect: ${reasonOf(err.cause ?? err)}`);
           });
           if (gaveUp) {
             await t[Symbol.asyncDispose]();

@@ -91,3 +91,29 @@ Deno.test("reasonOf: an error's message without credentials in URLs", () => {
   assert.equal(reasonOf(Object.assign(new Error(""), { name: "TimeoutError" })), "TimeoutError");
   assert.equal(reasonOf("refused"), "refused");
 });
+
+Deno.test("waitUntilUp: a permanent failure (wrong credentials) ends the wait at once", async () => {
+  const clock = new ManualClock(0);
+  const { lines, logger } = captured();
+  let tries = 0;
+  const refused = new Error("NATS at nats://127.0.0.1:4222 refused the node's credentials");
+  const up = waitUntilUp({
+    what: "NATS/JetStream",
+    at: "nats://127.0.0.1:4222",
+    timeoutMs: 300_000,
+    logger,
+    clock,
+    isPermanent: (err) => err === refused,
+    attempt: () => {
+      tries++;
+      return Promise.reject(tries === 1 ? new Error("connection refused") : refused);
+    },
+  });
+  const failed = assert.rejects(up, (err) => err === refused);
+  // the first try waits (server not up yet); the refusal on the second is not waited out
+  await settle();
+  await clock.advance(250);
+  await failed;
+  assert.equal(tries, 2);
+  assert.deepEqual(lines.map((l) => l.level), ["warn"]);
+});

@@ -24,6 +24,7 @@ import { Coordinator } from "../cluster/coordinator.ts";
 import { KvLeases, KvMembership } from "../cluster/kv_leases.ts";
 import { Liveness } from "../cluster/liveness.ts";
 import { connectWhenUp } from "../cluster/startup.ts";
+import { checkPermissions } from "../cluster/permissions.ts";
 import { PLACEMENT, upgradePlacement } from "../cluster/upgrade_placement.ts";
 import { subjects } from "../transport/subjects.ts";
 import { redact } from "../transport/nats.ts";
@@ -51,6 +52,11 @@ export async function startCluster(o: ModeOptions): Promise<NodeParts> {
     onWaiting: o.onWaiting,
   });
   const nc = transport.nc;
+  // a permission the node's NATS user lacks is named now, not met later as a timeout
+  await checkPermissions(nc, { nodeId: cfg.nodeId }).catch(async (err) => {
+    await transport[Symbol.asyncDispose]();
+    throw err;
+  });
   // twin events reach NATS only while some node streams them (see interest.ts)
   const gated = withEventInterest(transport, { nodeId: cfg.nodeId, clock: systemClock });
   await ensureInboundStream(nc, replicas);

@@ -71,6 +71,8 @@ export interface NodeParts {
   ready(): Readiness;
   /** The node serves at these addresses now (cluster mode: announced to the other nodes). */
   serving(at: { http: string; mqtt: string | null }): Promise<void>;
+  /** Re-read the mode's own certificates (SIGHUP; cluster mode: NATS TLS files). */
+  reload?(): Promise<void>;
   /** Graceful stop (cluster mode: hand off every shard first), then close. */
   leave(): Promise<void>;
   /** Stop taking messages, persist what is held, close every store. */

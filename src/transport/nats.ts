@@ -45,6 +45,12 @@ export function redact(server: string): string {
   return server.replace(/^([a-z]+:\/\/)?[^@/]*@/i, "$1");
 }
 
+/**
+ * Header of the start-up permission check's probes (`src/cluster/permissions.ts`): every
+ * subscriber drops a message carrying it.
+ */
+export const PROBE_HEADER = "tm-permission-probe";
+
 /** JSON payload of a message; an empty payload is `undefined` (what `publish(s)` sends). */
 function decode(msg: Msg): unknown {
   return msg.data.length === 0 ? undefined : JSON.parse(msg.string());
@@ -135,6 +141,7 @@ export async function natsTransport(
       const sub = nc.subscribe(subject, {
         callback: (err, msg) => {
           if (err) return log.warn("nats subscription failed", { subject, error: err });
+          if (msg.headers?.has(PROBE_HEADER)) return;
           let data: unknown;
           try {
             data = decode(msg);
