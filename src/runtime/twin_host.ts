@@ -181,7 +181,13 @@ export class TwinHost implements TwinService, AcceptGate {
       if (lost) throw lost;
       // stored (a later record of the twin holds it too), or nothing of the twin is pending
       // any more; else the store failed for it and retries
-      if (this.#queue.stored(id, r.change ?? 0)) return;
+      if (!this.#queue.stored(id, r.change ?? 0)) continue;
+      // its shard fenced meanwhile (lease lost): the change was dropped unpersisted, or written
+      // by a stale owner for the new owner to overwrite — not acknowledged (the client retries)
+      if (this.#o.mayPersist?.(id) === false) {
+        throw new UnavailableError("shard_moved", `Twin "${id}" moved to another node`);
+      }
+      return;
     }
   }
 

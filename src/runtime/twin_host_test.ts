@@ -166,6 +166,25 @@ Deno.test("fencing: twins this node may no longer persist are neither committed 
   await h.close();
 });
 
+Deno.test("fencing: a change whose shard is fenced before its commit is not acknowledged", async () => {
+  const p = memoryPersistence();
+  let owned = true;
+  const h = new TwinHost({
+    persistence: p,
+    transport: memoryTransport(),
+    clock: systemClock,
+    logger: silentLogger,
+    metrics: createMetrics(),
+    flushDelayMs: 1,
+    mayPersist: () => owned,
+  });
+  await h.putAttributes("b", { x: 1 });
+  owned = false; // the lease is lost while the next change waits for its commit
+  await assert.rejects(h.putAttributes("b", { x: 2 }), /Twin "b" moved to another node/);
+  assert.deepEqual((await p.snapshots.load("b"))?.state.attributes, { x: 1 });
+  await h.close();
+});
+
 Deno.test("backpressure: whenAccepting() resolves once entries retire, or the point sink has space", async () => {
   const p = memoryPersistence();
   const sink = manualSink();
