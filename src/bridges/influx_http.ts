@@ -140,7 +140,9 @@ export class InfluxHttp {
     if (err instanceof DOMException && err.name === "TimeoutError") {
       return `timeout after ${this.#timeoutMs} ms`;
     }
-    return this.redact(err instanceof Error ? err.message : String(err));
+    // fetch's TypeError says only "fetch failed"; its cause says why (a certificate, a refusal)
+    const why = err instanceof Error && err.cause instanceof Error ? `: ${err.cause.message}` : "";
+    return this.redact(err instanceof Error ? err.message + why : String(err));
   }
 
   /** `s` without the token, the URL's password or any user info of a URL. */

@@ -19,7 +19,21 @@ export interface InfluxServer extends AsyncDisposable {
   write(lines: string, db: string, precision?: string): Promise<void>;
 }
 
-function config(dir: string, httpPort: number, rpcPort: number): string {
+/** Options of {@linkcode startInfluxd}. */
+export interface StartInfluxdOptions {
+  /**
+   * Serve HTTPS with this certificate and key (PEM files); `ca` (PEM) is what the harness's
+   * own requests trust. The server's `url` is then `https://127.0.0.1:<port>`.
+   */
+  tls?: { cert: string; key: string; ca: string };
+}
+
+function config(
+  dir: string,
+  httpPort: number,
+  rpcPort: number,
+  tls?: StartInfluxdOptions["tls"],
+): string {
   return `reporting-disabled = true
 bind-address = "127.0.0.1:${rpcPort}"
 
@@ -47,7 +61,14 @@ bind-address = "127.0.0.1:${rpcPort}"
   auth-enabled = false
   log-enabled = false
   pprof-enabled = false
-
+${
+    tls
+      ? `  https-enabled = true
+  https-certificate = "${tls.cert}"
+  https-private-key = "${tls.key}"
+`
+      : ""
+  }
 [ifql]
   enabled = false
 
@@ -81,16 +102,21 @@ bind-address = "127.0.0.1:${rpcPort}"
  * await influx.stop(); // InfluxDB down for a while
  * await influx.start(); // back, same port and data
  * ```
+ * With `opts.tls` it serves HTTPS (`url` is `https://…`).
  */
-export function startInfluxd(): Promise<InfluxServer> {
+export function startInfluxd(opts: StartInfluxdOptions = {}): Promise<InfluxServer> {
   const bin = findBinary("influxd", "influxdb");
   return retryOnExit(async () => {
     const dir = await makeTempDir("influxd");
     try {
       const [port, rpcPort] = await freePorts(2);
       const conf = `${dir}/influxdb.conf`;
-      await Deno.writeTextFile(conf, config(dir, port, rpcPort));
-      const url = `http://127.0.0.1:${port}`;
+      await Deno.writeTextFile(conf, config(dir, port, rpcPort, opts.tls));
+      const url = `${opts.tls ? "https" : "http"}://127.0.0.1:${port}`;
+      // the harness's own requests trust the test CA
+      const client = opts.tls
+        ? Deno.createHttpClient({ caCerts: [await Deno.readTextFile(opts.tls.ca)] })
+        : undefined;
       let proc: ServerProcess | undefined;
 
       const start = async () => {
@@ -102,13 +128,18 @@ export function startInfluxd(): Promise<InfluxServer> {
           env: { INFLUXDB_HTTP_BIND_ADDRESS: `127.0.0.1:${port}` },
         });
         await proc.waitReady(async () => {
-          const res = await fetch(`${url}/ping`);
+          const res = await fetch(`${url}/ping`, { client });
           await res.body?.cancel();
           return res.status === 204;
         }, `GET /ping answers 204 on port ${port}`);
       };
       const stop = async () => {
         await proc?.stop("SIGKILL");
+      };
+      const dispose = async () => {
+        await stop();
+        client?.close();
+        await removeDir(dir);
       };
 
       await start();
@@ -120,16 +151,15 @@ export function startInfluxd(): Promise<InfluxServer> {
         async query(q: string, db?: string) {
           const params = new URLSearchParams({ q });
           if (db !== undefined) params.set("db", db);
-          return JSON.parse(await httpText(`${url}/query?${params}`, { method: "POST" }));
+          return JSON.parse(
+            await httpText(`${url}/query?${params}`, { method: "POST", client }),
+          );
         },
         async write(lines: string, db: string, precision = "ns") {
           const params = new URLSearchParams({ db, precision });
-          await httpText(`${url}/write?${params}`, { method: "POST", body: lines });
+          await httpText(`${url}/write?${params}`, { method: "POST", body: lines, client });
         },
-        async [Symbol.asyncDispose]() {
-          await stop();
-          await removeDir(dir);
-        },
+        [Symbol.asyncDispose]: dispose,
       };
     } catch (err) {
       await removeDir(dir);

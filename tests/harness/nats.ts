@@ -33,6 +33,12 @@ export interface StartNatsOptions {
   deferred?: boolean;
   /** Also listen for MQTT (nats-server speaks 3.1.1 only; needs JetStream, turned on with it). */
   mqtt?: boolean;
+  /**
+   * More nats-server configuration, appended to the generated file as it is: users
+   * (`authorization { ... }`), `tls { ... }`, accounts, permissions. The monitoring port stays
+   * plain HTTP, so readiness is checked the same way.
+   */
+  extra?: string;
 }
 
 /** One member of a {@linkcode NatsCluster}. */
@@ -179,7 +185,7 @@ export function startNats(opts: StartNatsOptions = {}): Promise<NatsServer> {
       const ports = { name: "n1", port, monitor, ...(opts.mqtt ? { mqtt } : {}) };
       const conf = `${dir}/n1.conf`;
       const jetstream = (opts.jetstream || opts.mqtt) ?? false;
-      await Deno.writeTextFile(conf, config(dir, ports, jetstream, []));
+      await Deno.writeTextFile(conf, config(dir, ports, jetstream, []) + (opts.extra ?? ""));
       const member = new Member(bin, ports, conf);
       const server: NatsServer = {
         port,

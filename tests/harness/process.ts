@@ -218,7 +218,10 @@ export async function removeDir(path: string): Promise<void> {
 }
 
 /** Fetches `url` and returns the body text; throws on a non-2xx status. */
-export async function httpText(url: string, init?: RequestInit): Promise<string> {
+export async function httpText(
+  url: string,
+  init?: RequestInit & { client?: Deno.HttpClient },
+): Promise<string> {
   const res = await fetch(url, init);
   const body = await res.text();
   if (!res.ok) throw new Error(`${init?.method ?? "GET"} ${url} -> ${res.status}: ${body}`);
