@@ -9,12 +9,16 @@ import { loadConfig } from "../../src/config/config.ts";
 import { findBinary, REPO_ROOT } from "../harness/mod.ts";
 import { configVariables, envOf, readDockerfile } from "./dockerfile.ts";
 import { parseYaml, type Yaml } from "./yaml.ts";
+import { dirname } from "node:path";
 
 const SECRETS = {
   TWINMILL_API_KEYS: "compose-test-key-0123456789:admin",
   INFLUX_TOKEN: "compose-test-influx-token",
   INFLUX_ADMIN_PASSWORD: "compose-test-password",
   GRAFANA_ADMIN_PASSWORD: "compose-test-password",
+  NATS_NODE_PASSWORD: "composeTestNodePassword1",
+  NATS_TOOLS_PASSWORD: "composeTestToolsPassword1",
+  NATS_ROUTE_PASSWORD: "composeTestRoutePassword1",
 };
 
 // deno-lint-ignore no-explicit-any
@@ -62,6 +66,18 @@ async function composeDoc(): Promise<Doc> {
 
 const read = (path: string) => Deno.readTextFile(`${REPO_ROOT}/${path}`);
 
+/** A temp dir with the certificates of `scripts/make_certs.sh` (`certs/` in it); remove it. */
+async function makeCerts(): Promise<string> {
+  const dir = await Deno.makeTempDir({ prefix: "compose-certs-" });
+  const made = await new Deno.Command(`${REPO_ROOT}/scripts/make_certs.sh`, {
+    args: [dir],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  assert.ok(made.success, new TextDecoder().decode(made.stderr));
+  return dir;
+}
+
 Deno.test("compose: docker-compose config -q validates the file", async () => {
   const r = await composeConfig(SECRETS, ["-q"]);
   assert.equal(r.code, 0, r.stderr);
@@ -97,9 +113,27 @@ Deno.test("compose: the nodes' environment is contract variables that load as a 
     );
   }
   assert.ok(!("TWINMILL_NODE_ID" in env), "each replica names itself after its hostname");
-  // what a replica sees: the image's defaults, then compose's environment
-  const cfg = loadConfig({ ...envOf(await readDockerfile()), ...env });
-  assert.deepEqual(cfg.natsUrl?.split(","), [1, 2, 3].map((n) => `nats://nats-${n}:4222`));
+  // what a replica sees: the image's defaults, then compose's environment (NATS_CA, the file
+  // mounted from infra/certs/ca.pem, read here from certificates made by make_certs.sh)
+  assert.ok(
+    (tm.volumes as string[]).includes(`${REPO_ROOT}/infra/certs/ca.pem:${env.NATS_CA}:ro`),
+    "NATS_CA is the CA of scripts/make_certs.sh",
+  );
+  const certs = await makeCerts();
+  let cfg;
+  try {
+    cfg = loadConfig({ ...envOf(await readDockerfile()), ...env, NATS_CA: `${certs}/ca.pem` });
+  } finally {
+    await Deno.remove(certs, { recursive: true });
+  }
+  // NATS over TLS as user `node`
+  assert.deepEqual(cfg.natsUrl?.split(","), [1, 2, 3].map((n) => `tls://nats-${n}:4222`));
+  assert.deepEqual(cfg.nats?.auth, {
+    method: "user",
+    user: "node",
+    password: SECRETS.NATS_NODE_PASSWORD,
+  });
+  assert.equal(cfg.nats?.insecure, false);
   for (const n of [1, 2, 3]) assert.ok(doc.services[`nats-${n}`], `service nats-${n}`);
   assert.equal(cfg.http.host, "0.0.0.0");
   assert.equal(cfg.mqtt.auth, true);
@@ -138,8 +172,13 @@ Deno.test("compose: only the load balancer publishes MQTT and HTTP; the rest sta
     if (name === "lb" || !svc.ports) continue;
     for (const p of svc.ports) assert.match(String(p), /^127\.0\.0\.1:/, `${name} publishes ${p}`);
   }
-  // every replica has its own /data (the image's anonymous volume), none shares a named one
-  assert.equal(doc.services.twinmill.volumes, undefined);
+  // every replica has its own /data (the image's anonymous volume), none shares a named one;
+  // its one mount is the NATS CA certificate, read-only
+  assert.deepEqual(doc.services.twinmill.volumes, [
+    `${REPO_ROOT}/infra/certs/ca.pem:/etc/twinmill/nats-ca.pem:ro`,
+  ]);
+  // NATS: nothing published, not even the monitoring port
+  for (const n of [1, 2, 3]) assert.equal(doc.services[`nats-${n}`].ports, undefined);
 });
 
 Deno.test("compose: HAProxy fills its backends from the service name, on the image's ports", async () => {
@@ -184,33 +223,74 @@ Deno.test("compose: Prometheus discovers every replica by DNS on the metrics por
   );
 });
 
-Deno.test("compose: the NATS servers' config file is valid for each of them (nats-server -t)", async () => {
+Deno.test("compose: the NATS servers' config is valid for each of them (nats-server -t), with the certificates of make_certs.sh", async () => {
   const doc = await composeDoc();
   const bin = findBinary("nats-server", "nats-server");
-  for (const n of [1, 2, 3]) {
-    const svc = doc.services[`nats-${n}`];
-    const conf = (svc.command as string[])[(svc.command as string[]).indexOf("--config") + 1];
-    assert.ok(
-      (svc.volumes as string[]).includes(`${REPO_ROOT}/infra/nats.conf:${conf}:ro`),
-      `nats-${n} mounts infra/nats.conf at ${conf}`,
-    );
-    assert.ok((svc.volumes as string[]).some((v) => /^nats-\d-data:\/data:rw$/.test(v)));
-    const out = await new Deno.Command(bin, {
-      args: ["-t", "-c", `${REPO_ROOT}/infra/nats.conf`],
-      clearEnv: true,
-      env: svc.environment,
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    const text = new TextDecoder().decode(out.stderr) + new TextDecoder().decode(out.stdout);
-    assert.equal(out.code, 0, text);
-    assert.equal(svc.environment.NATS_SERVER_NAME, `nats-${n}`, "unique JetStream server names");
+  // the files as mounted: /etc/nats/{twinmill.conf,nats-auth.conf}, the certificates
+  const dir = await makeCerts();
+  try {
+    const conf = (await read("infra/nats.conf")).replaceAll("/etc/nats/certs", dir);
+    await Deno.writeTextFile(`${dir}/twinmill.conf`, conf);
+    await Deno.copyFile(`${REPO_ROOT}/infra/nats-auth.conf`, `${dir}/nats-auth.conf`);
+    for (const n of [1, 2, 3]) {
+      const svc = doc.services[`nats-${n}`];
+      const at = (svc.command as string[])[(svc.command as string[]).indexOf("--config") + 1];
+      const mounts = svc.volumes as string[];
+      assert.ok(mounts.includes(`${REPO_ROOT}/infra/nats.conf:${at}:ro`), `nats-${n}: ${at}`);
+      assert.ok(
+        mounts.includes(`${REPO_ROOT}/infra/nats-auth.conf:${dirname(at)}/nats-auth.conf:ro`),
+        `nats-${n} mounts the account file beside it (include nats-auth.conf)`,
+      );
+      assert.ok(mounts.includes(`${REPO_ROOT}/infra/certs:/etc/nats/certs:ro`));
+      assert.ok(mounts.some((v) => /^nats-\d-data:\/data:rw$/.test(v)));
+      assert.equal(svc.ports, undefined, `nats-${n} publishes nothing`);
+      const out = await new Deno.Command(bin, {
+        args: ["-t", "-c", `${dir}/twinmill.conf`],
+        clearEnv: true,
+        env: svc.environment,
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      const text = new TextDecoder().decode(out.stderr) + new TextDecoder().decode(out.stdout);
+      assert.equal(out.code, 0, text);
+      assert.equal(svc.environment.NATS_SERVER_NAME, `nats-${n}`, "unique JetStream server names");
+      // the routes log in as `route` with the route password, to each server by name
+      for (const m of [1, 2, 3]) {
+        assert.equal(
+          svc.environment[`NATS_ROUTE_${m}`],
+          `nats-route://route:${SECRETS.NATS_ROUTE_PASSWORD}@nats-${m}:6222`,
+        );
+      }
+      assert.equal(svc.environment.NATS_NODE_PASSWORD, SECRETS.NATS_NODE_PASSWORD);
+      assert.equal(svc.environment.NATS_TOOLS_PASSWORD, SECRETS.NATS_TOOLS_PASSWORD);
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("compose: NATS is secure by default: TLS and users for clients, TLS both ways and a login for routes, monitoring inside the container", async () => {
   const conf = await read("infra/nats.conf");
+  const block = (name: string, text = conf) => {
+    const m = text.match(new RegExp(`^\\s*${name} \\{\\n([\\s\\S]*?)^\\s*\\}`, "m"));
+    assert.ok(m, `a ${name} block`);
+    return m[1];
+  };
+  assert.match(conf, /^http: 127\.0\.0\.1:8222$/m, "monitoring on the container's loopback");
+  assert.match(conf, /^include nats-auth\.conf$/m);
+  assert.doesNotMatch(conf, /no_auth_user/, "no anonymous user");
+  const tls = block("tls");
+  assert.match(tls, /cert_file: \/etc\/nats\/certs\/nats\.pem/);
+  assert.match(tls, /key_file: \/etc\/nats\/certs\/nats\.key/);
+  const cluster = conf.slice(conf.indexOf("cluster {"));
+  const auth = block("authorization", cluster);
+  assert.match(auth, /user: route/);
+  assert.match(auth, /password: \$NATS_ROUTE_PASSWORD/);
+  const routeTls = block("tls", cluster);
+  assert.match(routeTls, /ca_file: \/etc\/nats\/certs\/ca\.pem/);
+  assert.match(routeTls, /verify: true/, "a route presents a certificate of the CA");
+  for (const n of [1, 2, 3]) assert.ok(cluster.includes(`$NATS_ROUTE_${n}`), `route to nats-${n}`);
   assert.match(conf, /jetstream \{[^}]*store_dir: \/data/);
-  for (const n of [1, 2, 3]) {
-    assert.ok(conf.includes(`nats://nats-${n}:6222`), `route to nats-${n}`);
-  }
 });
 
 Deno.test("compose: Grafana is provisioned with both datasources and the dashboard folder", async () => {
