@@ -35,6 +35,7 @@ import { benchInflux } from "./influx.ts";
 import { benchFailover } from "./failover.ts";
 import { benchRolling } from "./rolling.ts";
 import { benchFactory } from "./factory.ts";
+import { benchMqttFront } from "./mqtt_front.ts";
 import { type BenchRow, document, environment, loadAverage, notes, table } from "./report.ts";
 import { cleanup, log } from "./proc.ts";
 import { quickRunProblems } from "./quick_check.ts";
@@ -72,6 +73,8 @@ export const BENCHES: Record<string, Bench> = {
   failover: (q) => benchFailover(q ? { natsServers: 1, nodes: 2, twins: 100, rounds: 1 } : {}),
   rolling: (q) => benchRolling(q ? { nodes: 2, natsRestarts: 1, devices: 10 } : {}),
   factory: (q) => benchFactory(q ? { devices: 1000, seconds: 5, perProcess: 500 } : {}),
+  "mqtt-front": (q) =>
+    benchMqttFront(q ? { devices: 100, rates: [2], seconds: 1.5, rounds: 1, sample: 10 } : {}),
 };
 
 /** Where a full run's results are written. */

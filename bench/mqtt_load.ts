@@ -11,14 +11,14 @@ import { varint } from "../tests/harness/raw_mqtt.ts";
 const enc = new TextEncoder();
 
 /** A CONNECT packet: clean session, keepalive off, client id `id`. */
-function connectPacket(id: string): Uint8Array {
+export function connectPacket(id: string): Uint8Array {
   const cid = enc.encode(id);
   const body = [0, 4, 77, 81, 84, 84, 4, 0x02, 0, 0, cid.length >> 8, cid.length & 255, ...cid];
   return new Uint8Array([0x10, ...varint(body.length), ...body]);
 }
 
 /** A QoS 1 PUBLISH packet of `payload` to `topic` with packet id `pid`. */
-function publishPacket(topic: string, payload: string, pid: number): Uint8Array {
+export function publishPacket(topic: string, payload: string, pid: number): Uint8Array {
   const t = enc.encode(topic);
   const p = enc.encode(payload);
   const len = 2 + t.length + 2 + p.length;

@@ -53,6 +53,8 @@ export interface NatsClusterMember {
   monitorUrl: string;
   /** Process id of the running server (for CPU readings), or 0 while stopped. */
   readonly pid: number;
+  /** Its MQTT listener's port (MQTT 3.1.1 only), with `startNatsCluster(n, { mqtt: true })`. */
+  mqttPort?: number;
   /** Stops this member (SIGTERM, then SIGKILL after 5 s); its JetStream data stays. */
   stop(): Promise<void>;
   /**
@@ -228,20 +230,23 @@ export function startNats(opts: StartNatsOptions = {}): Promise<NatsServer> {
  * await using cluster = await startNatsCluster(3);
  * await cluster.servers[0].stop(); // leader election among n2, n3
  * ```
+ * With `opts.mqtt` every member also listens for MQTT (3.1.1; its `mqttPort`).
  */
-export function startNatsCluster(n = 3): Promise<NatsCluster> {
+export function startNatsCluster(n = 3, opts: { mqtt?: boolean } = {}): Promise<NatsCluster> {
   const bin = findBinary("nats-server", "nats-server");
   return retryOnExit(async () => {
     const dir = await makeTempDir("nats-cluster");
     const members: Member[] = [];
     const stopAll = () => Promise.all(members.map((m) => m.stop()));
     try {
-      const ports = await freePorts(3 * n);
+      const per = opts.mqtt ? 4 : 3;
+      const ports = await freePorts(per * n);
       const all: MemberPorts[] = Array.from({ length: n }, (_, i) => ({
         name: `n${i + 1}`,
-        port: ports[3 * i],
-        monitor: ports[3 * i + 1],
-        cluster: ports[3 * i + 2],
+        port: ports[per * i],
+        monitor: ports[per * i + 1],
+        cluster: ports[per * i + 2],
+        ...(opts.mqtt ? { mqtt: ports[per * i + 3] } : {}),
       }));
       for (const p of all) {
         const conf = `${dir}/${p.name}.conf`;
@@ -267,6 +272,7 @@ export function startNatsCluster(n = 3): Promise<NatsCluster> {
           port: m.ports.port,
           url: `nats://127.0.0.1:${m.ports.port}`,
           monitorUrl: m.monitorUrl,
+          ...(m.ports.mqtt !== undefined ? { mqttPort: m.ports.mqtt } : {}),
           get pid() {
             return m.proc && !m.proc.exited ? m.proc.pid : 0;
           },
