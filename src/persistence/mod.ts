@@ -11,6 +11,7 @@ export {
   type JetStreamSnapshotStore,
   jetstreamSnapshotStore,
   MAX_SNAPSHOT_BYTES,
+  type SnapshotFencing,
   SnapshotTooLargeError,
   twinIdOfKey,
   twinKey,
