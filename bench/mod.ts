@@ -36,6 +36,7 @@ import { benchFailover } from "./failover.ts";
 import { benchRolling } from "./rolling.ts";
 import { benchFactory } from "./factory.ts";
 import { benchMqttFront } from "./mqtt_front.ts";
+import { benchCapacity, QUICK as CAPACITY_QUICK } from "./capacity.ts";
 import { type BenchRow, document, environment, loadAverage, notes, table } from "./report.ts";
 import { cleanup, log } from "./proc.ts";
 import { quickRunProblems } from "./quick_check.ts";
@@ -75,6 +76,7 @@ export const BENCHES: Record<string, Bench> = {
   factory: (q) => benchFactory(q ? { devices: 1000, seconds: 5, perProcess: 500 } : {}),
   "mqtt-front": (q) =>
     benchMqttFront(q ? { devices: 100, rates: [2], seconds: 1.5, rounds: 1, sample: 10 } : {}),
+  capacity: (q) => benchCapacity(q ? CAPACITY_QUICK : {}),
 };
 
 /** Where a full run's results are written. */

@@ -1,0 +1,225 @@
+/**
+ * The capacity model: measured per-stage costs (`capacity.ts`) turned into the machines a plant
+ * needs — twinmill nodes, NATS servers, InfluxDB — for a number of devices at a message rate,
+ * with the first bottleneck of each row. Pure arithmetic, no measuring:
+ *
+ * ```sh
+ * deno run -A --unstable-kv bench/capacity.ts --json=/tmp/costs.json   # measure (≈ 4 min)
+ * deno run -A bench/capacity_model.ts /tmp/costs.json [--node-cores=2 --target=0.6 …]
+ * ```
+ * prints the Markdown table of `bench/CAPACITY.md` for those costs and assumptions.
+ * @module
+ */
+import type { RawCosts } from "./capacity_raw.ts";
+
+/**
+ * CPU of a process (or group) as a line in its message rate: `base` cores plus `perMsg`
+ * CPU-seconds per message, fitted through two offered loads (the per-message cost falls as
+ * the rate grows — more messages share each JetStream batch — so the line is fitted where
+ * the plant runs, not through idle).
+ */
+export interface Line {
+  base: number;
+  perMsg: number;
+}
+
+/** Cores of `l` at `rate` messages a second. */
+export const coresAt = (l: Line, rate: number) => l.base + l.perMsg * rate;
+
+/** Measured costs: CPU lines, CPU-seconds per point, KiB. */
+export interface Costs {
+  /** A node process in cluster mode (R3): MQTT in, TM_IN, apply, snapshot commit, PUBACK. */
+  node: Line;
+  /** Its main (JavaScript) thread. */
+  nodeMain: Line;
+  /** Node CPU-s per message added by writing the message's point to InfluxDB. */
+  nodeInflux: number;
+  /** The nats-server in the pipeline of one node, R1 (one server). */
+  natsR1: Line;
+  /** The same on a 3-server JetStream cluster (R3), summed over the 3 servers. */
+  natsR3: Line;
+  /** The busiest of those 3 servers (the streams' leader). */
+  natsR3Max: Line;
+  /** influxd CPU-s per point written by a node. */
+  influxd: number;
+  /** Node cores per connected, silent device (noisy: near zero). */
+  connCores: number;
+  /** Node RSS per connected device, KiB. */
+  connKiB: number;
+  /** Node RSS per resident twin, KiB. */
+  twinKiB: number;
+  /** Cores of an idle node, of an idle nats-server. */
+  nodeIdle: number;
+  natsIdle: number;
+  /** The offered loads the lines were fitted through, messages a second. */
+  rates: number[];
+  /** The servers alone (`capacity_raw.ts`). */
+  raw: RawCosts;
+}
+
+/** What the table assumes about the machines. */
+export interface Assumptions {
+  /** Cores and memory of a node machine (one node process each). */
+  nodeCores: number;
+  nodeGiB: number;
+  /** Cores of a NATS server machine. */
+  natsCores: number;
+  /** Cores of the InfluxDB machine. */
+  influxCores: number;
+  /** Share of CPU (and of a node's main thread, and of memory) to plan for. */
+  target: number;
+}
+
+/** The assumptions of `bench/CAPACITY.md`. */
+export const DEFAULT_ASSUMPTIONS: Assumptions = {
+  nodeCores: 2,
+  nodeGiB: 8,
+  natsCores: 4,
+  influxCores: 8,
+  target: 0.6,
+};
+
+/** One row of the table. */
+export interface Row {
+  devices: number;
+  rate: number;
+  msgs: number;
+  nodes: number;
+  /** What sets the node count: `cpu`, `main thread`, `memory` or `minimum`. */
+  nodesBy: string;
+  natsServers: number;
+  /** Streams `TM_IN` would have to be split into (1: today's single stream suffices). */
+  streams: number;
+  influx: number;
+  /** Utilisation at the planned size, per resource (1 = the target reached). */
+  use: Record<string, number>;
+  bottleneck: string;
+}
+
+const ceil = (x: number) => Math.max(1, Math.ceil(x - 1e-9));
+
+/** The machines for `devices` at `rate` messages a second each. */
+export function plan(c: Costs, a: Assumptions, devices: number, rate: number): Row {
+  const msgs = devices * rate;
+  const perMsg = c.node.perMsg + c.nodeInflux;
+  const conn = Math.max(0, c.connCores);
+  // messages a second one node takes at the target: its process, its main thread
+  const mainShare = c.nodeMain.perMsg / c.node.perMsg;
+  const perNodeCpu = (a.nodeCores * a.target - c.node.base) / perMsg;
+  const perNodeMain = (a.target - c.nodeMain.base) / (perMsg * mainShare);
+  const perNodeDevices = a.nodeGiB * 1024 * 1024 * a.target / (c.twinKiB + c.connKiB);
+  const byCpu = (msgs + devices * conn / perMsg) / perNodeCpu;
+  const byMain = (msgs + devices * conn / perMsg) / perNodeMain;
+  const byMem = devices / perNodeDevices;
+  const need = { cpu: byCpu, "main thread": byMain, memory: byMem, minimum: 2 };
+  const [nodesBy, nodesF] = Object.entries(need).sort((x, y) => y[1] - x[1])[0];
+  const nodes = ceil(nodesF);
+  // every message goes through the one stream TM_IN (and the snapshot bucket): its leader
+  const leader = coresAt(c.natsR3Max, msgs) / (a.natsCores * a.target);
+  const streams = ceil(leader);
+  const natsServers = 3 * streams;
+  const influxNeed = msgs * c.influxd / (a.influxCores * a.target);
+  const influx = ceil(influxNeed);
+  const use: Record<string, number> = {
+    "node CPU": byCpu / nodes,
+    "node main thread": byMain / nodes,
+    "node memory": byMem / nodes,
+    "NATS stream leader": leader / streams,
+    "InfluxDB CPU": influxNeed / influx,
+  };
+  const bottleneck = Object.entries(use).sort((x, y) => y[1] - x[1])[0][0];
+  return { devices, rate, msgs, nodes, nodesBy, natsServers, streams, influx, use, bottleneck };
+}
+
+/** The table's rows: 10k, 100k and 1M devices at 1 and 10 messages a second. */
+export function rows(c: Costs, a: Assumptions = DEFAULT_ASSUMPTIONS): Row[] {
+  return [10_000, 100_000, 1_000_000].flatMap((d) => [1, 10].map((r) => plan(c, a, d, r)));
+}
+
+const n = (x: number) => x.toLocaleString("en-US");
+const pct = (x: number) => `${Math.round(x * 100)}%`;
+
+/** The Markdown table of `rows`. */
+export function table(rs: Row[], a: Assumptions = DEFAULT_ASSUMPTIONS): string {
+  const head = "| devices | msg/s each | msgs/s | nodes (set by) | NATS servers | InfluxDB | " +
+    "first bottleneck (share of its target used) |\n| --- | --- | --- | --- | --- | --- | --- |";
+  return [
+    head,
+    ...rs.map((r) => {
+      const nats = r.streams === 1
+        ? `${r.natsServers}`
+        : `${r.natsServers} (TM_IN split in ${r.streams}: not supported yet)`;
+      const influx = r.influx === 1 ? "1" : `${r.influx} (sharded by device: not supported yet)`;
+      const use = Object.entries(r.use).sort((x, y) => y[1] - x[1]).slice(0, 2)
+        .map(([k, v]) => `${k} ${pct(v)}`).join(", then ");
+      return `| ${n(r.devices)} | ${r.rate} | ${n(r.msgs)} | ${n(r.nodes)} (${r.nodesBy}) | ` +
+        `${nats} | ${influx} | ${r.bottleneck}: ${use} |`;
+    }),
+    "",
+    `Machines: node ${a.nodeCores} cores / ${a.nodeGiB} GiB (one node process), NATS server ` +
+    `${a.natsCores} cores, InfluxDB ${a.influxCores} cores; planned at ${
+      a.target * 100
+    }% of CPU, ` +
+    `of a node's main thread and of its memory.`,
+  ].join("\n");
+}
+
+/** The per-stage costs as Markdown lines (µs per message, cores, KiB). */
+export function costLines(c: Costs): string[] {
+  const us = (x: number) => Number.isFinite(x) ? `${(x * 1e6).toFixed(1)} µs` : "not measured";
+  const line = (l: Line) =>
+    Number.isFinite(l.perMsg)
+      ? `${us(l.perMsg)} per message + ${l.base.toFixed(2)} cores`
+      : "not measured";
+  const at = c.rates.map((r) => r.toLocaleString("en-US")).join(" and ");
+  return [
+    `node (cluster mode, fitted at ${at} msgs/s): ${line(c.node)}; main thread ${
+      line(c.nodeMain)
+    }; writing points to InfluxDB adds ${us(c.nodeInflux)} per message; idle node ${
+      c.nodeIdle.toFixed(3)
+    } cores`,
+    `NATS in one node's pipeline: R1 ${line(c.natsR1)}; R3 ${
+      line(c.natsR3)
+    } (3 servers summed; busiest ${line(c.natsR3Max)}); idle nats-server ${
+      c.natsIdle.toFixed(3)
+    } cores`,
+    `nats-server alone: core pub→sub ${us(c.raw.natsCore)}, JetStream publish R1 ${
+      us(c.raw.jsR1)
+    }, R3 ${us(c.raw.jsR3)} (busiest ${us(c.raw.jsR3Max)}) per message`,
+    `InfluxDB: ${us(c.influxd)} per point written by a node; ${
+      us(c.raw.influxPoint)
+    } per point in 5,000-point writes`,
+    `connected silent device: ${(c.connCores * 1e6).toFixed(1)} µs CPU per second (noise level), ${
+      c.connKiB.toFixed(1)
+    } KiB RSS; resident twin ${c.twinKiB.toFixed(2)} KiB RSS`,
+  ];
+}
+
+if (import.meta.main) {
+  const [file, ...flags] = Deno.args;
+  if (!file) {
+    console.error(
+      "usage: bench/capacity_model.ts COSTS.json [--node-cores=N --node-gib=N " +
+        "--nats-cores=N --influx-cores=N --target=0.6]",
+    );
+    Deno.exit(2);
+  }
+  const a = { ...DEFAULT_ASSUMPTIONS };
+  const keys: Record<string, keyof Assumptions> = {
+    "node-cores": "nodeCores",
+    "node-gib": "nodeGiB",
+    "nats-cores": "natsCores",
+    "influx-cores": "influxCores",
+    target: "target",
+  };
+  for (const f of flags) {
+    const m = f.match(/^--([a-z-]+)=(.+)$/);
+    if (!m || !(m[1] in keys)) throw new Error(`Unknown option ${f}`);
+    a[keys[m[1]]] = Number(m[2]);
+  }
+  // a file written by `capacity.ts --json` (costs, checks, …) or the costs alone
+  const saved = JSON.parse(await Deno.readTextFile(file));
+  const c = (saved.costs ?? saved) as Costs;
+  console.log(costLines(c).map((l) => `- ${l}`).join("\n") + "\n");
+  console.log(table(rows(c, a), a));
+}
