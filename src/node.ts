@@ -229,11 +229,13 @@ export async function startNode(
     mqttPort: broker?.port ?? null,
     mqttsPort: broker?.tlsPort ?? null,
     async reload() {
+      // first: it needs no network, and a node that cannot reconnect to NATS (whose revoked
+      // serials below cannot be read then) may need exactly these files
+      await parts.reload?.();
       for (const c of connectors) await c.reloadTls();
       await server.reload();
       const n = await parts.deviceAuth.loadRevoked();
       log.info("reloaded TLS certificates and revoked serials", { revoked: n });
-      await parts.reload?.();
     },
     host: parts.host,
     metrics,

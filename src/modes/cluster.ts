@@ -25,6 +25,7 @@ import { KvLeases, KvMembership } from "../cluster/kv_leases.ts";
 import { Liveness } from "../cluster/liveness.ts";
 import { connectWhenUp } from "../cluster/startup.ts";
 import { checkPermissions } from "../cluster/permissions.ts";
+import { natsSecurity } from "../cluster/nats_connect.ts";
 import { PLACEMENT, upgradePlacement } from "../cluster/upgrade_placement.ts";
 import { subjects } from "../transport/subjects.ts";
 import { redact } from "../transport/nats.ts";
@@ -41,12 +42,21 @@ export async function startCluster(o: ModeOptions): Promise<NodeParts> {
   const { cfg, log, metrics } = o;
   // replicas of the cluster's streams and buckets: one per NATS server given, at most 3
   const replicas = Math.min(3, Math.max(1, cfg.natsUrl!.split(",").length));
+  const at = cfg.natsUrl!.split(",").map((u) => redact(u.trim())).join(",");
+  if (cfg.nats?.insecure) {
+    log.warn(
+      `TWINMILL_NATS_INSECURE=1: connecting to NATS at ${at} without authentication; anyone ` +
+        "who reaches it can read the twins and forge their messages",
+    );
+  }
+  const security = await natsSecurity(cfg.nats);
   // NATS may not be there yet (started after the node, a JetStream cluster electing its
   // leader): wait for it, up to TWINMILL_STARTUP_TIMEOUT
   const transport = await connectWhenUp({
     servers: cfg.natsUrl!,
     name: cfg.nodeId,
     replicas,
+    security,
     timeoutMs: cfg.startupTimeoutMs,
     logger: log,
     onWaiting: o.onWaiting,
@@ -237,7 +247,6 @@ export async function startCluster(o: ModeOptions): Promise<NodeParts> {
     await statusLoop;
     await docs[Symbol.asyncDispose]();
   };
-  const at = cfg.natsUrl!.split(",").map((u) => redact(u.trim())).join(",");
   return {
     host,
     twins,
@@ -261,6 +270,16 @@ export async function startCluster(o: ModeOptions): Promise<NodeParts> {
         : (coordinator.settled && !shardsMoving(coordinator, cfg.shards, cfg.nodeId)) ||
           { message: "Shards are moving: not all shards of this node are served yet" },
     serving: (addresses) => members.announce(addresses),
+    async reload() {
+      // a bad file must not keep the node's other certificates from reloading: logged here
+      await security.reload().then(
+        (done) => done && log.info("NATS TLS files reloaded: the next (re)connect uses them"),
+        (err) =>
+          log.error("NATS TLS files not reloaded: the files read before stay in use", {
+            error: (err as Error).message,
+          }),
+      );
+    },
     async leave() {
       await audit.close();
       await members.leave();

@@ -10,6 +10,7 @@
 import {
   ClosedConnectionError,
   connect,
+  type ConnectionOptions,
   DrainingConnectionError,
   headers,
   type Msg,
@@ -38,6 +39,8 @@ export interface NatsTransportOptions {
   logger: Logger;
   /** Longest wait for draining on dispose before the connection is closed (default 5000). */
   drainTimeoutMs?: number;
+  /** Authentication and TLS (`user`/`pass`, `token`, `authenticator`, `tls`), passed on as is. */
+  security?: Pick<ConnectionOptions, "user" | "pass" | "token" | "authenticator" | "tls">;
 }
 
 /** Drops user info (`user:pass@`, `token@`) from a URL-ish string before it is logged. */
@@ -77,6 +80,7 @@ export async function natsTransport(
   const servers = (typeof opts.servers === "string" ? opts.servers.split(",") : opts.servers)
     .map((s) => s.trim()).filter(Boolean);
   const nc = await connect({
+    ...opts.security,
     servers,
     name: opts.name,
     maxReconnectAttempts: -1,

@@ -109,6 +109,60 @@ Deno.test("nats auth: user/password over mutual TLS, two nodes end to end, reloa
   }
 });
 
+Deno.test("nats auth: SIGHUP re-reads the NATS TLS files; the next reconnect uses them", async () => {
+  const dir = await certificates();
+  try {
+    await using nats = await startNats({ jetstream: true, extra: tlsBlock(dir, true) + users });
+    const ca = `${dir}/node-ca.pem`;
+    await Deno.copyFile(`${dir}/ca.pem`, ca);
+    await using node = await startNode({
+      NATS_URL: `tls://127.0.0.1:${nats.port}`,
+      NATS_USER: "node",
+      NATS_PASSWORD: PASSWORD,
+      NATS_CA: ca,
+      NATS_CERT: `${dir}/node.pem`,
+      NATS_KEY: `${dir}/node.key`,
+      TWINMILL_SHARDS: "2",
+    });
+    const readyz = async () => (await getJson(`${node.httpUrl}/readyz`)).status;
+    await waitFor(async () => (await readyz()) === 200, { timeoutMs: 30_000 });
+    const reloaded = () =>
+      node.logs.filter((l) => l.includes("NATS TLS files reloaded: the next (re)connect uses them"))
+        .length;
+
+    // a CA that did not sign the server: the open connection is kept...
+    await Deno.copyFile(`${dir}/other/ca.pem`, ca);
+    Deno.kill(node.pid, "SIGHUP");
+    await waitFor(() => reloaded() === 1, { message: "first reload logged" });
+    assert.equal(await readyz(), 200, "the open connection is not touched");
+    // ...and the next one uses it: after a server restart the node cannot reconnect
+    await nats.stop();
+    await nats.start();
+    const until = Date.now() + 5_000;
+    while (Date.now() < until) {
+      assert.equal(await readyz(), 503, "no reconnect with a CA that does not trust the server");
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    // a file without a PEM block is refused, the files read before stay
+    await Deno.writeTextFile(ca, "not a certificate");
+    Deno.kill(node.pid, "SIGHUP");
+    await node.waitForLog((r) =>
+      r.msg === "NATS TLS files not reloaded: the files read before stay in use" &&
+      /NATS_CA: file .* holds no PEM/.test(r.error)
+    );
+    // the right CA again: the next reconnect attempt succeeds, no restart
+    await Deno.copyFile(`${dir}/ca.pem`, ca);
+    Deno.kill(node.pid, "SIGHUP");
+    await waitFor(() => reloaded() === 2, { message: "second reload logged" });
+    await waitFor(async () => (await readyz()) === 200, {
+      timeoutMs: 30_000,
+      message: "/readyz 200 once the node trusts the server again",
+    });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("nats auth: wrong password, wrong CA, missing client certificate: one line each, at once", async () => {
   const dir = await certificates();
   try {
