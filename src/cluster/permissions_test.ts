@@ -11,59 +11,41 @@ import { startNats } from "../../tests/harness/mod.ts";
 import { openBucket } from "../persistence/kv_bucket.ts";
 import { ensureInboundStream, INBOUND_STREAM } from "./inbound.ts";
 import { checkPermissions, NatsPermissionError } from "./permissions.ts";
-import {
-  type AuthUser,
-  nodePermissions,
-  type Permissions,
-  renderAuthConf,
-  TM_FAMILIES,
-} from "./permission_list.ts";
+import { renderAuthConf } from "./permission_list.ts";
+import { type Drop, nodeUserWithout } from "../../tests/harness/nats_users.ts";
 
 const PASSWORD = "permissions-test-password";
 
-/** The node's permissions with `tm.>` spelled out family by family, less `drop`. */
-function without(drop: { publish?: string[]; subscribe?: string[] }): Permissions {
-  const p = nodePermissions();
-  const expand = (l: string[], out: string[] = []) =>
-    l.flatMap((s) => s === "tm.>" ? [...TM_FAMILIES] : [s]).filter((s) => !out.includes(s));
-  return {
-    publish: expand(p.publish, drop.publish),
-    subscribe: expand(p.subscribe, drop.subscribe),
-  };
-}
-
-const LACKING: Record<string, { perms: Permissions; error: string }> = {
+const LACKING: Record<string, { drop: Drop; error: string }> = {
   "no-inbound": {
-    perms: without({ publish: ["tm.in.>"] }),
+    drop: { publish: ["tm.in.>"] },
     error: 'NATS user lacks permission to publish "tm.in.*"',
   },
   "no-leases-kv": {
-    perms: without({ publish: ["$KV.tm_leases.>"] }),
+    drop: { publish: ["$KV.tm_leases.>"] },
     error: 'NATS user lacks permission to publish "$KV.tm_leases.>"',
   },
   "no-nodes-info": {
-    perms: without({ publish: ["$JS.API.STREAM.INFO.KV_tm_nodes"] }),
+    drop: { publish: ["$JS.API.STREAM.INFO.KV_tm_nodes"] },
     error: 'NATS user lacks permission to publish "$JS.API.STREAM.INFO.KV_tm_nodes"',
   },
   "no-profiles-pub": {
-    perms: without({ publish: ["tm.profiles"] }),
+    drop: { publish: ["tm.profiles"] },
     error: 'NATS user lacks permission to publish "tm.profiles"',
   },
   "no-downlink-sub": {
-    perms: without({ subscribe: ["tm.down.>"] }),
+    drop: { subscribe: ["tm.down.>"] },
     error: 'NATS user lacks permission to subscribe "tm.down.*"',
   },
   "no-inbox-sub": {
-    perms: without({ subscribe: ["_INBOX.>"] }),
+    drop: { subscribe: ["_INBOX.>"] },
     error: 'NATS user lacks permission to subscribe "_INBOX.>"',
   },
 };
 
-const extraUsers: AuthUser[] = Object.entries(LACKING).map(([name, l]) => ({
-  name,
-  password: `"${PASSWORD}"`,
-  permissions: l.perms,
-}));
+const extraUsers = Object.entries(LACKING).map(([name, l]) =>
+  nodeUserWithout(name, PASSWORD, l.drop)
+);
 
 Deno.test("permissions: the shipped node user passes, each missing permission is named", async () => {
   await using nats = await startNats({

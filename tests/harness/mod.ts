@@ -40,8 +40,10 @@ export {
   type NatsCluster,
   type NatsClusterMember,
   type NatsServer,
+  type RouteSecurity,
   startNats,
   startNatsCluster,
+  type StartNatsClusterOptions,
   type StartNatsOptions,
 } from "./nats.ts";
 export {

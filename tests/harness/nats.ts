@@ -51,6 +51,8 @@ export interface NatsClusterMember {
   url: string;
   /** Monitoring endpoint, `http://127.0.0.1:<monitor port>`. */
   monitorUrl: string;
+  /** Its route port (`cluster { listen }`). */
+  clusterPort: number;
   /** Process id of the running server (for CPU readings), or 0 while stopped. */
   readonly pid: number;
   /** Its MQTT listener's port (MQTT 3.1.1 only), with `startNatsCluster(n, { mqtt: true })`. */
@@ -81,7 +83,62 @@ interface MemberPorts {
   mqtt?: number;
 }
 
-function config(dir: string, me: MemberPorts, jetstream: boolean, peers: MemberPorts[]): string {
+/** Options of {@linkcode startNatsCluster}. */
+export interface StartNatsClusterOptions {
+  /** Every member also listens for MQTT (3.1.1; its `mqttPort`). */
+  mqtt?: boolean;
+  /**
+   * More configuration of every member, appended as it is: accounts and users, the client
+   * `tls { ... }` block. The monitoring port stays plain HTTP.
+   */
+  extra?: string;
+  /** Route security: every route logs in as this user; with `tls`, TLS both ways. */
+  routes?: RouteSecurity;
+}
+
+/** How the members of a cluster authenticate their routes to each other. */
+export interface RouteSecurity {
+  user: string;
+  password: string;
+  /**
+   * PEM files: the members' certificate (for `127.0.0.1`, with both serverAuth and
+   * clientAuth: each member dials the others) and the CA that must have signed a route's
+   * certificate (`verify: true`).
+   */
+  tls?: { certFile: string; keyFile: string; caFile: string };
+}
+
+/** The `cluster {}` lines of a member: its routes, their login and TLS. */
+function clusterLines(me: MemberPorts, peers: MemberPorts[], sec?: RouteSecurity): string[] {
+  const login = sec ? `${sec.user}:${sec.password}@` : "";
+  const routes = peers.filter((p) => p !== me).map((p) =>
+    `"nats-route://${login}127.0.0.1:${p.cluster}"`
+  );
+  const lines = [
+    "cluster {",
+    '  name: "twinmill"',
+    `  listen: "127.0.0.1:${me.cluster}"`,
+    `  routes: [${routes.join(", ")}]`,
+  ];
+  if (sec) {
+    lines.push(`  authorization { user: "${sec.user}", password: "${sec.password}" }`);
+  }
+  if (sec?.tls) {
+    lines.push(
+      `  tls { cert_file: "${sec.tls.certFile}", key_file: "${sec.tls.keyFile}",` +
+        ` ca_file: "${sec.tls.caFile}", verify: true }`,
+    );
+  }
+  return [...lines, "}"];
+}
+
+function config(
+  dir: string,
+  me: MemberPorts,
+  jetstream: boolean,
+  peers: MemberPorts[],
+  routes?: RouteSecurity,
+): string {
   const lines = [
     `server_name: "${me.name}"`,
     `listen: "127.0.0.1:${me.port}"`,
@@ -97,18 +154,7 @@ function config(dir: string, me: MemberPorts, jetstream: boolean, peers: MemberP
     );
   }
   if (me.mqtt !== undefined) lines.push(`mqtt { listen: "127.0.0.1:${me.mqtt}" }`);
-  if (me.cluster !== undefined) {
-    const routes = peers.filter((p) => p !== me).map((p) =>
-      `"nats-route://127.0.0.1:${p.cluster}"`
-    );
-    lines.push(
-      "cluster {",
-      '  name: "twinmill"',
-      `  listen: "127.0.0.1:${me.cluster}"`,
-      `  routes: [${routes.join(", ")}]`,
-      "}",
-    );
-  }
+  if (me.cluster !== undefined) lines.push(...clusterLines(me, peers, routes));
   return lines.join("\n") + "\n";
 }
 
@@ -230,9 +276,13 @@ export function startNats(opts: StartNatsOptions = {}): Promise<NatsServer> {
  * await using cluster = await startNatsCluster(3);
  * await cluster.servers[0].stop(); // leader election among n2, n3
  * ```
- * With `opts.mqtt` every member also listens for MQTT (3.1.1; its `mqttPort`).
+ * With `opts.mqtt` every member also listens for MQTT (3.1.1; its `mqttPort`); `opts.extra`
+ * and `opts.routes` secure it (users, client TLS; route login and TLS).
  */
-export function startNatsCluster(n = 3, opts: { mqtt?: boolean } = {}): Promise<NatsCluster> {
+export function startNatsCluster(
+  n = 3,
+  opts: StartNatsClusterOptions = {},
+): Promise<NatsCluster> {
   const bin = findBinary("nats-server", "nats-server");
   return retryOnExit(async () => {
     const dir = await makeTempDir("nats-cluster");
@@ -250,7 +300,7 @@ export function startNatsCluster(n = 3, opts: { mqtt?: boolean } = {}): Promise<
       }));
       for (const p of all) {
         const conf = `${dir}/${p.name}.conf`;
-        await Deno.writeTextFile(conf, config(dir, p, true, all));
+        await Deno.writeTextFile(conf, config(dir, p, true, all, opts.routes) + (opts.extra ?? ""));
         members.push(new Member(bin, p, conf));
       }
       for (const m of members) m.spawn();
@@ -272,6 +322,7 @@ export function startNatsCluster(n = 3, opts: { mqtt?: boolean } = {}): Promise<
           port: m.ports.port,
           url: `nats://127.0.0.1:${m.ports.port}`,
           monitorUrl: m.monitorUrl,
+          clusterPort: m.ports.cluster!,
           ...(m.ports.mqtt !== undefined ? { mqttPort: m.ports.mqtt } : {}),
           get pid() {
             return m.proc && !m.proc.exited ? m.proc.pid : 0;
