@@ -25,7 +25,7 @@ import { compileGenerator } from "./factory_gen.ts";
 import type { Phase } from "./capacity_load.ts";
 import { type RigOptions, type RigResult, runRig } from "./capacity_rig.ts";
 import { rawCosts } from "./capacity_raw.ts";
-import { coresAt, costLines, type Costs, type Line, rows, table } from "./capacity_model.ts";
+import { costLines, type Costs, type Line, rows, table } from "./capacity_model.ts";
 
 /** Parameters of the capacity bench. */
 export interface CapacityOptions {
@@ -82,26 +82,23 @@ async function rounds(o: RigOptions, n: number): Promise<RigResult[]> {
   return out;
 }
 
-/** Median cores and message rate of runs `rs` while publishing, by `cores`. */
-function point(rs: RigResult[], cores: (p: Phase) => number): { cores: number; rate: number } {
-  return {
-    cores: median(rs.map((r) => cores(r.busy) / r.busy.wall)),
-    rate: median(rs.map((r) => r.acked / r.busy.wall)),
-  };
+/** `cores` per message of run `r` over its connected-silent use. */
+function perMsgOf(r: RigResult, cores: (p: Phase) => number): number {
+  return (cores(r.busy) - cores(r.silent) / r.silent.wall * r.busy.wall) / r.acked;
 }
 
 /**
- * The line through the medians of runs `lo` and `hi`; without `lo` runs, through the silent
- * phase of the `hi` runs (rate 0).
+ * The CPU of `cores` in runs `lo` (the paced load) and `hi` (the higher load): medians of the
+ * silent cores and of the CPU-s per message over them.
  */
-function fit(lo: RigResult[], hi: RigResult[], cores: (p: Phase) => number): Line {
-  if (hi.length === 0) return { base: NaN, perMsg: NaN };
-  const b = point(hi, cores);
-  const a = lo.length > 0
-    ? point(lo, cores)
-    : { cores: median(hi.map((r) => cores(r.silent) / r.silent.wall)), rate: 0 };
-  const perMsg = (b.cores - a.cores) / (b.rate - a.rate);
-  return { base: a.cores - perMsg * a.rate, perMsg };
+function line(lo: RigResult[], hi: RigResult[], cores: (p: Phase) => number): Line {
+  const paced = lo.length > 0 ? lo : hi;
+  if (paced.length === 0) return { base: NaN, perMsg: NaN, full: NaN };
+  return {
+    base: median(paced.map((r) => cores(r.silent) / r.silent.wall)),
+    perMsg: median(paced.map((r) => perMsgOf(r, cores))),
+    full: hi.length > 0 ? median(hi.map((r) => perMsgOf(r, cores))) : NaN,
+  };
 }
 
 /** CPU-s per message over the silent use, of the processes passing `keep`. */
@@ -109,27 +106,28 @@ function overSilent(r: RigResult, keep: (k: string) => boolean): number {
   return (cpuIn(r.busy, keep) - cpuIn(r.silent, keep) / r.silent.wall * r.busy.wall) / r.acked;
 }
 
-/** One check: predicted and measured CPU-seconds of the nodes and nats-servers. */
+/** One check: predicted (paced and full-batch costs) and measured CPU-s of nodes and NATS. */
 interface Check {
   nodes: number;
   natsServers: number;
   acked: number;
   wall: number;
   predicted: number;
+  predictedFull: number;
   measured: number;
 }
 
-/** The prediction of run `r` from `c`: each node and the NATS servers on their lines. */
+/** The prediction of run `r` from `c`: silent cores over its time plus its messages' cost. */
 function check(c: Costs, r: RigResult): Check {
   const nats = r.natsServers === 1 ? c.natsR1 : c.natsR3;
-  const msgs = r.acked / r.busy.wall;
-  const cores = r.nodes * coresAt(c.node, msgs / r.nodes) + coresAt(nats, msgs);
+  const base = (r.nodes * c.node.base + nats.base) * r.busy.wall;
   return {
     nodes: r.nodes,
     natsServers: r.natsServers,
     acked: r.acked,
     wall: r.busy.wall,
-    predicted: cores * r.busy.wall,
+    predicted: base + r.acked * (c.node.perMsg + nats.perMsg),
+    predictedFull: base + r.acked * (c.node.full + nats.full),
     measured: cpuIn(r.busy, (k) => isNode(k) || isNats(k)),
   };
 }
@@ -164,19 +162,19 @@ export async function measure(o: CapacityOptions = {}) {
     const idleRate = (r: RigResult, keep: (k: string) => boolean) =>
       cpuIn(r.idle, keep) / r.idle.wall;
     const costs: Costs = {
-      node: fit(r1lo, r1, proc(isNode)),
-      nodeMain: fit(r1lo, r1, proc(isMain)),
+      node: line(r1lo, r1, proc(isNode)),
+      nodeMain: line(r1lo, r1, proc(isMain)),
       nodeInflux: m(fluxed, (r) => overSilent(r, isNode)) - m(r1, (r) => overSilent(r, isNode)),
-      natsR1: fit(r1lo, r1, proc(isNats)),
-      natsR3: fit(r3lo, r3, proc(isNats)),
-      natsR3Max: fit(r3lo, r3, busiest),
+      natsR1: line(r1lo, r1, proc(isNats)),
+      natsR3: line(r3lo, r3, proc(isNats)),
+      natsR3Max: line(r3lo, r3, busiest),
       influxd: m(fluxed, (r) => overSilent(r, (k) => k === "influxd")),
       connCores: m(r1, (r) => (cpuIn(r.silent, isNode) / r.silent.wall - idleRate(r, isNode)) / hi),
       connKiB: m(r1, (r) => (r.rss.node1.connected - r.rss.node1.idle) * 1024 / hi),
       twinKiB: TWIN_KIB,
       nodeIdle: m(r1, (r) => idleRate(r, isNode)),
       natsIdle: m([...r1, ...r3], (r) => idleRate(r, isNats) / r.natsServers),
-      rates: quick ? [0, hi] : [lo, hi],
+      rates: quick ? [hi] : [lo, hi],
       raw,
     };
     const measuredTwinKiB = m(r1, (r) => (r.rss.node1.after - r.rss.node1.connected) * 1024 / hi);
@@ -190,7 +188,8 @@ export async function measure(o: CapacityOptions = {}) {
         .sort((a, b) => a.measured / a.predicted - b.measured / b.predicted);
       checks.push(cs[Math.floor((cs.length - 1) / 2)]);
     }
-    return { costs, checks, measuredTwinKiB, load, checkDevices, rounds: n };
+    const runs = { r1lo, r1, r3lo, r3, fluxed }; // every reading, for a later refit
+    return { costs, checks, measuredTwinKiB, load, checkDevices, rounds: n, runs };
   } finally {
     await Deno.remove(dir, { recursive: true }).catch(() => {});
   }
@@ -201,7 +200,10 @@ export function checkLines(checks: Check[]): string[] {
   return checks.map((c) =>
     `check, ${c.nodes} node(s) on ${c.natsServers} nats-server(s): ${num(c.acked)} messages in ` +
     `${c.wall.toFixed(1)} s (${num(c.acked / c.wall)} msgs/s); nodes + NATS predicted ` +
-    `${c.predicted.toFixed(2)} CPU-s (${us(c.predicted / c.acked)} per message), measured ` +
+    `${c.predicted.toFixed(2)} CPU-s with the paced costs (${us(c.predicted / c.acked)} per ` +
+    `message), ${c.predictedFull.toFixed(2)} with the full-batch costs (${
+      us(c.predictedFull / c.acked)
+    }), measured ` +
     `${c.measured.toFixed(2)} (${us(c.measured / c.acked)}): ${
       (c.measured / c.predicted).toFixed(2)
     }×`

@@ -13,18 +13,19 @@
 import type { RawCosts } from "./capacity_raw.ts";
 
 /**
- * CPU of a process (or group) as a line in its message rate: `base` cores plus `perMsg`
- * CPU-seconds per message, fitted through two offered loads (the per-message cost falls as
- * the rate grows — more messages share each JetStream batch — so the line is fitted where
- * the plant runs, not through idle).
+ * CPU of a process (or group): `base` cores while the devices are connected and silent, plus
+ * `perMsg` CPU-seconds per message at the paced load (the node keeps up: small JetStream
+ * batches, the dearest case), and `full` at the higher load, where messages wait for the
+ * shard's publish in flight and batches fill (the case of a node planned near its target).
  */
 export interface Line {
   base: number;
   perMsg: number;
+  full: number;
 }
 
-/** Cores of `l` at `rate` messages a second. */
-export const coresAt = (l: Line, rate: number) => l.base + l.perMsg * rate;
+/** CPU-s per message of `l`: at full batches (`atScale`) or paced. */
+export const perMsgOf = (l: Line, atScale: boolean) => atScale ? l.full : l.perMsg;
 
 /** Measured costs: CPU lines, CPU-seconds per point, KiB. */
 export interface Costs {
@@ -68,6 +69,8 @@ export interface Assumptions {
   influxCores: number;
   /** Share of CPU (and of a node's main thread, and of memory) to plan for. */
   target: number;
+  /** Plan with the full-batch costs (nodes near their target); else with the paced costs. */
+  atScale: boolean;
 }
 
 /** The assumptions of `bench/CAPACITY.md`. */
@@ -77,6 +80,7 @@ export const DEFAULT_ASSUMPTIONS: Assumptions = {
   natsCores: 4,
   influxCores: 8,
   target: 0.6,
+  atScale: true,
 };
 
 /** One row of the table. */
@@ -101,10 +105,11 @@ const ceil = (x: number) => Math.max(1, Math.ceil(x - 1e-9));
 /** The machines for `devices` at `rate` messages a second each. */
 export function plan(c: Costs, a: Assumptions, devices: number, rate: number): Row {
   const msgs = devices * rate;
-  const perMsg = c.node.perMsg + c.nodeInflux;
+  const x = (l: Line) => perMsgOf(l, a.atScale);
+  const perMsg = x(c.node) + c.nodeInflux;
   const conn = Math.max(0, c.connCores);
   // messages a second one node takes at the target: its process, its main thread
-  const mainShare = c.nodeMain.perMsg / c.node.perMsg;
+  const mainShare = x(c.nodeMain) / x(c.node);
   const perNodeCpu = (a.nodeCores * a.target - c.node.base) / perMsg;
   const perNodeMain = (a.target - c.nodeMain.base) / (perMsg * mainShare);
   const perNodeDevices = a.nodeGiB * 1024 * 1024 * a.target / (c.twinKiB + c.connKiB);
@@ -115,7 +120,7 @@ export function plan(c: Costs, a: Assumptions, devices: number, rate: number): R
   const [nodesBy, nodesF] = Object.entries(need).sort((x, y) => y[1] - x[1])[0];
   const nodes = ceil(nodesF);
   // every message goes through the one stream TM_IN (and the snapshot bucket): its leader
-  const leader = coresAt(c.natsR3Max, msgs) / (a.natsCores * a.target);
+  const leader = (c.natsR3Max.base + x(c.natsR3Max) * msgs) / (a.natsCores * a.target);
   const streams = ceil(leader);
   const natsServers = 3 * streams;
   const influxNeed = msgs * c.influxd / (a.influxCores * a.target);
@@ -169,11 +174,13 @@ export function costLines(c: Costs): string[] {
   const us = (x: number) => Number.isFinite(x) ? `${(x * 1e6).toFixed(1)} µs` : "not measured";
   const line = (l: Line) =>
     Number.isFinite(l.perMsg)
-      ? `${us(l.perMsg)} per message + ${l.base.toFixed(2)} cores`
+      ? `${us(l.perMsg)} per message paced, ${us(l.full)} at full batches, + ${
+        l.base.toFixed(2)
+      } cores`
       : "not measured";
   const at = c.rates.map((r) => r.toLocaleString("en-US")).join(" and ");
   return [
-    `node (cluster mode, fitted at ${at} msgs/s): ${line(c.node)}; main thread ${
+    `node (cluster mode; ${at} msgs/s offered): ${line(c.node)}; main thread ${
       line(c.nodeMain)
     }; writing points to InfluxDB adds ${us(c.nodeInflux)} per message; idle node ${
       c.nodeIdle.toFixed(3)
@@ -200,7 +207,7 @@ if (import.meta.main) {
   if (!file) {
     console.error(
       "usage: bench/capacity_model.ts COSTS.json [--node-cores=N --node-gib=N " +
-        "--nats-cores=N --influx-cores=N --target=0.6]",
+        "--nats-cores=N --influx-cores=N --target=0.6 --paced=1]",
     );
     Deno.exit(2);
   }
@@ -211,11 +218,14 @@ if (import.meta.main) {
     "nats-cores": "natsCores",
     "influx-cores": "influxCores",
     target: "target",
+    paced: "atScale",
   };
   for (const f of flags) {
     const m = f.match(/^--([a-z-]+)=(.+)$/);
     if (!m || !(m[1] in keys)) throw new Error(`Unknown option ${f}`);
-    a[keys[m[1]]] = Number(m[2]);
+    const k = keys[m[1]];
+    if (k === "atScale") a.atScale = m[2] !== "1" && m[2] !== "true";
+    else a[k] = Number(m[2]);
   }
   // a file written by `capacity.ts --json` (costs, checks, …) or the costs alone
   const saved = JSON.parse(await Deno.readTextFile(file));
