@@ -4,8 +4,8 @@
  * NATS TLS files, failover when one node dies), token and nkey users; wrong password, wrong CA,
  * missing client certificate each end start-up at once with one line; the insecure combination
  * (remote NATS, no authentication) refused, or allowed with one warning; no secret in any
- * output. Credentials files (JWT) need an operator setup: their parsing is unit-tested
- * (src/cluster/nats_connect_test.ts).
+ * output. Credentials files: an operator, accounts and a user JWT made in the test
+ * (tests/harness/nats_jwt.ts), trusted by the server's memory resolver.
  */
 import assert from "node:assert/strict";
 import { nkeys } from "@nats-io/transport-node";
@@ -20,6 +20,7 @@ import {
   waitFor,
 } from "../harness/mod.ts";
 import { issueCertificates } from "../harness/certs.ts";
+import { operatorSetup } from "../harness/nats_jwt.ts";
 
 const PASSWORD = "pw-Xy7-never-logged";
 const TOKEN = "tok-Qr5-never-logged";
@@ -228,12 +229,16 @@ Deno.test("nats auth: wrong password, wrong CA, missing client certificate: one 
   }
 });
 
-Deno.test("nats auth: token and nkey users", async () => {
+Deno.test("nats auth: token, nkey and credentials file (JWT) users", async () => {
   const user = nkeys.createUser();
   const seed = new TextDecoder().decode(user.getSeed());
+  const op = operatorSetup();
   const dir = await Deno.makeTempDir({ prefix: "nats-nkey-" });
   try {
     await Deno.writeTextFile(`${dir}/seed`, `${seed}\n`);
+    await Deno.writeTextFile(`${dir}/node.creds`, op.creds);
+    await Deno.writeTextFile(`${dir}/foreign.creds`, op.foreignCreds);
+    const credsSeed = /SU[A-Z2-7]{56}/.exec(op.creds)![0];
     const servers: Array<[string, string, Record<string, string>]> = [
       ["token", `authorization { token: "${TOKEN}" }\n`, { NATS_TOKEN: TOKEN }],
       [
@@ -241,6 +246,8 @@ Deno.test("nats auth: token and nkey users", async () => {
         `authorization { users: [ { nkey: "${user.getPublicKey()}" } ] }\n`,
         { NATS_NKEY_FILE: `${dir}/seed` },
       ],
+      // an operator, its accounts and the user's JWT, trusted by a memory resolver
+      ["creds", op.serverConfig, { NATS_CREDS: `${dir}/node.creds` }],
     ];
     for (const [name, extra, auth] of servers) {
       await using nats = await startNats({ jetstream: true, extra });
@@ -254,7 +261,20 @@ Deno.test("nats auth: token and nkey users", async () => {
       const anon = await runNode({ NATS_URL: nats.url, TWINMILL_STARTUP_TIMEOUT: "60" });
       assert.equal(anon.code, 1, anon.stderr);
       assert.match(anon.stderr.trim().split("\n").at(-1)!, /requires authentication/);
-      assertNoSecret(node.logs.join("\n") + anon.stderr, [TOKEN, seed]);
+      assertNoSecret(node.logs.join("\n") + anon.stderr, [TOKEN, seed, credsSeed]);
+      if (name !== "creds") continue;
+      // a user JWT signed by an account the server does not trust
+      const foreign = await runNode({
+        NATS_URL: nats.url,
+        NATS_CREDS: `${dir}/foreign.creds`,
+        TWINMILL_STARTUP_TIMEOUT: "60",
+      });
+      assert.equal(foreign.code, 1, foreign.stderr);
+      assert.match(
+        foreign.stderr.trim().split("\n").at(-1)!,
+        /refused the node's credentials \(Authorization Violation\): check NATS_CREDS$/,
+      );
+      assertNoSecret(foreign.stderr, [credsSeed]);
     }
   } finally {
     await Deno.remove(dir, { recursive: true });
