@@ -10,7 +10,8 @@
  * The probes harm nothing: JetStream API requests carry an empty body (the server answers
  * "invalid JSON", "not found" or "no responders" once the permission passed), publishes into a
  * stream or bucket carry `Nats-Expected-Stream` naming no stream (refused by the stream, never
- * stored), core publishes carry the {@linkcode PROBE_HEADER} every twinmill subscriber drops,
+ * stored), core publishes carry the {@linkcode PROBE_HEADER} every twinmill subscriber drops
+ * (and a body that is not JSON, which nodes of earlier versions drop with a warning),
  * and subscriptions are removed after one round trip. Only a refusal counts: a probe that gets
  * no answer in time is not reported (waiting for JetStream is `connectWhenUp`'s job).
  * @module
@@ -195,7 +196,9 @@ export async function checkPermissions(
     probe.set(PROBE_HEADER, "1");
     const subs: Subscription[] = [];
     for (const p of core) {
-      if (p.op === "publish") nc.publish(p.subject, Empty, { headers: probe });
+      // not JSON either: a node of an earlier version, which keeps no header, drops it with a
+      // warning ("not JSON") instead of handing its handler an empty message
+      if (p.op === "publish") nc.publish(p.subject, PROBE, { headers: probe });
       else subs.push(nc.subscribe(p.subject, { callback: () => {} }));
     }
     // the server answers each refused PUB or SUB with -ERR before the PONG of a flush
