@@ -39,7 +39,7 @@ export interface Costs {
   natsR1: Line;
   /** The same on a 3-server JetStream cluster (R3), summed over the 3 servers. */
   natsR3: Line;
-  /** The busiest of those 3 servers (the streams' leader). */
+  /** The busiest of those 3 servers (leader of a stream, of the bucket or of consumers). */
   natsR3Max: Line;
   /** influxd CPU-s per point written by a node. */
   influxd: number;
@@ -92,10 +92,15 @@ export interface Row {
   /** What sets the node count: `cpu`, `main thread`, `memory` or `minimum`. */
   nodesBy: string;
   natsServers: number;
-  /** Streams `TM_IN` would have to be split into (1: today's single stream suffices). */
-  streams: number;
+  /** Nodes with the paced costs (the dearest case), for the spread of the estimate. */
+  nodesPaced: number;
+  /**
+   * Groups of 3 NATS servers needed (1: today's design, where every message goes through one
+   * stream, `TM_IN`, and one bucket, `tm_twins`, both on the same 3 servers).
+   */
+  groups: number;
   influx: number;
-  /** Utilisation at the planned size, per resource (1 = the target reached). */
+  /** Load on one unit of the tiers that do not scale out (1 = its target reached). */
   use: Record<string, number>;
   bottleneck: string;
 }
@@ -119,21 +124,39 @@ export function plan(c: Costs, a: Assumptions, devices: number, rate: number): R
   const need = { cpu: byCpu, "main thread": byMain, memory: byMem, minimum: 2 };
   const [nodesBy, nodesF] = Object.entries(need).sort((x, y) => y[1] - x[1])[0];
   const nodes = ceil(nodesF);
-  // every message goes through the one stream TM_IN (and the snapshot bucket): its leader
-  const leader = (c.natsR3Max.base + x(c.natsR3Max) * msgs) / (a.natsCores * a.target);
-  const streams = ceil(leader);
-  const natsServers = 3 * streams;
+  // every message goes through TM_IN and tm_twins, which live on the same 3 servers: the
+  // busiest of them bounds what one group of 3 takes
+  const busiest = (c.natsR3Max.base + x(c.natsR3Max) * msgs) / (a.natsCores * a.target);
+  const groups = ceil(busiest);
+  const natsServers = 3 * groups;
   const influxNeed = msgs * c.influxd / (a.influxCores * a.target);
   const influx = ceil(influxNeed);
+  // what one unit of the tiers that do not scale out today would carry: one group of 3 NATS
+  // servers (its busiest server), one InfluxDB (1.x OSS has no clustering)
   const use: Record<string, number> = {
-    "node CPU": byCpu / nodes,
-    "node main thread": byMain / nodes,
-    "node memory": byMem / nodes,
-    "NATS stream leader": leader / streams,
-    "InfluxDB CPU": influxNeed / influx,
+    "busiest NATS server": busiest,
+    "InfluxDB": influxNeed,
   };
-  const bottleneck = Object.entries(use).sort((x, y) => y[1] - x[1])[0][0];
-  return { devices, rate, msgs, nodes, nodesBy, natsServers, streams, influx, use, bottleneck };
+  const [fixed, most] = Object.entries(use).sort((x, y) => y[1] - x[1])[0];
+  const bottleneck = most > 1
+    ? `${fixed} (${most.toFixed(1)}× its target)`
+    : `node ${
+      nodesBy === "minimum" ? "count (minimum 2)" : nodesBy
+    } (nodes scale out); then ${fixed} at ${Math.round(most * 100)}% of its target`;
+  const nodesPaced = a.atScale ? plan(c, { ...a, atScale: false }, devices, rate).nodes : nodes;
+  return {
+    devices,
+    rate,
+    msgs,
+    nodes,
+    nodesBy,
+    nodesPaced,
+    natsServers,
+    groups,
+    influx,
+    use,
+    bottleneck,
+  };
 }
 
 /** The table's rows: 10k, 100k and 1M devices at 1 and 10 messages a second. */
@@ -142,23 +165,22 @@ export function rows(c: Costs, a: Assumptions = DEFAULT_ASSUMPTIONS): Row[] {
 }
 
 const n = (x: number) => x.toLocaleString("en-US");
-const pct = (x: number) => `${Math.round(x * 100)}%`;
 
 /** The Markdown table of `rows`. */
 export function table(rs: Row[], a: Assumptions = DEFAULT_ASSUMPTIONS): string {
   const head = "| devices | msg/s each | msgs/s | nodes (set by) | NATS servers | InfluxDB | " +
-    "first bottleneck (share of its target used) |\n| --- | --- | --- | --- | --- | --- | --- |";
+    "first bottleneck |\n| --- | --- | --- | --- | --- | --- | --- |";
   return [
     head,
     ...rs.map((r) => {
-      const nats = r.streams === 1
+      const nats = r.groups === 1
         ? `${r.natsServers}`
-        : `${r.natsServers} (TM_IN split in ${r.streams}: not supported yet)`;
+        : `${r.natsServers} (${r.groups} groups of 3: not supported yet)`;
       const influx = r.influx === 1 ? "1" : `${r.influx} (sharded by device: not supported yet)`;
-      const use = Object.entries(r.use).sort((x, y) => y[1] - x[1]).slice(0, 2)
-        .map(([k, v]) => `${k} ${pct(v)}`).join(", then ");
-      return `| ${n(r.devices)} | ${r.rate} | ${n(r.msgs)} | ${n(r.nodes)} (${r.nodesBy}) | ` +
-        `${nats} | ${influx} | ${r.bottleneck}: ${use} |`;
+      return `| ${n(r.devices)} | ${r.rate} | ${n(r.msgs)} | ${n(r.nodes)} (${r.nodesBy}; paced: ${
+        n(r.nodesPaced)
+      }) | ` +
+        `${nats} | ${influx} | ${r.bottleneck} |`;
     }),
     "",
     `Machines: node ${a.nodeCores} cores / ${a.nodeGiB} GiB (one node process), NATS server ` +
