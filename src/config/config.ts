@@ -189,7 +189,9 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
   if (e.NATS_URL !== undefined) {
     for (const u of e.NATS_URL.split(",")) {
       if (!/^(nats|tls|ws|wss):\/\/[^\s,]+$/.test(u.trim()) && !/^[\w.-]+:\d+$/.test(u.trim())) {
-        throw new ConfigError("NATS_URL", `"${u}" is not a NATS server URL (nats://host:port)`);
+        // without user info: a password in the URL is not printed
+        const shown = u.replace(/^([a-z]+:\/\/)?[^@/]*@/i, "$1");
+        throw new ConfigError("NATS_URL", `"${shown}" is not a NATS server URL (nats://host:port)`);
       }
     }
   }

@@ -172,6 +172,13 @@ Deno.test("config: NATS and InfluxDB secrets from files, at start", async () => 
       ConfigError,
     );
     assertEquals(ca.variable, "INFLUX_CA");
+    // a malformed NATS_URL is named without its user info
+    const url = assertThrows(
+      () => loadConfig({ NATS_URL: "http://node:pw-in-url@10.0.0.5:4222" }),
+      ConfigError,
+    );
+    assertEquals(url.message.includes("pw-in-url"), false);
+    assertEquals(url.message.includes('"http://10.0.0.5:4222"'), true);
     // single mode: the NATS settings are not read at all
     assertEquals(loadConfig({ NATS_TOKEN_FILE: `${dir}/none` }).nats, undefined);
   } finally {
