@@ -15,8 +15,9 @@ import type { RawCosts } from "./capacity_raw.ts";
 /**
  * CPU of a process (or group): `base` cores while the devices are connected and silent, plus
  * `perMsg` CPU-seconds per message at the paced load (the node keeps up: small JetStream
- * batches, the dearest case), and `full` at the higher load, where messages wait for the
- * shard's publish in flight and batches fill (the case of a node planned near its target).
+ * batches — what a node planned below its limit pays), and `full` at the higher load, which is
+ * lower only when the node fell behind it and messages left in full batches (a saturated node:
+ * the optimistic bound).
  */
 export interface Line {
   base: number;
@@ -24,8 +25,8 @@ export interface Line {
   full: number;
 }
 
-/** CPU-s per message of `l`: at full batches (`atScale`) or paced. */
-export const perMsgOf = (l: Line, atScale: boolean) => atScale ? l.full : l.perMsg;
+/** CPU-s per message of `l`: at the higher load (`full`) or paced. */
+export const perMsgOf = (l: Line, full: boolean) => full ? l.full : l.perMsg;
 
 /** Measured costs: CPU lines, CPU-seconds per point, KiB. */
 export interface Costs {
@@ -69,8 +70,8 @@ export interface Assumptions {
   influxCores: number;
   /** Share of CPU (and of a node's main thread, and of memory) to plan for. */
   target: number;
-  /** Plan with the full-batch costs (nodes near their target); else with the paced costs. */
-  atScale: boolean;
+  /** Plan with the costs at the higher load (the optimistic bound); else the paced ones. */
+  full: boolean;
 }
 
 /** The assumptions of `bench/CAPACITY.md`. */
@@ -80,7 +81,7 @@ export const DEFAULT_ASSUMPTIONS: Assumptions = {
   natsCores: 4,
   influxCores: 8,
   target: 0.6,
-  atScale: true,
+  full: false,
 };
 
 /** One row of the table. */
@@ -92,8 +93,8 @@ export interface Row {
   /** What sets the node count: `cpu`, `main thread`, `memory` or `minimum`. */
   nodesBy: string;
   natsServers: number;
-  /** Nodes with the paced costs (the dearest case), for the spread of the estimate. */
-  nodesPaced: number;
+  /** Nodes with the costs at the higher load (the optimistic bound), for the spread. */
+  nodesOther: number;
   /**
    * Groups of 3 NATS servers needed (1: today's design, where every message goes through one
    * stream, `TM_IN`, and one bucket, `tm_twins`, both on the same 3 servers).
@@ -107,10 +108,19 @@ export interface Row {
 
 const ceil = (x: number) => Math.max(1, Math.ceil(x - 1e-9));
 
-/** The machines for `devices` at `rate` messages a second each. */
-export function plan(c: Costs, a: Assumptions, devices: number, rate: number): Row {
+/**
+ * The machines for `devices` at `rate` messages a second each; with `other`, also the node
+ * count with the other costs (paced or at the higher load).
+ */
+export function plan(
+  c: Costs,
+  a: Assumptions,
+  devices: number,
+  rate: number,
+  other = true,
+): Row {
   const msgs = devices * rate;
-  const x = (l: Line) => perMsgOf(l, a.atScale);
+  const x = (l: Line) => perMsgOf(l, a.full);
   const perMsg = x(c.node) + c.nodeInflux;
   const conn = Math.max(0, c.connCores);
   // messages a second one node takes at the target: its process, its main thread
@@ -143,14 +153,14 @@ export function plan(c: Costs, a: Assumptions, devices: number, rate: number): R
     : `node ${
       nodesBy === "minimum" ? "count (minimum 2)" : nodesBy
     } (nodes scale out); then ${fixed} at ${Math.round(most * 100)}% of its target`;
-  const nodesPaced = a.atScale ? plan(c, { ...a, atScale: false }, devices, rate).nodes : nodes;
+  const nodesOther = other ? plan(c, { ...a, full: !a.full }, devices, rate, false).nodes : NaN;
   return {
     devices,
     rate,
     msgs,
     nodes,
     nodesBy,
-    nodesPaced,
+    nodesOther,
     natsServers,
     groups,
     influx,
@@ -177,9 +187,9 @@ export function table(rs: Row[], a: Assumptions = DEFAULT_ASSUMPTIONS): string {
         ? `${r.natsServers}`
         : `${r.natsServers} (${r.groups} groups of 3: not supported yet)`;
       const influx = r.influx === 1 ? "1" : `${r.influx} (sharded by device: not supported yet)`;
-      return `| ${n(r.devices)} | ${r.rate} | ${n(r.msgs)} | ${n(r.nodes)} (${r.nodesBy}; paced: ${
-        n(r.nodesPaced)
-      }) | ` +
+      return `| ${n(r.devices)} | ${r.rate} | ${n(r.msgs)} | ${n(r.nodes)} (${r.nodesBy}; ${
+        a.full ? "paced" : "full"
+      }: ${n(r.nodesOther)}) | ` +
         `${nats} | ${influx} | ${r.bottleneck} |`;
     }),
     "",
@@ -229,7 +239,7 @@ if (import.meta.main) {
   if (!file) {
     console.error(
       "usage: bench/capacity_model.ts COSTS.json [--node-cores=N --node-gib=N " +
-        "--nats-cores=N --influx-cores=N --target=0.6 --paced=1]",
+        "--nats-cores=N --influx-cores=N --target=0.6 --full=1]",
     );
     Deno.exit(2);
   }
@@ -240,13 +250,13 @@ if (import.meta.main) {
     "nats-cores": "natsCores",
     "influx-cores": "influxCores",
     target: "target",
-    paced: "atScale",
+    full: "full",
   };
   for (const f of flags) {
     const m = f.match(/^--([a-z-]+)=(.+)$/);
     if (!m || !(m[1] in keys)) throw new Error(`Unknown option ${f}`);
     const k = keys[m[1]];
-    if (k === "atScale") a.atScale = m[2] !== "1" && m[2] !== "true";
+    if (k === "full") a.full = m[2] === "1" || m[2] === "true";
     else a[k] = Number(m[2]);
   }
   // a file written by `capacity.ts --json` (costs, checks, …) or the costs alone
