@@ -308,6 +308,9 @@ export class Coordinator {
           await runtime.start(shard, a.epoch);
           return null;
         } catch (err) {
+          // it failed because this node was paused past its lease (its requests timed out on
+          // resume): fenced, as any lost lease — a handoff would log steps of a shard not held
+          if (!this.#leaseValid(shard)) return null;
           logger.error("cannot start shard; handing it back", { shard, err });
           return { type: "BeginHandOff", reason: "start_failed" };
         }

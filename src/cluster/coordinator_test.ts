@@ -177,3 +177,31 @@ Deno.test("epochOf gives the epoch a snapshot carries while the shard may be per
   assert.equal(a.epochOf(3), undefined);
   assert.equal(a.states.get(3)?.state, "fenced");
 });
+
+Deno.test("a shard start that fails after the lease ran out (requests timed out on resume from a pause) fences the shard, no handoff", async () => {
+  const { leases } = setup();
+  const log: string[] = [];
+  const rt = runtime(log, "a");
+  const a = new Coordinator({
+    nodeId: "a",
+    shards: 2,
+    leases: leases.port("a"),
+    members: { liveNodes: () => Promise.resolve(["a"]) },
+    runtime: {
+      ...rt,
+      start: (shard) => {
+        if (shard === 0) return rt.start(shard, 1);
+        leases.held.delete(shard); // paused past the lease while starting
+        return Promise.reject(new Error("timeout"));
+      },
+    },
+    owners: placed,
+    clock: new ManualClock(),
+    logger: silentLogger,
+  });
+  await a.tick();
+  assert.equal(a.states.get(0)?.state, "owned");
+  assert.equal(a.states.has(1), false, "fenced, then unowned");
+  // the fence's steps (intake stopped, twins dropped), not a handoff's (drain, persist)
+  assert.deepEqual(log.filter((l) => l.endsWith(":1")), ["a:stop:1", "a:fence:1"]);
+});
