@@ -9,6 +9,7 @@ import { ConfigError } from "./src/config/config_error.ts";
 import { loadConfig } from "./src/config/config.ts";
 import { createLogger } from "./src/obs/log.ts";
 import { startNode } from "./src/node.ts";
+import { isDiscardedSocketError } from "./src/transport/socket_errors.ts";
 
 if (import.meta.main) {
   let cfg;
@@ -31,6 +32,12 @@ if (import.meta.main) {
     log.error("unhandled promise rejection (a bug); the node goes on", { err: e.reason });
   });
   globalThis.addEventListener("error", (e) => {
+    if (isDiscardedSocketError(e.error)) {
+      // a socket nats.js had already let go of (src/transport/socket_errors.ts): nothing lost
+      e.preventDefault();
+      log.debug("error of a discarded socket ignored", { err: e.error });
+      return;
+    }
     log.error("uncaught exception (a bug); the node stops", { err: e.error ?? e.message });
   });
   let node;
