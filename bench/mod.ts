@@ -75,7 +75,9 @@ export const BENCHES: Record<string, Bench> = {
   rolling: (q) => benchRolling(q ? { nodes: 2, natsRestarts: 1, devices: 10 } : {}),
   factory: (q) => benchFactory(q ? { devices: 1000, seconds: 5, perProcess: 500 } : {}),
   "mqtt-front": (q) =>
-    benchMqttFront(q ? { devices: 100, rates: [2], seconds: 1.5, rounds: 1, sample: 10 } : {}),
+    benchMqttFront(
+      q ? { devices: 100, rates: [2], seconds: 1.5, rounds: 1, sample: 10, idleSeconds: 2 } : {},
+    ),
   capacity: (q) => benchCapacity(q ? CAPACITY_QUICK : {}),
 };
 
