@@ -88,16 +88,16 @@ function perMsgOf(r: RigResult, cores: (p: Phase) => number): number {
 }
 
 /**
- * The CPU of `cores` in runs `lo` (the paced load) and `hi` (the higher load): medians of the
+ * The CPU of `cores` in runs `lo` (the lower load) and `hi` (the higher load): medians of the
  * silent cores and of the CPU-s per message over them.
  */
 function line(lo: RigResult[], hi: RigResult[], cores: (p: Phase) => number): Line {
   const paced = lo.length > 0 ? lo : hi;
-  if (paced.length === 0) return { base: NaN, perMsg: NaN, full: NaN };
+  if (paced.length === 0) return { base: NaN, perMsg: NaN, high: NaN };
   return {
     base: median(paced.map((r) => cores(r.silent) / r.silent.wall)),
     perMsg: median(paced.map((r) => perMsgOf(r, cores))),
-    full: hi.length > 0 ? median(hi.map((r) => perMsgOf(r, cores))) : NaN,
+    high: hi.length > 0 ? median(hi.map((r) => perMsgOf(r, cores))) : NaN,
   };
 }
 
@@ -106,14 +106,17 @@ function overSilent(r: RigResult, keep: (k: string) => boolean): number {
   return (cpuIn(r.busy, keep) - cpuIn(r.silent, keep) / r.silent.wall * r.busy.wall) / r.acked;
 }
 
-/** One check: predicted (paced and full-batch costs) and measured CPU-s of nodes and NATS. */
+/**
+ * One check: CPU-s of nodes and NATS measured, and predicted with the costs at the higher load
+ * (the model's) and at the lower one.
+ */
 interface Check {
   nodes: number;
   natsServers: number;
   acked: number;
   wall: number;
   predicted: number;
-  predictedFull: number;
+  predictedLow: number;
   measured: number;
 }
 
@@ -126,8 +129,8 @@ function check(c: Costs, r: RigResult): Check {
     natsServers: r.natsServers,
     acked: r.acked,
     wall: r.busy.wall,
-    predicted: base + r.acked * (c.node.perMsg + nats.perMsg),
-    predictedFull: base + r.acked * (c.node.full + nats.full),
+    predicted: base + r.acked * (c.node.high + nats.high),
+    predictedLow: base + r.acked * (c.node.perMsg + nats.perMsg),
     measured: cpuIn(r.busy, (k) => isNode(k) || isNats(k)),
   };
 }
@@ -200,10 +203,9 @@ export function checkLines(checks: Check[]): string[] {
   return checks.map((c) =>
     `check, ${c.nodes} node(s) on ${c.natsServers} nats-server(s): ${num(c.acked)} messages in ` +
     `${c.wall.toFixed(1)} s (${num(c.acked / c.wall)} msgs/s); nodes + NATS predicted ` +
-    `${c.predicted.toFixed(2)} CPU-s with the paced costs (${us(c.predicted / c.acked)} per ` +
-    `message), ${c.predictedFull.toFixed(2)} with the full-batch costs (${
-      us(c.predictedFull / c.acked)
-    }), measured ` +
+    `${c.predicted.toFixed(2)} CPU-s (${us(c.predicted / c.acked)} per message; with the ` +
+    `costs at the lower load ${c.predictedLow.toFixed(2)}, ${us(c.predictedLow / c.acked)}), ` +
+    `measured ` +
     `${c.measured.toFixed(2)} (${us(c.measured / c.acked)}): ${
       (c.measured / c.predicted).toFixed(2)
     }×`
@@ -214,12 +216,12 @@ export function checkLines(checks: Check[]): string[] {
 export async function benchCapacity(o: CapacityOptions = {}): Promise<BenchRow> {
   const r = await measure(o);
   const c = r.costs;
-  const nats = Number.isFinite(c.natsR3.perMsg)
-    ? `NATS R3 ${us(c.natsR3.perMsg)}`
-    : `NATS R1 ${us(c.natsR1.perMsg)}`;
+  const nats = Number.isFinite(c.natsR3.high)
+    ? `NATS R3 ${us(c.natsR3.high)}`
+    : `NATS R1 ${us(c.natsR1.high)}`;
   const head = {
     bench: "capacity",
-    result: `node ${us(c.node.perMsg)}, ${nats} CPU per message (+ base cores)`,
+    result: `node ${us(c.node.high)}, ${nats} CPU per message (+ base cores)`,
   };
   const off = (x: Check) => Math.abs(Math.log(x.measured / x.predicted));
   const worst = r.checks.reduce<Check | undefined>(

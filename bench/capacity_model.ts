@@ -14,19 +14,20 @@ import type { RawCosts } from "./capacity_raw.ts";
 
 /**
  * CPU of a process (or group): `base` cores while the devices are connected and silent, plus
- * `perMsg` CPU-seconds per message at the paced load (the node keeps up: small JetStream
- * batches — what a node planned below its limit pays), and `full` at the higher load, which is
- * lower only when the node fell behind it and messages left in full batches (a saturated node:
- * the optimistic bound).
+ * CPU-seconds per message at the lower load (`perMsg`, 500 msgs/s) and at the higher one
+ * (`high`, 1,500 msgs/s). A message costs less the more messages a second there are: JetStream
+ * publishes, consumer fetches and RAFT appends carry more messages each (NATS R3 costs 4× less
+ * a message at 1,500 than at 500 msgs/s here), so the higher load's costs are the ones to plan
+ * nodes that run near their target with, and still an upper bound for busier ones.
  */
 export interface Line {
   base: number;
   perMsg: number;
-  full: number;
+  high: number;
 }
 
-/** CPU-s per message of `l`: at the higher load (`full`) or paced. */
-export const perMsgOf = (l: Line, full: boolean) => full ? l.full : l.perMsg;
+/** CPU-s per message of `l`: at the lower load (`low`) or at the higher one. */
+export const perMsgOf = (l: Line, low: boolean) => low ? l.perMsg : l.high;
 
 /** Measured costs: CPU lines, CPU-seconds per point, KiB. */
 export interface Costs {
@@ -70,8 +71,8 @@ export interface Assumptions {
   influxCores: number;
   /** Share of CPU (and of a node's main thread, and of memory) to plan for. */
   target: number;
-  /** Plan with the costs at the higher load (the optimistic bound); else the paced ones. */
-  full: boolean;
+  /** Plan with the costs at the lower load (dearer); else with the higher load's. */
+  low: boolean;
 }
 
 /** The assumptions of `bench/CAPACITY.md`. */
@@ -81,7 +82,7 @@ export const DEFAULT_ASSUMPTIONS: Assumptions = {
   natsCores: 4,
   influxCores: 8,
   target: 0.6,
-  full: false,
+  low: false,
 };
 
 /** One row of the table. */
@@ -93,7 +94,7 @@ export interface Row {
   /** What sets the node count: `cpu`, `main thread`, `memory` or `minimum`. */
   nodesBy: string;
   natsServers: number;
-  /** Nodes with the costs at the higher load (the optimistic bound), for the spread. */
+  /** Nodes with the other costs (at the lower load, or the higher), for the spread. */
   nodesOther: number;
   /**
    * Groups of 3 NATS servers needed (1: today's design, where every message goes through one
@@ -110,7 +111,7 @@ const ceil = (x: number) => Math.max(1, Math.ceil(x - 1e-9));
 
 /**
  * The machines for `devices` at `rate` messages a second each; with `other`, also the node
- * count with the other costs (paced or at the higher load).
+ * count with the other costs (at the lower load, or the higher).
  */
 export function plan(
   c: Costs,
@@ -120,7 +121,7 @@ export function plan(
   other = true,
 ): Row {
   const msgs = devices * rate;
-  const x = (l: Line) => perMsgOf(l, a.full);
+  const x = (l: Line) => perMsgOf(l, a.low);
   const perMsg = x(c.node) + c.nodeInflux;
   const conn = Math.max(0, c.connCores);
   // messages a second one node takes at the target: its process, its main thread
@@ -153,7 +154,7 @@ export function plan(
     : `node ${
       nodesBy === "minimum" ? "count (minimum 2)" : nodesBy
     } (nodes scale out); then ${fixed} at ${Math.round(most * 100)}% of its target`;
-  const nodesOther = other ? plan(c, { ...a, full: !a.full }, devices, rate, false).nodes : NaN;
+  const nodesOther = other ? plan(c, { ...a, low: !a.low }, devices, rate, false).nodes : NaN;
   return {
     devices,
     rate,
@@ -188,7 +189,7 @@ export function table(rs: Row[], a: Assumptions = DEFAULT_ASSUMPTIONS): string {
         : `${r.natsServers} (${r.groups} groups of 3: not supported yet)`;
       const influx = r.influx === 1 ? "1" : `${r.influx} (sharded by device: not supported yet)`;
       return `| ${n(r.devices)} | ${r.rate} | ${n(r.msgs)} | ${n(r.nodes)} (${r.nodesBy}; ${
-        a.full ? "paced" : "full"
+        a.low ? "at 1,500/s costs" : "at 500/s costs"
       }: ${n(r.nodesOther)}) | ` +
         `${nats} | ${influx} | ${r.bottleneck} |`;
     }),
@@ -206,11 +207,12 @@ export function costLines(c: Costs): string[] {
   const us = (x: number) => Number.isFinite(x) ? `${(x * 1e6).toFixed(1)} µs` : "not measured";
   const line = (l: Line) =>
     Number.isFinite(l.perMsg)
-      ? `${us(l.perMsg)} per message paced, ${us(l.full)} at full batches, + ${
+      ? `${us(l.high)} per message at ${hi}/s (${us(l.perMsg)} at ${lo}/s) + ${
         l.base.toFixed(2)
       } cores`
       : "not measured";
   const at = c.rates.map((r) => r.toLocaleString("en-US")).join(" and ");
+  const [lo, hi] = c.rates.length > 1 ? c.rates : [c.rates[0], c.rates[0]];
   return [
     `node (cluster mode; ${at} msgs/s offered): ${line(c.node)}; main thread ${
       line(c.nodeMain)
@@ -239,7 +241,7 @@ if (import.meta.main) {
   if (!file) {
     console.error(
       "usage: bench/capacity_model.ts COSTS.json [--node-cores=N --node-gib=N " +
-        "--nats-cores=N --influx-cores=N --target=0.6 --full=1]",
+        "--nats-cores=N --influx-cores=N --target=0.6 --low=1]",
     );
     Deno.exit(2);
   }
@@ -250,13 +252,13 @@ if (import.meta.main) {
     "nats-cores": "natsCores",
     "influx-cores": "influxCores",
     target: "target",
-    full: "full",
+    low: "low",
   };
   for (const f of flags) {
     const m = f.match(/^--([a-z-]+)=(.+)$/);
     if (!m || !(m[1] in keys)) throw new Error(`Unknown option ${f}`);
     const k = keys[m[1]];
-    if (k === "full") a.full = m[2] === "1" || m[2] === "true";
+    if (k === "low") a.low = m[2] === "1" || m[2] === "true";
     else a[k] = Number(m[2]);
   }
   // a file written by `capacity.ts --json` (costs, checks, …) or the costs alone

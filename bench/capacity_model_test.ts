@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { type Costs, DEFAULT_ASSUMPTIONS, plan, rows, table } from "./capacity_model.ts";
 
-const line = (perMsg: number, base = 0) => ({ base, perMsg, full: perMsg / 2 });
+const line = (high: number, base = 0) => ({ base, perMsg: high * 2, high });
 
 /** Round numbers: a node's main thread takes 100 µs a message, its process 200 µs. */
 const costs: Costs = {
@@ -26,8 +26,8 @@ Deno.test("plan: the main thread sets the node count: (60% − base) ÷ cost per
   // (2 × 0.6 − 0.1) / 200 µs = 5,500: 100,000 msgs/s need 20 nodes
   const r = plan(costs, DEFAULT_ASSUMPTIONS, 100_000, 1);
   assert.deepEqual([r.nodes, r.nodesBy], [20, "main thread"]);
-  // at the higher load's costs (half as dear) 10 nodes would do
-  assert.deepEqual(r.nodesOther, 10);
+  // at the lower load's costs (twice as dear) 40 would be needed
+  assert.deepEqual(r.nodesOther, 40);
 });
 
 Deno.test("plan: NATS groups and InfluxDB instances from the busiest server and the points", () => {
