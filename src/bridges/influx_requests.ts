@@ -119,7 +119,10 @@ export class InfluxRequests {
     const delay = this.#outage.delay(out, b.attempt);
     if (out.retryAfterMs === undefined) b.attempt++;
     this.#m.influxRetries.inc();
-    this.#outage.failed(out, true, this.#buffered(), delay);
+    // exact while InfluxDB is away, when operators look at it (else it lags < one batch)
+    const buffered = this.#buffered();
+    this.#m.influxBuffered.set(buffered);
+    this.#outage.failed(out, true, buffered, delay);
     await this.#sleep(delay);
   }
 
