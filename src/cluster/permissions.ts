@@ -128,10 +128,18 @@ function coreProbes(nodeId: string): Probe[] {
 }
 
 /** The refusal behind a failed request (nats.js wraps it in a `RequestError`). */
-function violation(err: unknown): PermissionViolationError | undefined {
+export function violation(err: unknown): PermissionViolationError | undefined {
   if (err instanceof PermissionViolationError) return err;
   const cause = (err as Error | undefined)?.cause;
   return cause instanceof PermissionViolationError ? cause : undefined;
+}
+
+/** The {@linkcode NatsPermissionError} of a refusal (a request's subject, as refused). */
+export function permissionErrorOf(v: PermissionViolationError): NatsPermissionError {
+  return new NatsPermissionError(
+    v.operation === "subscription" ? "subscribe" : "publish",
+    v.subject,
+  );
 }
 
 /** Options of {@linkcode checkPermissions}. */

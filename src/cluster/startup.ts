@@ -12,6 +12,7 @@ import type { Transport } from "../transport/port.ts";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { ensureInboundStream } from "./inbound.ts";
 import { NatsRefusedError, type NatsSecurity, refusalOf } from "./nats_connect.ts";
+import { NatsPermissionError, permissionErrorOf, violation } from "./permissions.ts";
 
 /** What a starting node waits for (the body of its 503 from `/readyz`). */
 export interface Waiting {
@@ -181,7 +182,7 @@ export async function connectWhenUp(
       logger: o.logger,
       clock: o.clock,
       onWaiting: o.onWaiting,
-      isPermanent: (err) => err instanceof NatsRefusedError,
+      isPermanent: (err) => err instanceof NatsRefusedError || err instanceof NatsPermissionError,
       async attempt() {
         if (!transport) {
           const t = await natsTransport({
@@ -201,6 +202,9 @@ export async function connectWhenUp(
           transport = t;
         }
         await ensureInboundStream(transport.nc, o.replicas).catch((err) => {
+          // a permission the user lacks will not come by waiting: say which, at once
+          const refused = violation(err);
+          if (refused) throw permissionErrorOf(refused);
           throw new Error(`JetStream not available: ${reasonOf(err)}`);
         });
         return transport;

@@ -226,4 +226,27 @@ Deno.test("secure backbone: a node whose NATS user lacks one permission exits at
   const ms = at("cannot start") - at("nats connected");
   assert.ok(ms < 3_000, `refused ${ms} ms after connecting`);
   assert.ok(!r.stderr.includes(NODE_PW), "no secret in the output");
+
+  // a JetStream call refused while start-up waits for JetStream: named at once, not waited on
+  for (const subject of ["$JS.API.INFO", "$JS.API.STREAM.INFO.TM_IN"]) {
+    const user = nodeUserWithout("no-js", NODE_PW, { publish: [subject] });
+    await using js = await startNats({
+      jetstream: true,
+      extra: renderAuthConf({ nodePassword: NODE_PW, toolsPassword: TOOLS_PW, extraUsers: [user] }),
+    });
+    const t0 = Date.now();
+    const r2 = await runNode({
+      NATS_URL: js.url,
+      NATS_USER: "no-js",
+      NATS_PASSWORD: NODE_PW,
+      TWINMILL_NODE_ID: "no-js",
+      TWINMILL_STARTUP_TIMEOUT: "60",
+    });
+    assert.equal(r2.code, 1, r2.stderr);
+    assert.equal(
+      r2.stderr.trim().split("\n").at(-1),
+      `twinmill: cannot start: NATS user lacks permission to publish "${subject}"`,
+    );
+    assert.ok(Date.now() - t0 < 30_000, "refused, not waited on until TWINMILL_STARTUP_TIMEOUT");
+  }
 });
