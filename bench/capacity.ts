@@ -7,13 +7,13 @@
  * silent — a figure that holds on a loaded machine, where throughput does not:
  * - the servers alone (`capacity_raw.ts`): core NATS, JetStream R1 and R3 publish, influxd;
  * - a node in cluster mode under paced devices (`factory_gen.c`, 1 QoS 1 message a second
- *   each, one twin each, so every message also commits a snapshot): on 1 nats-server (R1), on
- *   a 3-server cluster (R3), and on R1 with points written to influxd; idle CPU, CPU and RSS
- *   per connected silent device.
+ *   each, one twin each, so every message also commits a snapshot), at 500 and 1,500 devices:
+ *   on 1 nats-server (R1), on a 3-server cluster (R3), and (1,500) on R1 with points written to
+ *   influxd; idle CPU, CPU and RSS per connected silent device.
  * Then the check: 1 node on 1 nats-server, 2 and 3 nodes on a 3-server cluster, each under the
- * same offered load; every node's and nats-server's CPU-seconds predicted from the costs
- * (messages × per-message cost + idle and per-connection CPU over the run) and measured.
- * Rounds are repeated and medians taken.
+ * same offered load (1,000 devices); every node's and nats-server's CPU-seconds predicted from
+ * the costs (their silent cores over the run + messages × the cost per message at 1,500/s, and
+ * at 500/s for comparison) and measured. Rounds are repeated and medians taken.
  *
  * `deno run -A --unstable-kv bench/capacity.ts [--quick] [--json=FILE]` prints the costs, the
  * check and the table (`capacity_model.ts`); `--json` saves the costs for the model's script.
@@ -33,15 +33,15 @@ export interface CapacityOptions {
   devices?: number;
   devicesLow?: number;
   checkDevices?: number;
-  /** Messages per device (one a second). Default 15. */
+  /** Messages per device (one a second). Default 12. */
   seconds?: number;
-  /** Seconds of each idle reading. Default 3. */
+  /** Seconds of each idle reading. Default 2. */
   idleSeconds?: number;
   /** Messages of each raw server measurement. Default 20,000. */
   rawMessages?: number;
   /** Rounds of each run (medians). Default 3. */
   rounds?: number;
-  /** Quick form: R1 only, no InfluxDB run, only the 1-node check. */
+  /** Quick form: the R1 stage at one load, no R3, InfluxDB or check runs. */
   quick?: boolean;
 }
 
@@ -49,7 +49,6 @@ export interface CapacityOptions {
 export const QUICK: CapacityOptions = {
   quick: true,
   devices: 200,
-  checkDevices: 300,
   seconds: 3,
   idleSeconds: 1,
   rawMessages: 2000,
