@@ -260,7 +260,11 @@ export async function benchCapacity(o: CapacityOptions = {}): Promise<BenchRow> 
       `delta after ${num(r.load.devices)} twins: ${r.measuredTwinKiB.toFixed(2)} KiB`,
       ...checkLines(r.checks),
       ...(Number.isFinite(c.natsR3.perMsg)
-        ? [`table (bench/CAPACITY.md):\n\n${table(rows(c))}`]
+        ? [
+          `the table for 10k/100k/1M devices: \`bench/capacity.ts --json=FILE\` then ` +
+          `\`bench/capacity_model.ts FILE\` (bench/CAPACITY.md); with these costs 10,000 devices ` +
+          `at 1 msg/s need ${rows(c)[0].nodes} nodes, ${rows(c)[0].natsServers} NATS servers`,
+        ]
         : []),
     ],
   };
