@@ -25,7 +25,7 @@ import { compileGenerator } from "./factory_gen.ts";
 import type { Phase } from "./capacity_load.ts";
 import { type RigOptions, type RigResult, runRig } from "./capacity_rig.ts";
 import { rawCosts } from "./capacity_raw.ts";
-import { costLines, type Costs, type Line, rows, table } from "./capacity_model.ts";
+import { costAt, costLines, type Costs, type Line, rows, table } from "./capacity_model.ts";
 
 /** Parameters of the capacity bench. */
 export interface CapacityOptions {
@@ -106,8 +106,9 @@ function overSilent(r: RigResult, keep: (k: string) => boolean): number {
 }
 
 /**
- * One check: CPU-s of nodes and NATS measured, and predicted with the costs at the higher load
- * (the model's) and at the lower one.
+ * One check: CPU-s of nodes and NATS measured, and predicted with the costs at the check's own
+ * rates (per node for the nodes, the cluster's for NATS; `costAt`, the model's check), at the
+ * higher load (the table's) and at the lower one.
  */
 interface Check {
   nodes: number;
@@ -115,20 +116,24 @@ interface Check {
   acked: number;
   wall: number;
   predicted: number;
+  predictedHigh: number;
   predictedLow: number;
   measured: number;
 }
 
-/** The prediction of run `r` from `c`: silent cores over its time plus its messages' cost. */
+/** The predictions of run `r` from `c`: silent cores over its time plus its messages' cost. */
 function check(c: Costs, r: RigResult): Check {
   const nats = r.natsServers === 1 ? c.natsR1 : c.natsR3;
   const base = (r.nodes * c.node.base + nats.base) * r.busy.wall;
+  const rate = r.acked / r.busy.wall;
+  const atRate = costAt(c.node, rate / r.nodes, c.rates) + costAt(nats, rate, c.rates);
   return {
     nodes: r.nodes,
     natsServers: r.natsServers,
     acked: r.acked,
     wall: r.busy.wall,
-    predicted: base + r.acked * (c.node.high + nats.high),
+    predicted: base + r.acked * atRate,
+    predictedHigh: base + r.acked * (c.node.high + nats.high),
     predictedLow: base + r.acked * (c.node.perMsg + nats.perMsg),
     measured: cpuIn(r.busy, (k) => isNode(k) || isNats(k)),
   };
@@ -202,8 +207,11 @@ export function checkLines(checks: Check[]): string[] {
   return checks.map((c) =>
     `check, ${c.nodes} node(s) on ${c.natsServers} nats-server(s): ${num(c.acked)} messages in ` +
     `${c.wall.toFixed(1)} s (${num(c.acked / c.wall)} msgs/s); nodes + NATS predicted ` +
-    `${c.predicted.toFixed(2)} CPU-s (${us(c.predicted / c.acked)} per message; with the ` +
-    `costs at the lower load ${c.predictedLow.toFixed(2)}, ${us(c.predictedLow / c.acked)}), ` +
+    `${c.predicted.toFixed(2)} CPU-s with the costs at its rates (${
+      us(c.predicted / c.acked)
+    } per message; ${c.predictedHigh.toFixed(2)} with the 1,500/s costs, ${
+      c.predictedLow.toFixed(2)
+    } with the 500/s costs), ` +
     `measured ` +
     `${c.measured.toFixed(2)} (${us(c.measured / c.acked)}): ${
       (c.measured / c.predicted).toFixed(2)

@@ -26,6 +26,23 @@ export interface Line {
   high: number;
 }
 
+/**
+ * CPU-s per message of `l` at `rate` messages a second, between the two measured loads `rates`:
+ * interpolated on log-log scales (a power of the rate through both), the nearer load's cost
+ * outside them.
+ *
+ * @example
+ * ```ts
+ * costAt({ base: 0, perMsg: 400e-6, high: 100e-6 }, 1000, [500, 2000]); // 200e-6
+ * ```
+ */
+export function costAt(l: Line, rate: number, rates: number[]): number {
+  const [lo, hi] = rates;
+  if (!(hi > lo)) return l.high;
+  const r = Math.min(hi, Math.max(lo, rate));
+  return l.perMsg * (l.high / l.perMsg) ** (Math.log(r / lo) / Math.log(hi / lo));
+}
+
 /** CPU-s per message of `l`: at the lower load (`low`) or at the higher one. */
 export const perMsgOf = (l: Line, low: boolean) => low ? l.perMsg : l.high;
 

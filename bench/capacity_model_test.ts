@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { type Costs, DEFAULT_ASSUMPTIONS, plan, rows, table } from "./capacity_model.ts";
+import { costAt, type Costs, DEFAULT_ASSUMPTIONS, plan, rows, table } from "./capacity_model.ts";
 
 const line = (high: number, base = 0) => ({ base, perMsg: high * 2, high });
 
@@ -55,4 +55,15 @@ Deno.test("table: one row per plant size and rate, with the assumptions under it
   const md = table(rows(costs));
   assert.deepEqual(md.split("\n").filter((l) => /^\| [\d,]+ \|/.test(l)).length, 6);
   assert.match(md, /node 2 cores \/ 8 GiB/);
+});
+
+Deno.test("costAt: a power of the rate through both loads, the nearer load's cost outside", () => {
+  const l = { base: 0, perMsg: 400e-6, high: 100e-6 };
+  const close = (a: number, b: number) => assert.ok(Math.abs(a - b) < 1e-12, `${a} ≠ ${b}`);
+  close(costAt(l, 500, [500, 2000]), 400e-6);
+  close(costAt(l, 1000, [500, 2000]), 200e-6); // halfway on the log scale
+  close(costAt(l, 2000, [500, 2000]), 100e-6);
+  close(costAt(l, 100, [500, 2000]), 400e-6);
+  close(costAt(l, 9000, [500, 2000]), 100e-6);
+  close(costAt(l, 1000, [1500]), 100e-6); // one load only: its cost
 });
