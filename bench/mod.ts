@@ -36,6 +36,7 @@ import { benchFailover } from "./failover.ts";
 import { benchRolling } from "./rolling.ts";
 import { benchFactory } from "./factory.ts";
 import { benchMqttFront } from "./mqtt_front.ts";
+import { benchCluster1m } from "./cluster_1m.ts";
 import { benchCapacity, QUICK as CAPACITY_QUICK } from "./capacity.ts";
 import { type BenchRow, document, environment, loadAverage, notes, table } from "./report.ts";
 import { cleanup, log } from "./proc.ts";
@@ -79,6 +80,8 @@ export const BENCHES: Record<string, Bench> = {
       q ? { devices: 100, rates: [2], seconds: 1.5, rounds: 1, sample: 10, idleSeconds: 2 } : {},
     ),
   capacity: (q) => benchCapacity(q ? CAPACITY_QUICK : {}),
+  "cluster-1m": (q) =>
+    benchCluster1m(q ? { twins: 3000, getSeconds: 2, sample: 50, settleMs: 1000 } : {}),
 };
 
 /** Where a full run's results are written. */
