@@ -7,9 +7,9 @@
  * acknowledged messages, read through every node.
  */
 import assert from "node:assert/strict";
-import mqtt from "mqtt";
 import { type NodeProcess, startNats, startNode, waitFor } from "../harness/mod.ts";
 import { owners } from "../../src/sharding/placement.ts";
+import { assertExact, deviceTraffic } from "../harness/cluster_traffic.ts";
 
 const SHARDS = 64;
 const DEVICES = 12;
@@ -17,36 +17,9 @@ const DEVICES = 12;
 /** Acknowledged messages per twin. */
 const acked = new Map<string, number>();
 
-/** Devices publishing QoS 1 in turn through `nodes`, counting acknowledged messages. */
-function traffic(nodes: NodeProcess[]) {
-  let running = true;
-  let sent = 0;
-  const loops = Array.from({ length: DEVICES }, async (_, i) => {
-    const id = `bal-${i}`;
-    if (!acked.has(id)) acked.set(id, 0);
-    const c = await mqtt.connectAsync(nodes[i % nodes.length].mqttUrl!, {
-      clientId: id,
-      clean: false,
-      reconnectPeriod: 200,
-    });
-    try {
-      for (let seq = 1; running; seq++) {
-        await c.publishAsync(`twins/${id}/telemetry`, JSON.stringify({ seq }), { qos: 1 });
-        acked.set(id, acked.get(id)! + 1);
-        sent++;
-      }
-    } finally {
-      await c.endAsync(true);
-    }
-  });
-  return {
-    total: () => sent,
-    async stop() {
-      running = false;
-      await Promise.all(loops);
-    },
-  };
-}
+/** Devices publishing QoS 1 through `nodes`, counted in {@linkcode acked}. */
+const traffic = (nodes: NodeProcess[]) =>
+  deviceTraffic(nodes, acked, { devices: DEVICES, prefix: "bal" });
 
 /** Owner of each shard as `node`'s `/v1/cluster` shows it, or null while one is not owned. */
 async function view(node: NodeProcess): Promise<string[] | null> {
@@ -113,15 +86,5 @@ Deno.test("cluster balance: 64 shards 22/21/21 on 3 nodes, 13/13/13/13/12 on 5; 
   await t.stop();
 
   // every acknowledged message applied exactly once, read through every node
-  for (const node of nodes) {
-    for (const [id, n] of acked) {
-      let last: number | null = null;
-      await waitFor(async () => {
-        const r = await fetch(`${node.httpUrl}/v1/twins/${id}`);
-        last = r.status === 200 ? (await r.json()).version : (await r.body?.cancel(), null);
-        return last !== null && last >= n;
-      }, { timeoutMs: 30_000, message: `${id} reaches ${n} via ${node.httpUrl}` });
-      assert.equal(last, n, `${id} via ${node.httpUrl}: version ${last}, acknowledged ${n}`);
-    }
-  }
+  await assertExact(nodes, acked, 60_000);
 });

@@ -8,7 +8,6 @@
  * a node whose user lacks one permission exits at once, naming it.
  */
 import assert from "node:assert/strict";
-import mqtt from "mqtt";
 import { connect } from "@nats-io/transport-node";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import {
@@ -24,6 +23,7 @@ import {
 import { nodeUserWithout } from "../harness/nats_users.ts";
 import { ServerProcess } from "../harness/process.ts";
 import { renderAuthConf } from "../../src/cluster/permission_list.ts";
+import { assertExact, deviceTraffic } from "../harness/cluster_traffic.ts";
 
 const NODE_PW = "nodePw4secureBackbone";
 const TOOLS_PW = "toolsPw4secureBackbone";
@@ -45,58 +45,9 @@ async function makeCerts(): Promise<string> {
 const clientTls = (dir: string) =>
   `tls {\n  cert_file: "${dir}/nats.pem"\n  key_file: "${dir}/nats.key"\n  timeout: 2\n}\n`;
 
-/** Devices publishing QoS 1 in turn through `nodes`; counts acknowledged messages per twin. */
-function traffic(nodes: NodeProcess[], acked: Map<string, number>, devices = 12) {
-  let running = true;
-  let sent = 0;
-  const loops = Array.from({ length: devices }, async (_, i) => {
-    const id = `dev-${i}`;
-    if (!acked.has(id)) acked.set(id, 0);
-    const c = await mqtt.connectAsync(nodes[i % nodes.length].mqttUrl!, {
-      clientId: id,
-      clean: false,
-      reconnectPeriod: 200,
-    });
-    try {
-      for (let seq = 1; running; seq++) {
-        await c.publishAsync(`twins/${id}/telemetry`, JSON.stringify({ seq }), { qos: 1 });
-        acked.set(id, acked.get(id)! + 1);
-        sent++;
-      }
-    } finally {
-      await c.endAsync(true);
-    }
-  });
-  return {
-    total: () => sent,
-    async stop() {
-      running = false;
-      await Promise.all(loops);
-    },
-  };
-}
-
-async function version(node: NodeProcess, id: string): Promise<number | null> {
-  const r = await fetch(`${node.httpUrl}/v1/twins/${id}`);
-  if (r.status !== 200) {
-    await r.body?.cancel();
-    return null;
-  }
-  return (await r.json()).version;
-}
-
-/** Every twin reaches exactly its acknowledged count through every node, never more. */
-async function assertExact(nodes: NodeProcess[], acked: Map<string, number>) {
-  for (const node of nodes) {
-    for (const [id, n] of acked) {
-      const v = await waitFor(async () => {
-        const v = await version(node, id);
-        return v !== null && v >= n ? v : null;
-      }, { timeoutMs: 30_000, message: `${id} reaches ${n} via ${node.httpUrl}` });
-      assert.equal(v, n, `${id} via ${node.httpUrl}: version ${v}, acknowledged ${n}`);
-    }
-  }
-}
+/** 12 devices publishing QoS 1 through `nodes`, counted in `acked`. */
+const traffic = (nodes: NodeProcess[], acked: Map<string, number>) =>
+  deviceTraffic(nodes, acked, { devices: 12 });
 
 Deno.test("secure backbone: routes with login and TLS, nodes as user node over TLS: exactly once through a crash and a NATS restart; no anonymous client, tools cannot write", async () => {
   const dir = await makeCerts();

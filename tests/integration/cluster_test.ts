@@ -7,76 +7,15 @@
 import assert from "node:assert/strict";
 import mqtt from "mqtt";
 import { metric, type NodeProcess, startNatsCluster, startNode, waitFor } from "../harness/mod.ts";
+import { assertExact, deviceTraffic, twinVersion as version } from "../harness/cluster_traffic.ts";
 
 const DEVICES = 30;
 
 /** Acknowledged messages per twin, over the whole test. */
 const acked = new Map<string, number>();
 
-/** Devices publishing sequentially with QoS 1; counts acknowledged messages per twin. */
-function traffic(nodes: NodeProcess[]) {
-  let running = true;
-  let sent = 0;
-  const loops = Array.from({ length: DEVICES }, async (_, i) => {
-    const id = `dev-${i}`;
-    if (!acked.has(id)) acked.set(id, 0);
-    const node = nodes[i % nodes.length];
-    // like a real device: a persistent session that reconnects and resends unacknowledged
-    // messages (the same packet, which JetStream's de-duplication stores once)
-    const c = await mqtt.connectAsync(node.mqttUrl!, {
-      clientId: id,
-      clean: false,
-      reconnectPeriod: 200,
-    });
-    try {
-      for (let seq = 1; running; seq++) {
-        await c.publishAsync(`twins/${id}/telemetry`, JSON.stringify({ seq }), { qos: 1 });
-        acked.set(id, acked.get(id)! + 1);
-        sent++;
-      }
-    } finally {
-      await c.endAsync(true);
-    }
-  });
-  return {
-    /** Acknowledged since this traffic started. */
-    total: () => sent,
-    async stop() {
-      running = false;
-      await Promise.all(loops);
-    },
-  };
-}
-
-async function version(node: NodeProcess, id: string): Promise<number | null> {
-  const r = await fetch(`${node.httpUrl}/v1/twins/${id}`);
-  if (r.status !== 200) {
-    await r.body?.cancel();
-    return null;
-  }
-  return (await r.json()).version;
-}
-
-/** Every twin reaches exactly its acknowledged count, read through every node. */
-async function assertExact(nodes: NodeProcess[], acked: Map<string, number>, withinMs = 60_000) {
-  const deadline = Date.now() + withinMs; // for all twins together
-  for (const node of nodes) {
-    for (const [id, n] of acked) {
-      let last: number | null = null;
-      const v = await waitFor(async () => {
-        const v = last = await version(node, id);
-        return v !== null && v >= n ? v : null;
-      }, {
-        timeoutMs: Math.max(1, deadline - Date.now()),
-        message: `${id} reaches ${n} via ${node.httpUrl}`,
-      })
-        .catch((err) => {
-          throw new Error(`${err.message}; last version seen ${last}`);
-        });
-      assert.equal(v, n, `${id} via ${node.httpUrl}: version ${v}, acknowledged ${n}`);
-    }
-  }
-}
+/** Devices publishing QoS 1 through `nodes`, counted in {@linkcode acked}. */
+const traffic = (nodes: NodeProcess[]) => deviceTraffic(nodes, acked, { devices: DEVICES });
 
 async function settled(node: NodeProcess, nodes: number) {
   await waitFor(async () => {
