@@ -3,6 +3,7 @@ import { connect } from "@nats-io/transport-node";
 import { emptyTwin } from "../../actors/twin.ts";
 import { snapshotConformance } from "../../tests/conformance/persistence_conformance.ts";
 import { startNats, startNatsCluster } from "../../tests/harness/mod.ts";
+import { storedRecords } from "../runtime/list_twins.ts";
 import {
   type JetStreamSnapshotOptions,
   jetstreamSnapshotStore,
@@ -96,4 +97,31 @@ Deno.test("jetstream kv: 3-node cluster, bucket with 3 replicas: saved via n1, r
   }
   const listed = await r.store.list(undefined, 10);
   assert.deepEqual(listed.map((x) => x.state.id), ["conveyor-3", "line.2", "press:1"]);
+});
+
+Deno.test("jetstream kv: a whole walk yields every twin in id order and reads the keys once", async () => {
+  await using nats = await startNats({ jetstream: true });
+  await using h = await openStore(nats.url, { bucket: "walk" });
+  const ids = Array.from({ length: 1_200 }, (_, i) => `w:${String(i).padStart(4, "0")}`);
+  for (let i = 0; i < ids.length; i += 200) {
+    await h.store.saveMany(ids.slice(i, i + 200).map((id) => emptyTwin(id, 1)));
+  }
+  // every key listing is a consumer on the bucket's stream: count them
+  const spy = await connect({ servers: nats.url });
+  let listings = 0;
+  const sub = spy.subscribe("$JS.API.CONSUMER.CREATE.KV_walk.>", {
+    callback: () => void listings++,
+  });
+  await spy.flush();
+  try {
+    const walked: string[] = [];
+    for await (const r of storedRecords(h.store)) walked.push(r.state.id);
+    assert.deepEqual(walked, ids);
+    await spy.flush();
+    // paging through list() read every key once per page of 500: 3 listings and more
+    assert.equal(listings, 1);
+  } finally {
+    sub.unsubscribe();
+    await spy.close();
+  }
 });

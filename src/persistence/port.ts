@@ -30,6 +30,11 @@ export interface SnapshotStore {
   list(after: string | undefined, limit: number): Promise<TwinRecord[]>;
   /** Twin `id` left memory: drop what the store keeps of it (an epoch-fenced store's revision). */
   forget?(id: string): void;
+  /**
+   * Every record, in id order, for a whole walk (start-up, a new owner's scan): given by a store
+   * whose `list` cannot seek, so that a walk reads the keys once instead of once per page.
+   */
+  all?(): AsyncIterable<TwinRecord>;
 }
 
 /**
