@@ -13,6 +13,10 @@ import { ensureInboundStream, INBOUND_STREAM } from "./inbound.ts";
 import { checkPermissions, NatsPermissionError } from "./permissions.ts";
 import { renderAuthConf } from "./permission_list.ts";
 import { type Drop, nodeUserWithout } from "../../tests/harness/nats_users.ts";
+import { ignoreDiscardedSockets } from "../../tests/harness/discarded_sockets.ts";
+
+// refused connections below: see tests/harness/discarded_sockets.ts
+ignoreDiscardedSockets();
 
 const PASSWORD = "permissions-test-password";
 

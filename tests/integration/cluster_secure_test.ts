@@ -24,6 +24,10 @@ import { nodeUserWithout } from "../harness/nats_users.ts";
 import { ServerProcess } from "../harness/process.ts";
 import { renderAuthConf } from "../../src/cluster/permission_list.ts";
 import { assertExact, deviceTraffic } from "../harness/cluster_traffic.ts";
+import { ignoreDiscardedSockets } from "../harness/discarded_sockets.ts";
+
+// refused connections below: see tests/harness/discarded_sockets.ts
+ignoreDiscardedSockets();
 
 const NODE_PW = "nodePw4secureBackbone";
 const TOOLS_PW = "toolsPw4secureBackbone";
