@@ -237,14 +237,12 @@ export function createMetrics() {
     }),
     snapshotsFenced: new client.Counter({
       name: "twinmill_cluster_snapshot_writes_fenced_total",
-      help: "Snapshot writes or loads that found a newer owner's snapshot (higher epoch) in the " +
-        "store: refused, and the shard fenced here",
+      help: "Snapshot writes or loads that found a newer owner's snapshot: refused, shard fenced",
       registers: r,
     }),
     staleSnapshotsOverwritten: new client.Counter({
       name: "twinmill_cluster_stale_snapshots_overwritten_total",
-      help: "Snapshots of an older owner (lower epoch) that landed after this owner loaded the " +
-        "twin, overwritten with its state",
+      help: "Snapshots of an older owner, landed after this owner's load, overwritten by it",
       registers: r,
     }),
     consumerLag: new client.Gauge({
