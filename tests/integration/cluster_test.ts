@@ -199,12 +199,16 @@ Deno.test("cluster: a node paused (SIGSTOP) loses its shards to the others under
   let t = traffic([n1, n2]); // the devices are on the nodes that keep running
   await waitFor(() => t.total() >= 150, { timeoutMs: 30_000 });
 
-  const before: ClusterView = await (await fetch(`${n3.httpUrl}/v1/cluster`)).json();
-  // owned, not in a handoff: a shard whose start failed under load is being handed back, and
-  // one paused after its persist step only releases its lease on resume (no fence to log)
-  const owned = before.shards.filter((s) => s.owner === "n3" && s.state === "owned");
-  const held = new Map(owned.map((s) => [s.shard, s.epoch!]));
-  assert.ok(held.size > 0, "n3 owns shards before the pause");
+  // n3, started last, gets its shards by handoffs after the cluster settled: wait until it owns
+  // some and none of them is in a handoff (a shard whose start failed under load is being
+  // handed back, and one paused after its persist step only releases its lease on resume: no
+  // fence to log)
+  const owned = await waitFor(async () => {
+    const v: ClusterView = await (await fetch(`${n3.httpUrl}/v1/cluster`)).json();
+    const mine = v.shards.filter((s) => s.owner === "n3");
+    return mine.length > 0 && mine.every((s) => s.state === "owned") ? mine : null;
+  }, { timeoutMs: 30_000, message: "n3 owns its shards, none in a handoff" });
+  const held = new Map(owned!.map((s) => [s.shard, s.epoch!]));
   live.delete(n3);
   Deno.kill(n3.pid, "SIGSTOP");
   try {
