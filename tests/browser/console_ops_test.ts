@@ -17,6 +17,7 @@ import {
   startNode,
   waitFor,
 } from "../harness/mod.ts";
+import { sharedBy } from "../harness/cluster_wait.ts";
 import { launchBrowser } from "../harness/browser.ts";
 
 const publish = async (node: NodeProcess, id: string, payload: unknown, kind = "telemetry") => {
@@ -130,11 +131,7 @@ Deno.test("console: any node of a cluster serves it, with the nodes and live twi
   const env = { NATS_URL: nats.url, TWINMILL_SHARDS: "8" };
   await using n1 = await startNode({ ...env, TWINMILL_NODE_ID: "c1" });
   await using n2 = await startNode({ ...env, TWINMILL_NODE_ID: "c2" });
-  await waitFor(async () => {
-    const c = (await getJson(`${n1.httpUrl}/v1/cluster`)).body;
-    return c.settled && c.nodes.length === 2 &&
-      c.nodes.every((n: { shards: number[] }) => n.shards.length > 0);
-  }, { timeoutMs: 30_000, message: "two nodes share the shards" });
+  await sharedBy(n1, 2);
   // devices on c1; the console on c2
   for (let i = 0; i < 4; i++) await publish(n1, `cell-${i}`, { load: i });
   await using browser = await launchBrowser();

@@ -15,6 +15,7 @@ import {
   startNode,
   waitFor,
 } from "../harness/mod.ts";
+import { sharedBy } from "../harness/cluster_wait.ts";
 
 Deno.test("bridge cluster: two nodes share the plant broker's devices, versions exact; desired state published once", async () => {
   await using broker = await startMosquitto({ config: ["max_queued_messages 100000"] });
@@ -32,11 +33,7 @@ Deno.test("bridge cluster: two nodes share the plant broker's devices, versions 
     n1.logs.some((l) => l.includes("$share/twinmill/twins/+/telemetry")),
     "a shared subscription",
   );
-  await waitFor(async () => {
-    const c = (await getJson(`${n1.httpUrl}/v1/cluster`)).body;
-    return c.settled && c.nodes.length === 2 &&
-      c.nodes.every((n: { shards: number[] }) => n.shards.length > 0);
-  }, { timeoutMs: 30_000, message: "two nodes share the shards" });
+  await sharedBy(n1, 2);
 
   const twins = Array.from({ length: 6 }, (_, i) => `sh-${i}`);
   const n = 150;

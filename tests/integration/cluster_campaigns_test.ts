@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import mqtt from "mqtt";
 import { getJson, json, metric, startNats, startNode, waitFor } from "../harness/mod.ts";
+import { sharedBy } from "../harness/cluster_wait.ts";
 import { shardOf } from "../../src/sharding/shard.ts";
 
 // deno-lint-ignore no-explicit-any
@@ -17,11 +18,7 @@ Deno.test("cluster campaigns: one driver, devices on every node, any node answer
   const env = { NATS_URL: nats.url, TWINMILL_SHARDS: "8", TWINMILL_CAMPAIGN_TICK_MS: "100" };
   await using n1 = await startNode({ ...env, TWINMILL_NODE_ID: "k1" });
   await using n2 = await startNode({ ...env, TWINMILL_NODE_ID: "k2" });
-  await waitFor(async () => {
-    const c = (await getJson(`${n1.httpUrl}/v1/cluster`)).body;
-    return c.settled && c.nodes.length === 2 &&
-      c.nodes.every((n: { shards: number[] }) => n.shards.length > 0);
-  }, { timeoutMs: 30_000, message: "two nodes share the shards" });
+  await sharedBy(n1, 2);
 
   const up = await getJson(`${n1.httpUrl}/v1/firmware?name=kiln-fw&version=3.1.0`, {
     method: "POST",

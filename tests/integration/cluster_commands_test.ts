@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import mqtt from "mqtt";
 import { getJson, json, startNats, startNode, waitFor } from "../harness/mod.ts";
+import { sharedBy } from "../harness/cluster_wait.ts";
 import { shardOf } from "../../src/sharding/shard.ts";
 
 Deno.test("cluster commands: routed sync command, diagnostics across nodes, queue survives handoff", async () => {
@@ -13,11 +14,7 @@ Deno.test("cluster commands: routed sync command, diagnostics across nodes, queu
   const env = { NATS_URL: nats.url, TWINMILL_SHARDS: "8" };
   await using n1 = await startNode({ ...env, TWINMILL_NODE_ID: "c1" });
   await using n2 = await startNode({ ...env, TWINMILL_NODE_ID: "c2" });
-  await waitFor(async () => {
-    const c = (await getJson(`${n1.httpUrl}/v1/cluster`)).body;
-    return c.settled && c.nodes.length === 2 &&
-      c.nodes.every((n: { shards: number[] }) => n.shards.length > 0);
-  }, { timeoutMs: 30_000, message: "two nodes share the shards" });
+  await sharedBy(n1, 2);
   const view = (await getJson(`${n1.httpUrl}/v1/cluster`)).body;
   const ids = Array.from({ length: 16 }, (_, i) => `robot-${i}`);
   const ownedBy = (node: string) => ids.filter((id) => view.shards[shardOf(id, 8)].owner === node);

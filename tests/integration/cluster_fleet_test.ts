@@ -5,6 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { getJson, json, publishQos1, startNats, startNode, waitFor } from "../harness/mod.ts";
+import { sharedBy } from "../harness/cluster_wait.ts";
 import { shardOf } from "../../src/sharding/shard.ts";
 
 Deno.test("cluster fleet: the counts of both nodes, through either node", async () => {
@@ -12,11 +13,7 @@ Deno.test("cluster fleet: the counts of both nodes, through either node", async 
   const env = { NATS_URL: nats.url, TWINMILL_SHARDS: "8" };
   await using n1 = await startNode({ ...env, TWINMILL_NODE_ID: "f1" });
   await using n2 = await startNode({ ...env, TWINMILL_NODE_ID: "f2" });
-  await waitFor(async () => {
-    const c = (await getJson(`${n1.httpUrl}/v1/cluster`)).body;
-    return c.settled && c.nodes.length === 2 &&
-      c.nodes.every((n: { shards: number[] }) => n.shards.length > 0);
-  }, { timeoutMs: 30_000, message: "two nodes share the shards" });
+  await sharedBy(n1, 2);
 
   const profile = {
     rules: [{ id: "hot", kind: "threshold", field: "temp", op: ">", value: 80 }],

@@ -6,7 +6,8 @@
  */
 import assert from "node:assert/strict";
 import mqtt from "mqtt";
-import { getJson, startNats, startNode, waitFor } from "../harness/mod.ts";
+import { getJson, startNats, startNode } from "../harness/mod.ts";
+import { sharedBy } from "../harness/cluster_wait.ts";
 import { shardOf } from "../../src/sharding/shard.ts";
 
 const json = (
@@ -24,11 +25,7 @@ Deno.test("cluster management: provisioning quota across nodes, configs reach ev
   const env = { NATS_URL: nats.url, TWINMILL_SHARDS: "8" };
   await using n1 = await startNode({ ...env, TWINMILL_NODE_ID: "m1" });
   await using n2 = await startNode({ ...env, TWINMILL_NODE_ID: "m2" });
-  await waitFor(async () => {
-    const c = (await getJson(`${n1.httpUrl}/v1/cluster`)).body;
-    return c.settled && c.nodes.length === 2 &&
-      c.nodes.every((n: { shards: number[] }) => n.shards.length > 0);
-  }, { timeoutMs: 30_000, message: "two nodes share the shards" });
+  await sharedBy(n1, 2);
 
   // a key with quota 3, created through m1
   const k = await getJson(

@@ -4,7 +4,8 @@
  * whichever node owns the twin — no polling, no waiting.
  */
 import assert from "node:assert/strict";
-import { getJson, json, type NodeProcess, startNats, startNode, waitFor } from "../harness/mod.ts";
+import { getJson, json, type NodeProcess, startNats, startNode } from "../harness/mod.ts";
+import { sharedBy } from "../harness/cluster_wait.ts";
 
 /** Every twin of the list `query` on `node`, following the cursor. */
 async function listAll(node: NodeProcess, query: string) {
@@ -29,11 +30,7 @@ Deno.test("cluster: an acknowledged change is in every node's list at once", asy
   await using n2 = await startNode({ ...env, TWINMILL_NODE_ID: "r2" });
   await using n3 = await startNode({ ...env, TWINMILL_NODE_ID: "r3" });
   const nodes = [n1, n2, n3];
-  await waitFor(async () => {
-    const c = (await getJson(`${n1.httpUrl}/v1/cluster`)).body;
-    return c.settled && c.nodes.length === 3 &&
-      c.nodes.every((n: { shards: number[] }) => n.shards.length > 0);
-  }, { timeoutMs: 30_000, message: "three nodes share the shards" });
+  await sharedBy(n1, 3);
 
   // 24 twins over 8 shards: each node writes some it owns and some it does not
   for (let i = 0; i < 24; i++) {

@@ -13,6 +13,7 @@ import {
   startNode,
   waitFor,
 } from "../harness/mod.ts";
+import { sharedBy } from "../harness/cluster_wait.ts";
 import { shardOf } from "../../src/sharding/shard.ts";
 
 Deno.test("diagnostics: a device before and after it goes silent", async () => {
@@ -185,12 +186,7 @@ Deno.test("diagnostics (cluster): rejections on one node are explained by every 
   const env = { NATS_URL: nats.url, TWINMILL_SHARDS: "8" };
   await using n1 = await startNode({ ...env, TWINMILL_NODE_ID: "d1" });
   await using n2 = await startNode({ ...env, TWINMILL_NODE_ID: "d2" });
-  const owners = await waitFor(async () => {
-    const c = (await getJson(`${n1.httpUrl}/v1/cluster`)).body;
-    const ok = c.settled && c.nodes.length === 2 &&
-      c.nodes.every((n: { shards: number[] }) => n.shards.length > 0);
-    return ok ? c.nodes as { id: string; shards: number[] }[] : undefined;
-  }, { timeoutMs: 30_000, message: "two nodes share the shards" });
+  const owners = await sharedBy(n1, 2);
   // a twin owned by d1, whose device publishes to d2
   const d1Shards = owners!.find((n) => n.id === "d1")!.shards;
   const id = Array.from({ length: 100 }, (_, i) => `cnc-c${i}`)

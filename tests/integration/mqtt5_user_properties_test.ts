@@ -21,6 +21,7 @@ import {
   waitFor,
   waitForInfluxCount,
 } from "../harness/mod.ts";
+import { sharedBy } from "../harness/cluster_wait.ts";
 
 /** A twin event as the stream sends it. */
 interface StreamEvent {
@@ -216,11 +217,7 @@ Deno.test("mqtt5 user properties in a cluster: through JetStream to the owner, o
   const env = { NATS_URL: nats.url, TWINMILL_SHARDS: "8" };
   await using n1 = await startNode({ ...env, TWINMILL_NODE_ID: "p1" });
   await using n2 = await startNode({ ...env, TWINMILL_NODE_ID: "p2" });
-  await waitFor(async () => {
-    const c = (await getJson(`${n1.httpUrl}/v1/cluster`)).body;
-    return c.settled && c.nodes.length === 2 &&
-      c.nodes.every((n: { shards: number[] }) => n.shards.length > 0);
-  }, { timeoutMs: 30_000, message: "two nodes share the shards" });
+  await sharedBy(n1, 2);
   const twins = ["cp-1", "cp-2", "cp-3", "cp-4"]; // owned by either node
   await using stream = await openStream(n2, `twins=${twins.join(",")}&types=telemetry`);
   const dev = await mqtt.connectAsync(n1.mqttUrl!, { protocolVersion: 5, reconnectPeriod: 0 });

@@ -5,7 +5,8 @@
  * module.
  */
 import assert from "node:assert/strict";
-import { getJson, startNats, startNode, waitFor } from "../harness/mod.ts";
+import { getJson, startNats, startNode } from "../harness/mod.ts";
+import { sharedBy } from "../harness/cluster_wait.ts";
 import { shardOf } from "../../src/sharding/shard.ts";
 
 Deno.test("tracing: the trace id and request id reach the owning node's log lines", async () => {
@@ -18,11 +19,7 @@ Deno.test("tracing: the trace id and request id reach the owning node's log line
     TWINMILL_NODE_ID: "t2",
     TWINMILL_LOG: "info,cluster.router=debug",
   });
-  await waitFor(async () => {
-    const c = (await getJson(`${n1.httpUrl}/v1/cluster`)).body;
-    return c.settled && c.nodes.length === 2 &&
-      c.nodes.every((n: { shards: number[] }) => n.shards.length > 0);
-  }, { timeoutMs: 30_000, message: "two nodes share the shards" });
+  await sharedBy(n1, 2);
   const view = (await getJson(`${n1.httpUrl}/v1/cluster`)).body;
   const twin = Array.from({ length: 32 }, (_, i) => `lathe-${i}`)
     .find((id) => view.shards[shardOf(id, 8)].owner === "t2")!;
